@@ -1,0 +1,207 @@
+"""The public library API: what every CLI command is a thin layer over.
+
+    from amlws import api
+    host = api.open_host()
+    target = host.resolve("/subscriptions/.../webServices/mysvc")
+    definition = host.get_definition(target)
+    patched = host.patch_ilearner(definition, api.ModelLocation.from_uri(uri))
+    result = host.update(target, patched)
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .errors import AmlwsError, ConflictError, UsageError
+from .fsutil import atomic_write_text, read_text
+from .host import Host, get_plugin_manager
+from .model import Definition, ModelLocation, Target, UpdateResult, canonical_json
+from .redact import redact, redact_obj
+
+__all__ = [
+    "Definition",
+    "Host",
+    "ModelLocation",
+    "Settings",
+    "Target",
+    "UpdateResult",
+    "confirm",
+    "definition_diff",
+    "export_to_file",
+    "load_definition",
+    "model_location_from",
+    "open_host",
+    "parse_json",
+    "plan_update",
+    "write_json",
+]
+
+
+def open_host(settings: Settings | None = None, *, load_entrypoints: bool = True, pm: Any = None) -> Host:
+    """A :class:`Host` with the installed plugins loaded (or the given plugin manager)."""
+    settings = settings or Settings.load()
+    return Host(pm or get_plugin_manager(load_entrypoints=load_entrypoints), settings)
+
+
+def parse_json(text: str, source: str = "<string>") -> Any:
+    """Parse JSON with an error that names the place and the line."""
+    if not text.strip():
+        raise UsageError(f"{source}: empty definition", hint="the file or string must hold a JSON document")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+            hint="fix the JSON (a trailing comma or a missing quote is the usual cause)",
+        ) from None
+
+
+def load_definition(
+    host: Host, *, input_file: str | Path | None = None, json_string: str | None = None, backend: str | None = None
+) -> Definition:
+    """Read, validate and normalise a definition (``Import-AzMlWebService``)."""
+    if (input_file is None) == (json_string is None):
+        raise UsageError("give exactly one of --input-file and --json-string")
+    if input_file is not None:
+        source = str(input_file)
+        text = read_text(input_file, what="definition file")
+    else:
+        source, text = "<json-string>", json_string or ""
+    return host.import_definition(parse_json(text, source), source=source, backend=backend)
+
+
+def write_json(path: str | Path, data: Any, *, force: bool = False, settings: Settings | None = None) -> Path:
+    """Write JSON atomically (2-space indent, UTF-8, no BOM), asking before overwriting."""
+    p = Path(path)
+    if p.exists() and not force:
+        if p.is_dir():
+            raise UsageError(f"output path is a directory: {p}", hint="give a file path")
+        confirm(settings, f"{p} exists. Overwrite it?", hint="pass --force to overwrite the output file")
+    return atomic_write_text(p, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def export_to_file(host: Host, definition: Definition, path: str | Path, *, force: bool = False, include_keys: bool = False) -> Path:
+    """``Export-AzMlWebService -OutputFile``: the backend's export document, written atomically."""
+    return write_json(path, host.export(definition, include_keys=include_keys), force=force, settings=host.settings)
+
+
+def confirm(settings: Settings | None, question: str, *, hint: str = "pass --yes to confirm") -> None:
+    """Ask on a terminal; refuse (exit 2) when stdin is not a terminal and ``--yes`` was not given."""
+    if settings is not None and settings.yes:
+        return
+    if settings is None or not settings.interactive:
+        raise UsageError(f"{question.rstrip('?')}: confirmation needed but stdin is not a terminal", hint=hint)
+    sys.stderr.write(f"{question} [y/N]: ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    if answer not in ("y", "yes"):
+        raise AmlwsError("cancelled", hint="nothing was changed")
+
+
+def model_location_from(
+    *,
+    uri: str | None = None,
+    bes_result: Any = None,
+    output_name: str | None = None,
+    base_location: str | None = None,
+    relative_location: str | None = None,
+    sas_blob_token: str | None = None,
+) -> ModelLocation:
+    """A :class:`ModelLocation` from a blob URI, a BES job status/result, or explicit parts.
+
+    :param bes_result: a BES status document (with ``Results``), one ``Results.<output>``
+        object, or a path/JSON string of either.
+    :param output_name: which BES output to use when there are several (default: the one ending in ``.ilearner``).
+    """
+    given = sum(x is not None for x in (uri, bes_result, base_location or relative_location))
+    if given != 1:
+        raise UsageError(
+            "give the new model as exactly one of --uri, --bes-result, or --base-location with --relative-location"
+        )
+    if uri is not None:
+        return ModelLocation.from_uri(uri)
+    if bes_result is not None:
+        return _location_from_bes(bes_result, output_name)
+    if not base_location or not relative_location:
+        raise UsageError("--base-location and --relative-location go together")
+    return ModelLocation(base_location, relative_location, sas_blob_token or "")
+
+
+def _location_from_bes(value: Any, output_name: str | None) -> ModelLocation:
+    if isinstance(value, (str, Path)):
+        text = str(value)
+        if not text.lstrip().startswith("{"):
+            text = read_text(text, what="BES result file")
+        value = parse_json(text, "BES result")
+    if not isinstance(value, dict):
+        raise UsageError("the BES result must be a JSON object")
+    lowered = {k.lower(): v for k, v in value.items()}
+    results = lowered.get("results")
+    if results is None and "relativelocation" in lowered:
+        return ModelLocation.from_bes_result(value)
+    if not isinstance(results, dict) or not results:
+        raise UsageError("the BES result has no Results", hint="use the status of a Finished job (amlws jobs status)")
+    if output_name:
+        if output_name not in results:
+            raise UsageError(f"no BES output named {output_name!r}", hint="outputs: " + ", ".join(results))
+        return ModelLocation.from_bes_result(results[output_name])
+    learners = [v for v in results.values() if isinstance(v, dict) and str(v.get("RelativeLocation", "")).lower().endswith(".ilearner")]
+    if len(learners) != 1:
+        raise UsageError(
+            "cannot tell which BES output is the trained model", hint="pass --output-name (outputs: " + ", ".join(results) + ")"
+        )
+    return ModelLocation.from_bes_result(learners[0])
+
+
+def definition_diff(old: dict[str, Any] | None, new: dict[str, Any], *, fromfile: str = "live", tofile: str = "new") -> str:
+    """Unified diff of two definitions as sorted, indented JSON (secrets redacted)."""
+    def lines(doc: Any) -> list[str]:
+        if doc is None:
+            return []
+        return json.dumps(redact_obj(doc), indent=2, sort_keys=True, ensure_ascii=False).splitlines(keepends=True)
+
+    return "".join(difflib.unified_diff(lines(old), lines(new), fromfile=fromfile, tofile=tofile))
+
+
+def plan_update(
+    host: Host, target: Target, definition: Definition, *, live_document: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What ``--what-if`` prints for an update: the requests and a diff; sends nothing that changes state."""
+    requests = host._call(
+        target.backend, "amlws_plan_update", list, target=target, definition=definition, settings=host.settings
+    )
+    return {
+        "whatIf": True,
+        "target": target.id,
+        "requests": [redact_request(r) for r in requests],
+        "diff": definition_diff(live_document, definition.document),
+    }
+
+
+def apply_query_if(settings: Settings | None, data: Any) -> Any:
+    """Apply the invocation's ``--query`` to a document printed as raw JSON."""
+    from .output import apply_query
+
+    return apply_query(data, settings.query if settings else None)
+
+
+def redact_request(req: dict[str, Any]) -> dict[str, Any]:
+    out = dict(req)
+    out["url"] = redact(str(req.get("url", "")))
+    if "body" in req:
+        out["body"] = redact_obj(req["body"])
+    return out
+
+
+def check_unchanged(expected: Definition, live: Definition) -> None:
+    """Optimistic concurrency: refuse when the live definition changed since it was read."""
+    if canonical_json(expected.document) != canonical_json(live.document):
+        raise ConflictError(
+            f"{live.target.id if live.target else 'the service'} changed since it was read",
+            hint="export it again and re-apply your change, or pass --force",
+        )

@@ -1,0 +1,472 @@
+"""The ``amlws`` command line: a thin Typer layer over :mod:`amlws.api`.
+
+One error boundary (:func:`main`) maps :class:`~amlws.errors.AmlwsError` to the
+documented exit codes. Global options (``-o``, ``--query``, ``--profile``, ``-v``,
+``--debug``, ``--yes``, ``--what-if``, ``--timeout``) may stand anywhere on the command
+line, as in ``az``. Azure SDKs are imported only inside the commands that need them.
+"""
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+
+from . import __version__
+from .errors import AmlwsError, ExitCode, UsageError
+
+app = typer.Typer(
+    name="amlws",
+    help="Retrain Azure ML Studio models and update classic and ARM web services.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+config_app = typer.Typer(help="Show and change amlws settings (profiles in the config file).", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+#: Core command modules with a ``register(app)`` function (import-light at module level).
+BUILTIN_COMMAND_MODULES: list[str] = []
+
+
+class AppContext:
+    """Per-invocation state shared by every command, built-in or from a plugin."""
+
+    def __init__(self, settings: Any, pm: Any) -> None:
+        self.settings = settings
+        self._pm = pm
+        self._host = None
+
+    @property
+    def host(self) -> Any:
+        if self._host is None:
+            from .host import Host
+
+            self._host = Host(self._pm, self.settings)
+        return self._host
+
+    def emit(self, data: Any, **kwargs: Any) -> None:
+        from .output import emit
+
+        emit(data, output=self.settings.output, query=self.settings.query, **kwargs)
+
+    def confirm(self, question: str) -> None:
+        from .api import confirm
+
+        confirm(self.settings, question)
+
+    def resolve(self, target: Optional[str], backend: Optional[str] = None, **options: Any) -> Any:
+        return self.host.resolve(target, backend=backend, options=options)
+
+
+_context: Optional[AppContext] = None
+_pm: Any = None
+
+
+def get_context() -> AppContext:
+    """The current invocation's :class:`AppContext` (for plugin commands)."""
+    if _context is None:
+        raise RuntimeError("amlws CLI context is not initialised")
+    return _context
+
+
+# --- global options -------------------------------------------------------------------
+
+_VALUE_OPTIONS = {"-o": "--output", "--output": "--output", "--query": "--query", "--profile": "--profile", "--timeout": "--timeout"}
+_FLAG_OPTIONS = {"-v", "--verbose", "--debug", "-y", "--yes", "--what-if"}
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move global options to the front so they work anywhere (``amlws get X -o json``)."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in _VALUE_OPTIONS:
+            if "=" in arg:
+                front.append(arg)
+            elif i + 1 < len(argv):
+                front.extend([arg, argv[i + 1]])
+                i += 1
+            else:
+                rest.append(arg)
+        elif arg in _FLAG_OPTIONS:
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"amlws {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    output: Annotated[str, typer.Option("--output", "-o", help="Output format: table or json (json is alone on stdout).")] = "table",
+    query: Annotated[Optional[str], typer.Option("--query", help="JMESPath query over the JSON result (as in az).")] = None,
+    profile: Annotated[Optional[str], typer.Option("--profile", help="Config profile to use (AMLWS_PROFILE).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Trace HTTP and show tracebacks (secrets redacted).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    what_if: Annotated[bool, typer.Option("--what-if", help="Show the requests and the change; send nothing.")] = False,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Overall timeout in seconds for long operations.")] = None,
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version and exit.")
+    ] = None,
+) -> None:
+    """amlws: replace the Az.MachineLearning and AzureMLPS cmdlets for retraining and updating web services."""
+    global _context
+    from .config import Settings
+    from .output import FORMATS, setup_logging
+
+    if output not in FORMATS:
+        raise UsageError(f"invalid --output {output!r}", hint="use -o json or -o table")
+    setup_logging(verbose=verbose, debug=debug)
+    settings = Settings.load(
+        profile,
+        flags={"timeout": timeout},
+        output=output,
+        query=query,
+        verbose=verbose,
+        debug=debug,
+        yes=yes,
+        what_if=what_if,
+        interactive=_stdin_is_tty(),
+    )
+    _context = AppContext(settings, _pm)
+
+
+def _stdin_is_tty() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+# --- target options shared by the five backend verbs -----------------------------------
+
+TargetArg = Annotated[Optional[str], typer.Argument(help="ARM resource ID, classic endpoint management URL, or another backend's target.", show_default=False)]
+BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="Backend to use (see amlws plugins).")]
+ResourceGroupOpt = Annotated[Optional[str], typer.Option("--resource-group", "-g", help="ARM resource group (with --name).")]
+NameOpt = Annotated[Optional[str], typer.Option("--name", "-n", help="ARM web service name (with --resource-group).")]
+SubscriptionOpt = Annotated[Optional[str], typer.Option("--subscription", help="ARM subscription ID (AZURE_SUBSCRIPTION_ID).")]
+WorkspaceOpt = Annotated[Optional[str], typer.Option("--workspace", help="Classic workspace ID.")]
+ServiceOpt = Annotated[Optional[str], typer.Option("--service", help="Classic web service ID.")]
+EndpointOpt = Annotated[Optional[str], typer.Option("--endpoint", help="Classic endpoint name.")]
+LocationOpt = Annotated[Optional[str], typer.Option("--location", help="Classic workspace region, e.g. 'South Central US'.")]
+
+
+def resolve_target(ctx: AppContext, target: Optional[str], backend: Optional[str], **options: Any) -> Any:
+    return ctx.resolve(target, backend, **options)
+
+
+@app.command("get")
+def get_cmd(
+    target: TargetArg = None,
+    region: Annotated[Optional[str], typer.Option("--region", help="ARM: region whose encrypted credentials to return.")] = None,
+    backend: BackendOpt = None,
+    resource_group: ResourceGroupOpt = None,
+    name: NameOpt = None,
+    subscription: SubscriptionOpt = None,
+    workspace: WorkspaceOpt = None,
+    service: ServiceOpt = None,
+    endpoint: EndpointOpt = None,
+    location: LocationOpt = None,
+) -> None:
+    """Get a web service (ARM) or endpoint (classic) definition. (Get-AzMlWebService, Get-AmlWebServiceEndpoint)"""
+    ctx = get_context()
+    if region:
+        ctx.settings.flags["region"] = region
+    t = resolve_target(ctx, target, backend, resource_group=resource_group, name=name, subscription=subscription,
+                       workspace=workspace, service=service, endpoint=endpoint, location=location)
+    definition = ctx.host.get_definition(t)
+    from .summary import summarize
+
+    ctx.emit(definition.document, table=lambda _: _table(summarize(definition)))
+
+
+def _table(data: Any) -> None:
+    from .output import render_table
+
+    render_table(data)
+
+
+@app.command("export")
+def export_cmd(
+    target: TargetArg = None,
+    output_file: Annotated[Optional[Path], typer.Option("--output-file", "-f", help="Write here (atomically); default: print the JSON.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the output file without asking.")] = False,
+    include_keys: Annotated[bool, typer.Option("--include-keys", help="Keep API keys in the export (off by default).")] = False,
+    backend: BackendOpt = None,
+    resource_group: ResourceGroupOpt = None,
+    name: NameOpt = None,
+    subscription: SubscriptionOpt = None,
+    workspace: WorkspaceOpt = None,
+    service: ServiceOpt = None,
+    endpoint: EndpointOpt = None,
+    location: LocationOpt = None,
+) -> None:
+    """Export a definition to JSON. (Get- + Export-AzMlWebService -OutputFile / -ToJsonString)"""
+    from . import api
+    from .output import to_json
+
+    ctx = get_context()
+    t = resolve_target(ctx, target, backend, resource_group=resource_group, name=name, subscription=subscription,
+                       workspace=workspace, service=service, endpoint=endpoint, location=location)
+    definition = ctx.host.get_definition(t)
+    if output_file is None:
+        sys.stdout.write(to_json(api.apply_query_if(ctx.settings, ctx.host.export(definition, include_keys=include_keys))) + "\n")
+        return
+    if ctx.settings.what_if:
+        ctx.emit({"whatIf": True, "wouldWrite": str(output_file), "target": t.id})
+        return
+    path = api.export_to_file(ctx.host, definition, output_file, force=force or ctx.settings.yes, include_keys=include_keys)
+    ctx.emit({"target": t.id, "backend": t.backend, "outputFile": str(path)})
+
+
+@app.command("import")
+def import_cmd(
+    input_file: Annotated[Optional[Path], typer.Option("--input-file", "-i", help="Definition JSON file.")] = None,
+    json_string: Annotated[Optional[str], typer.Option("--json-string", help="Definition as a JSON string.")] = None,
+    output_file: Annotated[Optional[Path], typer.Option("--output-file", "-f", help="Write the normalised definition here.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the output file without asking.")] = False,
+    backend: BackendOpt = None,
+) -> None:
+    """Validate a definition and print it normalised. (Import-AzMlWebService -InputFile / -JsonString)"""
+    from . import api
+
+    ctx = get_context()
+    definition = api.load_definition(ctx.host, input_file=input_file, json_string=json_string, backend=backend)
+    if output_file is not None:
+        api.write_json(output_file, definition.document, force=force or ctx.settings.yes, settings=ctx.settings)
+    from .output import to_json
+
+    sys.stdout.write(to_json(api.apply_query_if(ctx.settings, definition.document)) + "\n")
+
+
+@app.command("patch-ilearner")
+def patch_ilearner_cmd(
+    definition_file: Annotated[Path, typer.Argument(help="Exported definition file to patch.")],
+    uri: Annotated[Optional[str], typer.Option("--uri", help="Full blob URL of the new .ilearner (with its SAS).")] = None,
+    bes_result: Annotated[Optional[str], typer.Option("--bes-result", help="BES job status/result JSON (file or string).")] = None,
+    output_name: Annotated[Optional[str], typer.Option("--output-name", help="BES output holding the model (when several).")] = None,
+    base_location: Annotated[Optional[str], typer.Option("--base-location", help="BES BaseLocation.")] = None,
+    relative_location: Annotated[Optional[str], typer.Option("--relative-location", help="BES RelativeLocation.")] = None,
+    sas_blob_token: Annotated[Optional[str], typer.Option("--sas-blob-token", help="BES SasBlobToken (env AMLWS_SAS_BLOB_TOKEN).", envvar="AMLWS_SAS_BLOB_TOKEN")] = None,
+    asset: Annotated[Optional[str], typer.Option("--asset", "--resource", help="Which trained-model asset (ARM) or resource (classic).")] = None,
+    output_file: Annotated[Optional[Path], typer.Option("--output-file", "-f", help="Write the patched definition here (default: in place).")] = None,
+    backend: BackendOpt = None,
+) -> None:
+    """Point a definition's trained model at a new .ilearner (the walkthrough's hand edit). Sends nothing."""
+    from . import api
+
+    ctx = get_context()
+    location = api.model_location_from(uri=uri, bes_result=bes_result, output_name=output_name, base_location=base_location,
+                                       relative_location=relative_location, sas_blob_token=sas_blob_token)
+    definition = api.load_definition(ctx.host, input_file=definition_file, backend=backend)
+    patched = ctx.host.patch_ilearner(definition, location, selector=asset)
+    out = output_file or definition_file
+    if ctx.settings.what_if:
+        ctx.emit({"whatIf": True, "wouldWrite": str(out), "diff": api.definition_diff(definition.document, patched.document, fromfile=str(definition_file), tofile=str(out))})
+        return
+    api.write_json(out, patched.document, force=True if output_file is None else ctx.settings.yes, settings=ctx.settings)
+    from .redact import redact
+
+    ctx.emit({"file": str(out), "backend": patched.backend, "modelUri": redact(location.uri)})
+
+
+@app.command("update")
+def update_cmd(
+    target: TargetArg = None,
+    service_updates: Annotated[Optional[Path], typer.Option("--service-updates", "--definition-file", help="Definition JSON to send (from export/import/patch-ilearner).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Skip the check that the service did not change since export.")] = False,
+    backend: BackendOpt = None,
+    resource_group: ResourceGroupOpt = None,
+    name: NameOpt = None,
+    subscription: SubscriptionOpt = None,
+    workspace: WorkspaceOpt = None,
+    service: ServiceOpt = None,
+    endpoint: EndpointOpt = None,
+    location: LocationOpt = None,
+) -> None:
+    """Update a service with a definition, wait for it to apply, verify. (Update-AzMlWebService -ServiceUpdates)"""
+    from . import api
+
+    ctx = get_context()
+    if service_updates is None:
+        raise UsageError("--service-updates FILE is required", hint="export the definition, patch it, then pass the file")
+    t = resolve_target(ctx, target, backend, resource_group=resource_group, name=name, subscription=subscription,
+                       workspace=workspace, service=service, endpoint=endpoint, location=location)
+    definition = api.load_definition(ctx.host, input_file=service_updates, backend=t.backend)
+    if force:
+        ctx.settings.flags["force"] = True
+    if ctx.settings.what_if:
+        live = ctx.host.get_definition(t)
+        plan = api.plan_update(ctx.host, t, definition, live_document=ctx.host.export(live))
+        ctx.emit(plan, table=_print_plan)
+        return
+    ctx.confirm(f"Update {t.id}?")
+    result = ctx.host.update(t, definition)
+    ctx.emit(result.to_dict())
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
+    out = sys.stdout
+    out.write(f"What if: would update {plan['target']}\n")
+    for r in plan["requests"]:
+        out.write(f"  {r['method']} {r['url']}\n")
+    out.write(plan["diff"] or "(no change to the definition)\n")
+
+
+# --- plugins and config ------------------------------------------------------------------
+
+
+@app.command("plugins")
+def plugins_cmd() -> None:
+    """List installed plugins, their versions and the hooks each implements."""
+    ctx = get_context()
+    data = ctx.host.plugins()
+    ctx.emit(data, table=lambda rows: _table([{**r, "hooks": ", ".join(h.removeprefix("amlws_") for h in r["hooks"])} for r in rows]))
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Show the effective settings and where each comes from (secrets masked)."""
+    from .config import config_path
+
+    ctx = get_context()
+    data = {"profile": ctx.settings.profile, "path": str(config_path()), "settings": ctx.settings.effective()}
+    ctx.emit(data, table=lambda d: _table([{"setting": k, **v} for k, v in d["settings"].items()]))
+
+
+@config_app.command("set")
+def config_set(
+    key: Annotated[str, typer.Argument(help="Setting name, e.g. subscription, workspace, location.")],
+    value: Annotated[Optional[str], typer.Argument(help="Value; omit for secrets to be prompted for.")] = None,
+) -> None:
+    """Set a setting in the current profile (--profile). Secrets: omit VALUE to type it hidden."""
+    from .config import is_secret_setting, set_profile_value
+
+    ctx = get_context()
+    if value is None:
+        if not is_secret_setting(key) or not ctx.settings.interactive:
+            raise UsageError(f"no value given for {key}", hint=f"amlws config set {key} VALUE")
+        import getpass
+
+        value = getpass.getpass(f"{key}: ")
+    path = set_profile_value(ctx.settings.profile, key, value)
+    ctx.emit({"profile": ctx.settings.profile, "key": key, "path": str(path)})
+
+
+@config_app.command("unset")
+def config_unset(key: Annotated[str, typer.Argument(help="Setting name.")]) -> None:
+    """Remove a setting from the current profile."""
+    from .config import set_profile_value
+
+    ctx = get_context()
+    path = set_profile_value(ctx.settings.profile, key, None)
+    ctx.emit({"profile": ctx.settings.profile, "key": key, "path": str(path), "removed": True})
+
+
+@config_app.command("path")
+def config_path_cmd() -> None:
+    """Print the config file's path."""
+    from .config import config_path
+
+    typer.echo(str(config_path()))
+
+
+# --- entry point and error boundary ---------------------------------------------------------
+
+_registered = False
+
+
+def register_commands(pm: Any) -> None:
+    """Add built-in command modules and every plugin's commands (once per process)."""
+    global _registered
+    if _registered:
+        return
+    import importlib
+
+    for module in BUILTIN_COMMAND_MODULES:
+        importlib.import_module(module).register(app)
+    pm.hook.amlws_register_commands(app=app)
+    _registered = True
+
+
+def main(argv: Optional[list[str]] = None, *, pm: Any = None) -> int:
+    """Run the CLI; returns (and as a script exits with) the documented exit code."""
+    global _pm
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    debug = "--debug" in args
+    code = 0
+    try:
+        if pm is None:
+            from .host import get_plugin_manager
+
+            pm = get_plugin_manager()
+        _pm = pm
+        register_commands(pm)
+        try:
+            app(args=args, prog_name="amlws", standalone_mode=False)
+        except SystemExit as exc:  # typer.Exit inside standalone_mode=False paths
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        else:
+            code = 0
+    except AmlwsError as exc:
+        code = _report(exc, debug)
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        code = int(ExitCode.INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - the boundary: unexpected errors, still one line
+        code = _report_unexpected(exc, debug)
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+def _report(exc: AmlwsError, debug: bool) -> int:
+    from .redact import redact
+
+    if debug:
+        sys.stderr.write(redact(traceback.format_exc()))
+    line = f"error: {exc.message}"
+    if exc.hint:
+        line += f" (fix: {exc.hint})"
+    sys.stderr.write(redact(line) + "\n")
+    return int(exc.exit_code)
+
+
+def _report_unexpected(exc: Exception, debug: bool) -> int:
+    from .redact import redact
+
+    # Click usage errors (unknown option/command) arrive here with standalone_mode=False.
+    exit_code = getattr(exc, "exit_code", None)
+    show = getattr(exc, "show", None)
+    if callable(show) and isinstance(exit_code, int):
+        show(file=sys.stderr)
+        return exit_code
+    if type(exc).__name__ == "Abort":
+        sys.stderr.write("error: aborted\n")
+        return int(ExitCode.INTERRUPTED)
+    if debug:
+        sys.stderr.write(redact(traceback.format_exc()))
+    sys.stderr.write(redact(f"error: unexpected {type(exc).__name__}: {exc}") + " (fix: rerun with --debug and report it)\n")
+    return int(ExitCode.FAILED)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

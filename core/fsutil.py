@@ -1,0 +1,80 @@
+"""Atomic file writes: a crash leaves the old file or the new one, never half of either."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import AmlwsError, UsageError
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> Path:
+    """Write ``data`` to ``path`` through a temporary file, fsync, then rename over it.
+
+    :param mode: file permissions to create the file with (e.g. ``0o600`` for secrets).
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}", hint="choose a writable output path") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise AmlwsError(
+            f"cannot write {target}: {exc.strerror or exc}", hint="free disk space or choose a writable output path"
+        ) from None
+    _fsync_dir(target.parent)
+    return target
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int | None = None) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Directory fsync makes the rename durable on POSIX; Windows has no equivalent and needs none.
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_text(path: str | os.PathLike[str], *, what: str = "file") -> str:
+    """Read a UTF-8 text file (BOM tolerated: PowerShell writes one) with one clear error."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{what} not found: {p}", hint="check the path") from None
+    except IsADirectoryError:
+        raise UsageError(f"{what} is a directory: {p}", hint="give a file path") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            return data.decode("utf-16")
+        except UnicodeError:
+            raise UsageError(f"{what} is not UTF-8 text: {p}", hint="save it as UTF-8") from None

@@ -1,0 +1,189 @@
+"""Hook specifications: the contract between the amlws host and its plugins.
+
+These docstrings are the plugin author reference (``docs/plugins.md`` mirrors them and a
+test checks that every hook is documented there).
+
+Backend hooks (``amlws_get_definition``, ``amlws_export``, ``amlws_import``,
+``amlws_patch_ilearner``, ``amlws_update``) are the five steps of the documented
+PowerShell retraining walkthrough. The host calls them only on the backend that
+claimed the target (or was named with ``--backend``), so an implementation never
+sees another backend's targets or definitions. They are ``firstresult``: the call
+stops at the first non-``None`` result; returning ``None`` means "not mine".
+
+Observer hooks (``amlws_before_update``, ``amlws_after_update``,
+``amlws_after_retrain_job``) are called on every plugin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("amlws")
+
+
+# --- identity and dispatch ---------------------------------------------------------
+
+
+@hookspec
+def amlws_backend_info() -> Any:
+    """Say that this plugin is a backend, and its name.
+
+    :returns: an :class:`amlws.model.BackendInfo`; plugins that are not backends do not implement it.
+    """
+
+
+@hookspec
+def amlws_claim_target(target: str, settings: Any) -> Any:
+    """Claim a target string this backend understands.
+
+    Called on every backend. Two backends claiming one target is an error naming both.
+
+    :param target: what the user typed: a resource ID, a URL, ``scheme:rest``...
+    :param settings: the invocation's :class:`amlws.config.Settings`.
+    :returns: an :class:`amlws.model.Target` when this backend understands ``target``, else ``None``.
+    """
+
+
+@hookspec
+def amlws_target_from_options(options: dict[str, Any], settings: Any) -> Any:
+    """Build a target string from named command-line options.
+
+    Lets ``--resource-group/--name`` (ARM) or ``--workspace/--service/--endpoint`` (classic)
+    stand in for a target string. Called on every backend.
+
+    :param options: option name to value (``resource_group``, ``name``, ``workspace``, ...); unset ones are ``None``.
+    :returns: a target string that this backend's ``amlws_claim_target`` accepts, or ``None``.
+    """
+
+
+# --- the five backend steps --------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def amlws_get_definition(target: Any, settings: Any) -> Any:
+    """Read the live definition of a target from the service.
+
+    firstresult: stops at the first non-None result.
+
+    :param target: an :class:`amlws.model.Target` this backend claimed.
+    :returns: an :class:`amlws.model.Definition` with ``target`` set.
+    :raises amlws.errors.AmlwsError: (e.g. ``NotFoundError``, ``AuthError``) when it cannot.
+    """
+
+
+@hookspec(firstresult=True)
+def amlws_export(definition: Any, settings: Any, include_keys: bool) -> Any:
+    """Turn a definition into the JSON document written by ``amlws export``.
+
+    The document must be what the backend's PowerShell equivalent writes (ARM: the
+    ``WebService`` resource without read-only fields and nulls). The host writes the file.
+
+    firstresult: stops at the first non-None result.
+
+    :param definition: an :class:`amlws.model.Definition` of this backend.
+    :param include_keys: keep API keys/secrets that are otherwise removed.
+    :returns: a JSON-serialisable ``dict``.
+    """
+
+
+@hookspec(firstresult=True)
+def amlws_import(document: Any, settings: Any, source: str) -> Any:
+    """Validate and normalise a definition document read from a file or a string.
+
+    The host parses the JSON; this hook checks its shape and normalises it. When no
+    ``--backend`` is given, every backend is asked in turn: return ``None`` for a document
+    that is not in your format, raise ``UsageError`` for one that is but is invalid.
+
+    firstresult: stops at the first non-None result.
+
+    :param document: the parsed JSON value.
+    :param source: where it came from (a file path or ``<string>``), for error messages.
+    :returns: an :class:`amlws.model.Definition` (without ``target``), or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def amlws_patch_ilearner(definition: Any, location: Any, settings: Any, selector: str | None) -> Any:
+    """Point a definition's trained-model reference at a new ``.ilearner``.
+
+    Purely local: nothing is sent.
+
+    firstresult: stops at the first non-None result.
+
+    :param definition: an :class:`amlws.model.Definition` of this backend.
+    :param location: an :class:`amlws.model.ModelLocation` (base, relative, SAS).
+    :param selector: which trained-model asset/resource to patch when there are several (``--asset``/``--resource``).
+    :returns: a new :class:`amlws.model.Definition`; the input is not modified.
+    """
+
+
+@hookspec(firstresult=True)
+def amlws_update(target: Any, definition: Any, settings: Any) -> Any:
+    """Send a definition to the service, wait for it to apply, and verify it.
+
+    firstresult: stops at the first non-None result.
+
+    :param target: the :class:`amlws.model.Target` to update.
+    :param definition: the :class:`amlws.model.Definition` to send.
+    :returns: an :class:`amlws.model.UpdateResult`.
+    """
+
+
+@hookspec(firstresult=True)
+def amlws_plan_update(target: Any, definition: Any, settings: Any) -> Any:
+    """Describe the requests ``amlws_update`` would send, without sending them (``--what-if``).
+
+    firstresult: stops at the first non-None result.
+
+    :returns: a ``list`` of ``{"method", "url", "body"}`` dicts (secrets may be left in: the host redacts).
+    """
+
+
+# --- CLI -----------------------------------------------------------------------------
+
+
+@hookspec
+def amlws_register_commands(app: Any) -> None:
+    """Add sub-commands to the ``amlws`` CLI.
+
+    Called once on every plugin before the CLI runs. Add a group with
+    ``app.add_typer(typer.Typer(help=...), name="mygroup")`` or a top-level command with
+    ``@app.command()``. Keep the module import-light: import SDKs inside the command.
+
+    :param app: the root ``typer.Typer`` application.
+    """
+
+
+# --- observers (called on every plugin) ---------------------------------------------
+
+
+@hookspec
+def amlws_before_update(target: Any, definition: Any, settings: Any) -> Any:
+    """Called before any remote change made through ``amlws_update``; may veto it.
+
+    Not called under ``--what-if``.
+
+    :param target: the :class:`amlws.model.Target` about to change.
+    :param definition: the :class:`amlws.model.Definition` about to be sent.
+    :returns: ``None`` to allow, or a string giving the reason to veto (the update is not sent;
+        amlws exits with the conflict code naming the plugin and the reason).
+    """
+
+
+@hookspec
+def amlws_after_update(target: Any, result: Any, settings: Any) -> None:
+    """Called after a successful update (audit, notify).
+
+    :param target: the :class:`amlws.model.Target` that changed.
+    :param result: the :class:`amlws.model.UpdateResult`.
+    """
+
+
+@hookspec
+def amlws_after_retrain_job(job: Any, settings: Any) -> None:
+    """Called after a BES training job reached a terminal state.
+
+    :param job: a ``dict`` with ``jobId``, ``status``, ``results`` (SAS signatures redacted) and ``details``.
+    """

@@ -1,0 +1,299 @@
+"""The plugin host: loads plugins through the ``amlws`` entry-point group and wraps
+``pm.hook`` in a typed facade (:class:`Host`).
+
+Built-in backends (``classic``, ``arm``) come through the same entry points as any
+third-party backend. ``AMLWS_LOAD_PLUGINS`` (comma list; empty = none) restricts which
+entry points load; ``AMLWS_DISABLE_PLUGINS`` blocks some. A plugin that fails to import
+gives a warning naming its distribution and the tool carries on; a plugin with a
+misspelt hook fails loudly (``check_pending``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import (
+    AmbiguousTargetError,
+    NoBackendError,
+    PluginError,
+    UsageError,
+    VetoError,
+)
+from .model import BackendInfo, Definition, ModelLocation, Target, UpdateResult
+
+log = logging.getLogger("amlws")
+
+ENTRY_POINT_GROUP = "amlws"
+
+
+@dataclass
+class PluginRecord:
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+
+
+def _env_list(name: str) -> list[str] | None:
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def get_plugin_manager(load_entrypoints: bool = True) -> pluggy.PluginManager:
+    """A plugin manager with the amlws hook specs, and the installed plugins when asked.
+
+    :param load_entrypoints: load plugins from the ``amlws`` entry-point group
+        (tests pass ``False`` and register exactly the plugin under test).
+    """
+    pm = pluggy.PluginManager("amlws")
+    pm.add_hookspecs(hookspecs)
+    pm.amlws_records = {}  # type: ignore[attr-defined]
+    if load_entrypoints:
+        load_entrypoint_plugins(pm)
+        check_plugins(pm)
+    return pm
+
+
+def load_entrypoint_plugins(pm: pluggy.PluginManager) -> None:
+    from importlib.metadata import entry_points
+
+    allowed = _env_list("AMLWS_LOAD_PLUGINS")
+    blocked = _env_list("AMLWS_DISABLE_PLUGINS") or []
+    for name in blocked:
+        pm.set_blocked(name)
+    seen: set[str] = set()
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in seen:
+            continue  # one distribution installed twice (editable + wheel) lists the point twice
+        seen.add(ep.name)
+        if allowed is not None and ep.name not in allowed:
+            continue
+        if pm.is_blocked(ep.name):
+            continue
+        dist = ep.dist.name if ep.dist else None
+        version = ep.dist.version if ep.dist else None
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # an installed plugin must never break the tool
+            log.warning(
+                "plugin %r from %s failed to load (%s: %s); skipped. Uninstall it (pip uninstall %s) "
+                "or set AMLWS_DISABLE_PLUGINS=%s",
+                ep.name, dist or "an unknown distribution", type(exc).__name__, exc, dist or ep.name, ep.name,
+            )
+            continue
+        register_plugin(pm, plugin, ep.name, distribution=dist, version=version)
+
+
+def register_plugin(
+    pm: pluggy.PluginManager, plugin: Any, name: str, *, distribution: str | None = None, version: str | None = None
+) -> None:
+    """Register one plugin, turning pluggy's validation errors into a clear :class:`PluginError`."""
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(
+            f"plugin {name!r}{' from ' + distribution if distribution else ''} is invalid: {exc}",
+            hint=f"fix or uninstall it, or set AMLWS_DISABLE_PLUGINS={name}",
+        ) from None
+    except ValueError as exc:
+        raise PluginError(f"plugin {name!r} registered twice: {exc}") from None
+    pm.amlws_records[name] = PluginRecord(name, distribution, version)  # type: ignore[attr-defined]
+
+
+def check_plugins(pm: pluggy.PluginManager) -> None:
+    """Fail loudly on hook implementations that match no spec (a misspelt hook is never called)."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        plugin_name = pm.get_name(exc.plugin) if getattr(exc, "plugin", None) is not None else "?"
+        raise PluginError(
+            f"plugin {plugin_name!r} implements an unknown hook: {exc}",
+            hint=f"check the hook name against docs/plugins.md, or set AMLWS_DISABLE_PLUGINS={plugin_name}",
+        ) from None
+
+
+class Host:
+    """Typed facade over ``pm.hook``: the only way commands and workflows call plugins."""
+
+    def __init__(self, pm: pluggy.PluginManager, settings: Any) -> None:
+        self.pm = pm
+        self.settings = settings
+
+    # --- backends --------------------------------------------------------------------
+
+    def backends(self) -> dict[str, tuple[Any, BackendInfo]]:
+        """Backend name -> (plugin object, info)."""
+        out: dict[str, tuple[Any, BackendInfo]] = {}
+        for impl in self.pm.hook.amlws_backend_info.get_hookimpls():
+            info = impl.function()
+            if info is None:
+                continue
+            if not isinstance(info, BackendInfo):
+                raise PluginError(f"plugin {impl.plugin_name!r}: amlws_backend_info must return amlws.model.BackendInfo")
+            if info.name in out:
+                other = self.pm.get_name(out[info.name][0])
+                raise PluginError(f"plugins {other!r} and {impl.plugin_name!r} both call their backend {info.name!r}")
+            out[info.name] = (impl.plugin, info)
+        return out
+
+    def _backend_plugin(self, name: str) -> Any:
+        backends = self.backends()
+        if name not in backends:
+            known = ", ".join(sorted(backends)) or "none installed"
+            raise NoBackendError(f"unknown backend {name!r} (installed: {known})", hint="run amlws plugins to see backends")
+        return backends[name][0]
+
+    def _call(self, backend: str, hook: str, expected: type | tuple[type, ...], **kwargs: Any) -> Any:
+        plugin = self._backend_plugin(backend)
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
+        caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
+        result = caller(**kwargs)
+        if result is None:
+            raise PluginError(
+                f"backend {backend!r} does not implement {hook}",
+                hint="this backend cannot do that; see amlws plugins for the hooks it implements",
+            )
+        if not isinstance(result, expected):
+            names = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
+            raise PluginError(f"backend {backend!r}: {hook} returned {type(result).__name__}, expected {names}")
+        return result
+
+    def resolve(self, target: str | None, *, backend: str | None = None, options: dict[str, Any] | None = None) -> Target:
+        """Turn what the user typed (or named options) into a :class:`Target`.
+
+        :raises NoBackendError: no backend claims it (exit 2).
+        :raises AmbiguousTargetError: two backends claim it (exit 2), naming both.
+        """
+        if not target and options and any(v is not None for v in options.values()):
+            built = [t for t in self.pm.hook.amlws_target_from_options(options=options, settings=self.settings) if t]
+            if backend:
+                built = [t for t in built if any(c.backend == backend for c in self._claims(t))]
+            if len(set(built)) > 1:
+                raise AmbiguousTargetError(
+                    "the options name targets of several backends: " + ", ".join(built), hint="pass --backend NAME"
+                )
+            target = built[0] if built else None
+        if not target:
+            raise UsageError(
+                "no target given",
+                hint="pass an ARM resource ID, a classic endpoint URL, or the -g/-n or --workspace/--service/--endpoint options",
+            )
+        claims = self._claims(target)
+        if backend:
+            self._backend_plugin(backend)
+            claims = [c for c in claims if c.backend == backend]
+            if not claims:
+                raise NoBackendError(f"backend {backend!r} does not understand the target {target!r}")
+        if not claims:
+            helps = [f"{n}: {i.target_help}" for n, (_, i) in sorted(self.backends().items()) if i.target_help]
+            raise NoBackendError(
+                f"no backend understands the target {target!r}",
+                hint=("targets look like " + "; ".join(helps)) if helps else "install a backend plugin",
+            )
+        if len(claims) > 1:
+            names = " and ".join(sorted(c.backend for c in claims))
+            raise AmbiguousTargetError(f"backends {names} both claim the target {target!r}", hint="pass --backend NAME")
+        return claims[0]
+
+    def _claims(self, target: str) -> list[Target]:
+        claims = []
+        for result in self.pm.hook.amlws_claim_target(target=target, settings=self.settings):
+            if result is None:
+                continue
+            if not isinstance(result, Target):
+                raise PluginError(f"amlws_claim_target returned {type(result).__name__}, expected amlws.model.Target")
+            claims.append(result)
+        return claims
+
+    # --- the five steps ----------------------------------------------------------------
+
+    def get_definition(self, target: Target) -> Definition:
+        return self._call(target.backend, "amlws_get_definition", Definition, target=target, settings=self.settings)
+
+    def export(self, definition: Definition, *, include_keys: bool = False) -> dict[str, Any]:
+        return self._call(
+            definition.backend, "amlws_export", dict, definition=definition, settings=self.settings, include_keys=include_keys
+        )
+
+    def import_definition(self, document: Any, *, source: str = "<string>", backend: str | None = None) -> Definition:
+        if backend:
+            return self._call(backend, "amlws_import", Definition, document=document, settings=self.settings, source=source)
+        for name, (plugin, _) in sorted(self.backends().items()):
+            others = [p for p in self.pm.get_plugins() if p is not plugin]
+            result = self.pm.subset_hook_caller("amlws_import", remove_plugins=others)(
+                document=document, settings=self.settings, source=source
+            )
+            if result is not None:
+                if not isinstance(result, Definition):
+                    raise PluginError(f"backend {name!r}: amlws_import returned {type(result).__name__}")
+                return result
+        raise UsageError(
+            f"{source}: no backend recognises this definition format",
+            hint="pass --backend NAME, or check that the file is an exported definition",
+        )
+
+    def patch_ilearner(self, definition: Definition, location: ModelLocation, *, selector: str | None = None) -> Definition:
+        return self._call(
+            definition.backend,
+            "amlws_patch_ilearner",
+            Definition,
+            definition=definition,
+            location=location,
+            settings=self.settings,
+            selector=selector,
+        )
+
+    def update(self, target: Target, definition: Definition) -> UpdateResult:
+        """Observers may veto; then the backend sends, waits and verifies."""
+        if definition.backend != target.backend:
+            raise UsageError(
+                f"the definition is a {definition.backend} definition but the target is a {target.backend} target",
+                hint="export the definition from the service you are updating",
+            )
+        self.check_vetoes(target, definition)
+        result = self._call(target.backend, "amlws_update", UpdateResult, target=target, definition=definition, settings=self.settings)
+        self.pm.hook.amlws_after_update(target=target, result=result, settings=self.settings)
+        return result
+
+    def check_vetoes(self, target: Target, definition: Definition) -> None:
+        for impl in reversed(self.pm.hook.amlws_before_update.get_hookimpls()):
+            reason = impl.function(**{a: {"target": target, "definition": definition, "settings": self.settings}[a] for a in impl.argnames})
+            if reason:
+                raise VetoError(f"plugin {impl.plugin_name!r} vetoed the update of {target.id}: {reason}")
+
+    def notify_retrain_job(self, job: dict[str, Any]) -> None:
+        self.pm.hook.amlws_after_retrain_job(job=job, settings=self.settings)
+
+    # --- introspection -------------------------------------------------------------------
+
+    def plugins(self) -> list[dict[str, Any]]:
+        """What ``amlws plugins`` prints: name, version, distribution, backend name, hooks."""
+        records = getattr(self.pm, "amlws_records", {})
+        backends = {self.pm.get_name(p): n for n, (p, _) in self.backends().items()}
+        out = []
+        for plugin in self.pm.get_plugins():
+            name = self.pm.get_name(plugin)
+            hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+            rec = records.get(name) or PluginRecord(name)
+            out.append(
+                {
+                    "name": name,
+                    "version": rec.version,
+                    "distribution": rec.distribution,
+                    "backend": backends.get(name),
+                    "hooks": hooks,
+                }
+            )
+        return sorted(out, key=lambda d: d["name"])
+
+
+def load_module(path: str) -> Any:
+    return importlib.import_module(path)

@@ -1,0 +1,236 @@
+"""The backend-neutral model: targets, definitions, model locations, results.
+
+Backends turn their own wire formats into these types; commands and workflows
+only ever see these.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .errors import UsageError
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What a backend says about itself through ``amlws_backend_info``.
+
+    :param name: the backend's name, used by ``--backend NAME`` and stored in definitions.
+    :param description: one line for ``amlws plugins``.
+    :param target_help: how a target of this backend is written, for error messages.
+    """
+
+    name: str
+    description: str = ""
+    target_help: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a command acts on, as parsed by the backend that claimed it.
+
+    :param backend: the claiming backend's name.
+    :param id: the canonical string form (ARM resource ID, management URL, ``file:`` path).
+    :param parts: backend-specific components (subscription, workspace, endpoint...).
+    """
+
+    backend: str
+    id: str
+    parts: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def display(self) -> str:
+        return self.id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "id": self.id, "parts": dict(self.parts)}
+
+
+@dataclass
+class Definition:
+    """A service definition document plus where it came from.
+
+    :param backend: name of the backend whose format ``document`` is in.
+    :param document: the definition JSON (ARM ``WebService`` resource, classic endpoint...).
+    :param target: the target it was read from, when it came from a service.
+    """
+
+    backend: str
+    document: dict[str, Any]
+    target: Target | None = None
+
+    def copy(self) -> Definition:
+        return Definition(self.backend, copy.deepcopy(self.document), self.target)
+
+    def fingerprint(self) -> str:
+        """A stable hash of the canonical JSON, for change detection."""
+        return hashlib.sha256(canonical_json(self.document).encode("utf-8")).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "target": self.target.id if self.target else None,
+            "definition": self.document,
+        }
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and fixed separators: equal documents give equal text."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class ModelLocation:
+    """Where a trained ``.ilearner`` lives, in BES result form.
+
+    ``base_location`` is the blob service endpoint (``https://acct.blob.core.windows.net/``),
+    ``relative_location`` is ``container/path/model.ilearner`` and ``sas_blob_token`` is
+    the SAS query string including its leading ``?`` (may be empty).
+    """
+
+    base_location: str
+    relative_location: str
+    sas_blob_token: str = ""
+
+    @property
+    def blob_url(self) -> str:
+        """The blob URL without the SAS (base and relative joined by one slash)."""
+        return self.base_location.rstrip("/") + "/" + self.relative_location.lstrip("/")
+
+    @property
+    def uri(self) -> str:
+        """The full blob URL including the SAS token, if any."""
+        token = self.sas_blob_token
+        if token and not token.startswith("?"):
+            token = "?" + token
+        return self.blob_url + token
+
+    @classmethod
+    def from_uri(cls, uri: str) -> ModelLocation:
+        """Split ``https://acct.blob.core.windows.net/container/blob.ilearner?sv=...``.
+
+        Path-style emulator URLs (``http://127.0.0.1:10000/devstoreaccount1/c/b``) keep the
+        account segment in the base location, as Azurite expects.
+        """
+        parts = urlsplit(uri.strip())
+        if not parts.scheme or not parts.netloc:
+            raise UsageError(f"not an absolute blob URL: {uri!r}", hint="give the full https:// URL of the .ilearner blob")
+        path = parts.path.lstrip("/")
+        base = f"{parts.scheme}://{parts.netloc}/"
+        host = parts.hostname or ""
+        if _is_path_style(host):
+            account, _, path = path.partition("/")
+            base = f"{base}{account}/"
+        token = f"?{parts.query}" if parts.query else ""
+        return cls(base, path, token)
+
+    @classmethod
+    def from_bes_result(cls, result: dict[str, Any]) -> ModelLocation:
+        """Build from one BES ``Results.<output>`` entry (PascalCase, as the service sends)."""
+        lowered = {k.lower(): v for k, v in result.items()}
+        base = lowered.get("baselocation") or ""
+        rel = lowered.get("relativelocation") or ""
+        if not base or not rel:
+            raise UsageError(
+                "the BES result has no BaseLocation/RelativeLocation",
+                hint="pass the Results.<output> object of a finished BES job",
+            )
+        return cls(base, rel, lowered.get("sasblobtoken") or "")
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "BaseLocation": self.base_location,
+            "RelativeLocation": self.relative_location,
+            "SasBlobToken": self.sas_blob_token,
+        }
+
+    # --- SAS checks shared by every backend -------------------------------------------
+
+    def sas_fields(self) -> dict[str, str]:
+        q = parse_qs(self.sas_blob_token.lstrip("?"), keep_blank_values=True)
+        return {k: v[0] for k, v in q.items()}
+
+    def check(self, *, now: datetime | None = None, require_https: bool = True) -> None:
+        """Refuse locations the service would reject: not a ``.ilearner``, not https, SAS expired or without read."""
+        url = urlsplit(self.blob_url)
+        if require_https and url.scheme != "https" and not _is_loopback(url.hostname or ""):
+            raise UsageError(
+                f"the model URI is not https: {self.blob_url}",
+                hint="use the https:// blob URL that the BES job returned",
+            )
+        if not self.relative_location.lower().split("?")[0].endswith(".ilearner"):
+            raise UsageError(
+                f"the model URI does not name an .ilearner blob: {self.blob_url}",
+                hint="point at the trained-model output of the BES job (RelativeLocation ending in .ilearner)",
+            )
+        if not self.sas_blob_token:
+            return
+        fields = self.sas_fields()
+        expiry = fields.get("se")
+        if expiry:
+            when = parse_sas_time(expiry)
+            if when is not None and when <= (now or datetime.now(timezone.utc)):
+                raise UsageError(
+                    f"the SAS token expired at {expiry}",
+                    hint="GET the BES job again (amlws jobs status) for a fresh token, or make a new SAS",
+                )
+        perms = fields.get("sp")
+        if perms is not None and "r" not in perms:
+            raise UsageError(
+                f"the SAS token does not grant read (sp={perms})",
+                hint="the service must read the .ilearner: use a SAS with read permission (sp=r)",
+            )
+
+
+def parse_sas_time(value: str) -> datetime | None:
+    text = value.strip().replace("Z", "+00:00")
+    for candidate in (text, text[:10]):
+        try:
+            dt = datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _is_path_style(host: str) -> bool:
+    """Azurite and the amlws emulator use path-style URLs (``/account/container/blob``)."""
+    return _is_loopback(host) or host.replace(".", "").isdigit()
+
+
+@dataclass
+class UpdateResult:
+    """What ``amlws_update`` returns.
+
+    :param definition: the definition as the service reports it after the update.
+    :param verified: whether a read-back showed the service now uses what was sent.
+    :param model_uri: the trained-model reference after the update (without SAS), if any.
+    :param requests: number of HTTP requests the update took.
+    """
+
+    target: Target
+    definition: Definition
+    verified: bool
+    model_uri: str | None = None
+    requests: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target.id,
+            "backend": self.target.backend,
+            "verified": self.verified,
+            "modelUri": self.model_uri,
+            "requests": self.requests,
+            "details": self.details,
+        }

@@ -1,0 +1,110 @@
+"""Secret redaction for logs, errors, traces and history files.
+
+Two layers: patterns that recognise secrets by shape (SAS ``sig=``, bearer tokens,
+``AccountKey=``, JSON fields named like keys) and a registry of concrete secret
+values seen at run time (API keys, tokens), scrubbed wherever they appear.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+MASK = "***"
+
+_SECRET_VALUES: set[str] = set()
+_lock = threading.Lock()
+
+# JSON/dict keys whose values are secrets (compared case-insensitively).
+SECRET_KEYS = frozenset(
+    k.lower()
+    for k in (
+        "PrimaryKey",
+        "SecondaryKey",
+        "primary",
+        "secondary",
+        "key",
+        "apiKey",
+        "api_key",
+        "AuthorizationToken",
+        "authorization_token",
+        "workspace_token",
+        "token",
+        "access_token",
+        "refresh_token",
+        "client_secret",
+        "password",
+        "AccountKey",
+        "SasBlobToken",
+        "ConnectionString",
+        "connection_string",
+        "storage_connection_string",
+        "sas",
+        "sas_token",
+        "arm_token",
+    )
+)
+
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    # SAS signature in URLs and query strings.
+    (re.compile(r"(?i)(\bsig=)[^&\s\"';]+"), r"\1" + MASK),
+    # Authorization headers and bearer tokens.
+    (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9\-._~+/=]+"), r"\1" + MASK),
+    # Storage connection strings.
+    (re.compile(r"(?i)(AccountKey=)[^;\s\"']+"), r"\1" + MASK),
+    (re.compile(r"(?i)(SharedAccessSignature=)[^;\s\"']+"), r"\1" + MASK),
+    # JSON "SecretName": "value" pairs.
+    (
+        re.compile(
+            r'(?i)("(?:PrimaryKey|SecondaryKey|primary|secondary|AuthorizationToken|apiKey|access_token|'
+            r'refresh_token|client_secret|password|key|SasBlobToken|AccountKey)"\s*:\s*")[^"]*(")'
+        ),
+        r"\1" + MASK + r"\2",
+    ),
+    # x-ms-metaanalytics-authorizationtoken: <token>
+    (re.compile(r"(?i)(authorizationtoken['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9\-._~+/=]{6,}"), r"\1" + MASK),
+]
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a concrete secret so that :func:`redact` scrubs it everywhere."""
+    if value and len(value) >= 6:
+        with _lock:
+            _SECRET_VALUES.add(value)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every known secret and secret-shaped value masked."""
+    if not text:
+        return text
+    with _lock:
+        values = sorted(_SECRET_VALUES, key=len, reverse=True)
+    for value in values:
+        if value in text:
+            text = text.replace(value, MASK)
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def redact_obj(obj: Any) -> Any:
+    """Deep-copy a JSON-like value with secret fields masked (for what-if, history)."""
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if isinstance(k, str) and k.lower() in SECRET_KEYS and isinstance(v, str) and v:
+                out[k] = MASK if k.lower() != "sasblobtoken" else redact_sas(v)
+            else:
+                out[k] = redact_obj(v)
+        return out
+    if isinstance(obj, list):
+        return [redact_obj(v) for v in obj]
+    if isinstance(obj, str):
+        return redact(obj)
+    return obj
+
+
+def redact_sas(token: str) -> str:
+    """Mask only the signature of a SAS token, keeping its expiry and permissions readable."""
+    return re.sub(r"(?i)(\bsig=)[^&]+", r"\1" + MASK, token)
