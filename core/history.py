@@ -1,0 +1,177 @@
+"""Local history of remote definitions, written before every remote change.
+
+One folder per target under the user state dir (``AMLWS_STATE_DIR`` overrides it);
+one file per revision (``000001.json``...), created atomically and never overwritten,
+so that a crash or ``kill -9`` at any moment during an update leaves an entry from
+which ``amlws rollback`` restores the previous state. The outcome of the change is
+written beside it (``000001.status.json``) once known.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import platform
+import re
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import state_dir
+from .errors import AmlwsError, NotFoundError
+from .fsutil import atomic_write_text
+from .redact import redact_obj
+
+#: Keys removed from saved definitions: they are secrets and no update needs them.
+_STRIP_KEYS = frozenset({"primarykey", "secondarykey", "keys"})
+
+
+def _strip_secrets(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _strip_secrets(v) for k, v in obj.items() if not (isinstance(k, str) and k.lower() in _STRIP_KEYS)}
+    if isinstance(obj, list):
+        return [_strip_secrets(v) for v in obj]
+    return obj
+
+
+def target_folder_name(target_id: str) -> str:
+    """A file-system-safe, stable, readable folder name for a target ID."""
+    digest = hashlib.sha256(target_id.encode("utf-8")).hexdigest()[:12]
+    tail = re.sub(r"[^A-Za-z0-9._-]+", "_", target_id.rstrip("/").rsplit("/", 1)[-1])[:40] or "target"
+    return f"{tail}-{digest}"
+
+
+class History:
+    """Revisions of remote definitions, per target."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root else state_dir() / "history"
+
+    def folder(self, target_id: str) -> Path:
+        return self.root / target_folder_name(target_id)
+
+    def record(
+        self,
+        target_id: str,
+        backend: str,
+        definition: dict[str, Any],
+        *,
+        action: str,
+        request: Any = None,
+        note: str | None = None,
+    ) -> dict[str, Any]:
+        """Save the current remote ``definition`` before ``action`` changes it; returns the entry."""
+        folder = self.folder(target_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        entry = {
+            "revision": 0,
+            "target": target_id,
+            "backend": backend,
+            "action": action,
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "user": _user(),
+            "host": platform.node(),
+            "amlwsVersion": __version__,
+            "note": note,
+            "request": redact_obj(request) if request is not None else None,
+            "definition": _strip_secrets(definition),
+        }
+        for _ in range(1000):
+            revision = self._next_revision(folder)
+            entry["revision"] = revision
+            if _create_exclusive(folder / f"{revision:06d}.json", json.dumps(entry, indent=2, ensure_ascii=False) + "\n"):
+                return entry
+        raise AmlwsError(f"cannot record history in {folder}", hint="check the state directory is writable")
+
+    def mark(self, target_id: str, revision: int, status: str, **details: Any) -> None:
+        """Record the outcome of the change that followed ``revision`` (applied, failed...)."""
+        data = {"revision": revision, "status": status, "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **details}
+        atomic_write_text(self.folder(target_id) / f"{revision:06d}.status.json", json.dumps(redact_obj(data), indent=2) + "\n")
+
+    def list(self, target_id: str) -> list[dict[str, Any]]:
+        """Revisions, oldest first, without the definitions (``amlws history``)."""
+        out = []
+        for path in self._revision_files(self.folder(target_id)):
+            entry = _read(path)
+            if entry is None:
+                continue
+            status = _read(path.with_name(path.stem + ".status.json")) or {}
+            out.append(
+                {
+                    "revision": entry.get("revision"),
+                    "time": entry.get("time"),
+                    "user": entry.get("user"),
+                    "action": entry.get("action"),
+                    "status": status.get("status", "unknown (no outcome recorded)"),
+                    "note": entry.get("note"),
+                }
+            )
+        return out
+
+    def get(self, target_id: str, revision: int | None = None) -> dict[str, Any]:
+        """One entry with its definition; ``None`` = the latest."""
+        files = self._revision_files(self.folder(target_id))
+        if not files:
+            raise NotFoundError(f"no history for {target_id}", hint="history is recorded by amlws before each change")
+        if revision is None:
+            path = files[-1]
+        else:
+            path = self.folder(target_id) / f"{revision:06d}.json"
+            if not path.exists():
+                have = ", ".join(str(int(p.stem)) for p in files)
+                raise NotFoundError(f"no revision {revision} for {target_id}", hint=f"revisions: {have}")
+        entry = _read(path)
+        if entry is None:
+            raise AmlwsError(f"history entry {path} is unreadable", hint="pick another revision with --to")
+        return entry
+
+    @staticmethod
+    def _revision_files(folder: Path) -> list[Path]:
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.glob("[0-9][0-9][0-9][0-9][0-9][0-9].json"))
+
+    def _next_revision(self, folder: Path) -> int:
+        files = self._revision_files(folder)
+        return int(files[-1].stem) + 1 if files else 1
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "unknown"
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _create_exclusive(path: Path, text: str) -> bool:
+    """Write a complete file at ``path`` only if none exists (never overwrite a revision)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            if os.name == "nt":
+                os.rename(tmp, path)  # fails when the target exists
+            else:
+                os.link(tmp, path)  # fails when the target exists; the rename-free path is atomic
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
