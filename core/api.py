@@ -150,7 +150,12 @@ def _location_from_bes(value: Any, output_name: str | None) -> ModelLocation:
         if output_name not in results:
             raise UsageError(f"no BES output named {output_name!r}", hint="outputs: " + ", ".join(results))
         return ModelLocation.from_bes_result(results[output_name])
-    learners = [v for v in results.values() if isinstance(v, dict) and str(v.get("RelativeLocation", "")).lower().endswith(".ilearner")]
+    learners = [
+        v
+        for v in results.values()
+        if isinstance(v, dict)
+        and str({k.lower(): x for k, x in v.items()}.get("relativelocation", "")).lower().endswith(".ilearner")
+    ]
     if len(learners) != 1:
         raise UsageError(
             "cannot tell which BES output is the trained model", hint="pass --output-name (outputs: " + ", ".join(results) + ")"
@@ -172,9 +177,7 @@ def plan_update(
     host: Host, target: Target, definition: Definition, *, live_document: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """What ``--what-if`` prints for an update: the requests and a diff; sends nothing that changes state."""
-    requests = host._call(
-        target.backend, "amlws_plan_update", list, target=target, definition=definition, settings=host.settings
-    )
+    requests = host.plan_update(target, definition)
     return {
         "whatIf": True,
         "target": target.id,

@@ -115,6 +115,7 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def root(
+    typer_ctx: typer.Context,
     output: Annotated[str, typer.Option("--output", "-o", help="Output format: table or json (json is alone on stdout).")] = "table",
     query: Annotated[Optional[str], typer.Option("--query", help="JMESPath query over the JSON result (as in az).")] = None,
     profile: Annotated[Optional[str], typer.Option("--profile", help="Config profile to use (AMLWS_PROFILE).")] = None,
@@ -137,6 +138,8 @@ def root(
     setup_logging(verbose=verbose, debug=debug)
     settings = Settings.load(
         profile,
+        # `amlws --profile new config set KEY VALUE` creates a profile: it may not exist yet.
+        require_profile=typer_ctx.invoked_subcommand != "config",
         flags={"timeout": timeout},
         output=output,
         query=query,
@@ -348,6 +351,13 @@ def config_show() -> None:
     from .config import config_path
 
     ctx = get_context()
+    if not ctx.settings.profile_exists and ctx.settings.profile != "default":
+        from .errors import ConfigError
+
+        raise ConfigError(
+            f"profile {ctx.settings.profile!r} not found in {config_path()}",
+            hint=f"create it with: amlws --profile {ctx.settings.profile} config set KEY VALUE",
+        )
     data = {"profile": ctx.settings.profile, "path": str(config_path()), "settings": ctx.settings.effective()}
     ctx.emit(data, table=lambda d: _table([{"setting": k, **v} for k, v in d["settings"].items()]))
 
@@ -414,6 +424,10 @@ def main(argv: Optional[list[str]] = None, *, pm: Any = None) -> int:
     debug = "--debug" in args
     code = 0
     try:
+        from .output import setup_logging
+
+        # Logging first, so that plugin-loading warnings are formatted and redacted.
+        setup_logging(verbose="-v" in args or "--verbose" in args, debug=debug)
         if pm is None:
             from .host import get_plugin_manager
 
@@ -421,11 +435,15 @@ def main(argv: Optional[list[str]] = None, *, pm: Any = None) -> int:
         _pm = pm
         register_commands(pm)
         try:
-            app(args=args, prog_name="amlws", standalone_mode=False)
-        except SystemExit as exc:  # typer.Exit inside standalone_mode=False paths
+            rv = app(args=args, prog_name="amlws", standalone_mode=False)
+        except SystemExit as exc:  # sys.exit() inside a command
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         else:
-            code = 0
+            # With standalone_mode=False, typer returns the code of typer.Exit(code) (and 130
+            # for Ctrl-C, which it turns into Exit(130)) instead of raising it.
+            code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+            if code == int(ExitCode.INTERRUPTED):
+                sys.stderr.write("error: interrupted\n")
     except AmlwsError as exc:
         code = _report(exc, debug)
     except KeyboardInterrupt:
@@ -457,8 +475,10 @@ def _report_unexpected(exc: Exception, debug: bool) -> int:
     exit_code = getattr(exc, "exit_code", None)
     show = getattr(exc, "show", None)
     if callable(show) and isinstance(exit_code, int):
-        show(file=sys.stderr)
-        return exit_code
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            show(file=sys.stderr)  # a bare group: its help, as Typer prints it
+            return exit_code
+        return _report_usage(exc, exit_code)
     if type(exc).__name__ == "Abort":
         sys.stderr.write("error: aborted\n")
         return int(ExitCode.INTERRUPTED)
@@ -466,6 +486,19 @@ def _report_unexpected(exc: Exception, debug: bool) -> int:
         sys.stderr.write(redact(traceback.format_exc()))
     sys.stderr.write(redact(f"error: unexpected {type(exc).__name__}: {exc}") + " (fix: rerun with --debug and report it)\n")
     return int(ExitCode.FAILED)
+
+
+def _report_usage(exc: Exception, exit_code: int) -> int:
+    """One line for a command-line usage error (unknown command/option, bad value)."""
+    from .redact import redact
+
+    fmt = getattr(exc, "format_message", None)
+    message = (fmt() if callable(fmt) else str(exc)).strip().rstrip(".")
+    cmd_ctx = getattr(exc, "ctx", None)
+    command = getattr(cmd_ctx, "command_path", None) or "amlws"
+    line = f"error: {message} (fix: see {command} --help)"
+    sys.stderr.write(redact(" ".join(line.split())) + "\n")
+    return exit_code if exit_code else int(ExitCode.USAGE)
 
 
 if __name__ == "__main__":  # pragma: no cover

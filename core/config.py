@@ -133,8 +133,11 @@ def save_config_file(data: dict[str, Any], path: Path | None = None) -> Path:
 
 def set_profile_value(profile: str, key: str, value: str | None, path: Path | None = None) -> Path:
     """Set (or with ``value=None`` unset) one setting in a profile."""
-    if not key or not key.replace("_", "").isalnum():
+    key = key.replace("-", "_")
+    if not key or not key.replace("_", "").isalnum() or not key.isascii():
         raise UsageError(f"invalid setting name {key!r}", hint="use names like subscription or workspace_token")
+    if value is not None and key not in KNOWN_KEYS:
+        log.warning("%s is not a setting amlws itself uses (a plugin may); see amlws config show", key)
     data = load_config_file(path)
     profiles = data.setdefault("profiles", {})
     section = profiles.setdefault(profile, {})
@@ -164,20 +167,40 @@ class Settings:
     what_if: bool = False
     #: set by the CLI: whether stdin is an interactive terminal (confirmation prompts).
     interactive: bool = False
+    #: whether the profile exists in the config file (set by :meth:`load`).
+    profile_exists: bool = False
 
     @classmethod
-    def load(cls, profile: str | None = None, flags: dict[str, Any] | None = None, **kwargs: Any) -> Settings:
+    def load(
+        cls,
+        profile: str | None = None,
+        flags: dict[str, Any] | None = None,
+        *,
+        require_profile: bool = True,
+        **kwargs: Any,
+    ) -> Settings:
+        """Resolve settings for one invocation.
+
+        :param profile: the ``--profile`` flag; else ``AMLWS_PROFILE``, else the file's
+            ``default_profile``, else ``default``.
+        :param require_profile: a profile named explicitly (flag, ``AMLWS_PROFILE`` or
+            ``default_profile``) must exist in the file; ``amlws config`` passes ``False`` so
+            that ``config set`` can create one. The implicit ``default`` may always be missing.
+        """
         env = kwargs.pop("env", None) or dict(os.environ)
         data = load_config_file()
         name = profile or env.get("AMLWS_PROFILE") or data.get("default_profile") or "default"
         profiles = data.get("profiles", {})
-        if profile and profile not in profiles:
+        explicit = bool(profile or env.get("AMLWS_PROFILE") or data.get("default_profile"))
+        if require_profile and explicit and name not in profiles:
+            known = ", ".join(sorted(profiles)) or "none"
             raise ConfigError(
-                f"profile {profile!r} not found in {config_path()}",
-                hint="create it with: amlws config set KEY VALUE --profile " + profile,
+                f"profile {name!r} not found in {config_path()} (profiles: {known})",
+                hint=f"create it with: amlws --profile {name} config set KEY VALUE",
             )
         values = dict(profiles.get(name, {}))
         settings = cls(profile=name, flags=dict(flags or {}), profile_values=values, env=env, **kwargs)
+        settings.profile_exists = name in profiles
         for key in values:
             if is_secret_setting(key):
                 register_secret(str(values[key]))

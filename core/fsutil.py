@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -13,8 +14,12 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int |
     """Write ``data`` to ``path`` through a temporary file, fsync, then rename over it.
 
     :param mode: file permissions to create the file with (e.g. ``0o600`` for secrets).
+        By default an existing file keeps its permissions and a new one gets the usual
+        ``0o666`` less the umask (the temporary file alone would be ``0o600``).
     """
     target = Path(path)
+    if mode is None:
+        mode = _default_mode(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -25,8 +30,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int |
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except OSError as exc:
         try:
@@ -38,6 +42,24 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int |
         ) from None
     _fsync_dir(target.parent)
     return target
+
+
+def _default_mode(target: Path) -> int:
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        pass
+    umask = _current_umask()
+    return 0o666 & ~umask
+
+
+def _current_umask() -> int:
+    if os.name != "posix":
+        return 0
+    # os.umask can only be read by setting it; set it back at once.
+    value = os.umask(0o022)
+    os.umask(value)
+    return value
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int | None = None) -> Path:

@@ -20,6 +20,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import (
+    AmlwsError,
     AmbiguousTargetError,
     NoBackendError,
     PluginError,
@@ -69,20 +70,27 @@ def load_entrypoint_plugins(pm: pluggy.PluginManager) -> None:
     blocked = _env_list("AMLWS_DISABLE_PLUGINS") or []
     for name in blocked:
         pm.set_blocked(name)
-    seen: set[str] = set()
+    seen: dict[str, str | None] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist else None
+        version = ep.dist.version if ep.dist else None
         if ep.name in seen:
-            continue  # one distribution installed twice (editable + wheel) lists the point twice
-        seen.add(ep.name)
+            # One distribution installed twice (editable + wheel) lists the point twice: the
+            # first wins quietly. Two distributions using one name is worth a warning.
+            if dist != seen[ep.name]:
+                log.warning(
+                    "plugin name %r is used by both %s and %s; only the first is loaded",
+                    ep.name, seen[ep.name] or "an unknown distribution", dist or "an unknown distribution",
+                )
+            continue
+        seen[ep.name] = dist
         if allowed is not None and ep.name not in allowed:
             continue
         if pm.is_blocked(ep.name):
             continue
-        dist = ep.dist.name if ep.dist else None
-        version = ep.dist.version if ep.dist else None
         try:
             plugin = ep.load()
-        except Exception as exc:  # an installed plugin must never break the tool
+        except (Exception, SystemExit) as exc:  # an installed plugin must never break the tool
             log.warning(
                 "plugin %r from %s failed to load (%s: %s); skipped. Uninstall it (pip uninstall %s) "
                 "or set AMLWS_DISABLE_PLUGINS=%s",
@@ -132,8 +140,8 @@ class Host:
     def backends(self) -> dict[str, tuple[Any, BackendInfo]]:
         """Backend name -> (plugin object, info)."""
         out: dict[str, tuple[Any, BackendInfo]] = {}
-        for impl in self.pm.hook.amlws_backend_info.get_hookimpls():
-            info = impl.function()
+        for impl in _plain_impls(self.pm.hook.amlws_backend_info):
+            info = _call_impl(impl, "amlws_backend_info")
             if info is None:
                 continue
             if not isinstance(info, BackendInfo):
@@ -155,7 +163,15 @@ class Host:
         plugin = self._backend_plugin(backend)
         others = [p for p in self.pm.get_plugins() if p is not plugin]
         caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
-        result = caller(**kwargs)
+        try:
+            result = caller(**kwargs)
+        except AmlwsError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"backend {backend!r} failed in {hook}: {type(exc).__name__}: {exc}",
+                hint="rerun with --debug for the traceback and report it to the plugin's authors",
+            ) from exc
         if result is None:
             raise PluginError(
                 f"backend {backend!r} does not implement {hook}",
@@ -204,12 +220,23 @@ class Host:
         return claims[0]
 
     def _claims(self, target: str) -> list[Target]:
+        names = {self.pm.get_name(p): n for n, (p, _) in self.backends().items()}
         claims = []
-        for result in self.pm.hook.amlws_claim_target(target=target, settings=self.settings):
+        for impl in reversed(_plain_impls(self.pm.hook.amlws_claim_target)):
+            result = _call_impl(impl, "amlws_claim_target", target=target, settings=self.settings)
             if result is None:
                 continue
             if not isinstance(result, Target):
-                raise PluginError(f"amlws_claim_target returned {type(result).__name__}, expected amlws.model.Target")
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r}: amlws_claim_target returned {type(result).__name__}, "
+                    "expected amlws.model.Target"
+                )
+            if names.get(impl.plugin_name) != result.backend:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} claimed {target!r} for backend {result.backend!r}, "
+                    f"but its amlws_backend_info names {names.get(impl.plugin_name)!r}",
+                    hint="a backend must return Target(backend=<its own BackendInfo.name>, ...)",
+                )
             claims.append(result)
         return claims
 
@@ -260,17 +287,42 @@ class Host:
             )
         self.check_vetoes(target, definition)
         result = self._call(target.backend, "amlws_update", UpdateResult, target=target, definition=definition, settings=self.settings)
-        self.pm.hook.amlws_after_update(target=target, result=result, settings=self.settings)
+        self.notify_after_update(target, result)
         return result
 
+    def plan_update(self, target: Target, definition: Definition) -> list[dict[str, Any]]:
+        """The requests ``update`` would send (``--what-if``); nothing is sent."""
+        return self._call(target.backend, "amlws_plan_update", list, target=target, definition=definition, settings=self.settings)
+
     def check_vetoes(self, target: Target, definition: Definition) -> None:
-        for impl in reversed(self.pm.hook.amlws_before_update.get_hookimpls()):
-            reason = impl.function(**{a: {"target": target, "definition": definition, "settings": self.settings}[a] for a in impl.argnames})
+        """Ask every ``amlws_before_update`` observer; the first reason given vetoes.
+
+        :raises VetoError: (exit 5) naming the plugin and its reason.
+        """
+        for impl in reversed(_plain_impls(self.pm.hook.amlws_before_update)):
+            reason = _call_impl(impl, "amlws_before_update", target=target, definition=definition, settings=self.settings)
             if reason:
-                raise VetoError(f"plugin {impl.plugin_name!r} vetoed the update of {target.id}: {reason}")
+                raise VetoError(
+                    f"plugin {impl.plugin_name!r} vetoed the update of {target.id}: {reason}",
+                    hint=f"resolve what the plugin reports, or set AMLWS_DISABLE_PLUGINS={impl.plugin_name}",
+                )
+
+    def notify_after_update(self, target: Target, result: UpdateResult) -> None:
+        """Tell every observer; the change is made, so an observer's failure is only a warning."""
+        for impl in reversed(_plain_impls(self.pm.hook.amlws_after_update)):
+            try:
+                _call_impl(impl, "amlws_after_update", target=target, result=result, settings=self.settings)
+            except Exception as exc:  # noqa: BLE001 - the update itself succeeded
+                log.warning("plugin %r failed in amlws_after_update (%s: %s); the update itself succeeded",
+                            impl.plugin_name, type(exc).__name__, exc)
 
     def notify_retrain_job(self, job: dict[str, Any]) -> None:
-        self.pm.hook.amlws_after_retrain_job(job=job, settings=self.settings)
+        """Tell every ``amlws_after_retrain_job`` observer; failures are warnings."""
+        for impl in reversed(_plain_impls(self.pm.hook.amlws_after_retrain_job)):
+            try:
+                _call_impl(impl, "amlws_after_retrain_job", job=job, settings=self.settings)
+            except Exception as exc:  # noqa: BLE001 - the job already ran
+                log.warning("plugin %r failed in amlws_after_retrain_job (%s: %s)", impl.plugin_name, type(exc).__name__, exc)
 
     # --- introspection -------------------------------------------------------------------
 
@@ -293,6 +345,24 @@ class Host:
                 }
             )
         return sorted(out, key=lambda d: d["name"])
+
+
+def _plain_impls(caller: Any) -> list[Any]:
+    """A hook's implementations in registration order, without wrappers (pluggy calls them LIFO)."""
+    return [i for i in caller.get_hookimpls() if not (getattr(i, "hookwrapper", False) or getattr(i, "wrapper", False))]
+
+
+def _call_impl(impl: Any, hook: str, **kwargs: Any) -> Any:
+    """Call one implementation with the arguments it asked for (pluggy's opt-in arguments)."""
+    try:
+        return impl.function(*(kwargs[a] for a in impl.argnames))
+    except AmlwsError:
+        raise
+    except Exception as exc:
+        raise PluginError(
+            f"plugin {impl.plugin_name!r} failed in {hook}: {type(exc).__name__}: {exc}",
+            hint=f"rerun with --debug for the traceback, or set AMLWS_DISABLE_PLUGINS={impl.plugin_name}",
+        ) from exc
 
 
 def load_module(path: str) -> Any:

@@ -161,7 +161,15 @@ class HttpClient:
                     f"TLS verification failed for {_host(url)}: {redact(str(exc))[:200]}",
                     hint="set AMLWS_CA_BUNDLE to the CA certificate (PEM) of that host",
                 ) from None
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL) as exc:
+                from .errors import UsageError
+
+                raise UsageError(f"invalid URL {redact(url)!r}: {redact(str(exc))[:200]}", hint="check the endpoint setting") from None
+            except (
+                requests.exceptions.ConnectionError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ) as exc:
                 retryable = idempotent or isinstance(exc, requests.exceptions.ConnectTimeout) or _refused(exc)
                 if retryable and attempt <= self.retries and not _past(deadline):
                     wait = self._backoff(attempt)

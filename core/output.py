@@ -142,6 +142,9 @@ def setup_logging(*, verbose: bool = False, debug: bool = False) -> None:
     if debug:
         # azure-core logs requests at DEBUG too; route them through the same redaction.
         az = logging.getLogger("azure")
+        for h in list(az.handlers):
+            if getattr(h, "_amlws", False):
+                az.removeHandler(h)
         az.setLevel(logging.DEBUG)
         az.addHandler(handler)
         az.propagate = False

@@ -62,6 +62,14 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         ),
         r"\1" + MASK + r"\2",
     ),
+    # The same keys in Python reprs ('PrimaryKey': 'value'), as in exception messages.
+    (
+        re.compile(
+            r"(?i)('(?:PrimaryKey|SecondaryKey|primary|secondary|AuthorizationToken|apiKey|api_key|access_token|"
+            r"refresh_token|client_secret|password|key|SasBlobToken|AccountKey|workspace_token|arm_token)'\s*:\s*')[^']*(')"
+        ),
+        r"\1" + MASK + r"\2",
+    ),
     # x-ms-metaanalytics-authorizationtoken: <token>
     (re.compile(r"(?i)(authorizationtoken['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9\-._~+/=]{6,}"), r"\1" + MASK),
 ]
