@@ -70,6 +70,7 @@ def emit(
 def render_table(data: Any, *, columns: Sequence[str] | None = None, stream: Any = None, title: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text  # plain text: "[trained model]" is not Rich markup
 
     console = Console(file=stream or sys.stdout, soft_wrap=True)
     if isinstance(data, list) and all(isinstance(r, dict) for r in data):
@@ -78,7 +79,7 @@ def render_table(data: Any, *, columns: Sequence[str] | None = None, stream: Any
         for c in cols:
             t.add_column(c, overflow="fold")
         for row in data:
-            t.add_row(*(_cell(row.get(c)) for c in cols))
+            t.add_row(*(Text(_cell(row.get(c))) for c in cols))
         if not data:
             console.print("(none)")
             return
@@ -88,7 +89,7 @@ def render_table(data: Any, *, columns: Sequence[str] | None = None, stream: Any
         t.add_column("key", style="bold")
         t.add_column("value", overflow="fold")
         for k, v in data.items():
-            t.add_row(str(k), _cell(v))
+            t.add_row(Text(str(k)), Text(_cell(v)))
         console.print(t)
     elif data is None:
         pass
