@@ -1,1 +1,98 @@
-"""(being built)"""
+"""The classic backend: Azure ML Studio (classic) web services over the management API.
+
+Targets are endpoint management URLs
+(``https://{region.}management.azureml.net/workspaces/{ws}/webservices/{svc}/endpoints/{name}``)
+or ``--workspace/--service/--endpoint`` with ``--location``. Adds ``amlws classic ...``.
+
+Import-light: the hook bodies import the implementation modules (and ``requests``) lazily.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amlws import hookimpl
+
+NAME = "classic"
+
+
+@hookimpl
+def amlws_backend_info() -> Any:
+    from amlws.model import BackendInfo
+
+    from .targets import TARGET_HELP
+
+    return BackendInfo(NAME, "Azure ML Studio (classic) web services: management API, AzureMLPS parity", TARGET_HELP)
+
+
+@hookimpl
+def amlws_claim_target(target: str, settings: Any) -> Any:
+    from .backend import claim
+
+    return claim(target, settings)
+
+
+@hookimpl
+def amlws_target_from_options(options: dict[str, Any], settings: Any) -> Any:
+    from .backend import target_from_options
+
+    return target_from_options(options, settings)
+
+
+@hookimpl
+def amlws_get_definition(target: Any, settings: Any) -> Any:
+    if target.backend != NAME:
+        return None
+    from .backend import get_definition
+
+    return get_definition(target, settings)
+
+
+@hookimpl
+def amlws_export(definition: Any, settings: Any, include_keys: bool) -> Any:
+    if definition.backend != NAME:
+        return None
+    from .backend import export
+
+    return export(definition, include_keys=include_keys)
+
+
+@hookimpl
+def amlws_import(document: Any, settings: Any, source: str) -> Any:
+    from .backend import import_document
+
+    return import_document(document, source)
+
+
+@hookimpl
+def amlws_patch_ilearner(definition: Any, location: Any, settings: Any, selector: Any) -> Any:
+    if definition.backend != NAME:
+        return None
+    from .backend import patch_ilearner
+
+    return patch_ilearner(definition, location, selector)
+
+
+@hookimpl
+def amlws_update(target: Any, definition: Any, settings: Any) -> Any:
+    if target.backend != NAME:
+        return None
+    from .backend import update
+
+    return update(target, definition, settings)
+
+
+@hookimpl
+def amlws_plan_update(target: Any, definition: Any, settings: Any) -> Any:
+    if target.backend != NAME:
+        return None
+    from .backend import plan_update
+
+    return plan_update(target, definition, settings)
+
+
+@hookimpl
+def amlws_register_commands(app: Any) -> None:
+    from .commands import register
+
+    register(app)

@@ -1,0 +1,212 @@
+"""``amlws classic ...``: the AzureMLPS web-service and endpoint cmdlets, each a few lines over :mod:`.ops`.
+
+Imported only when the CLI registers commands; ``requests`` is imported lazily by the client.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+UrlArg = Annotated[Optional[str], typer.Argument(help="Management URL of the web service or endpoint (instead of --workspace/--service/--endpoint).", show_default=False)]
+WorkspaceOpt = Annotated[Optional[str], typer.Option("--workspace", "--workspace-id", help="Workspace ID (AZURE ML Studio, 32 hex). Default: setting 'workspace'.")]
+ServiceOpt = Annotated[Optional[str], typer.Option("--service", "--web-service-id", help="Web service ID (32 hex).")]
+EndpointOpt = Annotated[Optional[str], typer.Option("--endpoint", "--endpoint-name", help="Endpoint name.")]
+LocationOpt = Annotated[Optional[str], typer.Option("--location", help="Workspace region, e.g. 'South Central US', 'West Europe'. Default: setting 'location'.")]
+ConfigFileOpt = Annotated[Optional[Path], typer.Option("--config-file", help="AzureMLPS config.json (WorkspaceId, AuthorizationToken, Location).")]
+
+
+def _ctx(config_file: Optional[Path]) -> Any:
+    from amlws.cli import get_context
+
+    ctx = get_context()
+    if config_file is not None:
+        ctx.settings.flags["classic_config_file"] = str(config_file)
+    return ctx
+
+
+def _ref(ctx: Any, url: Optional[str], workspace: Optional[str], service: Optional[str], endpoint: Optional[str],
+         location: Optional[str], *, need_service: bool = True, need_endpoint: bool = False) -> Any:
+    from amlws.errors import UsageError
+
+    from .backend import ref_from
+
+    ref = ref_from(ctx.settings, url, workspace=workspace, service=service, endpoint=endpoint, location=location,
+                   need_service=need_service)
+    if need_endpoint and not ref.endpoint:
+        raise UsageError("no endpoint name given", hint="pass --endpoint NAME (or an endpoint URL)")
+    return ref
+
+
+def _confirm(ctx: Any) -> Any:
+    return None if ctx.settings.yes else ctx.confirm
+
+
+def _emit_message(ctx: Any, data: dict[str, Any]) -> None:
+    def table(d: Any) -> None:
+        if isinstance(d, dict) and d.get("whatIf"):
+            typer.echo("What if: would send")
+            for r in d["requests"]:
+                typer.echo(f"  {r['method']} {r['url']}" + (f"\n    {r['body']}" if "body" in r else ""))
+            return
+        typer.echo(d.get("message", "") if isinstance(d, dict) else str(d))
+
+    if data.get("whatIf"):
+        from amlws.api import redact_request
+
+        data = {**data, "requests": [redact_request(r) for r in data["requests"]]}
+    ctx.emit(data, table=table)
+
+
+SERVICE_COLUMNS = ["Id", "Name", "DefaultEndpointName", "EndpointCount", "CreationTime"]
+ENDPOINT_COLUMNS = ["Name", "ThrottleLevel", "MaxConcurrentCalls", "CreationTime", "Description"]
+
+
+def _strip_keys(obj: Any) -> Any:
+    # Tables never show API keys; JSON output carries what the service returned.
+    if isinstance(obj, list):
+        return [_strip_keys(o) for o in obj]
+    if isinstance(obj, dict):
+        return {k: v for k, v in obj.items() if str(k).lower() not in ("primarykey", "secondarykey")}
+    return obj
+
+
+def register(app: typer.Typer) -> None:
+    classic = typer.Typer(help="Classic (Studio) web services and endpoints: the AzureMLPS cmdlets.", no_args_is_help=True)
+    services = typer.Typer(help="Classic web services (Get-/Remove-AmlWebService).", no_args_is_help=True)
+    endpoints = typer.Typer(help="Classic web-service endpoints (Get-/Add-/Remove-/Refresh-AmlWebServiceEndpoint).", no_args_is_help=True)
+    config = typer.Typer(help="AzureMLPS configuration.", no_args_is_help=True)
+    classic.add_typer(services, name="services")
+    classic.add_typer(endpoints, name="endpoints")
+    classic.add_typer(config, name="config")
+    app.add_typer(classic, name="classic")
+
+    @services.command("list")
+    def services_list(workspace: WorkspaceOpt = None, location: LocationOpt = None, config_file: ConfigFileOpt = None) -> None:
+        """List the workspace's web services. (Get-AmlWebService)"""
+        from . import ops
+        from .backend import ref_from
+
+        ctx = _ctx(config_file)
+        ref = ref_from(ctx.settings, workspace=workspace, location=location, need_service=False)
+        rows = ops.list_services(ctx.settings, ref)
+        ctx.emit(rows, columns=SERVICE_COLUMNS)
+
+    @services.command("get")
+    def services_get(url: UrlArg = None, workspace: WorkspaceOpt = None, service: ServiceOpt = None,
+                     location: LocationOpt = None, config_file: ConfigFileOpt = None) -> None:
+        """Show one web service. (Get-AmlWebService -WebServiceId)"""
+        from . import ops
+
+        ctx = _ctx(config_file)
+        ref = _ref(ctx, url, workspace, service, None, location)
+        ctx.emit(ops.get_service(ctx.settings, ref.with_endpoint(None)))
+
+    @services.command("remove")
+    def services_remove(url: UrlArg = None, workspace: WorkspaceOpt = None, service: ServiceOpt = None,
+                        location: LocationOpt = None, config_file: ConfigFileOpt = None) -> None:
+        """Delete a web service and its endpoints. (Remove-AmlWebService)"""
+        from . import ops
+
+        ctx = _ctx(config_file)
+        ref = _ref(ctx, url, workspace, service, None, location).with_endpoint(None)
+        _emit_message(ctx, ops.remove_service(ctx.settings, ref, what_if=ctx.settings.what_if, confirm=_confirm(ctx)))
+
+    @endpoints.command("list")
+    def endpoints_list(url: UrlArg = None, workspace: WorkspaceOpt = None, service: ServiceOpt = None,
+                       location: LocationOpt = None, config_file: ConfigFileOpt = None) -> None:
+        """List a web service's endpoints. (Get-AmlWebServiceEndpoint -WebServiceId)"""
+        from . import ops
+
+        ctx = _ctx(config_file)
+        ref = _ref(ctx, url, workspace, service, None, location)
+        rows = ops.list_endpoints(ctx.settings, ref)
+        ctx.emit(rows, table=lambda r: _table(_strip_keys(r), ENDPOINT_COLUMNS))
+
+    @endpoints.command("get")
+    def endpoints_get(url: UrlArg = None, workspace: WorkspaceOpt = None, service: ServiceOpt = None,
+                      endpoint: EndpointOpt = None, location: LocationOpt = None, config_file: ConfigFileOpt = None) -> None:
+        """Show one endpoint, with its Resources. (Get-AmlWebServiceEndpoint -EndpointName)"""
+        from . import ops
+
+        ctx = _ctx(config_file)
+        ref = _ref(ctx, url, workspace, service, endpoint, location, need_endpoint=True)
+        doc = ops.get_endpoint(ctx.settings, ref)
+        ctx.emit(doc, table=lambda d: _table(_strip_keys(d)))
+
+    @endpoints.command("add")
+    def endpoints_add(
+        url: UrlArg = None,
+        workspace: WorkspaceOpt = None,
+        service: ServiceOpt = None,
+        endpoint: EndpointOpt = None,
+        description: Annotated[Optional[str], typer.Option("--description", help="Endpoint description.")] = None,
+        throttle_level: Annotated[str, typer.Option("--throttle-level", help="Low (free and standard) or High (standard only).")] = "Low",
+        max_concurrent_calls: Annotated[Optional[int], typer.Option("--max-concurrent-calls", help="1-200, with --throttle-level High (Low means 4).")] = None,
+        prevent_update: Annotated[bool, typer.Option("--prevent-update", help="Protect the endpoint from updates (PreventUpdate).")] = False,
+        location: LocationOpt = None,
+        config_file: ConfigFileOpt = None,
+    ) -> None:
+        """Add an endpoint to a (predictive) web service. (Add-AmlWebServiceEndpoint)"""
+        from . import ops
+
+        ctx = _ctx(config_file)
+        ref = _ref(ctx, url, workspace, service, endpoint, location, need_endpoint=True)
+        data = ops.add_endpoint(ctx.settings, ref, description=description, throttle_level=throttle_level,
+                                max_concurrent_calls=max_concurrent_calls, prevent_update=prevent_update,
+                                what_if=ctx.settings.what_if, confirm=_confirm(ctx))
+        _emit_message(ctx, data)
+
+    @endpoints.command("remove")
+    def endpoints_remove(url: UrlArg = None, workspace: WorkspaceOpt = None, service: ServiceOpt = None,
+                         endpoint: EndpointOpt = None, location: LocationOpt = None, config_file: ConfigFileOpt = None) -> None:
+        """Delete an endpoint. (Remove-AmlWebServiceEndpoint)"""
+        from . import ops
+
+        ctx = _ctx(config_file)
+        ref = _ref(ctx, url, workspace, service, endpoint, location, need_endpoint=True)
+        _emit_message(ctx, ops.remove_endpoint(ctx.settings, ref, what_if=ctx.settings.what_if, confirm=_confirm(ctx)))
+
+    @endpoints.command("refresh")
+    def endpoints_refresh(
+        url: UrlArg = None,
+        workspace: WorkspaceOpt = None,
+        service: ServiceOpt = None,
+        endpoint: EndpointOpt = None,
+        overwrite_resources: Annotated[bool, typer.Option("--overwrite-resources", help="Also replace the trained model with the predictive experiment's.")] = False,
+        location: LocationOpt = None,
+        config_file: ConfigFileOpt = None,
+    ) -> None:
+        """Re-apply the default endpoint's graph to a non-default endpoint. (Refresh-AmlWebServiceEndpoint)"""
+        from . import ops
+
+        ctx = _ctx(config_file)
+        ref = _ref(ctx, url, workspace, service, endpoint, location, need_endpoint=True)
+        _emit_message(ctx, ops.refresh_endpoint(ctx.settings, ref, overwrite_resources=overwrite_resources,
+                                                what_if=ctx.settings.what_if, confirm=_confirm(ctx)))
+
+    @config.command("import")
+    def config_import(
+        config_json: Annotated[Path, typer.Argument(help="AzureMLPS config.json.")],
+        to_profile: Annotated[Optional[str], typer.Option("--to-profile", help="Profile to write (default: the current profile).")] = None,
+    ) -> None:
+        """Turn an AzureMLPS config.json into an amlws profile (workspace, location, workspace_token)."""
+        from amlws.cli import get_context
+
+        from .azuremlps import import_config
+
+        ctx = get_context()
+        if ctx.settings.what_if:
+            ctx.emit({"whatIf": True, "wouldWrite": to_profile or ctx.settings.profile})
+            return
+        data = import_config(config_json, to_profile or ctx.settings.profile)
+        data["message"] = f"Imported {config_json} into profile {data['profile']!r} ({data['path']})."
+        ctx.emit(data, table=lambda d: typer.echo(d["message"]))
+
+
+def _table(data: Any, columns: Any = None) -> None:
+    from amlws.output import render_table
+
+    render_table(data, columns=columns)

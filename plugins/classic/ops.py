@@ -1,0 +1,194 @@
+"""Library functions behind ``amlws classic services|endpoints``: one per AzureMLPS cmdlet.
+
+Each takes the invocation's settings and a :class:`~amlws.plugins.classic.targets.ClassicRef`,
+checks every client-side rule *before* sending anything, and returns plain dicts. With
+``what_if=True`` they return the requests they would send and send nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from amlws.errors import ConflictError, UsageError
+
+from .backend import is_default_endpoint, make_client, normalise, refuse_default
+from .targets import ClassicRef, check_endpoint_name
+from .client import refresh_body
+
+log = logging.getLogger("amlws.classic")
+
+THROTTLE_LEVELS = ("Low", "High")
+LOW_THROTTLE_WARNING = "When ThrottleLevel is set to Low, MaxConcurrentCalls is automatically set to the default value of 4."
+
+
+def _plan(*reqs: tuple[str, str, Any]) -> dict[str, Any]:
+    out = []
+    for method, url, body in reqs:
+        r: dict[str, Any] = {"method": method, "url": url}
+        if body is not None:
+            r["body"] = body
+        out.append(r)
+    return {"whatIf": True, "requests": out}
+
+
+# --- web services (Get-/Remove-AmlWebService) ---------------------------------------------------
+
+
+def list_services(settings: Any, ref: ClassicRef, *, http: Any = None) -> list[dict[str, Any]]:
+    from .targets import check_id
+
+    check_id(ref.workspace, "workspace")
+    with make_client(settings, http) as client:
+        return client.list_services(ref.base_url, ref.workspace)
+
+
+def get_service(settings: Any, ref: ClassicRef, *, http: Any = None) -> dict[str, Any]:
+    ref.validate()
+    with make_client(settings, http) as client:
+        return client.get_service(ref)
+
+
+def remove_service(settings: Any, ref: ClassicRef, *, what_if: bool = False, confirm: Any = None, http: Any = None) -> dict[str, Any]:
+    ref.validate()
+    if what_if:
+        return _plan(("DELETE", ref.service_url, None))
+    with make_client(settings, http) as client:
+        svc = client.get_service(ref)
+        name = svc.get("Name") or ref.service
+        if confirm:
+            confirm(f"Remove web service {name!r} ({ref.service}) and all its endpoints?")
+        client.delete_service(ref)
+    return {"webService": ref.service, "name": name, "removed": True, "message": f'Web service "{name}" was removed.'}
+
+
+# --- endpoints (Get-/Add-/Remove-/Refresh-AmlWebServiceEndpoint) ---------------------------------------
+
+
+def list_endpoints(settings: Any, ref: ClassicRef, *, http: Any = None) -> list[dict[str, Any]]:
+    ref.validate()
+    with make_client(settings, http) as client:
+        return [normalise(e) if isinstance(e, dict) else e for e in client.list_endpoints(ref)]
+
+
+def get_endpoint(settings: Any, ref: ClassicRef, *, http: Any = None) -> dict[str, Any]:
+    ref.validate()
+    ref.endpoint_url  # noqa: B018 - needs an endpoint
+    with make_client(settings, http) as client:
+        return normalise(client.get_endpoint(ref))
+
+
+def add_endpoint_body(
+    *, description: str | None = None, throttle_level: str = "Low", max_concurrent_calls: int | None = None, prevent_update: bool = False
+) -> dict[str, Any]:
+    """The PUT body (REFERENCE §3.6, §7.4 #3): the set every client sends, plus ``PreventUpdate`` when asked.
+
+    ``ThrottleLevel`` Low with ``MaxConcurrentCalls`` warns as AzureMLPS does and sends ``null``.
+    """
+    level = {t.lower(): t for t in THROTTLE_LEVELS}.get(str(throttle_level or "Low").lower())
+    if level is None:
+        raise UsageError(f"invalid throttle level {throttle_level!r}", hint="use --throttle-level Low or High")
+    if max_concurrent_calls is not None:
+        if isinstance(max_concurrent_calls, bool) or not isinstance(max_concurrent_calls, int) or not 1 <= max_concurrent_calls <= 200:
+            raise UsageError(f"--max-concurrent-calls must be between 1 and 200 (got {max_concurrent_calls!r})",
+                             hint="use a value from 1 to 200 with --throttle-level High")
+        if level == "Low":
+            log.warning(LOW_THROTTLE_WARNING)
+            max_concurrent_calls = None
+    body: dict[str, Any] = {"Description": description, "ThrottleLevel": level, "MaxConcurrentCalls": max_concurrent_calls}
+    if prevent_update:
+        body["PreventUpdate"] = True
+    return body
+
+
+def add_endpoint(
+    settings: Any,
+    ref: ClassicRef,
+    *,
+    description: str | None = None,
+    throttle_level: str = "Low",
+    max_concurrent_calls: int | None = None,
+    prevent_update: bool = False,
+    what_if: bool = False,
+    confirm: Any = None,
+    http: Any = None,
+) -> dict[str, Any]:
+    ref.validate()
+    check_endpoint_name(ref.endpoint or "")
+    body = add_endpoint_body(description=description, throttle_level=throttle_level,
+                             max_concurrent_calls=max_concurrent_calls, prevent_update=prevent_update)
+    if what_if:
+        return _plan(("PUT", ref.endpoint_url, body))
+    if confirm:
+        confirm(f"Add endpoint {ref.endpoint!r} to web service {ref.service}?")
+    with make_client(settings, http) as client:
+        created = client.add_endpoint(ref, body)
+    out: dict[str, Any] = {
+        "webService": ref.service,
+        "endpoint": ref.endpoint,
+        "target": ref.endpoint_url,
+        "added": True,
+        "message": f'Web service endpoint "{ref.endpoint}" was successfully added.',
+    }
+    if created:
+        out["endpointObject"] = normalise(created)
+    return out
+
+
+def _default_name(client: Any, ref: ClassicRef) -> tuple[str, dict[str, Any]]:
+    svc = client.get_service(ref)
+    return str(svc.get("DefaultEndpointName") or "default"), svc
+
+
+def remove_endpoint(settings: Any, ref: ClassicRef, *, what_if: bool = False, confirm: Any = None, http: Any = None) -> dict[str, Any]:
+    """DELETE an endpoint; refuses the default endpoint while the service has others (REFERENCE §3.8)."""
+    ref.validate()
+    url = ref.endpoint_url
+    if what_if:
+        plan = _plan(("GET", ref.service_url, None), ("DELETE", url, None))
+        plan["note"] = "the GET checks that this is not the default endpoint while others exist"
+        return plan
+    with make_client(settings, http) as client:
+        default, svc = _default_name(client, ref)
+        if is_default_endpoint(ref.endpoint, default):
+            count = svc.get("EndpointCount")
+            if not isinstance(count, int):
+                count = len(client.list_endpoints(ref))
+            if count > 1:
+                raise ConflictError(
+                    f"cannot remove the default endpoint {ref.endpoint!r}: web service {ref.service} has {count - 1} other endpoint(s)",
+                    hint="remove the other endpoints first (amlws classic endpoints list), or remove the whole web service",
+                )
+        if confirm:
+            confirm(f"Remove endpoint {ref.endpoint!r} of web service {ref.service}?")
+        client.delete_endpoint(ref)
+    return {"webService": ref.service, "endpoint": ref.endpoint, "removed": True,
+            "message": f'Web service endpoint "{ref.endpoint}" was successfully removed.'}
+
+
+def refresh_endpoint(
+    settings: Any, ref: ClassicRef, *, overwrite_resources: bool = False, what_if: bool = False, confirm: Any = None, http: Any = None
+) -> dict[str, Any]:
+    """POST refresh with ``{"OverwriteResources": "True"|"False"}``; 304 means no change (REFERENCE §3.9)."""
+    ref.validate()
+    url = ref.endpoint_url + "/refresh"
+    refuse_default(ref, "refresh")
+    body = refresh_body(overwrite_resources)
+    if what_if:
+        return _plan(("GET", ref.service_url, None), ("POST", url, body))
+    with make_client(settings, http) as client:
+        default, _ = _default_name(client, ref)
+        refuse_default(ref, "refresh", default)
+        if overwrite_resources:
+            log.warning("--overwrite-resources replaces the trained model with the predictive experiment's: a model installed by patch is discarded")
+        if confirm:
+            confirm(f"Refresh endpoint {ref.endpoint!r} of web service {ref.service}?")
+        changed = client.refresh_endpoint(ref, overwrite_resources)
+    if not changed:
+        message = f'No change detected, so endpoint "{ref.endpoint}" is NOT refreshed.'
+    elif overwrite_resources:
+        message = f'Endpoint "{ref.endpoint}" and the Trained Model(s) are refreshed.'
+    else:
+        message = f'Endpoint "{ref.endpoint}" is refreshed.'
+    return {"webService": ref.service, "endpoint": ref.endpoint, "refreshed": changed, "overwriteResources": overwrite_resources,
+            "message": message}
