@@ -1,1 +1,101 @@
-"""(being built)"""
+"""The ``arm`` backend: Azure ML Studio "new" web services (``Microsoft.MachineLearning/webServices``).
+
+Replaces the Az.MachineLearning web-service cmdlets over the real wire format
+(api-version 2017-01-01) through azure-mgmt-resource generic resources and azure-identity.
+
+This module stays import-light (it is loaded on every ``amlws`` start): azure SDKs are
+imported only inside the functions that talk to ARM (:mod:`.client`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amlws import hookimpl
+from amlws.model import BackendInfo
+
+NAME = "arm"
+
+
+@hookimpl
+def amlws_backend_info() -> BackendInfo:
+    from .ids import TARGET_HELP
+
+    return BackendInfo(
+        name=NAME,
+        description="Azure ML Studio ARM (new) web services, Microsoft.MachineLearning/webServices 2017-01-01",
+        target_help=TARGET_HELP,
+    )
+
+
+@hookimpl
+def amlws_claim_target(target: str, settings: Any) -> Any:
+    from .service import make_target
+
+    return make_target(target)
+
+
+@hookimpl
+def amlws_target_from_options(options: dict[str, Any], settings: Any) -> Any:
+    from .service import target_from_options
+
+    return target_from_options(options, settings)
+
+
+@hookimpl
+def amlws_get_definition(target: Any, settings: Any) -> Any:
+    if target.backend != NAME:
+        return None
+    from .service import get_definition
+
+    return get_definition(target, settings, region=(settings.flags or {}).get("region"))
+
+
+@hookimpl
+def amlws_export(definition: Any, settings: Any, include_keys: bool) -> Any:
+    if definition.backend != NAME:
+        return None
+    from .definition import export_document
+
+    return export_document(definition.document, include_keys=include_keys)
+
+
+@hookimpl
+def amlws_import(document: Any, settings: Any, source: str) -> Any:
+    from .service import import_document
+
+    return import_document(document, source)
+
+
+@hookimpl
+def amlws_patch_ilearner(definition: Any, location: Any, settings: Any, selector: str | None) -> Any:
+    if definition.backend != NAME:
+        return None
+    from .service import patch_ilearner
+
+    return patch_ilearner(definition, location, selector)
+
+
+@hookimpl
+def amlws_update(target: Any, definition: Any, settings: Any) -> Any:
+    if target.backend != NAME:
+        return None
+    from .service import update
+
+    return update(target, definition, settings)
+
+
+@hookimpl
+def amlws_plan_update(target: Any, definition: Any, settings: Any) -> Any:
+    if target.backend != NAME:
+        return None
+    from .service import plan_update
+
+    return plan_update(target, definition, settings)
+
+
+@hookimpl
+def amlws_register_commands(app: Any) -> None:
+    from .commands import register
+
+    register(app)

@@ -1,0 +1,488 @@
+"""The ARM wire client: azure-mgmt-resource generic ``*_by_id`` operations + azure-identity.
+
+Imported only when an ARM command runs (azure SDK imports cost ~400 ms).
+
+- every call carries ``api-version=2017-01-01`` (keyword ``api_version``, as v26 requires);
+- PUT/PATCH bodies are sent as exact JSON bytes (nothing reordered or dropped);
+- long-running operations are polled by ``ARMPolling`` at the server's ``Retry-After`` or
+  at ``poll_interval`` seconds (default 1, not the SDK's 30);
+- credentials: ``AMLWS_ARM_TOKEN`` (static token), else ``credential`` = ``default`` |
+  ``cli`` | ``managed-identity`` | ``service-principal`` (secret or certificate);
+- ``cloud`` picks the authority and the ARM endpoint; ``arm_endpoint`` overrides the endpoint;
+- TLS verification always on, ``ca_bundle`` (``AMLWS_CA_BUNDLE``) as ``connection_verify``;
+- azure ``HttpResponseError`` becomes a :mod:`amlws.errors` error carrying the ARM error
+  code, message, details and the *initial* ``x-ms-request-id``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from amlws.errors import (
+    AmlwsError,
+    AuthError,
+    ConfigError,
+    ConnectionFailed,
+    NotFoundError,
+    OperationFailed,
+    OperationTimeout,
+    RemoteError,
+    UsageError,
+)
+from amlws.redact import redact, register_secret
+
+from .definition import API_VERSION
+
+log = logging.getLogger("amlws.arm")
+
+#: cloud name -> (authority host, ARM endpoint)
+CLOUDS: dict[str, tuple[str, str]] = {
+    "azurecloud": ("login.microsoftonline.com", "https://management.azure.com"),
+    "azurechinacloud": ("login.chinacloudapi.cn", "https://management.chinacloudapi.cn"),
+    "azureusgovernment": ("login.microsoftonline.us", "https://management.usgovcloudapi.net"),
+}
+CLOUD_NAMES = ("AzureCloud", "AzureChinaCloud", "AzureUSGovernment")
+DEFAULT_POLL_INTERVAL = 1.0
+_TERMINAL_OK = {"succeeded"}
+_TERMINAL_FAILED = {"failed", "canceled", "cancelled"}
+
+
+def cloud_of(settings: Any) -> tuple[str, str, str]:
+    """(cloud name, authority host, ARM endpoint) for the ``cloud`` setting."""
+    name = str(settings.get("cloud") or "AzureCloud")
+    try:
+        authority, endpoint = CLOUDS[name.lower()]
+    except KeyError:
+        raise ConfigError(f"unknown cloud {name!r}", hint="use one of " + ", ".join(CLOUD_NAMES)) from None
+    return name, authority, endpoint
+
+
+def arm_endpoint(settings: Any) -> str:
+    """The ARM endpoint: ``arm_endpoint`` (AMLWS_ARM_ENDPOINT) or the cloud's."""
+    override = settings.get("arm_endpoint")
+    if override:
+        override = str(override).rstrip("/")
+        if not override.lower().startswith("https://"):
+            raise ConfigError(
+                f"the ARM endpoint must be https: {override}",
+                hint="ARM bearer tokens are only sent over TLS; serve the emulator/test server over https and set AMLWS_CA_BUNDLE",
+            )
+        return override
+    return cloud_of(settings)[2]
+
+
+def poll_interval(settings: Any) -> float:
+    value = settings.get("poll_interval")
+    if value is None:
+        return DEFAULT_POLL_INTERVAL
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        raise ConfigError(f"invalid poll_interval {value!r}", hint="give a number of seconds") from None
+
+
+class StaticTokenCredential:
+    """A pre-acquired bearer token (``AMLWS_ARM_TOKEN``): CI, the emulator, tests."""
+
+    def __init__(self, token: str) -> None:
+        register_secret(token)
+        self._token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self._token, int(time.time()) + 3600)
+
+
+def make_credential(settings: Any) -> Any:
+    """The credential for ARM, chosen by settings; raises :class:`AuthError` when incomplete."""
+    token = settings.get("arm_token")
+    if token:
+        return StaticTokenCredential(str(token))
+    kind = str(settings.get("credential") or "default").lower().replace("_", "-")
+    _, authority, _ = cloud_of(settings)
+    tenant = settings.get("tenant", env_aliases=("AZURE_TENANT_ID",))
+    client_id = settings.get("client_id", env_aliases=("AZURE_CLIENT_ID",))
+    import azure.identity as identity
+
+    if kind == "default":
+        return identity.DefaultAzureCredential(authority=authority)
+    if kind in ("cli", "azure-cli"):
+        return identity.AzureCliCredential(tenant_id=tenant)
+    if kind in ("managed-identity", "msi"):
+        return identity.ManagedIdentityCredential(client_id=client_id) if client_id else identity.ManagedIdentityCredential()
+    if kind in ("service-principal", "sp"):
+        secret = settings.get("client_secret", env_aliases=("AZURE_CLIENT_SECRET",))
+        cert = settings.get("client_certificate", env_aliases=("AZURE_CLIENT_CERTIFICATE_PATH",))
+        missing = [n for n, v in (("tenant", tenant), ("client_id", client_id)) if not v]
+        if not secret and not cert:
+            missing.append("client_secret or client_certificate")
+        if missing:
+            raise AuthError(
+                "service-principal login needs " + ", ".join(missing),
+                hint="set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH)",
+            )
+        if secret:
+            register_secret(str(secret))
+            return identity.ClientSecretCredential(tenant, client_id, secret, authority=authority)
+        return identity.CertificateCredential(tenant, client_id, certificate_path=cert, authority=authority)
+    raise ConfigError(
+        f"unknown credential kind {kind!r}", hint="use default, cli, managed-identity or service-principal"
+    )
+
+
+class ArmClient:
+    """Web-service operations over one ``ResourceManagementClient`` pipeline.
+
+    :param settings: the invocation's settings (endpoint, credential, CA bundle, poll interval).
+    :param subscription: subscription for the list operations.
+    :param sleep: injectable sleep for the hand-written poller (CreateRegionalBlob).
+    """
+
+    def __init__(self, settings: Any, *, subscription: str | None = None, sleep: Callable[[float], None] = time.sleep,
+                 **client_kwargs: Any) -> None:
+        from azure.mgmt.resource.resources import ResourceManagementClient
+
+        from amlws.http import ca_bundle
+
+        self.settings = settings
+        self.endpoint = arm_endpoint(settings)
+        self.poll_interval = poll_interval(settings)
+        self.sleep = sleep
+        self.timeout = settings.timeout()
+        #: every response seen on the wire (retries and polls included): method, url, status, requestId.
+        self.wire: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        cloud, _, default_endpoint = cloud_of(settings)
+        credential = make_credential(settings)
+        kwargs: dict[str, Any] = {
+            "base_url": self.endpoint,
+            "credential_scopes": [default_endpoint + "/.default"],
+            "connection_verify": ca_bundle(settings),
+            "polling_interval": self.poll_interval,
+            "raw_response_hook": self._record,
+            "retry_total": 4,
+        }
+        kwargs.update(client_kwargs)
+        self.client = ResourceManagementClient(credential, subscription or "00000000-0000-0000-0000-000000000000", **kwargs)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> ArmClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- bookkeeping -------------------------------------------------------------------
+
+    def _record(self, pipeline_response: Any) -> None:
+        req = pipeline_response.http_request
+        resp = pipeline_response.http_response
+        with self._lock:
+            self.wire.append(
+                {
+                    "method": req.method,
+                    "url": redact(str(req.url)),
+                    "status": resp.status_code,
+                    "requestId": resp.headers.get("x-ms-request-id"),
+                }
+            )
+
+    def _initial_request_id(self, since: int, method: str) -> str | None:
+        """``x-ms-request-id`` of the last ``method`` response after index ``since`` (the accepted initial call)."""
+        with self._lock:
+            rows = [r for r in self.wire[since:] if r["method"] == method]
+        return rows[-1]["requestId"] if rows else None
+
+    def url(self, path: str) -> str:
+        return self.endpoint + "/" + path.lstrip("/")
+
+    # --- operations ----------------------------------------------------------------------
+
+    def get(self, resource_id: str, *, region: str | None = None) -> dict[str, Any]:
+        """``GET {id}?api-version=2017-01-01[&region=]``: the raw JSON document."""
+        params = {"region": region} if region else {}
+        with _mapped(self, "get the web service", resource_id):
+            return self.client.resources.get_by_id(
+                resource_id.lstrip("/"), api_version=API_VERSION, params=params, cls=_raw_json
+            )
+
+    def list_keys(self, resource_id: str) -> dict[str, Any]:
+        """``GET {id}/listKeys``: ``{"primary", "secondary"}`` (registered as secrets)."""
+        with _mapped(self, "list the web service keys", resource_id):
+            keys = self.client.resources.get_by_id(resource_id.lstrip("/") + "/listKeys", api_version=API_VERSION, cls=_raw_json)
+        for value in (keys or {}).values():
+            if isinstance(value, str):
+                register_secret(value)
+        return keys
+
+    def list(self, collection_path: str) -> list[dict[str, Any]]:
+        """GET a ``PaginatedWebServicesList`` and follow every ``nextLink``."""
+        from azure.core.rest import HttpRequest
+
+        items: list[dict[str, Any]] = []
+        with _mapped(self, "list web services", collection_path):
+            page = self.client.resources.get_by_id(collection_path.lstrip("/"), api_version=API_VERSION, cls=_raw_json)
+        seen: set[str] = set()
+        while True:
+            items.extend(page.get("value") or [])
+            next_link = page.get("nextLink")
+            if not next_link or next_link in seen:
+                return items
+            seen.add(next_link)
+            url = next_link if "api-version=" in next_link else next_link + ("&" if "?" in next_link else "?") + f"api-version={API_VERSION}"
+            resp = self._send(HttpRequest("GET", url), "list web services (next page)", collection_path)
+            page = _json(resp)
+
+    def patch(self, resource_id: str, body: bytes) -> dict[str, Any]:
+        """``PATCH {id}`` with exact bytes, poll to a terminal state, return the final GET's document."""
+        start = len(self.wire)
+        with _mapped(self, "update the web service", resource_id, lro=(start, "PATCH")):
+            poller = self.client.resources.begin_update_by_id(
+                resource_id.lstrip("/"), body, api_version=API_VERSION, content_type="application/json",
+                polling_interval=self.poll_interval, cls=_raw_json,
+            )
+            result = self._wait(poller, "update")
+        return result
+
+    def put(self, resource_id: str, body: bytes) -> dict[str, Any]:
+        """``PUT {id}`` with exact bytes (+LRO); the created/overwritten document."""
+        start = len(self.wire)
+        with _mapped(self, "create the web service", resource_id, lro=(start, "PUT")):
+            poller = self.client.resources.begin_create_or_update_by_id(
+                resource_id.lstrip("/"), body, api_version=API_VERSION, content_type="application/json",
+                polling_interval=self.poll_interval, cls=_raw_json,
+            )
+            return self._wait(poller, "create")
+
+    def delete(self, resource_id: str) -> None:
+        """``DELETE {id}`` (+LRO: 202/204, ``Azure-AsyncOperation`` or ``Location``)."""
+        start = len(self.wire)
+        with _mapped(self, "remove the web service", resource_id, lro=(start, "DELETE")):
+            poller = self.client.resources.begin_delete_by_id(
+                resource_id.lstrip("/"), api_version=API_VERSION, polling_interval=self.poll_interval
+            )
+            self._wait(poller, "remove")
+
+    def create_regional_blob(self, resource_id: str, region: str) -> None:
+        """``POST {id}/CreateRegionalBlob?region=`` through the same pipeline, polled to a terminal state."""
+        from urllib.parse import quote
+
+        from azure.core.rest import HttpRequest
+
+        start = len(self.wire)
+        url = self.url(resource_id) + f"/CreateRegionalBlob?region={quote(region)}&api-version={API_VERSION}"
+        with _mapped(self, "create the regional properties", resource_id, lro=(start, "POST")):
+            resp = self._send(HttpRequest("POST", url), "create the regional properties", resource_id)
+            self._poll_async(resp, "create the regional properties", resource_id, start)
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _wait(self, poller: Any, what: str) -> Any:
+        result = poller.result(timeout=self.timeout)
+        if not poller.done():
+            raise OperationTimeout(
+                f"the {what} did not finish within {self.timeout:g} s (status {poller.status()})",
+                hint="raise --timeout, or check the service in the portal",
+            )
+        return result
+
+    def _send(self, request: Any, what: str, resource: str) -> Any:
+        from azure.core.exceptions import HttpResponseError
+
+        resp = self.client.send_request(request)
+        if resp.status_code >= 400:
+            raise _error_from_response(resp, what, resource, None)
+        try:
+            resp.raise_for_status()
+        except HttpResponseError:  # pragma: no cover - covered by the status check above
+            raise
+        return resp
+
+    def _poll_async(self, resp: Any, what: str, resource: str, start: int) -> Any:
+        """Poll ``Azure-AsyncOperation`` (or ``Location``) to a terminal state, honouring ``Retry-After``."""
+        from azure.core.rest import HttpRequest
+
+        from amlws.http import parse_retry_after
+
+        url = resp.headers.get("Azure-AsyncOperation") or resp.headers.get("Location")
+        via_location = "Azure-AsyncOperation" not in resp.headers
+        if not url:
+            return resp
+        deadline = time.monotonic() + self.timeout if self.timeout else None
+        last = resp
+        while True:
+            delay = parse_retry_after(last.headers.get("Retry-After"))
+            delay = self.poll_interval if delay is None else min(delay, 120.0)
+            if deadline is not None and time.monotonic() + delay > deadline:
+                raise OperationTimeout(f"the operation to {what} did not finish within {self.timeout:g} s",
+                                       hint="raise --timeout, or check the service in the portal")
+            self.sleep(delay)
+            last = self._send(HttpRequest("GET", url), what + " (status)", resource)
+            if via_location:
+                if last.status_code == 202:
+                    continue
+                return last
+            body = _json(last)
+            status = str(body.get("status") or body.get("provisioningState") or "").lower()
+            if status in _TERMINAL_OK:
+                return last
+            if status in _TERMINAL_FAILED:
+                raise _operation_failed(body, what, resource, self._initial_request_id(start, "POST"))
+
+
+def _raw_json(pipeline_response: Any, deserialized: Any, headers: Any) -> Any:
+    return _json(pipeline_response.http_response)
+
+
+def _json(resp: Any) -> Any:
+    text = resp.text() if callable(getattr(resp, "text", None)) else resp.text
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise RemoteError(f"the service sent a non-JSON response (HTTP {resp.status_code})", status=resp.status_code) from None
+
+
+class _mapped:
+    """Turn azure-core exceptions into amlws errors (a context manager)."""
+
+    def __init__(self, client: ArmClient, what: str, resource: str, lro: tuple[int, str] | None = None) -> None:
+        self.client = client
+        self.what = what
+        self.resource = resource
+        self.lro = lro
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc is None or isinstance(exc, AmlwsError):
+            return False
+        from azure.core.exceptions import (
+            ClientAuthenticationError,
+            HttpResponseError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
+
+        initial = self.client._initial_request_id(*self.lro) if self.lro else None
+        if isinstance(exc, HttpResponseError) and exc.response is not None:
+            resp = exc.response
+            body = _safe_json(resp)
+            if self.lro and resp.status_code < 400:
+                raise _operation_failed(body, self.what, self.resource, initial) from None
+            raise _error_from_response(resp, self.what, self.resource, initial) from None
+        if isinstance(exc, ClientAuthenticationError):
+            raise AuthError(
+                f"cannot get an ARM token: {redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}",
+                hint="sign in (az login), set AMLWS_ARM_TOKEN, or configure a service principal (amlws config set credential ...)",
+            ) from None
+        if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+            text = str(exc)
+            if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text:
+                raise ConnectionFailed(
+                    f"TLS verification failed for {self.client.endpoint}", hint="set AMLWS_CA_BUNDLE to the CA certificate (PEM) of that host"
+                ) from None
+            raise ConnectionFailed(
+                f"cannot reach {self.client.endpoint} to {self.what}: {redact(text)[:200]}",
+                hint="check AMLWS_ARM_ENDPOINT / --cloud, your network and proxy settings",
+            ) from None
+        return False
+
+
+def _safe_json(resp: Any) -> Any:
+    try:
+        return json.loads(resp.text() or "null")
+    except (ValueError, TypeError):
+        return None
+
+
+def _error_parts(err: dict[str, Any]) -> tuple[str | None, str | None, list[dict[str, Any]]]:
+    lowered = {str(k).lower(): v for k, v in err.items()}
+    details = lowered.get("details") or []
+    if not isinstance(details, list):
+        details = []
+    code = lowered.get("code")
+    message = lowered.get("message")
+    return (str(code) if code is not None else None, str(message) if message is not None else None,
+            [d for d in details if isinstance(d, dict)])
+
+
+def _describe(head: str, code: str | None, message: str | None, details: list[dict[str, Any]], request_id: str | None) -> str:
+    parts = [head]
+    if code:
+        parts.append(code)
+    if message:
+        parts.append(message)
+    for d in details:
+        dl = {str(k).lower(): v for k, v in d.items()}
+        if dl.get("code") or dl.get("message"):
+            parts.append(f"[{dl.get('code')}] {dl.get('message')}" if dl.get("code") else str(dl.get("message")))
+    if request_id:
+        parts.append(f"request id {request_id}")
+    return redact(": ".join(p for p in parts if p))
+
+
+def _hint_for(code: str | None, detail_codes: list[str], status: int | None) -> str | None:
+    codes = {c.lower() for c in detail_codes if c} | ({code.lower()} if code else set())
+    if "cannotchangestorageaccount" in codes:
+        return "keep properties.storageAccount.name as the live service has it (export again and re-apply your edit)"
+    return {
+        400: "the service rejected the definition; check it with amlws import",
+        401: "check the ARM credentials (az login, AMLWS_ARM_TOKEN, service principal)",
+        403: "the credentials lack permission on this web service (needs Contributor or similar)",
+        404: "check the subscription, resource group and web service name (amlws list)",
+        409: "the web service changed or is busy; re-read it and retry",
+        429: "ARM is throttling: retry later",
+    }.get(status or 0)
+
+
+def _error_from_response(resp: Any, what: str, resource: str, initial_request_id: str | None) -> AmlwsError:
+    status = resp.status_code
+    body = _safe_json(resp)
+    err = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else (body if isinstance(body, dict) else {})
+    code, message, details = _error_parts(err)
+    if not message and not code:
+        text = (resp.text() or "").strip()
+        message = text.splitlines()[0][:300] if text else None
+    detail_codes = [str(d.get("code") or d.get("Code")) for d in details if d.get("code") or d.get("Code")]
+    request_id = initial_request_id or resp.headers.get("x-ms-request-id")
+    reason = getattr(resp, "reason", None) or ""
+    text = _describe(f"HTTP {status} {reason}".strip() + f" ({what})", code, message, details, request_id)
+    hint = _hint_for(code, detail_codes, status)
+    if status == 404:
+        return NotFoundError(f"{resource}: {text}", hint=hint, status=status, code=code, request_id=request_id)
+    if status in (401, 403):
+        return AuthError(text, hint=hint, status=status, code=code, request_id=request_id)
+    return RemoteError(text, status=status, code=code, detail_codes=detail_codes, request_id=request_id, hint=hint)
+
+
+def _operation_failed(body: Any, what: str, resource: str, initial_request_id: str | None) -> OperationFailed:
+    body = body if isinstance(body, dict) else {}
+    lowered = {str(k).lower(): v for k, v in body.items()}
+    err = lowered.get("error") or lowered.get("errorinfo") or {}
+    code, message, details = _error_parts(err if isinstance(err, dict) else {})
+    status = lowered.get("status") or lowered.get("provisioningstate") or "Failed"
+    text = _describe(f"the operation to {what} ended {status}", code, message, details, initial_request_id)
+    detail_codes = [str(d.get("code")) for d in details if d.get("code")]
+    exc = OperationFailed(
+        text,
+        hint=_hint_for(code, detail_codes, None) or "see the error above; the service kept its previous definition",
+        code=code,
+        detail_codes=detail_codes,
+        request_id=initial_request_id,
+    )
+    exc.code = code  # type: ignore[attr-defined]
+    exc.request_id = initial_request_id  # type: ignore[attr-defined]
+    return exc
+
+
+__all__ = ["ArmClient", "StaticTokenCredential", "arm_endpoint", "cloud_of", "make_credential", "UsageError"]

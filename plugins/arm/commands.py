@@ -1,0 +1,186 @@
+"""Top-level ARM commands: ``list``, ``new``, ``remove``, ``keys``, ``add-region``.
+
+``get``/``export``/``import``/``patch-ilearner``/``update`` are core commands that reach this
+backend through the host. Each command here is a few lines over :mod:`.service`;
+azure SDKs are imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+TargetArg = Annotated[
+    Optional[str], typer.Argument(help="Web service resource ID (or use -g/-n).", show_default=False)
+]
+ResourceGroupOpt = Annotated[Optional[str], typer.Option("--resource-group", "-g", help="Resource group (with --name).")]
+NameOpt = Annotated[Optional[str], typer.Option("--name", "-n", help="Web service name (with --resource-group).")]
+SubscriptionOpt = Annotated[Optional[str], typer.Option("--subscription", help="Subscription ID (AZURE_SUBSCRIPTION_ID).")]
+CloudOpt = Annotated[
+    Optional[str], typer.Option("--cloud", help="AzureCloud, AzureChinaCloud or AzureUSGovernment (AMLWS_CLOUD).")
+]
+
+
+def _ctx(cloud: Optional[str]) -> Any:
+    from amlws.cli import get_context
+
+    ctx = get_context()
+    if cloud:
+        ctx.settings.flags["cloud"] = cloud
+    return ctx
+
+
+def _target(ctx: Any, target: Optional[str], resource_group: Optional[str], name: Optional[str], subscription: Optional[str]) -> Any:
+    if subscription:
+        ctx.settings.flags["subscription"] = subscription
+    return ctx.resolve(target, "arm", resource_group=resource_group, name=name, subscription=subscription)
+
+
+def _what_if(ctx: Any, target: Any, requests: list[dict[str, Any]], diff: str = "") -> None:
+    from amlws.api import redact_request
+
+    plan = {"whatIf": True, "target": target.id, "requests": [redact_request(r) for r in requests], "diff": diff}
+
+    def table(p: dict[str, Any]) -> None:
+        out = sys.stdout
+        out.write(f"What if: {p['target']}\n")
+        for r in p["requests"]:
+            out.write(f"  {r['method']} {r['url']}\n")
+        if p["diff"]:
+            out.write(p["diff"])
+
+    ctx.emit(plan, table=table)
+
+
+def list_cmd(
+    resource_group: ResourceGroupOpt = None,
+    subscription: SubscriptionOpt = None,
+    cloud: CloudOpt = None,
+) -> None:
+    """List ARM web services in a resource group or the subscription. (Get-AzMlWebService [-ResourceGroupName])"""
+    from .service import list_services
+
+    ctx = _ctx(cloud)
+    items = list_services(ctx.settings, resource_group=resource_group, subscription=subscription)
+    rows = [
+        {
+            "name": i.get("name"),
+            "location": i.get("location"),
+            "provisioningState": (i.get("properties") or {}).get("provisioningState"),
+            "title": (i.get("properties") or {}).get("title"),
+            "id": i.get("id"),
+        }
+        for i in items
+    ]
+    from amlws.output import render_table
+
+    ctx.emit(items, table=lambda _: render_table(rows))
+
+
+def new_cmd(
+    target: TargetArg = None,
+    definition_file: Annotated[Optional[Path], typer.Option("--definition-file", "-i", help="Definition JSON (from export/import).")] = None,
+    location: Annotated[Optional[str], typer.Option("--location", "-l", help="Azure region, e.g. 'South Central US' (overrides the file's).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the web service if it exists (PUT replaces it).")] = False,
+    resource_group: ResourceGroupOpt = None,
+    name: NameOpt = None,
+    subscription: SubscriptionOpt = None,
+    cloud: CloudOpt = None,
+) -> None:
+    """Create a web service from a definition file. (New-AzMlWebService -DefinitionFile)"""
+    from amlws import api
+
+    from .service import create, plan_create
+
+    ctx = _ctx(cloud)
+    if definition_file is None:
+        from amlws.errors import UsageError
+
+        raise UsageError("--definition-file FILE is required", hint="export a definition first (amlws export ... -f FILE)")
+    t = _target(ctx, target, resource_group, name, subscription)
+    definition = api.load_definition(ctx.host, input_file=definition_file, backend="arm")
+    if ctx.settings.what_if:
+        plan = plan_create(t, definition, ctx.settings, location=location, force=force)
+        _what_if(ctx, t, plan, api.definition_diff(None, plan[-2]["body"], fromfile="(none)", tofile=t.id))
+        return
+    ctx.confirm(f"Create web service {t.id}" + (" (overwriting it if it exists)?" if force else "?"))
+    created = create(t, definition, ctx.settings, location=location, force=force)
+    ctx.emit(created.document, table=lambda _: _summary(created))
+
+
+def remove_cmd(
+    target: TargetArg = None,
+    resource_group: ResourceGroupOpt = None,
+    name: NameOpt = None,
+    subscription: SubscriptionOpt = None,
+    cloud: CloudOpt = None,
+) -> None:
+    """Delete a web service. (Remove-AzMlWebService)"""
+    from .service import plan_remove, remove
+
+    ctx = _ctx(cloud)
+    t = _target(ctx, target, resource_group, name, subscription)
+    if ctx.settings.what_if:
+        _what_if(ctx, t, plan_remove(t, ctx.settings))
+        return
+    ctx.confirm(f"Delete web service {t.id}? This cannot be undone")
+    remove(t, ctx.settings)
+    ctx.emit({"target": t.id, "removed": True})
+
+
+def keys_cmd(
+    target: TargetArg = None,
+    resource_group: ResourceGroupOpt = None,
+    name: NameOpt = None,
+    subscription: SubscriptionOpt = None,
+    cloud: CloudOpt = None,
+) -> None:
+    """Print the web service's API keys (secrets: printed only because you asked). (Get-AzMlWebServiceKey)"""
+    from .service import list_keys
+
+    ctx = _ctx(cloud)
+    t = _target(ctx, target, resource_group, name, subscription)
+    ctx.emit(list_keys(t, ctx.settings))
+
+
+def add_region_cmd(
+    target: TargetArg = None,
+    region: Annotated[Optional[str], typer.Option("--region", help="Region to create the encrypted credentials for.")] = None,
+    resource_group: ResourceGroupOpt = None,
+    name: NameOpt = None,
+    subscription: SubscriptionOpt = None,
+    cloud: CloudOpt = None,
+) -> None:
+    """Create the regional properties of a web service, then get it in that region. (Add-AzMlWebServiceRegionalProperty)"""
+    from amlws.errors import UsageError
+
+    from .service import add_region, plan_add_region
+
+    ctx = _ctx(cloud)
+    if not region:
+        raise UsageError("--region is required", hint="e.g. amlws add-region ID --region 'Southeast Asia'")
+    t = _target(ctx, target, resource_group, name, subscription)
+    if ctx.settings.what_if:
+        _what_if(ctx, t, plan_add_region(t, ctx.settings, region))
+        return
+    ctx.confirm(f"Create regional properties of {t.id} for {region}?")
+    definition = add_region(t, ctx.settings, region)
+    ctx.emit(definition.document, table=lambda _: _summary(definition))
+
+
+def _summary(definition: Any) -> None:
+    from amlws.output import render_table
+    from amlws.summary import summarize
+
+    render_table(summarize(definition))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("list")(list_cmd)
+    app.command("new")(new_cmd)
+    app.command("remove")(remove_cmd)
+    app.command("keys")(keys_cmd)
+    app.command("add-region")(add_region_cmd)

@@ -1,0 +1,233 @@
+"""ARM web-service operations as library functions (what the hooks and commands call).
+
+Each function takes the invocation's settings and an :class:`amlws.model.Target` claimed by
+the ``arm`` backend. Azure SDK modules are imported only through :mod:`.client`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from typing import Any
+
+from amlws.errors import ConflictError, NotFoundError, OperationFailed, UsageError
+from amlws.model import Definition, Target, UpdateResult
+
+from . import definition as defs
+from .ids import build_id, target_parts
+
+log = logging.getLogger("amlws.arm")
+
+BACKEND = "arm"
+
+
+def make_target(text: str) -> Target | None:
+    parts = target_parts(text)
+    if parts is None:
+        return None
+    return Target(BACKEND, parts.pop("id"), parts)
+
+
+def subscription_of(settings: Any, explicit: str | None = None) -> str:
+    sub = explicit or settings.get("subscription", env_aliases=("AZURE_SUBSCRIPTION_ID",))
+    if not sub:
+        raise UsageError(
+            "no ARM subscription given",
+            hint="pass --subscription, set AZURE_SUBSCRIPTION_ID, or: amlws config set subscription SUB_ID",
+        )
+    return str(sub)
+
+
+def target_from_options(options: dict[str, Any], settings: Any) -> str | None:
+    name = options.get("name")
+    if not name:
+        return None
+    rg = options.get("resource_group") or settings.get("resource_group")
+    if not rg:
+        raise UsageError("--name needs --resource-group (-g)", hint="pass -g RESOURCE_GROUP -n NAME, or the resource ID")
+    return build_id(subscription_of(settings, options.get("subscription")), str(rg), str(name))
+
+
+def _client(settings: Any, target: Target | None = None, subscription: str | None = None) -> Any:
+    from .client import ArmClient
+
+    sub = subscription or (target.parts.get("subscription") if target else None)
+    return ArmClient(settings, subscription=sub)
+
+
+# --- the walkthrough steps -------------------------------------------------------------
+
+
+def get_definition(target: Target, settings: Any, *, region: str | None = None) -> Definition:
+    """``GET {id}[?region=]`` -> :class:`Definition` (the raw service document)."""
+    with _client(settings, target) as client:
+        document = client.get(target.id, region=region)
+    return Definition(BACKEND, document, target)
+
+
+def import_document(document: Any, source: str) -> Definition | None:
+    if not defs.looks_like_arm(document):
+        return None
+    normalised, _ = defs.normalize(document, source)
+    return Definition(BACKEND, normalised)
+
+
+def check_storage_account(document: dict[str, Any], live: dict[str, Any], target: Target) -> None:
+    """Refuse a definition naming another storage account than the live service (azure-powershell#3465)."""
+    sent = ((document.get("properties") or {}).get("storageAccount") or {}).get("name")
+    current = ((live.get("properties") or {}).get("storageAccount") or {}).get("name")
+    if sent and current and str(sent).lower() != str(current).lower():
+        raise UsageError(
+            f"the definition names storage account {sent!r} but {target.id} uses {current!r}; "
+            "the service would reject the update with CannotChangeStorageAccount (the storage account of a web service cannot be changed)",
+            hint=f"set properties.storageAccount.name to {current!r} (or remove storageAccount) in the definition",
+        )
+
+
+def plan_update(target: Target, definition: Definition, settings: Any) -> list[dict[str, Any]]:
+    from .client import arm_endpoint
+
+    url = arm_endpoint(settings) + target.id + f"?api-version={defs.API_VERSION}"
+    body = json.loads(defs.request_body(definition.document))
+    return [
+        {"method": "GET", "url": url, "purpose": "read the live service (storage account check)"},
+        {"method": "PATCH", "url": url, "body": body},
+        {"method": "GET", "url": "<Azure-AsyncOperation URL of the PATCH response>", "purpose": "poll until Succeeded or Failed"},
+        {"method": "GET", "url": url, "purpose": "final read-back; verify the trained-model URI"},
+    ]
+
+
+def update(target: Target, definition: Definition, settings: Any) -> UpdateResult:
+    """GET (storage check), PATCH, poll, final GET; then verify the trained-model URI."""
+    document = definition.document
+    body = defs.request_body(document)
+    with _client(settings, target) as client:
+        live = client.get(target.id)
+        check_storage_account(document, live, target)
+        final = client.patch(target.id, body)
+        sent_requests = len(client.wire)
+    return _result(target, document, final, sent_requests)
+
+
+def _result(target: Target, document: dict[str, Any], final: dict[str, Any], sent_requests: int) -> UpdateResult:
+    state = ((final or {}).get("properties") or {}).get("provisioningState")
+    if state and str(state).lower() == "failed":
+        raise OperationFailed(f"{target.id}: the service reports provisioningState Failed after the update",
+                              hint="check the definition with amlws import and the service in the portal")
+    checks: dict[str, Any] = {}
+    verified = True
+    model_uri = None
+    for asset_id, asset in defs.trained_model_assets(document).items():
+        sent = (asset.get("locationInfo") or {}).get("uri")
+        live = defs.asset_uri(final, asset_id)
+        match = bool(sent) and bool(live) and defs.strip_sas(sent) == defs.strip_sas(live)
+        verified = verified and match
+        model_uri = model_uri or defs.strip_sas(sent)
+        checks[asset_id] = {"sent": defs.strip_sas(sent), "live": defs.strip_sas(live), "match": match}
+    if not checks:
+        verified = str(state or "").lower() == "succeeded"
+    details = {"provisioningState": state, "assets": checks}
+    return UpdateResult(target, Definition(BACKEND, final, target), verified, model_uri, sent_requests, details)
+
+
+def patch_ilearner(definition: Definition, location: Any, selector: str | None) -> Definition:
+    document, asset_id = defs.patch_ilearner(definition.document, location, selector)
+    log.info("asset %s now points at %s", asset_id, location.blob_url)
+    return Definition(BACKEND, document, definition.target)
+
+
+# --- the other cmdlets ----------------------------------------------------------------------
+
+
+def list_services(settings: Any, *, resource_group: str | None = None, subscription: str | None = None) -> list[dict[str, Any]]:
+    """``Get-AzMlWebService [-ResourceGroupName]``: every page, sparse items."""
+    sub = subscription_of(settings, subscription)
+    path = f"/subscriptions/{sub}"
+    if resource_group:
+        path += f"/resourceGroups/{resource_group}"
+    path += "/providers/Microsoft.MachineLearning/webServices"
+    with _client(settings, subscription=sub) as client:
+        return client.list(path)
+
+
+def create_body(definition: Definition, location: str | None) -> dict[str, Any]:
+    document = copy.deepcopy(definition.document)
+    loc = location or document.get("location")
+    if not loc:
+        raise UsageError("creating a web service needs a location", hint="pass --location, e.g. --location 'South Central US'")
+    document["location"] = loc
+    return json.loads(defs.request_body(document))
+
+
+def plan_create(target: Target, definition: Definition, settings: Any, *, location: str | None, force: bool) -> list[dict[str, Any]]:
+    from .client import arm_endpoint
+
+    url = arm_endpoint(settings) + target.id + f"?api-version={defs.API_VERSION}"
+    body = create_body(definition, location)
+    plan = [] if force else [{"method": "GET", "url": url, "purpose": "refuse if the web service exists"}]
+    plan.append({"method": "PUT", "url": url, "body": body})
+    plan.append({"method": "GET", "url": "<Azure-AsyncOperation URL of the PUT response>", "purpose": "poll until Succeeded or Failed"})
+    return plan
+
+
+def create(target: Target, definition: Definition, settings: Any, *, location: str | None, force: bool = False) -> Definition:
+    """``New-AzMlWebService``: PUT (+LRO); refuses to overwrite an existing service unless ``force``."""
+    body = json.dumps(create_body(definition, location), ensure_ascii=False).encode("utf-8")
+    with _client(settings, target) as client:
+        if not force:
+            try:
+                client.get(target.id)
+            except NotFoundError:
+                pass
+            else:
+                raise ConflictError(
+                    f"{target.id} exists; PUT would overwrite it without recovery",
+                    hint="use amlws update to change it, or pass --force to overwrite it",
+                )
+        final = client.put(target.id, body)
+    return Definition(BACKEND, final, target)
+
+
+def remove(target: Target, settings: Any) -> None:
+    """``Remove-AzMlWebService``: DELETE (+LRO)."""
+    with _client(settings, target) as client:
+        client.delete(target.id)
+
+
+def list_keys(target: Target, settings: Any) -> dict[str, Any]:
+    """``Get-AzMlWebServiceKey``: GET {id}/listKeys (values registered as secrets)."""
+    with _client(settings, target) as client:
+        return client.list_keys(target.id)
+
+
+def add_region(target: Target, settings: Any, region: str) -> Definition:
+    """``Add-AzMlWebServiceRegionalProperty``: POST CreateRegionalBlob (+LRO), then GET ?region=."""
+    if not region or not region.strip():
+        raise UsageError("--region is required", hint="e.g. --region 'Southeast Asia'")
+    with _client(settings, target) as client:
+        client.create_regional_blob(target.id, region)
+        document = client.get(target.id, region=region)
+    return Definition(BACKEND, document, target)
+
+
+def plan_add_region(target: Target, settings: Any, region: str) -> list[dict[str, Any]]:
+    from urllib.parse import quote
+
+    from .client import arm_endpoint
+
+    base = arm_endpoint(settings) + target.id
+    return [
+        {"method": "POST", "url": f"{base}/CreateRegionalBlob?region={quote(region)}&api-version={defs.API_VERSION}"},
+        {"method": "GET", "url": "<Azure-AsyncOperation URL of the POST response>", "purpose": "poll until Succeeded or Failed"},
+        {"method": "GET", "url": f"{base}?api-version={defs.API_VERSION}&region={quote(region)}"},
+    ]
+
+
+def plan_remove(target: Target, settings: Any) -> list[dict[str, Any]]:
+    from .client import arm_endpoint
+
+    return [
+        {"method": "DELETE", "url": arm_endpoint(settings) + target.id + f"?api-version={defs.API_VERSION}"},
+        {"method": "GET", "url": "<Azure-AsyncOperation or Location URL of the DELETE response>", "purpose": "poll until done"},
+    ]
