@@ -137,6 +137,8 @@ def amlws_plan_update(target: Any, definition: Any, settings: Any) -> Any:
 
     firstresult: stops at the first non-None result.
 
+    :param target: the :class:`amlws.model.Target` that would be updated.
+    :param definition: the :class:`amlws.model.Definition` that would be sent.
     :returns: a ``list`` of ``{"method", "url", "body"}`` dicts (secrets may be left in: the host redacts).
     """
 
