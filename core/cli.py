@@ -464,7 +464,8 @@ def _report(exc: AmlwsError, debug: bool) -> int:
     line = f"error: {exc.message}"
     if exc.hint:
         line += f" (fix: {exc.hint})"
-    sys.stderr.write(redact(line) + "\n")
+    # One line, always: a multi-line message from a library is folded.
+    sys.stderr.write(redact(" ".join(line.splitlines())) + "\n")
     return int(exc.exit_code)
 
 

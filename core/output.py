@@ -38,7 +38,8 @@ def apply_query(data: Any, query: str | None) -> Any:
     try:
         return jmespath.search(query, json.loads(to_json(data)))
     except JMESPathError as exc:
-        raise UsageError(f"invalid --query {query!r}: {exc}", hint="see https://jmespath.org for the syntax") from None
+        first = (str(exc).splitlines() or [""])[0].rstrip(":")
+        raise UsageError(f"invalid --query {query!r}: {first}", hint="see https://jmespath.org for the syntax") from None
 
 
 def emit(
