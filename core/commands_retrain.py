@@ -1,0 +1,343 @@
+"""CLI: ``amlws jobs submit|start|status|wait|cancel|run``, ``amlws invoke`` and ``amlws retrain``.
+
+Thin commands over :mod:`amlws.bes`, :mod:`amlws.rrs` and :mod:`amlws.retrain`. API keys
+come from ``AMLWS_API_KEY``, the profile or a hidden prompt, never from the command line.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+API_KEY_HINT = "set AMLWS_API_KEY, or run: amlws config set api_key (the endpoint's primary key)"
+
+UrlOpt = Annotated[
+    str,
+    typer.Option(
+        "--url",
+        help="The service's BES URL: ApiLocation + /jobs (AzureMLPS -SubmitJobRequestUrl), with or without ?api-version=2.0.",
+    ),
+]
+JobIdArg = Annotated[str, typer.Argument(help="The BES job id (from jobs submit).")]
+ConfigFileOpt = Annotated[Optional[Path], typer.Option("--job-config-file", help="Job config JSON file (AzureMLPS -JobConfigFile).")]
+ConfigStringOpt = Annotated[Optional[str], typer.Option("--job-config-string", help="Job config as a JSON string (AzureMLPS -JobConfigString).")]
+InputOpt = Annotated[Optional[list[str]], typer.Option("--input", help="NAME=REF: a blob URL with SAS, or container/blob (with the storage connection string). Repeatable.")]
+OutputOpt = Annotated[Optional[list[str]], typer.Option("--output", help="NAME=REF for an output (.ilearner, .csv, .tsv, .arff). Repeatable.")]
+ParamOpt = Annotated[Optional[list[str]], typer.Option("--global-param", "-p", help="KEY=VALUE web service parameter. Repeatable.")]
+PollOpt = Annotated[float, typer.Option("--poll-interval", help="First wait between status polls in seconds (grows 1.5x up to 30s).", min=0.0)]
+KeepJobOpt = Annotated[bool, typer.Option("--keep-job", help="On --timeout or Ctrl-C, leave the remote job running instead of cancelling it.")]
+ResultsFileOpt = Annotated[
+    Optional[Path],
+    typer.Option("--results-file", help="Also write the full status (with SAS tokens) here, mode 0600, for patch-ilearner --bes-result."),
+]
+
+
+def _ctx() -> Any:
+    from .cli import get_context
+
+    return get_context()
+
+
+def _api_key(ctx: Any, key: str = "api_key") -> str:
+    return ctx.settings.require(key, hint=API_KEY_HINT, secret=True)
+
+
+def _client(ctx: Any, url: str, poll_interval: float = 2.0) -> Any:
+    from .bes import BesClient
+
+    return BesClient.from_url(url, _api_key(ctx), settings=ctx.settings, poll_interval=poll_interval, interactive=ctx.settings.interactive)
+
+
+def _config(ctx: Any, file: Optional[Path], string: Optional[str], inputs: Any, outputs: Any, params: Any) -> dict[str, Any]:
+    from .blob import storage_connection_string
+    from .jobconfig import build_job_config, load_job_config, validate_job_config
+
+    base = load_job_config(file=file, string=string)
+    needs_storage = any("://" not in v.partition("=")[2] for v in (inputs or []) + (outputs or []))
+    cs = storage_connection_string(ctx.settings, required=needs_storage)
+    merged = build_job_config(base, inputs=inputs, outputs=outputs, global_parameters=params, connection_string=cs)
+    return validate_job_config(merged, source=str(file) if file else "--job-config-string" if string else "job config")
+
+
+def _emit_status(ctx: Any, status: Any, results_file: Optional[Path]) -> None:
+    if results_file is not None:
+        import json
+
+        from .fsutil import atomic_write_text
+
+        atomic_write_text(results_file, json.dumps(status.to_raw_dict(), indent=2) + "\n", mode=0o600)
+    data = status.to_dict()
+    ctx.emit(data, table=lambda d: _status_table(d))
+
+
+def _status_table(data: dict[str, Any]) -> None:
+    from .output import render_table
+
+    rows = {"jobId": data["jobId"], "status": data["status"]}
+    for name, ref in (data.get("results") or {}).items():
+        if isinstance(ref, dict):
+            rows[f"output {name}"] = (ref.get("BaseLocation") or "") + (ref.get("RelativeLocation") or "")
+    if data.get("details"):
+        rows["details"] = data["details"]
+    render_table(rows)
+
+
+def _run_with_progress(fn: Any, label: str) -> Any:
+    from .bes import ConsoleProgress
+
+    with ConsoleProgress(label) as bar:
+        return fn(bar.update)
+
+
+def register(app: typer.Typer) -> None:
+    jobs = typer.Typer(help="Batch Execution Service jobs: train and batch-score (Invoke-AmlWebServiceBESEndpoint).", no_args_is_help=True)
+    app.add_typer(jobs, name="jobs")
+
+    @jobs.command("submit")
+    def jobs_submit(
+        url: UrlOpt,
+        job_config_file: ConfigFileOpt = None,
+        job_config_string: ConfigStringOpt = None,
+        input: InputOpt = None,
+        output: OutputOpt = None,
+        global_param: ParamOpt = None,
+    ) -> None:
+        """Create a BES job (not started); prints its id. The POST is never retried."""
+        ctx = _ctx()
+        config = _config(ctx, job_config_file, job_config_string, input, output, global_param)
+        if ctx.settings.what_if:
+            from .bes import api_location_from_url
+            from .jobconfig import redacted
+
+            ctx.emit({"whatIf": True, "method": "POST", "url": api_location_from_url(url) + "/jobs?api-version=2.0", "body": redacted(config)})
+            return
+        job_id = _client(ctx, url).submit(config)
+        ctx.emit({"jobId": job_id})
+
+    @jobs.command("start")
+    def jobs_start(url: UrlOpt, job_id: JobIdArg) -> None:
+        """Start a submitted BES job."""
+        ctx = _ctx()
+        if ctx.settings.what_if:
+            from .bes import api_location_from_url
+
+            ctx.emit({"whatIf": True, "method": "POST", "url": f"{api_location_from_url(url)}/jobs/{job_id}/start?api-version=2.0"})
+            return
+        _client(ctx, url).start(job_id)
+        ctx.emit({"jobId": job_id, "started": True})
+
+    @jobs.command("status")
+    def jobs_status(url: UrlOpt, job_id: JobIdArg, results_file: ResultsFileOpt = None) -> None:
+        """Show a BES job's status and outputs (SAS signatures redacted)."""
+        ctx = _ctx()
+        _emit_status(ctx, _client(ctx, url).status(job_id), results_file)
+
+    @jobs.command("wait")
+    def jobs_wait(url: UrlOpt, job_id: JobIdArg, poll_interval: PollOpt = 2.0, keep_job: KeepJobOpt = False, results_file: ResultsFileOpt = None) -> None:
+        """Wait for a BES job to finish (Failed and Cancelled are errors). --timeout cancels it unless --keep-job."""
+        ctx = _ctx()
+        client = _client(ctx, url, poll_interval)
+        status = _run_with_progress(
+            lambda cb: client.wait(job_id, timeout=ctx.settings.timeout(), keep_job=keep_job, progress=cb), "BES job"
+        )
+        _emit_status(ctx, status, results_file)
+
+    @jobs.command("cancel")
+    def jobs_cancel(url: UrlOpt, job_id: JobIdArg) -> None:
+        """Cancel a running BES job, or delete a finished one (DELETE)."""
+        ctx = _ctx()
+        if ctx.settings.what_if:
+            from .bes import api_location_from_url
+
+            ctx.emit({"whatIf": True, "method": "DELETE", "url": f"{api_location_from_url(url)}/jobs/{job_id}?api-version=2.0"})
+            return
+        ctx.confirm(f"Cancel BES job {job_id}?")
+        _client(ctx, url).cancel(job_id)
+        ctx.emit({"jobId": job_id, "cancelled": True})
+
+    @jobs.command("run")
+    def jobs_run(
+        url: UrlOpt,
+        job_config_file: ConfigFileOpt = None,
+        job_config_string: ConfigStringOpt = None,
+        input: InputOpt = None,
+        output: OutputOpt = None,
+        global_param: ParamOpt = None,
+        poll_interval: PollOpt = 2.0,
+        keep_job: KeepJobOpt = False,
+        results_file: ResultsFileOpt = None,
+    ) -> None:
+        """Submit, start and wait for a BES job (Invoke-AmlWebServiceBESEndpoint)."""
+        ctx = _ctx()
+        config = _config(ctx, job_config_file, job_config_string, input, output, global_param)
+        if ctx.settings.what_if:
+            from .bes import api_location_from_url
+            from .jobconfig import redacted
+
+            ctx.emit({"whatIf": True, "method": "POST", "url": api_location_from_url(url) + "/jobs?api-version=2.0", "body": redacted(config)})
+            return
+        client = _client(ctx, url, poll_interval)
+        status = _run_with_progress(
+            lambda cb: client.run(config, timeout=ctx.settings.timeout(), keep_job=keep_job, progress=cb,
+                                  on_submitted=lambda j: sys.stderr.write(f"submitted BES job {j}\n")),
+            "BES job",
+        )
+        _emit_status(ctx, status, results_file)
+
+    @app.command("invoke")
+    def invoke_cmd(
+        url: Annotated[str, typer.Option("--url", help="The scoring service's ApiLocation (or its …/execute URL).")],
+        input_file: Annotated[Optional[str], typer.Option("--input-file", "-i", help="JSON or CSV input; - or omitted: stdin (AzureMLPS -InputJsonFile).")] = None,
+        input_json: Annotated[Optional[str], typer.Option("--input-json", help="The input as a JSON string (AzureMLPS -InputJsonText).")] = None,
+        input_name: Annotated[str, typer.Option("--input-name", help="Input name for CSV/DataTable input.")] = "input1",
+        global_param: ParamOpt = None,
+        output_json_file: Annotated[Optional[Path], typer.Option("--output-json-file", help="Write the raw response here (AzureMLPS -OutputJsonFile).")] = None,
+    ) -> None:
+        """Score rows with the Request-Response Service (Invoke-AmlWebServiceRRSEndpoint)."""
+        import io
+
+        from . import rrs
+        from .jobconfig import _split_pair
+
+        ctx = _ctx()
+        params = dict(_split_pair(p, "--global-param") for p in (global_param or []))
+        if input_json is not None and input_file is not None:
+            from .errors import UsageError
+
+            raise UsageError("give --input-file or --input-json, not both")
+        if input_json is not None:
+            body = rrs.load_input(None, input_name=input_name, global_parameters=params, stdin=io.StringIO(input_json))
+        else:
+            body = rrs.load_input(input_file, input_name=input_name, global_parameters=params)
+        if ctx.settings.what_if:
+            from .bes import api_location_from_url
+
+            ctx.emit({"whatIf": True, "method": "POST", "url": api_location_from_url(url) + "/execute?api-version=2.0&details=true", "body": body})
+            return
+        result = rrs.invoke(url, _api_key(ctx), body, settings=ctx.settings)
+        if output_json_file is not None:
+            from . import api
+
+            api.write_json(output_json_file, result.raw, force=ctx.settings.yes, settings=ctx.settings)
+        ctx.emit(result.to_dict(), table=lambda _: _print_tables(result.outputs))
+
+    @app.command("retrain")
+    def retrain_cmd(
+        training_service: Annotated[str, typer.Option("--training-service", help="The training service's BES URL (ApiLocation + /jobs).")],
+        target: Annotated[Optional[str], typer.Option("--target", help="Service to update: classic endpoint management URL or ARM resource ID.")] = None,
+        data: Annotated[Optional[str], typer.Option("--data", help="New training data: a local CSV (uploaded), a blob URL with SAS, or container/blob.")] = None,
+        gate: Annotated[Optional[list[str]], typer.Option("--gate", help='Metric gate, e.g. "Accuracy>=0.85" (>= <= > <). Repeatable; all must pass.')] = None,
+        evaluation_output: Annotated[Optional[str], typer.Option("--evaluation-output", help="Output writing Evaluate Model's CSV (e.g. output2).")] = None,
+        model_output: Annotated[str, typer.Option("--model-output", help="Output writing the trained model.")] = "output1",
+        input_name: Annotated[str, typer.Option("--input-name", help="The training service's Web Service Input name.")] = "input1",
+        container: Annotated[Optional[str], typer.Option("--container", help="Blob container for data and outputs (setting storage_container; default amlws-retrain).")] = None,
+        blob_prefix: Annotated[str, typer.Option("--blob-prefix", help="Folder for each run's blobs: PREFIX/RUN-ID/...")] = "retrain",
+        job_config_file: ConfigFileOpt = None,
+        job_config_string: ConfigStringOpt = None,
+        global_param: ParamOpt = None,
+        resource: Annotated[Optional[str], typer.Option("--resource", "--asset", help="Which trained-model resource (classic) or asset (ARM) to replace.")] = None,
+        smoke_input: Annotated[Optional[Path], typer.Option("--smoke-input", help="RRS input scored before and after the update.")] = None,
+        smoke_url: Annotated[Optional[str], typer.Option("--smoke-url", help="Scoring service RRS URL (default: the endpoint's ApiLocation). Key: AMLWS_SCORING_API_KEY.")] = None,
+        poll_interval: PollOpt = 2.0,
+        keep_job: KeepJobOpt = False,
+        deploy_what_if: Annotated[bool, typer.Option("--deploy-what-if", help="Upload, train and evaluate, then only show the update.")] = False,
+        backend: Annotated[Optional[str], typer.Option("--backend", help="Backend to use (see amlws plugins).")] = None,
+        resource_group: Annotated[Optional[str], typer.Option("--resource-group", "-g", help="ARM resource group (with --name).")] = None,
+        name: Annotated[Optional[str], typer.Option("--name", "-n", help="ARM web service name (with --resource-group).")] = None,
+        workspace: Annotated[Optional[str], typer.Option("--workspace", help="Classic workspace ID.")] = None,
+        service: Annotated[Optional[str], typer.Option("--service", help="Classic web service ID.")] = None,
+        endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="Classic endpoint name.")] = None,
+    ) -> None:
+        """Upload data, train (BES), evaluate, gate, and deploy the new model, in one command."""
+        from .blob import storage_connection_string
+        from .errors import GateFailedError
+        from .jobconfig import _split_pair, load_job_config
+        from .retrain import RetrainRequest, retrain
+
+        ctx = _ctx()
+        options = {"resource_group": resource_group, "name": name, "workspace": workspace, "service": service, "endpoint": endpoint}
+        request = RetrainRequest(
+            training_url=training_service,
+            target=target,
+            target_options={k: v for k, v in options.items() if v is not None},
+            backend=backend,
+            data=data,
+            input_name=input_name,
+            model_output=model_output,
+            evaluation_output=evaluation_output,
+            gates=list(gate or []),
+            container=container,
+            blob_prefix=blob_prefix,
+            job_config=load_job_config(file=job_config_file, string=job_config_string),
+            global_parameters=dict(_split_pair(p, "--global-param") for p in (global_param or [])),
+            selector=resource,
+            smoke_input=str(smoke_input) if smoke_input else None,
+            smoke_url=smoke_url,
+            keep_job=keep_job,
+            timeout=ctx.settings.timeout(),
+            deploy_what_if=deploy_what_if,
+        )
+        api_key = None if ctx.settings.what_if else _api_key(ctx)
+        from .bes import BesClient, ConsoleProgress
+
+        bes = None
+        if api_key:
+            bes = BesClient.from_url(training_service, api_key, settings=ctx.settings, poll_interval=poll_interval, interactive=ctx.settings.interactive)
+        try:
+            with ConsoleProgress("training job") as bar:
+                result = retrain(
+                    ctx.host, request, api_key=api_key or "", storage_connection_string=storage_connection_string(ctx.settings),
+                    bes=bes, progress=bar.update, confirm=ctx.confirm if (ctx.settings.yes or ctx.settings.interactive) else None,
+                )
+        except GateFailedError as exc:
+            if "result" in exc.details:
+                ctx.emit(exc.details["result"], table=_print_retrain)
+            raise
+        ctx.emit(result, table=_print_retrain)
+
+
+def _print_tables(outputs: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, soft_wrap=True)
+    for name, table in outputs.items():
+        t = Table(title=name)
+        for c in table.columns:
+            t.add_column(str(c), overflow="fold")
+        for row in table.rows:
+            t.add_row(*("" if v is None else str(v) for v in row))
+        console.print(t)
+
+
+def _print_retrain(result: dict[str, Any]) -> None:
+    from .output import render_table
+
+    steps = result.get("steps", {})
+    rows: dict[str, Any] = {"run": result.get("runId"), "status": result.get("status"), "target": result.get("target")}
+    up = steps.get("upload") or {}
+    if up.get("url") or up.get("blob"):
+        rows["uploaded"] = up.get("url") or f"{up.get('container')}/{up.get('blob')}"
+    job = steps.get("job") or {}
+    if job.get("jobId"):
+        rows["job"] = f"{job['jobId']} ({job.get('status')})"
+    if steps.get("model"):
+        rows["model"] = steps["model"]["uri"]
+    ev = steps.get("evaluation")
+    if ev:
+        rows["metrics"] = ", ".join(f"{k}={v}" for k, v in ev["metrics"].items())
+    gate = steps.get("gate")
+    if gate:
+        rows["gate"] = ("passed: " if gate["passed"] else "FAILED: ") + "; ".join(
+            f"{g['metric']}={g['value']:g} {g['op']} {g['threshold']:g}" for g in gate["gates"]
+        )
+    dep = steps.get("deploy")
+    if dep:
+        rows["deploy"] = "planned (what-if)" if dep.get("whatIf") else f"verified={dep.get('verified')}"
+    for key in ("smokeBefore", "smokeAfter"):
+        if steps.get(key):
+            rows[key] = ", ".join(f"{n}: {len(t['rows'])} rows" for n, t in steps[key]["outputs"].items())
+    render_table(rows)
