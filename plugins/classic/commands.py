@@ -74,6 +74,9 @@ def _strip_keys(obj: Any) -> Any:
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``amlws classic ...`` to ``app`` (once: a second call is a no-op)."""
+    if any(getattr(g, "name", None) == "classic" for g in getattr(app, "registered_groups", [])):
+        return
     classic = typer.Typer(help="Classic (Studio) web services and endpoints: the AzureMLPS cmdlets.", no_args_is_help=True)
     services = typer.Typer(help="Classic web services (Get-/Remove-AmlWebService).", no_args_is_help=True)
     endpoints = typer.Typer(help="Classic web-service endpoints (Get-/Add-/Remove-/Refresh-AmlWebServiceEndpoint).", no_args_is_help=True)
