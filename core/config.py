@@ -52,6 +52,7 @@ KNOWN_KEYS: dict[str, str] = {
     "workspace": "classic workspace ID (32 hex)",
     "workspace_token": "classic workspace authorization token (secret)",
     "location": "classic workspace region, e.g. 'South Central US'",
+    "classic_config_file": "AzureMLPS config.json (WorkspaceId, AuthorizationToken, Location) for classic commands",
     "api_key": "web service API key for BES/RRS (secret)",
     "storage_connection_string": "Azure Storage connection string (secret)",
     "storage_container": "blob container for uploaded training data",
