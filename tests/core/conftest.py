@@ -61,7 +61,7 @@ def make_pm() -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+def run_cli(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., tuple[int, str, str]]]:
     """``run_cli(argv, pm)`` -> (exit code, stdout, stderr), through the real error boundary."""
     from amlws import cli
 
@@ -71,7 +71,33 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str,
         out, err = capsys.readouterr()
         return code, out, err
 
-    return run
+    try:
+        yield run
+    finally:
+        reset_amlws_logging()
+
+
+def reset_amlws_logging() -> None:
+    """Undo ``setup_logging`` (its handler holds this test's captured stderr)."""
+    for name in ("amlws", "azure"):
+        logger = logging.getLogger(name)
+        for h in list(logger.handlers):
+            if getattr(h, "_amlws", False):
+                logger.removeHandler(h)
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+
+
+@pytest.fixture
+def debug_logging(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], None]]:
+    """Call it in the test body to turn on ``--debug`` logging to the captured stderr
+    (the stream must be the test call's, not the fixture set-up's); undone afterwards."""
+    from amlws.output import setup_logging
+
+    try:
+        yield lambda: setup_logging(debug=True)
+    finally:
+        reset_amlws_logging()
 
 
 class LogCapture(logging.Handler):

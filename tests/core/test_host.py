@@ -129,13 +129,11 @@ def test_plugin_raising_on_import_warns_naming_its_distribution_and_the_tool_car
     assert "pip uninstall broken-plugin" in text and "AMLWS_DISABLE_PLUGINS=broken" in text
 
 
-def test_broken_plugin_through_the_cli_is_one_warning_line_and_the_command_works(fake_dist, monkeypatch, capsys):
-    from amlws import cli
-
+def test_broken_plugin_through_the_cli_is_one_warning_line_and_the_command_works(fake_dist, monkeypatch, run_cli):
     fake_dist("broken-plugin", {"broken": "broken_mod"}, {"broken_mod": "import no_such_module_xyz\n"})
     monkeypatch.setenv("AMLWS_LOAD_PLUGINS", "broken")
-    assert cli.main(["--version"]) == 0
-    out, err = capsys.readouterr()
+    code, out, err = run_cli(["--version"], None)  # pm=None: load the entry points
+    assert code == 0
     assert out == "amlws 0.1.0\n"
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("WARNING: plugin 'broken' from broken-plugin failed to load")
