@@ -5,6 +5,7 @@ Imported only when the CLI registers commands; ``requests`` is imported lazily b
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -49,7 +50,10 @@ def _emit_message(ctx: Any, data: dict[str, Any]) -> None:
         if isinstance(d, dict) and d.get("whatIf"):
             typer.echo("What if: would send")
             for r in d["requests"]:
-                typer.echo(f"  {r['method']} {r['url']}" + (f"\n    {r['body']}" if "body" in r else ""))
+                body = r.get("body")
+                if body is not None and not isinstance(body, str):
+                    body = json.dumps(body, ensure_ascii=False)
+                typer.echo(f"  {r['method']} {r['url']}" + (f"\n    {body}" if body is not None else ""))
             return
         typer.echo(d.get("message", "") if isinstance(d, dict) else str(d))
 

@@ -38,6 +38,14 @@ def test_get_returns_the_endpoint_with_resources_and_unknown_fields(fake, run, c
     assert req.get_data() == b""
 
 
+def test_get_table_shows_the_trained_model_not_the_keys(fake, run, cc, httpserver, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    r = run("get", _url(httpserver, cc))
+    assert r.code == 0, r.err
+    assert cc.MODEL in r.out and "original.ilearner" in r.out
+    assert "secret" not in r.out and "OLDSIG" not in r.out
+
+
 def test_get_by_options(fake, run, cc) -> None:
     r = run("get", "--workspace", cc.WS, "--service", cc.SVC, "--endpoint", "ep01", "-o", "json")
     assert r.code == 0, r.err

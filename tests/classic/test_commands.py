@@ -138,6 +138,9 @@ def test_endpoints_add_what_if(fake, run, cc) -> None:
     assert r.json["requests"][0]["method"] == "PUT"
     assert r.json["requests"][0]["body"] == {"Description": None, "ThrottleLevel": "Low", "MaxConcurrentCalls": None}
     assert fake.requests == []
+    r = run("classic", "endpoints", "add", *_ids(cc, "ep07"), "--description", "é", "--what-if")
+    assert r.code == 0 and '{"Description": "é", "ThrottleLevel": "Low", "MaxConcurrentCalls": null}' in r.out
+    assert fake.requests == []
 
 
 def test_bad_ids_and_location_send_nothing(fake, run, cc, monkeypatch) -> None:
