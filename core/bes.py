@@ -225,10 +225,14 @@ def parse_status(job_id: str, body: Any, *, retry_after: float | None = None) ->
         results = {"Result": lowered["result"]}  # the 2015 single-output shape
     if results is not None and not isinstance(results, dict):
         results = None
+    from .jobconfig import register_sas
+
     for ref in (results or {}).values():
         if isinstance(ref, dict):
             for k, v in ref.items():
-                if k.lower() in ("sasblobtoken", "connectionstring") and isinstance(v, str):
+                if k.lower() == "sasblobtoken" and isinstance(v, str):
+                    register_sas(v)
+                elif k.lower() == "connectionstring" and isinstance(v, str):
                     register_secret(v)
     details = lowered.get("details")
     if details is not None and not isinstance(details, str):

@@ -18,6 +18,7 @@ from urllib.parse import quote, unquote
 
 from .errors import AmlwsError, AuthError, ConnectionFailed, NotFoundError, RemoteError, UsageError
 from .model import ModelLocation
+from .jobconfig import register_sas
 from .redact import redact, register_secret
 
 log = logging.getLogger("amlws.blob")
@@ -192,7 +193,7 @@ def download(
     credential: Any = None
     account_url = loc.base_location.rstrip("/")
     if loc.sas_blob_token:
-        register_secret(loc.sas_blob_token)
+        register_sas(loc.sas_blob_token)
         credential = loc.sas_blob_token.lstrip("?")
     elif connection_string:
         account = StorageAccount.from_connection_string(connection_string)
@@ -250,7 +251,7 @@ def make_read_sas(
         start=start,
         expiry=start + timedelta(hours=hours, minutes=5),
     )
-    register_secret(token)
+    register_sas(token)
     return account.location(container, blob, "?" + token)
 
 
@@ -274,7 +275,7 @@ def make_container_sas(
         start=start,
         expiry=start + timedelta(hours=hours, minutes=5),
     )
-    register_secret(token)
+    register_sas(token)
     return "?" + token
 
 

@@ -37,6 +37,17 @@ OUTPUT_EXTENSIONS = MODEL_EXTENSIONS + DATASET_EXTENSIONS
 KNOWN_TYPOS = {"GolbalParameters": "GlobalParameters", "ConnetionString": "ConnectionString"}
 
 
+def register_sas(token: str | None) -> None:
+    """Remember a SAS token's signature as a secret (its expiry and permissions stay readable)."""
+    from urllib.parse import parse_qs, unquote
+
+    if not token:
+        return
+    for sig in parse_qs(token.lstrip("?"), keep_blank_values=True).get("sig", []):
+        register_secret(sig)
+        register_secret(unquote(sig))
+
+
 def _typo_error(where: str, key: str, allowed: tuple[str, ...]) -> UsageError:
     if key in KNOWN_TYPOS:
         right = KNOWN_TYPOS[key]
@@ -106,7 +117,7 @@ def parse_ref_spec(spec: str, *, connection_string: str | None = None, what: str
 
         loc = ModelLocation.from_uri(text)
         if loc.sas_blob_token:
-            register_secret(loc.sas_blob_token)
+            register_sas(loc.sas_blob_token)
             return blob_ref(loc.relative_location, base_location=loc.base_location, sas_blob_token=loc.sas_blob_token)
         if not connection_string:
             raise UsageError(
@@ -271,7 +282,7 @@ def _validate_ref(ref: Any, where: str) -> dict[str, Any]:
     if base and sas:
         if not urlsplit(base).scheme or not urlsplit(base).netloc:
             raise UsageError(f"{where}: BaseLocation {base!r} is not a URL", hint="e.g. https://account.blob.core.windows.net/")
-        register_secret(sas)
+        register_sas(sas)
         return blob_ref(rel, base_location=base, sas_blob_token=sas)
     missing = "SasBlobToken" if base else "BaseLocation" if sas else "ConnectionString (or BaseLocation + SasBlobToken)"
     raise UsageError(
