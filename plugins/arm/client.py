@@ -165,7 +165,7 @@ class ArmClient:
             "connection_verify": ca_bundle(settings),
             "polling_interval": self.poll_interval,
             "raw_response_hook": self._record,
-            "retry_total": 4,
+            "retry_policy": _retry_policy(retry_total=4),
         }
         kwargs.update(client_kwargs)
         self.client = ResourceManagementClient(credential, subscription or "00000000-0000-0000-0000-000000000000", **kwargs)
@@ -335,6 +335,31 @@ class ArmClient:
                 return last
             if status in _TERMINAL_FAILED:
                 raise _operation_failed(body, what, resource, self._initial_request_id(start, "POST"))
+
+
+def _is_tls_failure(error: BaseException | None) -> bool:
+    import ssl
+
+    seen = 0
+    while error is not None and seen < 6:
+        if isinstance(error, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(error):
+            return True
+        error = getattr(error, "inner_exception", None) or error.__cause__ or error.__context__
+        seen += 1
+    return False
+
+
+def _retry_policy(**kwargs: Any) -> Any:
+    """azure-core's retry policy (Retry-After honoured on 429/503...), minus pointless retries of TLS verification failures."""
+    from azure.core.pipeline.policies import RetryPolicy
+
+    class ArmRetryPolicy(RetryPolicy):
+        def increment(self, settings: Any, response: Any = None, error: Any = None) -> bool:
+            if error is not None and _is_tls_failure(error):
+                return False
+            return super().increment(settings, response=response, error=error)
+
+    return ArmRetryPolicy(**kwargs)
 
 
 def _raw_json(pipeline_response: Any, deserialized: Any, headers: Any) -> Any:

@@ -195,6 +195,8 @@ def looks_like_arm(document: Any) -> bool:
 def normalize(document: Any, source: str = "<string>") -> tuple[dict[str, Any], list[str]]:
     """Validate a ``WebService`` document and rewrite property names to the spec's camelCase.
 
+    Null-valued schema properties are dropped; nulls inside data (example rows) stay.
+
     :returns: the normalised document and the warnings (old parameter format, unknown properties).
     :raises UsageError: with every problem found, when the document is not a valid definition.
     """
@@ -219,7 +221,8 @@ def normalize(document: Any, source: str = "<string>") -> tuple[dict[str, Any], 
             f"{source}: unsupported packageType {package_type!r}", hint='the service only supports "packageType": "Graph"'
         )
     walk = _Walk(source)
-    out = walk.value(document, {"$ref": "#/definitions/WebService"}, "$")
+    # Null properties mean "not set" to the service model (Import-AzMlWebService drops them too).
+    out = walk.value(document, {"$ref": "#/definitions/WebService"}, "$", strip_nulls=True)
     if walk.errors:
         shown = "; ".join(walk.errors[:5]) + (f"; and {len(walk.errors) - 5} more" if len(walk.errors) > 5 else "")
         raise UsageError(f"{source}: invalid web service definition: {shown}", hint="fix the definition against the 2017-01-01 schema")
