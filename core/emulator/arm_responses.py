@@ -1,0 +1,103 @@
+"""ARM HTTP layer: auth, api-version, status codes and LRO headers (ARM REFERENCE §2, §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .arm_models import API_VERSION, KNOWN_API_VERSIONS, ArmBackend
+from .core import Request, Response, hex_id
+from .exceptions import arm_error
+
+
+class ArmResponses:
+    def __init__(self, emulator: Any) -> None:
+        self.emu = emulator
+        self.backend = ArmBackend(emulator)
+
+    # --- common checks ------------------------------------------------------------------
+    def _check(self, req: Request) -> None:
+        token = req.bearer()
+        if not req.header("authorization"):
+            raise arm_error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.",
+                            headers={"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token"'})
+        if token is None or token not in self.emu.arm_tokens():
+            raise arm_error(401, "InvalidAuthenticationToken", "The access token is invalid.",
+                            headers={"WWW-Authenticate": 'Bearer error="invalid_token", error_description="The access token is invalid"'})
+        version = req.query.get("api-version")
+        if not version:
+            raise arm_error(400, "MissingApiVersionParameter",
+                            "The api-version query parameter (?api-version=) is required for all requests.")
+        if version not in KNOWN_API_VERSIONS:
+            raise arm_error(400, "NoRegisteredProviderFound",
+                            f"No registered resource provider found for API version '{version}' and type 'webServices'. "
+                            f"The supported api-versions are '{', '.join(KNOWN_API_VERSIONS)}'.")
+        if version != API_VERSION:
+            raise arm_error(400, "InvalidApiVersionParameter",
+                            f"The emulator implements api-version '{API_VERSION}' only; '{version}' is a real version it does not serve.")
+
+    def _lro_headers(self, op: dict[str, Any]) -> dict[str, str]:
+        return {"Azure-AsyncOperation": f"{self.emu.base_url}{op['id']}?api-version={API_VERSION}",
+                "Azure-AsyncOperationPercentComplete": "0", "x-ms-correlation-request-id": hex_id()}
+
+    def _args(self, req: Request) -> tuple[str, str, str]:
+        p = req.params
+        return p["sub"], p["rg"], p["name"]
+
+    def _body(self, req: Request) -> Any:
+        return req.json(lambda m: arm_error(400, "InvalidRequestContent", f"The request content was invalid and could not be deserialized: {m}"))
+
+    # --- operations -------------------------------------------------------------------------
+    def create_or_update(self, req: Request) -> Response:
+        self._check(req)
+        status, body, op = self.backend.create_or_update(*self._args(req), self._body(req))
+        return Response(status, body, self._lro_headers(op))
+
+    def get(self, req: Request) -> Response:
+        self._check(req)
+        return Response(200, self.backend.get(*self._args(req), region=req.query.get("region")))
+
+    def patch(self, req: Request) -> Response:
+        self._check(req)
+        body, op = self.backend.patch(*self._args(req), self._body(req))
+        return Response(200, body, self._lro_headers(op))
+
+    def delete(self, req: Request) -> Response:
+        self._check(req)
+        op = self.backend.delete(*self._args(req))
+        if op is None:
+            return Response(204)
+        return Response(202, None, self._lro_headers(op))
+
+    def create_regional(self, req: Request) -> Response:
+        self._check(req)
+        op = self.backend.create_regional(*self._args(req), req.query.get("region"))
+        return Response(202, None, self._lro_headers(op))
+
+    def list_keys(self, req: Request) -> Response:
+        self._check(req)
+        return Response(200, self.backend.list_keys(*self._args(req)))
+
+    def list_by_resource_group(self, req: Request) -> Response:
+        self._check(req)
+        sub, rg = req.params["sub"], req.params["rg"]
+        return Response(200, self.backend.list(sub, rg, req.query.get("$skiptoken"), self.emu.base_url + req.path))
+
+    def list_by_subscription(self, req: Request) -> Response:
+        self._check(req)
+        return Response(200, self.backend.list(req.params["sub"], None, req.query.get("$skiptoken"), self.emu.base_url + req.path))
+
+    def operation_status(self, req: Request) -> Response:
+        self._check(req)
+        p = req.params
+        return Response(200, self.backend.operation_status(p["sub"], p["loc"], p["op"]))
+
+    def operations_list(self, req: Request) -> Response:
+        self._check(req)
+        ops = [("webServices/read", "Read web service"), ("webServices/write", "Create or update web service"),
+               ("webServices/delete", "Delete web service"), ("webServices/listKeys/read", "List web service keys")]
+        return Response(200, {"value": [{"name": f"Microsoft.MachineLearning/{n}",
+                                         "display": {"provider": "Microsoft Machine Learning", "resource": "Web Service",
+                                                     "operation": d, "description": d}} for n, d in ops]})
+
+    def not_found(self, req: Request) -> Response:
+        raise arm_error(404, "InvalidResourceType", f"The resource type could not be found for path '{req.path}'.")

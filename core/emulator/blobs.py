@@ -1,0 +1,137 @@
+"""Azure Storage access for BES jobs and RRS model loading (azure-storage-blob, imported lazily).
+
+Blob references use the BES ``AzureBlobDataReference`` shape: ``ConnectionString`` +
+``RelativeLocation`` (regular blob) or ``BaseLocation`` + ``RelativeLocation`` + ``SasBlobToken``
+(SAS blob). Azurite URLs are path-style (``http://127.0.0.1:PORT/devstoreaccount1/container/blob``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+_CLIENT_KW = {"retry_total": 1, "connection_timeout": 5, "read_timeout": 30}
+
+
+class BlobError(Exception):
+    """A storage failure, with a message safe to show (no keys, no signatures)."""
+
+
+def parse_connection_string(cs: str) -> dict[str, str]:
+    out = {}
+    for part in cs.split(";"):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def split_relative(relative: str) -> tuple[str, str]:
+    rel = (relative or "").lstrip("/")
+    if "/" not in rel:
+        raise BlobError(f"RelativeLocation {relative!r} must be <container>/<blob>")
+    container, blob = rel.split("/", 1)
+    return container, blob
+
+
+def join_url(base: str, relative: str, sas: str | None = None) -> str:
+    url = base.rstrip("/") + "/" + relative.lstrip("/")
+    if sas:
+        url += sas if sas.startswith("?") else "?" + sas
+    return url
+
+
+def _service(cs: str) -> Any:
+    from azure.storage.blob import BlobServiceClient
+
+    try:
+        return BlobServiceClient.from_connection_string(cs, **_CLIENT_KW)
+    except ValueError as exc:
+        raise BlobError(f"invalid storage connection string: {str(exc).split(':')[0]}") from None
+
+
+def _blob_client(ref: dict[str, Any]) -> Any:
+    if ref.get("ConnectionString"):
+        container, blob = split_relative(ref.get("RelativeLocation") or "")
+        return _service(ref["ConnectionString"]).get_blob_client(container, blob)
+    if ref.get("BaseLocation"):
+        from azure.storage.blob import BlobClient
+
+        return BlobClient.from_blob_url(join_url(ref["BaseLocation"], ref.get("RelativeLocation") or "", ref.get("SasBlobToken")), **_CLIENT_KW)
+    raise BlobError("the blob reference needs ConnectionString or BaseLocation + SasBlobToken")
+
+
+def _describe(ref: dict[str, Any]) -> str:
+    return (ref.get("RelativeLocation") or "").lstrip("/")
+
+
+def read_blob(ref: dict[str, Any]) -> bytes:
+    try:
+        return _blob_client(ref).download_blob().readall()
+    except BlobError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - azure errors carry URLs with signatures: keep only the kind
+        raise BlobError(f"cannot read blob {_describe(ref)}: {_kind(exc)}") from None
+
+
+def read_url(url: str) -> bytes:
+    """Read a blob by its full URL (with a SAS in the query when needed)."""
+    from azure.storage.blob import BlobClient
+
+    try:
+        return BlobClient.from_blob_url(url, **_CLIENT_KW).download_blob().readall()
+    except Exception as exc:  # noqa: BLE001
+        raise BlobError(f"cannot read blob {url.split('?')[0]}: {_kind(exc)}") from None
+
+
+def write_blob(ref: dict[str, Any], data: bytes, *, content_type: str = "application/octet-stream",
+               sas_hours: float = 24.0) -> dict[str, Any]:
+    """Write ``data`` and return the BES ``Results`` reference: base/relative location and a read SAS."""
+    from azure.storage.blob import ContentSettings
+
+    try:
+        client = _blob_client(ref)
+        if ref.get("ConnectionString"):
+            container = client.container_name
+            svc = _service(ref["ConnectionString"])
+            try:
+                svc.get_container_client(container).create_container()
+            except Exception as exc:  # noqa: BLE001 - exists already
+                if "ContainerAlreadyExists" not in str(exc) and "already exists" not in str(exc):
+                    raise
+        client.upload_blob(data, overwrite=True, content_settings=ContentSettings(content_type=content_type))
+    except BlobError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise BlobError(f"cannot write blob {_describe(ref)}: {_kind(exc)}") from None
+    relative = f"{client.container_name}/{client.blob_name}"
+    if ref.get("ConnectionString"):
+        cs = parse_connection_string(ref["ConnectionString"])
+        base = client.url[: client.url.index(relative)] if relative in client.url else client.primary_endpoint.rsplit(relative, 1)[0]
+        token = read_sas(cs.get("AccountName") or client.account_name, cs.get("AccountKey", ""), client.container_name,
+                         client.blob_name, hours=sas_hours)
+        return {"ConnectionString": None, "RelativeLocation": relative, "BaseLocation": base, "SasBlobToken": token}
+    return {"ConnectionString": None, "RelativeLocation": relative, "BaseLocation": ref["BaseLocation"],
+            "SasBlobToken": ref.get("SasBlobToken")}
+
+
+def read_sas(account: str, key: str, container: str, blob: str, *, hours: float = 24.0) -> str:
+    """A read-only blob SAS (``?sv=...&sr=b&sp=r&sig=...``), valid from 5 minutes ago for ``hours``."""
+    from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
+    now = _dt.datetime.now(_dt.timezone.utc)
+    sas = generate_blob_sas(account_name=account, container_name=container, blob_name=blob, account_key=key,
+                            permission=BlobSasPermissions(read=True), start=now - _dt.timedelta(minutes=5),
+                            expiry=now + _dt.timedelta(hours=hours))
+    return "?" + sas
+
+
+def _kind(exc: Exception) -> str:
+    code = getattr(exc, "error_code", None)
+    status = getattr(exc, "status_code", None)
+    if code or status:
+        return f"{code or type(exc).__name__} (HTTP {status})" if status else str(code)
+    text = str(exc).split("\n")[0]
+    if "sig=" in text or "AccountKey" in text:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text[:200]}"

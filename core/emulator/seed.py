@@ -1,0 +1,232 @@
+"""Seed data: the built-in demo (well-known credentials, like Azurite's ``devstoreaccount1``) and
+JSON seed files (``amlws emulator serve --seed FILE``, ``POST /_emulator/seed``).
+
+Seed file format (every list optional)::
+
+    {
+      "storageConnectionString": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;...",
+      "armTokens": ["token"],
+      "subscriptions": [{"id": "<guid>", "resourceGroups": ["rg"]}],
+      "workspaces": [{"id": "<32 hex>", "name": "...", "region": "South Central US", "tier": "Standard",
+                      "token": "...", "secondaryToken": "...",
+                      "services": [{"id": "<32 hex>", "name": "...", "kind": "training" | "predictive",
+                                    "training": {"label": "y", "features": ["x"], "algorithm": "linear"},
+                                    "resourceName": "... [trained model]",
+                                    "model": {"label": "y", "intercept": 1.0, "coefficients": {"x": 2.0}},
+                                    "defaultEndpointKeys": ["primary", "secondary"],
+                                    "endpoints": [{"name": "ep1", "description": "...", "keys": ["p", "s"]}]}]}],
+      "armServices": [{"subscription": "<guid>", "resourceGroup": "rg", "name": "...", "location": "South Central US",
+                       "title": "...", "keys": {"primary": "...", "secondary": "..."}, "workspace": "<32 hex>",
+                       "training": {...}, "resourceName": "... [trained model]", "model": {...}}]
+    }
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from . import mlmodel
+from .arm_models import RESOURCE_TYPE, SERVICE, resource_id
+from .core import hex_id, iso, new_key
+
+# Well-known demo credentials: published on purpose, refused on non-loopback binds.
+DEMO_SUBSCRIPTION = "00000000-0000-4000-8000-000000000001"
+DEMO_TENANT = "00000000-0000-4000-8000-0000000000aa"
+DEMO_RESOURCE_GROUP = "amlws-demo"
+DEMO_ARM_TOKEN = "amlws-emulator-demo-arm-token"
+DEMO_WORKSPACE = "d2f62586bed343d621441d55b3872d53"
+DEMO_WORKSPACE_TOKEN = "amlws-emulator-demo-workspace-token"
+DEMO_API_KEY = "amlws-emulator-demo-api-key"
+DEMO_API_KEY_SECONDARY = "amlws-emulator-demo-api-key-secondary"
+DEMO_CREDENTIAL_VALUES = frozenset({DEMO_ARM_TOKEN, DEMO_WORKSPACE_TOKEN, DEMO_API_KEY, DEMO_API_KEY_SECONDARY})
+
+DEMO_TRAINING_SERVICE = "7a1e0000000000000000000000000001"
+DEMO_PREDICTIVE_SERVICE = "5c0e0000000000000000000000000002"
+DEMO_ENDPOINT = "retrain01"
+DEMO_ARM_TRAINING = "bike-rental-training"
+DEMO_ARM_PREDICTIVE = "bike-rental-predictive"
+DEMO_RESOURCE_NAME = "Bike Rental [trained model]"
+DEMO_TRAINING = {"label": "rentals", "features": ["temperature", "humidity"], "algorithm": "linear"}
+#: the "currently deployed" model: deliberately poor, so a retrain visibly changes predictions.
+DEMO_MODEL = {"label": "rentals", "intercept": 100.0, "coefficients": {"temperature": 4.0, "humidity": -0.5}}
+
+
+def demo_seed(storage_connection_string: str | None = None) -> dict[str, Any]:
+    return {
+        "storageConnectionString": storage_connection_string,
+        "armTokens": [DEMO_ARM_TOKEN],
+        "subscriptions": [{"id": DEMO_SUBSCRIPTION, "resourceGroups": [DEMO_RESOURCE_GROUP]}],
+        "workspaces": [{
+            "id": DEMO_WORKSPACE, "name": "amlws demo workspace", "region": "South Central US", "tier": "Standard",
+            "token": DEMO_WORKSPACE_TOKEN, "secondaryToken": DEMO_WORKSPACE_TOKEN + "-secondary",
+            "services": [
+                {"id": DEMO_TRAINING_SERVICE, "name": "Bike Rental Training", "kind": "training", "training": DEMO_TRAINING,
+                 "defaultEndpointKeys": [DEMO_API_KEY, DEMO_API_KEY_SECONDARY]},
+                {"id": DEMO_PREDICTIVE_SERVICE, "name": "Bike Rental [predictive exp.]", "kind": "predictive",
+                 "resourceName": DEMO_RESOURCE_NAME, "model": DEMO_MODEL,
+                 "defaultEndpointKeys": [DEMO_API_KEY, DEMO_API_KEY_SECONDARY],
+                 "endpoints": [{"name": DEMO_ENDPOINT, "description": "Endpoint that retraining updates",
+                                "keys": [DEMO_API_KEY, DEMO_API_KEY_SECONDARY]}]},
+            ],
+        }],
+        "armServices": [
+            {"subscription": DEMO_SUBSCRIPTION, "resourceGroup": DEMO_RESOURCE_GROUP, "name": DEMO_ARM_TRAINING,
+             "location": "South Central US", "title": "Bike Rental Training", "workspace": DEMO_WORKSPACE,
+             "keys": {"primary": DEMO_API_KEY, "secondary": DEMO_API_KEY_SECONDARY}, "training": DEMO_TRAINING},
+            {"subscription": DEMO_SUBSCRIPTION, "resourceGroup": DEMO_RESOURCE_GROUP, "name": DEMO_ARM_PREDICTIVE,
+             "location": "South Central US", "title": "Bike Rental Predictive", "workspace": DEMO_WORKSPACE,
+             "keys": {"primary": DEMO_API_KEY, "secondary": DEMO_API_KEY_SECONDARY},
+             "resourceName": DEMO_RESOURCE_NAME, "model": DEMO_MODEL},
+        ],
+    }
+
+
+def load_seed(seed: Any, storage_connection_string: str | None = None) -> dict[str, Any]:
+    if seed == "demo":
+        return demo_seed(storage_connection_string)
+    if isinstance(seed, dict):
+        return seed
+    data = json.loads(Path(seed).read_text(encoding="utf-8-sig"))
+    if not isinstance(data, dict):
+        raise ValueError(f"seed file {seed} must hold a JSON object")
+    if storage_connection_string and not data.get("storageConnectionString"):
+        data["storageConnectionString"] = storage_connection_string
+    return data
+
+
+def _model_location(emu: Any, spec: Any) -> dict[str, Any] | None:
+    if spec is None:
+        return None
+    if isinstance(spec, dict) and "BaseLocation" in spec:
+        return spec
+    model = spec if spec.get("format") == mlmodel.ILEARNER_FORMAT else mlmodel.make_model(
+        label=spec["label"], coefficients=spec["coefficients"], intercept=spec.get("intercept", 0.0),
+        algorithm=spec.get("algorithm", "linear_regression"), classes=spec.get("classes"))
+    return emu.bes.backend.put_internal_model(model)
+
+
+def apply_seed(emu: Any, seed: dict[str, Any]) -> dict[str, Any]:
+    """Load a seed into the emulator; returns a summary with the URLs and credentials it created."""
+    from .server import is_loopback
+
+    if not is_loopback(emu.host):
+        used = {*(seed.get("armTokens") or [])} | {w.get("token") for w in seed.get("workspaces") or []}
+        if used & DEMO_CREDENTIAL_VALUES:
+            raise ValueError("refusing the well-known demo credentials on a non-loopback address")
+    base = emu.base_url
+    summary: dict[str, Any] = {"workspaces": [], "armServices": []}
+    if seed.get("storageConnectionString"):
+        emu.update_settings({"storage_connection_string": seed["storageConnectionString"]})
+    if seed.get("armTokens"):
+        emu.add_arm_tokens(list(seed["armTokens"]))
+    arm = emu.arm.backend
+    for sub in seed.get("subscriptions") or []:
+        arm.add_subscription(sub["id"], list(sub.get("resourceGroups") or []))
+    classic = emu.classic.backend
+    for ws in seed.get("workspaces") or []:
+        ws_doc = classic.add_workspace(ws["id"], name=ws.get("name", ""), region=ws.get("region", "South Central US"),
+                                       tier=ws.get("tier", "Standard"), token=ws.get("token"),
+                                       secondary_token=ws.get("secondaryToken"),
+                                       storage_connection_string=ws.get("storageConnectionString") or seed.get("storageConnectionString"))
+        ws_summary: dict[str, Any] = {"id": ws["id"], "token": ws_doc["tokens"][0], "services": []}
+        for svc in ws.get("services") or []:
+            svc_id = svc.get("id") or hex_id()
+            keys = svc.get("defaultEndpointKeys")
+            classic.add_service(ws["id"], svc_id, name=svc["name"], description=svc.get("description", ""),
+                                kind=svc.get("kind", "predictive"), training=svc.get("training"),
+                                resource_name=svc.get("resourceName"), default_model=_model_location(emu, svc.get("model")),
+                                default_endpoint_keys=tuple(keys) if keys else None)
+            for ep in svc.get("endpoints") or []:
+                classic.put_endpoint(ws["id"], svc_id, ep["name"], {"Description": ep.get("description", "")})
+                if ep.get("keys"):
+                    key = f"{ws['id']}/{svc_id}/{ep['name']}".lower()
+                    doc = emu.store.get("classic_endpoint", key)
+                    doc["PrimaryKey"], doc["SecondaryKey"] = ep["keys"][0], ep["keys"][1]
+                    emu.store.put("classic_endpoint", key, doc)
+            eps = classic.list_endpoints(ws["id"], svc_id)
+            ws_summary["services"].append({
+                "id": svc_id, "name": svc["name"], "kind": svc.get("kind", "predictive"),
+                "endpoints": [{"name": e["Name"], "apiLocation": e["ApiLocation"], "primaryKey": e["PrimaryKey"],
+                               "managementUrl": f"{base}/workspaces/{ws['id']}/webservices/{svc_id}/endpoints/{e['Name']}"}
+                              for e in eps]})
+        summary["workspaces"].append(ws_summary)
+    for svc in seed.get("armServices") or []:
+        summary["armServices"].append(_seed_arm_service(emu, svc, seed))
+    return summary
+
+
+def _seed_arm_service(emu: Any, svc: dict[str, Any], seed: dict[str, Any]) -> dict[str, Any]:
+    sub, rg, name = svc["subscription"], svc["resourceGroup"], svc["name"]
+    emu.arm.backend.add_subscription(sub, [rg])
+    keys = svc.get("keys") or {"primary": new_key(), "secondary": new_key()}
+    service_id = hex_id()
+    now = iso()
+    title = svc.get("title", name)
+    assets: dict[str, Any] = {"asset1": {"name": "Import Data", "type": "Module",
+                                         "locationInfo": {"uri": "aml://module/506153734175476c4f62416c57734963.4e1b0fe6aded4b3fa36f39b8862b9004.v1-default-1743", "credentials": ""}}}
+    nodes: dict[str, Any] = {"node1": {"inputId": "input1"}, "node2": {"assetId": "asset1", "parameters": {}}}
+    edges = [{"sourceNodeId": "node1", "targetNodeId": "node2", "targetPortId": "Dataset1"}]
+    features = (svc.get("training") or svc.get("model") or {}).get("features") or list((svc.get("model") or {}).get("coefficients") or [])
+    label = (svc.get("training") or svc.get("model") or {}).get("label", "label")
+    if svc.get("model"):
+        loc = _model_location(emu, svc["model"]) or {}
+        assets["asset2"] = {"name": svc.get("resourceName") or f"{title} [trained model]", "type": "Resource",
+                            "locationInfo": {"uri": loc["BaseLocation"] + loc["RelativeLocation"] + (loc.get("SasBlobToken") or "")},
+                            "outputPorts": {"Results dataset": {"type": "Dataset"}}}
+        nodes["node3"] = {"assetId": "asset2", "parameters": {}}
+        edges.append({"sourceNodeId": "node3", "targetNodeId": "node2", "targetPortId": "Dataset2"})
+    nodes["node4"] = {"outputId": "output1"}
+    edges.append({"sourceNodeId": "node2", "sourcePortId": "Results dataset", "targetNodeId": "node4"})
+    columns = {f: {"type": "Number", "format": "Double", "x-ms-isnullable": False} for f in features}
+    props = {
+        "title": title, "description": svc.get("description", f"{title} (amlws emulator seed)"),
+        "createdOn": now, "modifiedOn": now, "provisioningState": "Succeeded", "keys": keys, "readOnly": False,
+        "swaggerLocation": f"{emu.base_url}/subscriptions/{sub.replace('-', '')}/services/{service_id}/swagger.json",
+        "exposeSampleData": True, "realtimeConfiguration": {"maxConcurrentCalls": 20}, "diagnostics": {"level": "None"},
+        "storageAccount": {"name": "devstoreaccount1", "key": "amlws-emulator-storage-key"},
+        "machineLearningWorkspace": {"id": svc.get("workspace") or hex_id()},
+        "commitmentPlan": {"id": f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearning/commitmentPlans/{rg}-plan"},
+        "input": {"title": "", "description": "", "type": "object",
+                  "properties": {"input1": {"title": "", "description": "", "type": "object", "properties": copy.deepcopy(columns)}}},
+        "output": {"title": "", "description": "", "type": "object",
+                   "properties": {"output1": {"title": "", "description": "", "type": "object",
+                                              "properties": {**copy.deepcopy(columns), "Scored Labels": {"type": "Number", "format": "Double"}}}}},
+        "exampleRequest": {"inputs": {"input1": [[1.0 for _ in features]]}, "globalParameters": {}},
+        "assets": assets, "parameters": {}, "payloadsInBlobStorage": False, "packageType": "Graph",
+        "package": {"nodes": nodes, "edges": edges, "graphParameters": {}},
+    }
+    resource = {"id": resource_id(sub, rg, name), "name": name, "type": RESOURCE_TYPE, "location": svc.get("location", "South Central US"),
+                "tags": svc.get("tags") or {}, "properties": props}
+    doc = {"serviceId": service_id, "regions": [], "deleted": False, "resource": resource, "operation": None,
+           "emulator": {"training": svc.get("training"), "storageConnectionString": svc.get("storageConnectionString") or seed.get("storageConnectionString")}}
+    emu.store.put(SERVICE, resource["id"].lower(), doc)
+    return {"id": resource["id"], "apiLocation": f"{emu.base_url}/subscriptions/{sub.replace('-', '')}/services/{service_id}",
+            "primaryKey": keys["primary"], "training": bool(svc.get("training"))}
+
+
+def client_env(server: Any) -> dict[str, str]:
+    """What ``amlws emulator serve`` prints: the env vars that point a client at this emulator."""
+    env = {
+        "AMLWS_ARM_ENDPOINT": server.url,
+        "AMLWS_CLASSIC_ENDPOINT": server.url,
+        "AMLWS_CA_BUNDLE": str(server.ca_path) if server.ca_path else "",
+    }
+    emu = server.emulator
+    demo = emu is not None and DEMO_ARM_TOKEN in emu.arm_tokens()
+    if demo:
+        env.update({
+            "AMLWS_ARM_TOKEN": DEMO_ARM_TOKEN,
+            "AMLWS_WORKSPACE_TOKEN": DEMO_WORKSPACE_TOKEN,
+            "AMLWS_API_KEY": DEMO_API_KEY,
+            "AMLWS_SUBSCRIPTION": DEMO_SUBSCRIPTION,
+            "AMLWS_RESOURCE_GROUP": DEMO_RESOURCE_GROUP,
+            "AMLWS_WORKSPACE": DEMO_WORKSPACE,
+            "AMLWS_TENANT": DEMO_TENANT,
+        })
+    cs = emu.setting("storage_connection_string") if emu is not None else None
+    if cs:
+        env["AMLWS_STORAGE_CONNECTION_STRING"] = cs
+    return env

@@ -1,0 +1,501 @@
+"""The emulator core (routing, faults, request log) and :class:`EmulatorServer` (HTTPS, port 0).
+
+One port, path-routed: ARM under ``/subscriptions/.../providers/Microsoft.MachineLearning``,
+the classic management API under ``/workspaces/{ws}/webservices``, BES/RRS under each
+``ApiLocation``, and the control plane under ``/_emulator/``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import re
+import shutil
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from . import arm_routes, bes_routes, classic_routes
+from .arm_responses import ArmResponses
+from .bes_responses import BesResponses
+from .classic_responses import ClassicResponses
+from .control import Control
+from .core import DROP, Request, Response, hex_id, iso
+from .exceptions import EmulatorHTTPError, arm_error, classic_error
+from .store import Store
+
+CONFIG = "emulator_config"
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "arm_page_size": 100,
+    "bes_status_format": "names",  # or "integers" (legacy 0-4)
+    "classic_patch_delay": 0,  # seconds before a PATCHed model serves RRS (real service: about 30 s)
+    "storage_connection_string": None,
+    "transitions": {
+        "arm_lro": {"mode": "polls", "count": 1, "seconds": 0},
+        "bes": {"mode": "polls", "count": 1, "seconds": 0},
+    },
+}
+
+LOG_LIMIT = 20000
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Emulator:
+    """The service side: state, settings, faults, request log and the three APIs."""
+
+    def __init__(self, store: Store, *, base_url: str = "", host: str = "127.0.0.1") -> None:
+        self.store = store
+        self.base_url = base_url
+        self.host = host
+        self._lock = threading.RLock()
+        self.faults: list[dict[str, Any]] = []
+        self.log: list[dict[str, Any]] = []
+        self._seq = 0
+        self.arm = ArmResponses(self)
+        self.classic = ClassicResponses(self)
+        self.bes = BesResponses(self)
+        self.control = Control(self)
+        self.on_shutdown: Any = None
+        self.routes: list[tuple[str, str, re.Pattern[str], Any, str]] = []
+        for api, module, responses in (("arm", arm_routes, self.arm), ("classic", classic_routes, self.classic),
+                                       ("bes", bes_routes, self.bes)):
+            for method, pattern, handler, op in module.ROUTES:
+                name = "rrs" if op in ("Execute", "Swagger") else api
+                self.routes.append((name, method, re.compile("^" + pattern, re.IGNORECASE), getattr(responses, handler), op))
+
+    # --- settings -----------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        stored = self.store.get(CONFIG, "settings") or {}
+        merged = json.loads(json.dumps(DEFAULT_SETTINGS))
+        for k, v in stored.items():
+            if k == "transitions" and isinstance(v, dict):
+                for t, cfg in v.items():
+                    merged["transitions"].setdefault(t, {}).update(cfg)
+            else:
+                merged[k] = v
+        return merged
+
+    def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        with self.store.lock:
+            stored = self.store.get(CONFIG, "settings") or {}
+            for k, v in changes.items():
+                if k not in DEFAULT_SETTINGS:
+                    raise EmulatorHTTPError(400, {"error": {"code": "UnknownSetting", "message": f"unknown setting {k!r}",
+                                                            "known": sorted(DEFAULT_SETTINGS)}})
+                if k == "transitions":
+                    t = stored.setdefault("transitions", {})
+                    for name, cfg in (v or {}).items():
+                        if name not in DEFAULT_SETTINGS["transitions"]:
+                            raise EmulatorHTTPError(400, {"error": {"code": "UnknownTransition", "message": f"unknown transition {name!r}"}})
+                        if cfg.get("mode", "polls") not in ("immediate", "time", "polls"):
+                            raise EmulatorHTTPError(400, {"error": {"code": "InvalidTransition", "message": "mode must be immediate, time or polls"}})
+                        t.setdefault(name, {}).update(cfg)
+                else:
+                    stored[k] = v
+            self.store.put(CONFIG, "settings", stored)
+        return self.settings()
+
+    def setting(self, name: str) -> Any:
+        return self.settings().get(name)
+
+    def transition(self, name: str) -> dict[str, Any]:
+        return dict(self.settings()["transitions"][name])
+
+    def arm_tokens(self) -> list[str]:
+        return list((self.store.get(CONFIG, "arm_tokens") or {}).get("tokens", []))
+
+    def add_arm_tokens(self, tokens: list[str]) -> None:
+        current = self.arm_tokens()
+        self.store.put(CONFIG, "arm_tokens", {"tokens": current + [t for t in tokens if t not in current]})
+
+    def check_model_location(self, location: dict[str, Any]) -> None:
+        """A classic PATCH must name a readable .ilearner (else 400, as the real service's URL check)."""
+        from . import blobs, mlmodel
+
+        try:
+            self.bes.backend.load_model(location)
+        except (blobs.BlobError, mlmodel.ModelError) as exc:
+            raise classic_error(400, "RequestBodyInvalid", f"URL for the retraining model is invalid: {exc}") from None
+
+    # --- faults -------------------------------------------------------------------------------
+    def add_fault(self, fault: dict[str, Any]) -> dict[str, Any]:
+        kind = fault.get("kind", "status")
+        if kind not in ("status", "latency", "drop", "throttle", "lro_failure", "bes_failure"):
+            raise EmulatorHTTPError(400, {"error": {"code": "InvalidFault", "message": f"unknown fault kind {kind!r}"}})
+        f = {"id": hex_id()[:12], "kind": kind, "api": "*", "operation": "*", "method": "*", "path": None, "times": None,
+             "after": 0, "matched": 0, "fired": 0, **fault}
+        if kind == "status" and not isinstance(f.get("status"), int):
+            raise EmulatorHTTPError(400, {"error": {"code": "InvalidFault", "message": "a status fault needs an integer status"}})
+        if kind == "throttle":
+            f.setdefault("limit", 10)
+            f.setdefault("window", 1.0)
+            f["hits"] = []
+        with self._lock:
+            self.faults.append(f)
+        return f
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def _matches(self, f: dict[str, Any], api: str, operation: str, method: str = "*", path: str = "") -> bool:
+        if f["api"] not in ("*", api):
+            return False
+        if f["operation"] not in ("*", operation):
+            return False
+        if f["method"] not in ("*", method):
+            return False
+        if f.get("path") and not re.search(f["path"], path):
+            return False
+        return True
+
+    def _consume(self, f: dict[str, Any]) -> bool:
+        """Count a match; True when the fault fires for it (honours ``after`` and ``times``)."""
+        f["matched"] += 1
+        if f["matched"] <= int(f.get("after") or 0):
+            return False
+        if f["times"] is not None and f["fired"] >= int(f["times"]):
+            return False
+        f["fired"] += 1
+        return True
+
+    def take_fault(self, kind: str, *, api: str, operation: str) -> dict[str, Any] | None:
+        with self._lock:
+            for f in self.faults:
+                if f["kind"] == kind and self._matches(f, api, operation):
+                    if self._consume(f):
+                        return dict(f)
+        return None
+
+    def _request_faults(self, req: Request) -> Response | object | None:
+        delay = 0.0
+        answer: Response | object | None = None
+        with self._lock:
+            for f in self.faults:
+                if f["kind"] in ("lro_failure", "bes_failure"):
+                    continue
+                if not self._matches(f, req.api, req.operation, req.method, req.path):
+                    continue
+                if f["kind"] == "throttle":
+                    now = time.monotonic()
+                    f["hits"] = [t for t in f["hits"] if now - t < float(f["window"])]
+                    if len(f["hits"]) >= int(f["limit"]):
+                        wait = max(1, math.ceil(float(f["window"]) - (now - f["hits"][0])))
+                        f["fired"] += 1
+                        answer = answer or self._fault_response(req, 429, wait, None)
+                    else:
+                        f["hits"].append(now)
+                    continue
+                if not self._consume(f):
+                    continue
+                if f["kind"] == "latency":
+                    delay += float(f.get("seconds", 0.5))
+                elif f["kind"] == "drop":
+                    answer = answer or DROP
+                elif f["kind"] == "status":
+                    answer = answer or self._fault_response(req, int(f["status"]), f.get("retryAfter"), f.get("body"))
+        if delay:
+            time.sleep(delay)
+        return answer
+
+    def _fault_response(self, req: Request, status: int, retry_after: Any, body: Any) -> Response:
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        if body is None:
+            if req.api == "arm":
+                codes = {429: "TooManyRequests", 500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable",
+                         504: "GatewayTimeout", 408: "RequestTimeout", 409: "Conflict"}
+                body = arm_error(status, codes.get(status, "InjectedFault"), f"Injected fault: HTTP {status}.").body
+            else:
+                body = classic_error(status, "InjectedFault", f"Injected fault: HTTP {status}.").body
+        return Response(status, body, headers)
+
+    # --- dispatch -------------------------------------------------------------------------------
+    def route(self, req: Request) -> Any:
+        for api, method, pattern, handler, op in self.routes:
+            if method not in ("*", req.method):
+                continue
+            m = pattern.match(req.path)
+            if m:
+                req.api, req.operation = api, op
+                req.params = {k: v for k, v in m.groupdict().items() if v is not None}
+                return handler
+        return None
+
+    def handle(self, req: Request) -> Response | object:
+        start = time.monotonic()
+        if req.path.startswith("/_emulator"):
+            req.api, req.operation = "control", "Control"
+            try:
+                resp: Response | object = self.control.handle(req)
+            except EmulatorHTTPError as exc:
+                resp = Response(exc.status, exc.body, dict(exc.headers))
+            return resp
+        handler = self.route(req)
+        fault = None
+        if handler is None:
+            req.api, req.operation = "unknown", "NotFound"
+            resp = Response(404, {"error": {"code": "NotFound", "message": f"The emulator serves no {req.method} {req.path}."}})
+        else:
+            fault = self._request_faults(req)
+            if fault is not None:
+                resp = fault
+            else:
+                try:
+                    resp = handler(req)
+                except EmulatorHTTPError as exc:
+                    resp = Response(exc.status, exc.body, dict(exc.headers))
+                except Exception as exc:  # noqa: BLE001 - the server answers 500, never dies
+                    import traceback
+
+                    traceback.print_exc()
+                    err = arm_error(500, "InternalServerError", f"Emulator error: {type(exc).__name__}") if req.api == "arm" else \
+                        classic_error(500, "InternalError", f"Emulator error: {type(exc).__name__}")
+                    resp = Response(500, err.body)
+        self._log(req, resp, start, fault)
+        return resp
+
+    def _log(self, req: Request, resp: Any, start: float, fault: Any) -> None:
+        with self._lock:
+            self._seq += 1
+            entry = {"seq": self._seq, "time": iso(), "method": req.method, "path": req.path,
+                     "query": {k: v for k, v in req.query.items() if k.lower() not in ("sig", "code")},
+                     "api": req.api, "operation": req.operation,
+                     "status": None if resp is DROP else resp.status,  # type: ignore[union-attr]
+                     "durationMs": round((time.monotonic() - start) * 1000, 2),
+                     "fault": ("drop" if resp is DROP else "status") if fault is not None else None}
+            self.log.append(entry)
+            if len(self.log) > LOG_LIMIT:
+                del self.log[: len(self.log) - LOG_LIMIT]
+
+    def requests(self, since: int = 0, api: str | None = None, operation: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [e for e in self.log if e["seq"] > since and (api is None or e["api"] == api)
+                    and (operation is None or e["operation"] == operation)]
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self.log.clear()
+
+    def reset(self) -> None:
+        self.store.clear()
+        self.clear_faults()
+        self.clear_log()
+
+    def rebase(self, new_base: str) -> None:
+        """Rewrite stored URLs when a persisted state is served on a new port."""
+        old = (self.store.get(CONFIG, "base_url") or {}).get("url")
+        if old and old != new_base:
+            with self.store.lock:
+                for kind, docs in self.store.dump().items():
+                    for key, doc in docs.items():
+                        text = json.dumps(doc)
+                        if old in text:
+                            self.store.put(kind, key, json.loads(text.replace(old, new_base)))
+        self.store.put(CONFIG, "base_url", {"url": new_base})
+        self.base_url = new_base
+
+
+# --- HTTP ------------------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "amlws-emulator/0.1"
+    timeout = 60
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet; the control plane has the log
+        pass
+
+    def _read_body(self) -> bytes:
+        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        emu: Emulator = self.server.emulator  # type: ignore[attr-defined]
+        parts = urlsplit(self.path)
+        body = self._read_body()
+        req = Request(method=self.command, path=parts.path, query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+                      headers={k.lower(): v for k, v in self.headers.items()}, body=body, base_url=emu.base_url)
+        resp = emu.handle(req)
+        if resp is DROP:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        assert isinstance(resp, Response)
+        data = resp.encode()
+        self.send_response(resp.status)
+        headers = {"x-ms-request-id": hex_id(), **resp.headers}
+        if data:
+            headers.setdefault("Content-Type", "application/json; charset=utf-8")
+        for k, v in headers.items():
+            self.send_header(k, v)
+        if resp.status not in (204, 304):
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if data and self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = _handle
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = False
+    ssl_context: ssl.SSLContext | None = None
+    emulator: Emulator
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.ssl_context is None:
+            return super().finish_request(request, client_address)
+        request.settimeout(30)
+        try:
+            conn = self.ssl_context.wrap_socket(request, server_side=True)  # handshake in the worker thread
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            self.RequestHandlerClass(conn, client_address, self)
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:  # connection resets are normal
+        pass
+
+
+class EmulatorServer:
+    """The emulator over HTTPS in a background thread. Use as a context manager or start()/stop().
+
+    :param host: bind address (loopback by default; demo credentials are refused elsewhere).
+    :param port: 0 picks a free port.
+    :param state: ``":memory:"`` or a SQLite file.
+    :param seed: ``"demo"``, a seed dict, or a path to a seed JSON file (applied when the state is empty).
+    :param cert_dir: where ``ca.pem``/``server.pem`` live (default: beside the state file, or a temp dir).
+    :param storage_connection_string: default storage for BES outputs (Azurite's connection string).
+    :param settings: initial settings (``arm_page_size``, ``transitions``, ...).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, state: str | Path = ":memory:", *, seed: Any = None,
+                 cert_dir: str | Path | None = None, storage_connection_string: str | None = None,
+                 settings: dict[str, Any] | None = None, tls: bool = True) -> None:
+        self.host, self.port, self.state = host, port, str(state)
+        self.seed, self.storage_connection_string, self.initial_settings = seed, storage_connection_string, settings or {}
+        self.tls = tls
+        self._cert_dir = Path(cert_dir) if cert_dir else None
+        self._tmp: str | None = None
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.emulator: Emulator | None = None
+        self.ca_path: Path | None = None
+        self.seed_summary: dict[str, Any] = {}
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host if ':' not in self.host else '[' + self.host + ']'}:{self.port}"
+
+    def start(self) -> EmulatorServer:
+        from .seed import DEMO_CREDENTIAL_VALUES, apply_seed, load_seed
+
+        if not is_loopback(self.host) and (self.seed == "demo"):
+            raise ValueError(f"refusing to serve the well-known demo credentials on non-loopback address {self.host}")
+        store = Store(self.state)
+        emu = Emulator(store, host=self.host)
+        if self.tls:
+            from .certs import ensure_certificates
+
+            if self._cert_dir is None:
+                if self.state == ":memory:":
+                    self._tmp = tempfile.mkdtemp(prefix="amlws-emulator-")
+                    self._cert_dir = Path(self._tmp)
+                else:
+                    self._cert_dir = Path(self.state).resolve().parent / "certs"
+            hosts = ("127.0.0.1", "localhost") if is_loopback(self.host) else (self.host, "127.0.0.1", "localhost")
+            paths = ensure_certificates(self._cert_dir, hosts)
+            self.ca_path = paths.ca
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            ctx.load_cert_chain(str(paths.cert), str(paths.key))
+        httpd = _Server((self.host, self.port), _Handler, bind_and_activate=True)
+        httpd.ssl_context = ctx if self.tls else None
+        httpd.emulator = emu
+        self.port = httpd.server_address[1]
+        emu.rebase(self.url)
+        if self.initial_settings:
+            emu.update_settings(self.initial_settings)
+        if self.storage_connection_string:
+            emu.update_settings({"storage_connection_string": self.storage_connection_string})
+        if not is_loopback(self.host):
+            tokens = set(emu.arm_tokens())
+            if tokens & DEMO_CREDENTIAL_VALUES:
+                httpd.server_close()
+                raise ValueError(f"refusing to serve the well-known demo credentials on non-loopback address {self.host}")
+        if self.seed is not None and not store.dump().get("classic_workspace") and not store.dump().get("arm_subscription"):
+            self.seed_summary = apply_seed(emu, load_seed(self.seed, self.storage_connection_string))
+        self.emulator = emu
+        self._httpd = httpd
+        emu.on_shutdown = lambda: threading.Thread(target=self.stop, daemon=True).start()
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="amlws-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+        if self.emulator is not None:
+            for t in list(self.emulator.bes.backend.threads):
+                t.join(timeout=10)
+            self.emulator.store.close()
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def wait(self) -> None:
+        """Block until the server stops (``POST /_emulator/shutdown`` or :meth:`stop`)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def env(self) -> dict[str, str]:
+        """The environment variables a client needs (demo credentials when the demo seed is loaded)."""
+        from .seed import client_env
+
+        return client_env(self)
