@@ -31,7 +31,6 @@ from amlws.errors import (
     OperationFailed,
     OperationTimeout,
     RemoteError,
-    UsageError,
 )
 from amlws.redact import redact, register_secret
 
@@ -147,6 +146,7 @@ class ArmClient:
                  **client_kwargs: Any) -> None:
         from azure.mgmt.resource.resources import ResourceManagementClient
 
+        from amlws import __version__ as amlws_version
         from amlws.http import ca_bundle
 
         self.settings = settings
@@ -166,6 +166,7 @@ class ArmClient:
             "polling_interval": self.poll_interval,
             "raw_response_hook": self._record,
             "retry_policy": _retry_policy(retry_total=4),
+            "user_agent": f"amlws/{amlws_version}",
         }
         kwargs.update(client_kwargs)
         self.client = ResourceManagementClient(credential, subscription or "00000000-0000-0000-0000-000000000000", **kwargs)
@@ -227,18 +228,19 @@ class ArmClient:
         from azure.core.rest import HttpRequest
 
         items: list[dict[str, Any]] = []
+        seen: set[str] = set()
         with _mapped(self, "list web services", collection_path):
             page = self.client.resources.get_by_id(collection_path.lstrip("/"), api_version=API_VERSION, cls=_raw_json)
-        seen: set[str] = set()
-        while True:
-            items.extend(page.get("value") or [])
-            next_link = page.get("nextLink")
-            if not next_link or next_link in seen:
-                return items
-            seen.add(next_link)
-            url = next_link if "api-version=" in next_link else next_link + ("&" if "?" in next_link else "?") + f"api-version={API_VERSION}"
-            resp = self._send(HttpRequest("GET", url), "list web services (next page)", collection_path)
-            page = _json(resp)
+            while True:
+                items.extend(page.get("value") or [])
+                next_link = page.get("nextLink")
+                if not next_link or next_link in seen:
+                    return items
+                seen.add(next_link)
+                url = next_link
+                if "api-version=" not in url:
+                    url += ("&" if "?" in url else "?") + f"api-version={API_VERSION}"
+                page = _json(self._send(HttpRequest("GET", url), "list web services (next page)", collection_path))
 
     def patch(self, resource_id: str, body: bytes) -> dict[str, Any]:
         """``PATCH {id}`` with exact bytes, poll to a terminal state, return the final GET's document."""
@@ -294,15 +296,10 @@ class ArmClient:
         return result
 
     def _send(self, request: Any, what: str, resource: str) -> Any:
-        from azure.core.exceptions import HttpResponseError
-
+        """One raw request through the client's pipeline (auth, retries, TLS); errors mapped."""
         resp = self.client.send_request(request)
         if resp.status_code >= 400:
             raise _error_from_response(resp, what, resource, None)
-        try:
-            resp.raise_for_status()
-        except HttpResponseError:  # pragma: no cover - covered by the status check above
-            raise
         return resp
 
     def _poll_async(self, resp: Any, what: str, resource: str, start: int) -> Any:
@@ -510,4 +507,4 @@ def _operation_failed(body: Any, what: str, resource: str, initial_request_id: s
     return exc
 
 
-__all__ = ["ArmClient", "StaticTokenCredential", "arm_endpoint", "cloud_of", "make_credential", "UsageError"]
+__all__ = ["ArmClient", "StaticTokenCredential", "arm_endpoint", "cloud_of", "make_credential", "poll_interval"]

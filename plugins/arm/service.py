@@ -40,12 +40,13 @@ def subscription_of(settings: Any, explicit: str | None = None) -> str:
 
 
 def target_from_options(options: dict[str, Any], settings: Any) -> str | None:
+    """``-g RG -n NAME [--subscription S]`` -> resource ID; ``None`` unless both RG and name are given
+    (another backend may use ``name`` alone). The subscription comes from the option, the settings or
+    ``AZURE_SUBSCRIPTION_ID``; missing, it is a usage error (nothing is sent)."""
     name = options.get("name")
-    if not name:
+    rg = options.get("resource_group")
+    if not name or not rg:
         return None
-    rg = options.get("resource_group") or settings.get("resource_group")
-    if not rg:
-        raise UsageError("--name needs --resource-group (-g)", hint="pass -g RESOURCE_GROUP -n NAME, or the resource ID")
     return build_id(subscription_of(settings, options.get("subscription")), str(rg), str(name))
 
 

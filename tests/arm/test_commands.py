@@ -58,6 +58,13 @@ def test_resource_group_and_name_with_subscription_from_env(pm, h):
         None, options={"resource_group": h.RG, "name": h.NAME}).parts["subscription"] == "flagsub"
 
 
+def test_name_alone_is_not_an_arm_target(pm):
+    from amlws.plugins.arm import amlws_target_from_options
+
+    assert amlws_target_from_options({"name": "svc", "resource_group": None, "subscription": "s"}, Settings(env={})) is None
+    assert amlws_target_from_options({"workspace": "w", "service": "s"}, Settings(env={})) is None
+
+
 def test_missing_subscription_is_a_usage_error_and_nothing_is_sent(run, server, h):
     code, out, err = run("get", "-g", h.RG, "-n", h.NAME)
     assert code == 2
@@ -76,7 +83,7 @@ def test_get_by_resource_group_and_name(run, server, h, live_document, monkeypat
     assert json.loads(out) == live_document
     (req, _), = server.log
     h.assert_arm_request(req, "GET", h.WS_PATH)
-    assert "amlws" not in req.headers.get("User-Agent", "") or True
+    assert req.headers["User-Agent"].startswith("amlws/")
 
 
 def test_get_region(run, server, h, live_document):
@@ -142,6 +149,13 @@ def test_unknown_cloud_is_a_usage_error(run, server, h):
     code, out, err = run("keys", h.WS_PATH, "--cloud", "Mars")
     assert code == 2 and "unknown cloud 'Mars'" in err
     assert server.log == []
+
+
+def test_poll_interval_defaults_to_one_second_not_thirty():
+    from amlws.plugins.arm.client import poll_interval
+
+    assert poll_interval(Settings(env={})) == 1.0
+    assert poll_interval(Settings(env={"AMLWS_POLL_INTERVAL": "0.25"})) == 0.25
 
 
 def test_sovereign_cloud_endpoints():

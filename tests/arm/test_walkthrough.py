@@ -217,3 +217,13 @@ def test_update_what_if_sends_no_change(run, server, h, live_document, tmp_path:
     assert plan["requests"][1]["url"].endswith(h.WS_PATH + "?api-version=2017-01-01")
     assert "new.ilearner" in plan["diff"] and "SECRETSIGNATURE123" not in out
     assert all(r.method == "GET" for r, _ in server.log)  # read-only look-up only; nothing changed
+
+
+def test_update_final_state_failed_is_an_error(run, server, h, live_document, tmp_path: Path):
+    wsd = tmp_path / "wsd.json"
+    wsd.write_text(json.dumps(live_document), encoding="utf-8")
+    failed = copy.deepcopy(live_document)
+    failed["properties"]["provisioningState"] = "Failed"
+    _expect_update(server, h, live_document, failed, polls=("Succeeded",))
+    code, out, err = run("update", h.WS_PATH, "--service-updates", str(wsd), "--yes")
+    assert code == 1 and "provisioningState Failed" in err
