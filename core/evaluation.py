@@ -146,7 +146,7 @@ class Gate:
         return {"gate": str(self), "metric": self.metric, "op": self.op, "threshold": self.threshold, "value": value, "passed": passed}
 
 
-_GATE = re.compile(r"^\s*(?P<metric>.+?)\s*(?P<op>>=|<=|>|<)\s*(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+_GATE = re.compile(r"^\s*(?P<metric>[^<>=]+?)\s*(?P<op>>=|<=|>|<)\s*(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 
 
 def parse_gate(text: str) -> Gate:
