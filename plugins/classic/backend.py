@@ -131,7 +131,9 @@ def _canon(d: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     lookup = {f.lower(): f for f in fields}
     out: dict[str, Any] = {}
     for k, v in d.items():
-        out[lookup.get(str(k).lower(), k)] = v
+        canonical = lookup.get(str(k).lower(), k)
+        # Two spellings of one key ("name" and "Name"): keep both rather than lose one.
+        out[canonical if canonical == k or canonical not in d else k] = v
     return out
 
 

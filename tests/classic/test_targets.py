@@ -125,3 +125,12 @@ def test_options_use_location_when_no_override(host, monkeypatch) -> None:
         host.resolve(None, options={**opts, "location": None})
     monkeypatch.setitem(host.settings.env, "AMLWS_LOCATION", "west europe")
     assert host.resolve(None, options={**opts, "location": None}).id.startswith("https://europewest.management.azureml.net/")
+
+
+def test_plugin_import_is_light() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, amlws.plugins.classic as c; c.amlws_backend_info(); "
+            "assert 'requests' not in sys.modules and not any(m.startswith('azure') for m in sys.modules), sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
