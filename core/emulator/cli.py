@@ -1,0 +1,102 @@
+"""``amlws emulator serve|start|stop|status``: thin Typer commands over :mod:`amlws.emulator.runner`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Any, Optional
+
+import typer
+
+HELP = "Run the local Azure ML web services emulator (ARM, classic, BES/RRS over HTTPS on 127.0.0.1)."
+
+
+def _print_info(info: dict[str, Any]) -> None:
+    from .runner import env_lines
+
+    out = sys.stdout
+    out.write(f"amlws emulator listening on {info['url']}\n")
+    for name, url in info["urls"].items():
+        out.write(f"  {name:<8} {url}\n")
+    out.write("Point amlws at it with:\n")
+    for line in env_lines(info["env"]):
+        out.write(f"  {line}\n")
+    out.flush()
+
+
+def register(app: Any) -> None:
+    emulator_app = typer.Typer(help=HELP, no_args_is_help=True)
+    app.add_typer(emulator_app, name="emulator")
+
+    @emulator_app.command("serve")
+    def serve_cmd(
+        port: Annotated[int, typer.Option("--port", help="Port (0 = any free port, printed).")] = 0,
+        host: Annotated[str, typer.Option("--host", help="Bind address (loopback only with demo credentials).")] = "127.0.0.1",
+        state: Annotated[str, typer.Option("--state", help="SQLite state file (default: in memory).")] = ":memory:",
+        seed: Annotated[str, typer.Option("--seed", help="demo (default), none, or a seed JSON file.")] = "demo",
+        storage_connection_string: Annotated[Optional[str], typer.Option(
+            "--storage-connection-string", envvar="AMLWS_STORAGE_CONNECTION_STRING", show_envvar=True,
+            help="Default storage for BES outputs (Azurite's full connection string).")] = None,
+        cert_dir: Annotated[Optional[str], typer.Option("--cert-dir", help="Where ca.pem/server.pem are kept.")] = None,
+    ) -> None:
+        """Serve in the foreground until Ctrl-C; prints the URLs and the env vars a client needs."""
+        from ..cli import get_context
+        from .runner import serve
+
+        ctx = get_context()
+
+        def ready(info: dict[str, Any]) -> None:
+            ctx.emit(info, table=_print_info)
+            sys.stdout.flush()
+            sys.stderr.write("Press Ctrl-C to stop.\n")
+
+        serve(host=host, port=port, state=state, seed=seed, storage_connection_string=storage_connection_string,
+              cert_dir=cert_dir, on_ready=ready)
+
+    @emulator_app.command("start")
+    def start_cmd(
+        port: Annotated[int, typer.Option("--port", help="Port (0 = any free port).")] = 0,
+        state: Annotated[Optional[str], typer.Option("--state", help="SQLite state file (default: in the amlws state dir).")] = None,
+        seed: Annotated[str, typer.Option("--seed", help="demo (default), none, or a seed JSON file.")] = "demo",
+        storage_connection_string: Annotated[Optional[str], typer.Option(
+            "--storage-connection-string", envvar="AMLWS_STORAGE_CONNECTION_STRING", show_envvar=True,
+            help="Default storage for BES outputs.")] = None,
+    ) -> None:
+        """Start the emulator in the background (pid and URLs recorded in the amlws state dir)."""
+        from ..cli import get_context
+        from .runner import start_background
+
+        ctx = get_context()
+        info = start_background(port=port, state=os.path.abspath(state) if state else None, seed=seed,
+                                storage_connection_string=storage_connection_string)
+        ctx.emit(info, table=_print_info)
+
+    @emulator_app.command("stop")
+    def stop_cmd() -> None:
+        """Stop the background emulator."""
+        from ..cli import get_context
+        from .runner import stop_background
+
+        ctx = get_context()
+        ctx.emit(stop_background(), table=lambda d: sys.stdout.write(f"stopped the emulator at {d['url']} (pid {d['pid']})\n"))
+
+    @emulator_app.command("status")
+    def status_cmd() -> None:
+        """Is the background emulator running? Prints its URL and client env vars."""
+        from ..cli import get_context
+        from .runner import background_status, env_lines
+
+        ctx = get_context()
+        data = background_status()
+
+        def table(d: dict[str, Any]) -> None:
+            if not d["running"]:
+                sys.stdout.write("the emulator is not running (start it with: amlws emulator start)\n")
+                return
+            sys.stdout.write(f"running at {d['url']} (pid {d['pid']})\n")
+            for line in env_lines(d.get("env") or {}):
+                sys.stdout.write(f"  {line}\n")
+
+        ctx.emit(data, table=table)
+        if not data["running"]:
+            raise typer.Exit(3)
