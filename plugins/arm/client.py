@@ -448,9 +448,10 @@ def _describe(head: str, code: str | None, message: str | None, details: list[di
         dl = {str(k).lower(): v for k, v in d.items()}
         if dl.get("code") or dl.get("message"):
             parts.append(f"[{dl.get('code')}] {dl.get('message')}" if dl.get("code") else str(dl.get("message")))
+    text = ": ".join(p.rstrip(". ") if i < len(parts) - 1 else p for i, p in enumerate(parts) if p)
     if request_id:
-        parts.append(f"request id {request_id}")
-    return redact(": ".join(p for p in parts if p))
+        text += f" (request id {request_id})"
+    return redact(text)
 
 
 def _hint_for(code: str | None, detail_codes: list[str], status: int | None) -> str | None:

@@ -40,11 +40,11 @@ def subscription_of(settings: Any, explicit: str | None = None) -> str:
 
 
 def target_from_options(options: dict[str, Any], settings: Any) -> str | None:
-    """``-g RG -n NAME [--subscription S]`` -> resource ID; ``None`` unless both RG and name are given
-    (another backend may use ``name`` alone). The subscription comes from the option, the settings or
+    """``-g RG -n NAME [--subscription S]`` -> resource ID; ``None`` unless a name and a resource group
+    (the option or the ``resource_group`` setting) are given: another backend may use ``name`` alone. The subscription comes from the option, the settings or
     ``AZURE_SUBSCRIPTION_ID``; missing, it is a usage error (nothing is sent)."""
     name = options.get("name")
-    rg = options.get("resource_group")
+    rg = options.get("resource_group") or (settings.get("resource_group") if name else None)
     if not name or not rg:
         return None
     return build_id(subscription_of(settings, options.get("subscription")), str(rg), str(name))
