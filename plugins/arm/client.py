@@ -439,16 +439,12 @@ def _error_parts(err: dict[str, Any]) -> tuple[str | None, str | None, list[dict
 
 
 def _describe(head: str, code: str | None, message: str | None, details: list[dict[str, Any]], request_id: str | None) -> str:
-    parts = [head]
-    if code:
-        parts.append(code)
-    if message:
-        parts.append(message)
+    """``head: CODE: message [DetailCode] detail message (request id X)`` with the service's text verbatim."""
+    text = ": ".join(p for p in (head, code, message) if p)
     for d in details:
         dl = {str(k).lower(): v for k, v in d.items()}
         if dl.get("code") or dl.get("message"):
-            parts.append(f"[{dl.get('code')}] {dl.get('message')}" if dl.get("code") else str(dl.get("message")))
-    text = ": ".join(p.rstrip(". ") if i < len(parts) - 1 else p for i, p in enumerate(parts) if p)
+            text += f" [{dl.get('code')}] {dl.get('message') or ''}".rstrip() if dl.get("code") else f" {dl.get('message')}"
     if request_id:
         text += f" (request id {request_id})"
     return redact(text)
