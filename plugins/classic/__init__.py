@@ -54,7 +54,7 @@ def amlws_export(definition: Any, settings: Any, include_keys: bool) -> Any:
         return None
     from .backend import export
 
-    return export(definition, include_keys=include_keys)
+    return export(definition, include_keys=include_keys, settings=settings)
 
 
 @hookimpl

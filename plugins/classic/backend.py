@@ -13,6 +13,7 @@ from typing import Any
 
 from amlws.errors import UsageError
 from amlws.model import Definition, ModelLocation, Target, UpdateResult
+from amlws.redact import register_secret
 
 from . import azuremlps
 from .targets import BACKEND, ClassicRef, check_id, management_base_url, normalise_base, parse_url
@@ -246,33 +247,55 @@ def _label(doc: dict[str, Any], ref: ClassicRef | None = None) -> str:
 # --- hooks ----------------------------------------------------------------------------------
 
 
+def strip_keys(doc: Any) -> Any:
+    """The endpoint without its API keys (``PrimaryKey``/``SecondaryKey``): what amlws shows by default."""
+    if isinstance(doc, list):
+        return [strip_keys(d) for d in doc]
+    if not isinstance(doc, dict):
+        return doc
+    return {k: v for k, v in doc.items() if str(k).lower() not in ("primarykey", "secondarykey")}
+
+
 def get_definition(target: Target, settings: Any, http: Any = None) -> Definition:
+    """GET the endpoint. The keys are kept aside (``export --include-keys``), never in the document."""
     ref = endpoint_ref(target)
     with make_client(settings, http) as client:
         doc = client.get_endpoint(ref)
     doc = normalise(doc)
-    _live_cache(settings)[target.id] = copy.deepcopy(doc)
+    keys = {k: v for k, v in doc.items() if k in KEY_FIELDS and v}
+    for value in keys.values():
+        register_secret(str(value))
+    _stash(settings, "_classic_keys")[target.id] = keys
+    doc = strip_keys(doc)
+    _stash(settings, "_classic_live")[target.id] = copy.deepcopy(doc)
     return Definition(BACKEND, doc, target)
 
 
-def _live_cache(settings: Any) -> dict[str, Any]:
-    cache = getattr(settings, "_classic_live", None)
+def _stash(settings: Any, name: str) -> dict[str, Any]:
+    """Per-invocation memory on the settings object (this run's reads; keys kept out of documents)."""
+    cache = getattr(settings, name, None)
     if cache is None:
         cache = {}
         try:
-            settings._classic_live = cache
+            setattr(settings, name, cache)
         except AttributeError:  # pragma: no cover
             pass
     return cache
 
 
-def export(definition: Definition, include_keys: bool = False) -> dict[str, Any]:
-    doc = copy.deepcopy(definition.document)
-    if not include_keys:
-        for key in list(doc):
-            if str(key).lower() in ("primarykey", "secondarykey"):
-                del doc[key]
+def export(definition: Definition, include_keys: bool = False, settings: Any = None) -> dict[str, Any]:
+    """The endpoint JSON without ``PrimaryKey``/``SecondaryKey``, unless ``include_keys``."""
+    doc = strip_keys(copy.deepcopy(definition.document))
+    if include_keys:
+        keys = _keys_of(definition.document)
+        if definition.target is not None and settings is not None:
+            keys.update(_stash(settings, "_classic_keys").get(definition.target.id) or {})
+        doc.update(keys)
     return doc
+
+
+def _keys_of(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if str(k).lower() in ("primarykey", "secondarykey")}
 
 
 def import_document(document: Any, source: str) -> Definition | None:
@@ -350,7 +373,7 @@ def update(target: Target, definition: Definition, settings: Any, http: Any = No
         if not changed:
             log.info("endpoint %s already references these models; nothing sent", ref.endpoint)
             first = wanted[next(iter(wanted))]
-            return UpdateResult(target, Definition(BACKEND, live, target), True, _model(first).blob_url,
+            return UpdateResult(target, Definition(BACKEND, strip_keys(live), target), True, _model(first).blob_url,
                                 client.request_count, {"changed": [], "message": "no change"})
         body = patch_body(wanted, changed)
         client.patch_endpoint(ref, body)
@@ -360,7 +383,7 @@ def update(target: Target, definition: Definition, settings: Any, http: Any = No
         if not verified:
             log.warning("endpoint %s does not report the new model location yet", ref.endpoint)
         return UpdateResult(
-            target, Definition(BACKEND, after, target), verified, _model(wanted[changed[0]]).blob_url,
+            target, Definition(BACKEND, strip_keys(after), target), verified, _model(wanted[changed[0]]).blob_url,
             client.request_count, {"changed": changed},
         )
 
@@ -372,7 +395,7 @@ def plan_update(target: Target, definition: Definition, settings: Any, http: Any
     doc = normalise(definition.document)
     validate(doc, "the definition")
     wanted = _wanted(ref, doc)
-    live = _live_cache(settings).get(target.id)
+    live = _stash(settings, "_classic_live").get(target.id)
     if live is None:
         with make_client(settings, http) as client:
             live = normalise(client.get_endpoint(ref))

@@ -16,6 +16,7 @@ WorkspaceOpt = Annotated[Optional[str], typer.Option("--workspace", "--workspace
 ServiceOpt = Annotated[Optional[str], typer.Option("--service", "--web-service-id", help="Web service ID (32 hex).")]
 EndpointOpt = Annotated[Optional[str], typer.Option("--endpoint", "--endpoint-name", help="Endpoint name.")]
 LocationOpt = Annotated[Optional[str], typer.Option("--location", help="Workspace region, e.g. 'South Central US', 'West Europe'. Default: setting 'location'.")]
+ShowKeysOpt = Annotated[bool, typer.Option("--show-keys", help="Include the endpoints' API keys (PrimaryKey, SecondaryKey) in the output.")]
 ConfigFileOpt = Annotated[Optional[Path], typer.Option("--config-file", help="AzureMLPS config.json (WorkspaceId, AuthorizationToken, Location).")]
 
 
@@ -123,24 +124,25 @@ def register(app: typer.Typer) -> None:
 
     @endpoints.command("list")
     def endpoints_list(url: UrlArg = None, workspace: WorkspaceOpt = None, service: ServiceOpt = None,
-                       location: LocationOpt = None, config_file: ConfigFileOpt = None) -> None:
+                       location: LocationOpt = None, show_keys: ShowKeysOpt = False, config_file: ConfigFileOpt = None) -> None:
         """List a web service's endpoints. (Get-AmlWebServiceEndpoint -WebServiceId)"""
         from . import ops
 
         ctx = _ctx(config_file)
         ref = _ref(ctx, url, workspace, service, None, location)
-        rows = ops.list_endpoints(ctx.settings, ref)
+        rows = ops.list_endpoints(ctx.settings, ref, show_keys=show_keys)
         ctx.emit(rows, table=lambda r: _table(_strip_keys(r), ENDPOINT_COLUMNS))
 
     @endpoints.command("get")
     def endpoints_get(url: UrlArg = None, workspace: WorkspaceOpt = None, service: ServiceOpt = None,
-                      endpoint: EndpointOpt = None, location: LocationOpt = None, config_file: ConfigFileOpt = None) -> None:
+                      endpoint: EndpointOpt = None, location: LocationOpt = None, show_keys: ShowKeysOpt = False,
+                      config_file: ConfigFileOpt = None) -> None:
         """Show one endpoint, with its Resources. (Get-AmlWebServiceEndpoint -EndpointName)"""
         from . import ops
 
         ctx = _ctx(config_file)
         ref = _ref(ctx, url, workspace, service, endpoint, location, need_endpoint=True)
-        doc = ops.get_endpoint(ctx.settings, ref)
+        doc = ops.get_endpoint(ctx.settings, ref, show_keys=show_keys)
         ctx.emit(doc, table=lambda d: _table(_strip_keys(d)))
 
     @endpoints.command("add")

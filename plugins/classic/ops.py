@@ -12,7 +12,7 @@ from typing import Any
 
 from amlws.errors import ConflictError, UsageError
 
-from .backend import is_default_endpoint, make_client, normalise, refuse_default
+from .backend import is_default_endpoint, make_client, normalise, refuse_default, strip_keys
 from .targets import ClassicRef, check_endpoint_name
 from .client import refresh_body
 
@@ -65,17 +65,21 @@ def remove_service(settings: Any, ref: ClassicRef, *, what_if: bool = False, con
 # --- endpoints (Get-/Add-/Remove-/Refresh-AmlWebServiceEndpoint) ---------------------------------------
 
 
-def list_endpoints(settings: Any, ref: ClassicRef, *, http: Any = None) -> list[dict[str, Any]]:
+def list_endpoints(settings: Any, ref: ClassicRef, *, show_keys: bool = False, http: Any = None) -> list[dict[str, Any]]:
+    """The endpoints, without their API keys unless ``show_keys``."""
     ref.validate()
     with make_client(settings, http) as client:
-        return [normalise(e) if isinstance(e, dict) else e for e in client.list_endpoints(ref)]
+        rows = [normalise(e) if isinstance(e, dict) else e for e in client.list_endpoints(ref)]
+    return rows if show_keys else strip_keys(rows)
 
 
-def get_endpoint(settings: Any, ref: ClassicRef, *, http: Any = None) -> dict[str, Any]:
+def get_endpoint(settings: Any, ref: ClassicRef, *, show_keys: bool = False, http: Any = None) -> dict[str, Any]:
+    """One endpoint with its ``Resources``, without its API keys unless ``show_keys``."""
     ref.validate()
     ref.endpoint_url  # noqa: B018 - needs an endpoint
     with make_client(settings, http) as client:
-        return normalise(client.get_endpoint(ref))
+        doc = normalise(client.get_endpoint(ref))
+    return doc if show_keys else strip_keys(doc)
 
 
 def add_endpoint_body(
@@ -131,7 +135,7 @@ def add_endpoint(
         "message": f'Web service endpoint "{ref.endpoint}" was successfully added.',
     }
     if created:
-        out["endpointObject"] = normalise(created)
+        out["endpointObject"] = strip_keys(normalise(created))
     return out
 
 

@@ -33,6 +33,7 @@ def test_get_returns_the_endpoint_with_resources_and_unknown_fields(fake, run, c
     assert r.json["Resources"] == [{"Name": cc.MODEL, "Kind": "TrainedModel", "Location": cc.OLD_LOCATION}]
     assert r.json["SomeFieldFromTheFuture"] == {"kept": True}
     assert r.json["ApiLocation"].endswith("/services/ep01id")
+    assert "PrimaryKey" not in r.json and "secret" not in r.out  # keys are never shown by get
     (req,) = fake.requests
     _assert_management_request(req, cc, "GET", f"/workspaces/{cc.WS}/webservices/{cc.SVC}/endpoints/ep01")
     assert req.get_data() == b""

@@ -74,11 +74,18 @@ def test_endpoints_list_and_get(fake, run, cc) -> None:
     r = run("classic", "endpoints", "list", *_ids(cc, None), "-o", "json")
     assert r.code == 0, r.err
     assert [e["Name"] for e in r.json] == ["default", "ep01"]
+    assert "PrimaryKey" not in r.out
+    r = run("classic", "endpoints", "list", *_ids(cc, None), "--show-keys", "-o", "json")
+    assert r.json[1]["SecondaryKey"] == "secondary-key-ep01-secret=="
     r = run("classic", "endpoints", "list", *_ids(cc, None))
     assert r.code == 0 and "ep01" in r.out and "secret" not in r.out
+    assert "PrimaryKey" not in r.out
     r = run("classic", "endpoints", "get", *_ids(cc), "-o", "json")
     assert r.code == 0, r.err
     assert r.json["Resources"][0]["Name"] == cc.MODEL
+    assert "PrimaryKey" not in r.json and "secret" not in r.out
+    r = run("classic", "endpoints", "get", *_ids(cc), "--show-keys", "--query", "PrimaryKey", "-o", "json")
+    assert r.code == 0 and r.json == "primary-key-ep01-secret=="
     assert fake.methods()[-1] == f"GET /workspaces/{cc.WS}/webservices/{cc.SVC}/endpoints/ep01"
 
 
