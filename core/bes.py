@@ -119,7 +119,7 @@ def api_location_from_url(url: str) -> str:
         )
     path = parts.path.rstrip("/")
     lowered = path.lower()
-    for suffix in ("/jobs", "/execute", "/score"):
+    for suffix in ("/jobs", "/execute"):
         if lowered.endswith(suffix):
             path = path[: -len(suffix)]
             break
