@@ -1,0 +1,106 @@
+"""Docs are tested: every hook has a reference section (with a runnable example), every exit code is in the README."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from amlws import hookspecs
+from amlws.errors import ExitCode
+from amlws.host import get_plugin_manager
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGINS_MD = REPO / "docs" / "plugins.md"
+README = REPO / "README.md"
+
+HEADING = re.compile(r"^## (amlws_\w+)\((.*)\)\s*$", re.MULTILINE)
+CODE = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def spec_hooks() -> dict[str, list[str]]:
+    """Hook name -> argument names, from the spec module and as the host registers them."""
+    pm = get_plugin_manager(load_entrypoints=False)
+    names = {n for n in dir(pm.hook) if n.startswith("amlws_")}
+    module = {n for n, f in vars(hookspecs).items() if n.startswith("amlws_") and callable(f)}
+    assert names == module
+    return {n: list(inspect.signature(getattr(hookspecs, n)).parameters) for n in sorted(names)}
+
+
+def documented() -> dict[str, list[str]]:
+    text = PLUGINS_MD.read_text(encoding="utf-8")
+    out: dict[str, list[str]] = {}
+    for name, args in HEADING.findall(text):
+        out[name] = [a.strip() for a in args.split(",") if a.strip()]
+    return out
+
+
+def sections() -> dict[str, str]:
+    """Hook name -> the text of its section (up to the next heading of level 2 or 3)."""
+    text = PLUGINS_MD.read_text(encoding="utf-8")
+    out = {}
+    for match in HEADING.finditer(text):
+        rest = text[match.end():]
+        end = re.search(r"^#{2,3} ", rest, re.MULTILINE)
+        out[match.group(1)] = rest[: end.start()] if end else rest
+    return out
+
+
+@pytest.mark.parametrize("hook", sorted(spec_hooks()))
+def test_every_hook_has_a_reference_section_with_its_arguments(hook):
+    docs = documented()
+    assert hook in docs, f"docs/plugins.md has no '## {hook}(...)' section"
+    assert docs[hook] == spec_hooks()[hook], f"the heading of {hook} does not list the spec's arguments"
+
+
+def test_no_section_for_a_hook_that_does_not_exist():
+    assert sorted(set(documented()) - set(spec_hooks())) == []
+
+
+def test_every_hook_section_has_an_example():
+    for hook, body in sections().items():
+        assert CODE.search(body), f"the section of {hook} has no python example"
+
+
+def preamble() -> str:
+    text = PLUGINS_MD.read_text(encoding="utf-8")
+    start = text.index("## Hook reference")
+    first_hook = HEADING.search(text, start).start()
+    blocks = CODE.findall(text[start:first_hook])
+    assert len(blocks) == 1, "the hook reference starts with one set-up block"
+    return blocks[0]
+
+
+@pytest.mark.parametrize("hook", sorted(spec_hooks()))
+def test_hook_examples_run(hook, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AMLWS_CONFIG_DIR", str(tmp_path))
+    namespace: dict[str, object] = {"__name__": f"docs_example_{hook}"}
+    exec(compile(preamble(), "docs/plugins.md:set-up", "exec"), namespace)
+    body = sections().get(hook)
+    if body is None:
+        pytest.fail(f"no section for {hook}")
+    for i, block in enumerate(CODE.findall(body)):
+        exec(compile(block, f"docs/plugins.md:{hook}[{i}]", "exec"), namespace)
+
+
+def test_kill_switches_are_documented():
+    text = PLUGINS_MD.read_text(encoding="utf-8")
+    for needle in ("AMLWS_LOAD_PLUGINS", "AMLWS_DISABLE_PLUGINS", "## Testing your plugin", "## Tutorial"):
+        assert needle in text
+
+
+def readme_exit_codes() -> dict[int, str]:
+    if not README.is_file():
+        pytest.fail("README.md is missing: it must document the exit codes")
+    rows = re.findall(r"^\|\s*(\d+)\s*\|\s*`?([A-Z_]+)`?\s*\|", README.read_text(encoding="utf-8"), re.MULTILINE)
+    return {int(code): name for code, name in rows}
+
+
+def test_every_exit_code_is_in_the_readme_table():
+    table = readme_exit_codes()
+    for member in ExitCode:
+        assert table.get(int(member)) == member.name, f"README.md has no row '| {int(member)} | {member.name} | ...'"
+    assert set(table) == {int(m) for m in ExitCode}, "the README table lists an exit code amlws does not have"
