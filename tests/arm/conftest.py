@@ -65,9 +65,18 @@ def arm_server_session(ca: trustme.CA):
 
 @pytest.fixture
 def server(arm_server_session: HTTPServer) -> HTTPServer:
+    """The ARM stand-in. After each test, EVERY request it received is checked: bearer token,
+    api-version, and (PUT/PATCH) a body that is valid against webservices.json."""
     arm_server_session.clear()
     yield arm_server_session
-    arm_server_session.clear()
+    try:
+        for request, _ in arm_server_session.log:
+            assert request.headers.get("Authorization") == f"Bearer {TOKEN}", request.path
+            assert request.args.get("api-version") == "2017-01-01" or "operationresults" in request.path, request.url
+            if request.method in ("PUT", "PATCH"):
+                validate_request_body(request.get_data())
+    finally:
+        arm_server_session.clear()
 
 
 @pytest.fixture
