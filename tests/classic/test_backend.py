@@ -343,3 +343,32 @@ def test_library_update_through_the_host(fake, host, cc, httpserver) -> None:
     result = host.update(t, patched)
     assert result.verified and result.requests == 3
     assert result.definition.document["Resources"][0]["Location"] == cc.MS_SAMPLE_LOCATION
+
+
+def test_import_cli_and_patch_with_resource_option(fake, run, cc, httpserver, tmp_path: Path) -> None:
+    f = _patched_file(cc, tmp_path, resources=[{"Name": "Model A [trained model]", "Location": None},
+                                               {"Name": "Model B [trained model]", "Location": None}])
+    r = run("import", "-i", str(f))
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["Resources"][1]["Name"] == "Model B [trained model]"
+    r = run("patch-ilearner", str(f), "--uri", "https://a.blob.core.windows.net/c/new.ilearner?sp=r&sig=x")
+    assert r.code == ExitCode.USAGE and "several updatable resources" in r.err and "--resource NAME" in r.err
+    r = run("patch-ilearner", str(f), "--resource", "Model B [trained model]", "--uri", "https://a.blob.core.windows.net/c/new.ilearner?sp=r&sig=x")
+    assert r.code == 0, r.err
+    doc = json.loads(f.read_text())
+    assert doc["Resources"][1]["Location"] == {"BaseLocation": "https://a.blob.core.windows.net/", "RelativeLocation": "c/new.ilearner", "SasBlobToken": "?sp=r&sig=x"}
+    assert fake.requests == []  # patch-ilearner is local
+
+
+def test_token_is_prompted_on_a_terminal(monkeypatch, classic_env) -> None:
+    import getpass
+
+    from amlws.config import Settings
+    from amlws.plugins.classic.azuremlps import token
+
+    monkeypatch.delenv("AMLWS_WORKSPACE_TOKEN")
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: "typed-token-123")
+    assert token(Settings.load(interactive=True)) == "typed-token-123"
+    with pytest.raises(Exception) as info:
+        token(Settings.load(interactive=False))
+    assert info.value.exit_code == ExitCode.AUTH
