@@ -160,12 +160,12 @@ def build_job_config(
             out[name] = parse_ref_spec(spec, connection_string=connection_string, what=f"{flag} {name}")
         return out
 
-    new_inputs = refs(inputs, "--input")
+    new_inputs = refs(inputs, "--input-blob")
     if new_inputs:
         if "Input" in config:
             raise UsageError("the job config has a single 'Input'; --input adds to 'Inputs'", hint="use 'Inputs' in the config file")
         config.setdefault("Inputs", {}).update(new_inputs)
-    new_outputs = refs(outputs, "--output")
+    new_outputs = refs(outputs, "--output-blob")
     if new_outputs:
         if not isinstance(config.get("Outputs"), dict):
             config["Outputs"] = {}
