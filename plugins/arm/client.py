@@ -97,8 +97,25 @@ class StaticTokenCredential:
         return AccessToken(self._token, int(time.time()) + 3600)
 
 
+def _route_azure_logging(settings: Any) -> None:
+    """azure-identity logs multi-line warnings through Python's last-resort handler; send them
+    through amlws's (redacting) stderr handler with ``-v``/``--debug``, and nowhere otherwise:
+    the error amlws raises already says what failed."""
+    az = logging.getLogger("azure")
+    if az.handlers:
+        return
+    ours = [h for h in logging.getLogger("amlws").handlers if getattr(h, "_amlws", False)]
+    if (getattr(settings, "verbose", False) or getattr(settings, "debug", False)) and ours:
+        for handler in ours:
+            az.addHandler(handler)
+    else:
+        az.addHandler(logging.NullHandler())
+    az.propagate = False
+
+
 def make_credential(settings: Any) -> Any:
     """The credential for ARM, chosen by settings; raises :class:`AuthError` when incomplete."""
+    _route_azure_logging(settings)
     token = settings.get("arm_token")
     if token:
         return StaticTokenCredential(str(token))
