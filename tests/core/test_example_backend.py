@@ -299,3 +299,30 @@ def test_example_backend_imports_nothing_heavy():
     proc = subprocess.run([sys.executable, "-c", code, str(EXAMPLE_DIR)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_an_observer_veto_through_the_cli_is_exit_5_and_the_file_is_untouched(make_pm, file_backend, run_cli, service, tmp_path):
+    from amlws import hookimpl
+
+    seen = []
+
+    class Freeze:
+        @hookimpl
+        def amlws_before_update(self, target, definition):
+            seen.append(target.id)
+            return "change freeze until Monday"
+
+        @hookimpl
+        def amlws_after_update(self, target):
+            seen.append("after")
+
+    pm = make_pm((file_backend, "file"), (Freeze(), "freeze"))
+    export = tmp_path / "e.json"
+    run_ok(run_cli, ["export", f"file:{service}", "-f", str(export)], pm)
+    run_ok(run_cli, ["patch-ilearner", str(export), "--backend", "file", "--uri", NEW_MODEL], pm)
+    before = service.read_bytes()
+    code, out, err = run_cli(["update", f"file:{service}", "--service-updates", str(export), "--yes"], pm)
+    assert code == 5 and out == ""
+    assert err.startswith(f"error: plugin 'freeze' vetoed the update of file:{service}: change freeze until Monday (fix: ")
+    assert service.read_bytes() == before
+    assert seen == [f"file:{service}"]
