@@ -121,7 +121,8 @@ def refuse_default(ref: ClassicRef, action: str, default_name: str | None = None
         raise UsageError(
             f"cannot {action} the default endpoint {ref.endpoint!r} of web service {ref.service}: "
             "it is kept in sync with the experiments",
-            hint="add a new endpoint (amlws classic endpoints add) and " + ("patch that one" if action == "patch" else f"{action} that one"),
+            hint=("add a new endpoint (amlws classic endpoints add) and patch that one" if action == "patch"
+                  else "the default endpoint already follows the predictive experiment: refresh a non-default endpoint"),
         )
 
 

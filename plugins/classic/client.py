@@ -78,9 +78,11 @@ class ManagementClient:
         if resp.status_code == 204 or not (resp.content or b"").strip():
             return default
         try:
-            return resp.json()
+            data = resp.json()
         except ValueError:
             return default
+        _register_keys(data)
+        return data
 
     # --- web services ----------------------------------------------------------------
 
@@ -132,6 +134,17 @@ class ManagementClient:
             idempotent=True,
         )
         return resp.status_code != 304
+
+
+def _register_keys(data: Any) -> None:
+    """Endpoint API keys seen in a response are secrets from now on (scrubbed from logs and errors)."""
+    from amlws.redact import register_secret
+
+    for item in data if isinstance(data, list) else [data]:
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if str(key).lower() in ("primarykey", "secondarykey") and isinstance(value, str):
+                    register_secret(value)
 
 
 def refresh_body(overwrite_resources: bool) -> str:
