@@ -415,3 +415,30 @@ def test_importing_cli_and_plugin_loads_no_azure_sdk():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+# --- credentials (constructed only; nothing is sent) ---------------------------------------------------------------
+
+
+def test_credential_kinds_and_sovereign_authority(tmp_path: Path):
+    import azure.identity as identity
+
+    from amlws.plugins.arm.client import StaticTokenCredential, make_credential
+    from amlws.redact import redact
+
+    sp = {"AMLWS_CREDENTIAL": "service-principal", "AZURE_TENANT_ID": "tenant1", "AZURE_CLIENT_ID": "client1",
+          "AZURE_CLIENT_SECRET": "sp-secret-value-1", "AMLWS_CLOUD": "AzureChinaCloud"}
+    cred = make_credential(Settings(env=sp))
+    assert isinstance(cred, identity.ClientSecretCredential)
+    assert "login.chinacloudapi.cn" in cred._authority
+    assert redact("x sp-secret-value-1 y") == "x *** y"
+    gov = make_credential(Settings(env={**sp, "AMLWS_CLOUD": "AzureUSGovernment"}))
+    assert "login.microsoftonline.us" in gov._authority
+    assert isinstance(make_credential(Settings(env={"AMLWS_CREDENTIAL": "cli"})), identity.AzureCliCredential)
+    assert isinstance(make_credential(Settings(env={"AMLWS_CREDENTIAL": "managed-identity"})), identity.ManagedIdentityCredential)
+    assert isinstance(make_credential(Settings(env={})), identity.DefaultAzureCredential)
+    token = make_credential(Settings(env={"AMLWS_ARM_TOKEN": "static-token-value", "AMLWS_CREDENTIAL": "cli"}))
+    assert isinstance(token, StaticTokenCredential)
+    assert token.get_token("https://management.azure.com/.default").token == "static-token-value"
+    with pytest.raises(UsageError, match="unknown credential kind"):
+        make_credential(Settings(env={"AMLWS_CREDENTIAL": "password"}))
