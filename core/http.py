@@ -48,7 +48,17 @@ def ca_bundle(settings: Any = None) -> str | bool:
     if settings is not None:
         value = settings.get("ca_bundle")
     value = value or os.environ.get("AMLWS_CA_BUNDLE") or os.environ.get("REQUESTS_CA_BUNDLE")
-    return value or True
+    if not value:
+        return True
+    path = os.path.expanduser(str(value))
+    if not os.path.exists(path):
+        from .errors import ConfigError
+
+        raise ConfigError(
+            f"CA bundle not found: {path}",
+            hint="point AMLWS_CA_BUNDLE (or the ca_bundle setting, or REQUESTS_CA_BUNDLE) at a PEM file",
+        )
+    return path
 
 
 def parse_retry_after(value: str | None) -> float | None:

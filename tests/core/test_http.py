@@ -326,3 +326,12 @@ def test_untrusted_certificate_is_one_clear_error_and_not_retried(tls_server, mo
 def test_default_verify_is_true_without_settings():
     assert ca_bundle(Settings(env={})) is True
 
+
+def test_missing_ca_bundle_is_a_config_error(tmp_path, monkeypatch):
+    from amlws.errors import ConfigError
+
+    monkeypatch.setenv("AMLWS_CA_BUNDLE", str(tmp_path / "nope.pem"))
+    with pytest.raises(ConfigError) as info:
+        HttpClient(Settings(env={}))
+    assert info.value.message == f"CA bundle not found: {tmp_path / 'nope.pem'}" and info.value.exit_code == 2
+
