@@ -339,3 +339,13 @@ def test_console_script_runs(tmp_path):
     proc = subprocess.run([str(exe), "nosuchcommand"], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines()[-1] == "error: No such command 'nosuchcommand' (fix: see amlws --help)"
+
+
+def test_shell_completion_completes_commands(tmp_path):
+    exe = Path(sys.executable).with_name("amlws")
+    if not exe.exists():
+        pytest.skip("the amlws console script is not installed next to this python")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMLWS_")}
+    env.update(AMLWS_CONFIG_DIR=str(tmp_path), _AMLWS_COMPLETE="complete_bash", COMP_WORDS="amlws pl", COMP_CWORD="1")
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, env=env, timeout=60)
+    assert (proc.returncode, proc.stdout.split()) == (0, ["plugins"])
