@@ -187,6 +187,84 @@ def register(app: typer.Typer) -> None:
         )
         _emit_status(ctx, status, results_file)
 
+    blob_app = typer.Typer(help="Blob storage for retraining data and BES outputs (connection string: AMLWS_STORAGE_CONNECTION_STRING).", no_args_is_help=True)
+    app.add_typer(blob_app, name="blob")
+
+    @blob_app.command("upload")
+    def blob_upload(
+        file: Annotated[Path, typer.Argument(help="Local file (training data CSV).")],
+        container: Annotated[Optional[str], typer.Option("--container", help="Container (setting storage_container; default amlws-retrain).")] = None,
+        blob_name: Annotated[Optional[str], typer.Option("--blob-name", help="Blob name (default: the file name).")] = None,
+        overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing blob.")] = False,
+    ) -> None:
+        """Upload a local file; prints its container/blob for jobs --input-blob NAME=container/blob."""
+        from .blob import DEFAULT_CONTAINER, storage_connection_string, upload_file
+
+        ctx = _ctx()
+        cont = container or ctx.settings.get("storage_container") or DEFAULT_CONTAINER
+        name = blob_name or file.name
+        if ctx.settings.what_if:
+            ctx.emit({"whatIf": True, "wouldUpload": str(file), "container": cont, "blob": name})
+            return
+        loc = upload_file(file, connection_string=storage_connection_string(ctx.settings), container=cont, blob_name=name, overwrite=overwrite)
+        ctx.emit({"container": cont, "blob": name, "relativeLocation": loc.relative_location, "url": loc.blob_url})
+
+    @blob_app.command("download")
+    def blob_download(
+        source: Annotated[Optional[str], typer.Argument(help="Blob URL (with SAS) or container/blob.")] = None,
+        bes_result: Annotated[Optional[Path], typer.Option("--bes-result", help="A jobs --results-file: download one of its outputs.")] = None,
+        output_name: Annotated[Optional[str], typer.Option("--output-name", help="Which BES output (with --bes-result).")] = None,
+        output_file: Annotated[Optional[Path], typer.Option("--output-file", "-f", help="Write here (default: stdout).")] = None,
+    ) -> None:
+        """Download a blob, e.g. a BES job's evaluation output."""
+        from .blob import download, storage_connection_string
+
+        ctx = _ctx()
+        loc = _location_arg(ctx, source, bes_result, output_name)
+        data = download(loc, connection_string=storage_connection_string(ctx.settings, required=not loc.sas_blob_token))
+        if output_file is None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+            return
+        from .fsutil import atomic_write_bytes
+
+        atomic_write_bytes(output_file, data)
+        ctx.emit({"file": str(output_file), "bytes": len(data)})
+
+    @app.command("evaluate")
+    def evaluate_cmd(
+        source: Annotated[Optional[str], typer.Argument(help="Evaluate Model CSV: a local file, a blob URL (with SAS) or container/blob.")] = None,
+        bes_result: Annotated[Optional[Path], typer.Option("--bes-result", help="A jobs --results-file: read the evaluation output from it.")] = None,
+        output_name: Annotated[Optional[str], typer.Option("--output-name", help="The evaluation output's name (with --bes-result), e.g. output2.")] = None,
+        gate: Annotated[Optional[list[str]], typer.Option("--gate", help='Metric gate, e.g. "Accuracy>=0.85". Repeatable; exit 5 when one fails.')] = None,
+    ) -> None:
+        """Print an evaluation output's metrics and check gates (exit 5 when the model is worse)."""
+        from .evaluation import check_gates, parse_evaluation, parse_gate
+
+        ctx = _ctx()
+        gates = [parse_gate(g) for g in gate or []]
+        if source and Path(source).is_file() and bes_result is None:
+            from .fsutil import read_text
+
+            text: Any = read_text(source, what="evaluation file")
+        else:
+            from .blob import download, storage_connection_string
+
+            loc = _location_arg(ctx, source, bes_result, output_name)
+            text = download(loc, connection_string=storage_connection_string(ctx.settings, required=not loc.sas_blob_token))
+        evaluation = parse_evaluation(text)
+        data: dict[str, Any] = evaluation.to_dict()
+        try:
+            data["gates"] = check_gates(evaluation, gates) if gates else []
+        except Exception as exc:
+            from .errors import GateFailedError
+
+            if isinstance(exc, GateFailedError):
+                data["gates"] = exc.details.get("gates", [])
+                ctx.emit(data, table=lambda d: _table(d["metrics"]))
+            raise
+        ctx.emit(data, table=lambda d: _table(d["metrics"]))
+
     @app.command("invoke")
     def invoke_cmd(
         url: Annotated[str, typer.Option("--url", help="The scoring service's ApiLocation (or its …/execute URL).")],
@@ -297,6 +375,37 @@ def register(app: typer.Typer) -> None:
                 ctx.emit(exc.details["result"], table=_print_retrain)
             raise
         ctx.emit(result, table=_print_retrain)
+
+
+def _table(data: Any) -> None:
+    from .output import render_table
+
+    render_table(data)
+
+
+def _location_arg(ctx: Any, source: Optional[str], bes_result: Optional[Path], output_name: Optional[str]) -> Any:
+    """A blob location from a URL, ``container/blob`` (storage account from settings), or a BES result file + output."""
+    from .errors import UsageError
+
+    if (source is None) == (bes_result is None):
+        raise UsageError("give a blob (URL or container/blob) or --bes-result FILE --output-name NAME")
+    if bes_result is not None:
+        from . import api
+
+        if not output_name:
+            raise UsageError("--bes-result needs --output-name", hint="the BES output to read, e.g. output2")
+        return api.model_location_from(bes_result=str(bes_result), output_name=output_name)
+    from .model import ModelLocation
+
+    if source.startswith(("https://", "http://")):
+        return ModelLocation.from_uri(source)
+    from .blob import StorageAccount, storage_connection_string
+
+    account = StorageAccount.from_connection_string(storage_connection_string(ctx.settings))
+    container, _, blob = source.lstrip("/").partition("/")
+    if not blob:
+        raise UsageError(f"not container/blob: {source!r}")
+    return account.location(container, blob)
 
 
 def _print_tables(outputs: dict[str, Any]) -> None:

@@ -395,3 +395,32 @@ def test_cli_retrain_needs_api_key(httpserver, azurite_container, make_pm, backe
     pm = make_pm((backend, "fake"))
     code, out, err = run_cli(retrain_argv(httpserver, azurite_container, data_file, "--yes"), pm)
     assert code == ExitCode.AUTH and "no api key configured" in err and "AMLWS_API_KEY" in err
+
+
+def test_cli_step_by_step(httpserver, azurite, azurite_container, make_pm, backend, data_file, run_cli, cli_env, tmp_path) -> None:
+    """The same workflow one command per step, as docs/retraining.md shows it."""
+    training = FakeTraining(httpserver, azurite, evaluation=EVAL_BAD)
+    pm = make_pm((backend, "fake"))
+    c = azurite_container
+    code, out, err = run_cli(["blob", "upload", str(data_file), "--container", c, "--blob-name", "run7/new.csv", "-o", "json"], pm)
+    assert code == 0, err
+    assert json.loads(out) == {"container": c, "blob": "run7/new.csv", "relativeLocation": f"{c}/run7/new.csv",
+                               "url": f"{azurite.blob_endpoint}/{c}/run7/new.csv"}
+    bes = tmp_path / "bes.json"
+    code, out, err = run_cli([
+        "jobs", "run", "--url", httpserver.url_for(TRAIN + "/jobs"), "--input-blob", f"input1={c}/run7/new.csv",
+        "--output-blob", f"output1={c}/run7/model.ilearner", "--output-blob", f"output2={c}/run7/evaluation.csv",
+        "--poll-interval", "0", "--results-file", str(bes), "-o", "json",
+    ], pm)
+    assert code == 0, err
+    assert training.submitted()["Inputs"]["input1"]["RelativeLocation"] == f"{c}/run7/new.csv"
+    code, out, err = run_cli(["evaluate", "--bes-result", str(bes), "--output-name", "output2", "-o", "json"], pm)
+    assert code == 0, err
+    assert json.loads(out)["metrics"]["Accuracy"] == 0.606
+    code, out, err = run_cli(["evaluate", "--bes-result", str(bes), "--output-name", "output2", "--gate", "Accuracy>=0.85", "-o", "json"], pm)
+    assert code == 5 and json.loads(out)["gates"][0]["passed"] is False and "failed the gate" in err
+    eval_file = tmp_path / "eval.csv"
+    code, out, err = run_cli(["blob", "download", f"{c}/run7/evaluation.csv", "-f", str(eval_file)], pm)
+    assert code == 0 and eval_file.read_text(encoding="utf-8") == EVAL_BAD
+    code, out, err = run_cli(["evaluate", str(eval_file), "--gate", "accuracy<0.7"], pm)
+    assert code == 0 and "Accuracy" in out
