@@ -442,3 +442,16 @@ def test_credential_kinds_and_sovereign_authority(tmp_path: Path):
     assert token.get_token("https://management.azure.com/.default").token == "static-token-value"
     with pytest.raises(UsageError, match="unknown credential kind"):
         make_credential(Settings(env={"AMLWS_CREDENTIAL": "password"}))
+
+
+def test_add_region_times_out_cleanly(run, server, h):
+    server.expect_ordered_request(h.WS_PATH + "/CreateRegionalBlob", method="POST").respond_with_data(
+        "", status=202, headers=h.async_headers(server, "op7")
+    )
+    server.expect_request(h.op_path("op7"), method="GET").respond_with_json({"status": "Provisioning"})
+    code, out, err = run("add-region", h.WS_PATH, "--region", "West Europe", "--yes", "--timeout", "0.3")
+    assert code == 1
+    assert "did not finish within 0.3 s" in err
+    count = len(server.log)
+    time.sleep(0.1)
+    assert len(server.log) == count  # no polling left behind
