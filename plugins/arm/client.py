@@ -174,7 +174,7 @@ class ArmClient:
         #: every response seen on the wire (retries and polls included): method, url, status, requestId.
         self.wire: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        cloud, _, default_endpoint = cloud_of(settings)
+        _, _, default_endpoint = cloud_of(settings)
         credential = make_credential(settings)
         kwargs: dict[str, Any] = {
             "base_url": self.endpoint,
