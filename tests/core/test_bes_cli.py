@@ -64,6 +64,11 @@ def test_jobs_run_prints_redacted_status(httpserver: HTTPServer, run_cli, pm, ke
     assert saved["Results"]["output1"]["SasBlobToken"] == RESULT["SasBlobToken"]
     if os.name == "posix":
         assert stat.S_IMODE(results.stat().st_mode) == 0o600
+    from amlws import api
+
+    loc = api.model_location_from(bes_result=str(results), output_name="output1")
+    assert loc.uri == "https://acct.blob.core.windows.net/models/m.ilearner" + RESULT["SasBlobToken"]
+    assert api.model_location_from(bes_result=str(results)) == loc  # the one .ilearner output
 
 
 def test_jobs_run_failed_exits_1_with_details(httpserver: HTTPServer, run_cli, pm, key) -> None:
