@@ -413,7 +413,18 @@ def register_commands(pm: Any) -> None:
 
     for module in BUILTIN_COMMAND_MODULES:
         importlib.import_module(module).register(app)
-    pm.hook.amlws_register_commands(app=app)
+    from .host import _call_impl, _plain_impls
+
+    # One plugin whose commands fail to register must not take the whole CLI down.
+    for impl in reversed(_plain_impls(pm.hook.amlws_register_commands)):
+        try:
+            _call_impl(impl, "amlws_register_commands", app=app)
+        except AmlwsError as exc:
+            import logging
+
+            logging.getLogger("amlws").warning(
+                "%s; its commands are unavailable (fix: %s)", exc.message, exc.hint or "update or disable the plugin"
+            )
     _registered = True
 
 

@@ -349,3 +349,21 @@ def test_shell_completion_completes_commands(tmp_path):
     env.update(AMLWS_CONFIG_DIR=str(tmp_path), _AMLWS_COMPLETE="complete_bash", COMP_WORDS="amlws pl", COMP_CWORD="1")
     proc = subprocess.run([str(exe)], capture_output=True, text=True, env=env, timeout=60)
     assert (proc.returncode, proc.stdout.split()) == (0, ["plugins"])
+
+
+def test_a_plugin_failing_to_register_commands_is_a_warning(make_pm, run_cli, monkeypatch):
+    from amlws import cli
+
+    class BadCommands:
+        @hookimpl
+        def amlws_register_commands(self, app):
+            raise RuntimeError("typer API changed")
+
+    monkeypatch.setattr(cli, "_registered", False)
+    monkeypatch.setattr(cli, "BUILTIN_COMMAND_MODULES", [])
+    code, out, err = run_cli(["--version"], make_pm((Backend(), "acme"), (BadCommands(), "badcmds")))
+    assert (code, out) == (0, f"amlws {__version__}\n")
+    assert err == (
+        "WARNING: plugin 'badcmds' failed in amlws_register_commands: RuntimeError: typer API changed; "
+        "its commands are unavailable (fix: rerun with --debug for the traceback, or set AMLWS_DISABLE_PLUGINS=badcmds)\n"
+    )
