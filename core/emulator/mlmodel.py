@@ -98,7 +98,7 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float]:
     m = [row[:] + [b[i]] for i, row in enumerate(a)]
     for col in range(n):
         pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
-        if abs(m[pivot][col]) < 1e-12:
+        if abs(m[pivot][col]) < 1e-10 * max(1.0, max(abs(m[r][col]) for r in range(n))):
             raise ModelError("the features are collinear (singular matrix); remove a redundant column")
         m[col], m[pivot] = m[pivot], m[col]
         for r in range(n):
@@ -127,8 +127,6 @@ def _xtx(xs: list[list[float]], w: list[float] | None = None) -> list[list[float
 
 def fit_linear(xs: list[list[float]], ys: list[float]) -> list[float]:
     a = _xtx(xs)
-    for i in range(1, len(a)):
-        a[i][i] += 1e-9
     b = [sum(x[i] * y for x, y in zip(xs, ys)) for i in range(len(xs[0]))]
     return _solve(a, b)
 

@@ -71,10 +71,10 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, state: str = ":memory:", se
     except OSError as exc:
         raise AmlwsError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="choose another --port (0 = any free port)") from None
     info = info_for(server)
-    if on_ready:
-        on_ready(info)
     if ready_file:
         atomic_write_text(ready_file, json.dumps(info, indent=2), mode=0o600)
+    if on_ready:
+        on_ready(info)
 
     def _term(signum: int, frame: Any) -> None:
         server.stop()
