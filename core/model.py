@@ -189,7 +189,12 @@ class ModelLocation:
 
 
 def parse_sas_time(value: str) -> datetime | None:
+    """Parse a SAS ``st``/``se`` time; a date alone means midnight UTC."""
+    import re
+
     text = value.strip().replace("Z", "+00:00")
+    # .NET writes 7 fractional digits; Python 3.10's fromisoformat takes at most 6.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
     for candidate in (text, text[:10]):
         try:
             dt = datetime.fromisoformat(candidate)

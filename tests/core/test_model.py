@@ -76,6 +76,7 @@ def test_parse_sas_time():
     assert parse_sas_time("2030-01-01T00:00:00Z") == datetime(2030, 1, 1, tzinfo=timezone.utc)
     assert parse_sas_time("2030-01-01") == datetime(2030, 1, 1, tzinfo=timezone.utc)
     assert parse_sas_time("2030-01-01T10:00Z") == datetime(2030, 1, 1, 10, tzinfo=timezone.utc)
+    assert parse_sas_time("2030-01-01T10:00:00.1234567Z") == datetime(2030, 1, 1, 10, 0, 0, 123456, tzinfo=timezone.utc)
     assert parse_sas_time("garbage") is None
 
 
