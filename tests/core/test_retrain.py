@@ -424,3 +424,62 @@ def test_cli_step_by_step(httpserver, azurite, azurite_container, make_pm, backe
     assert code == 0 and eval_file.read_text(encoding="utf-8") == EVAL_BAD
     code, out, err = run_cli(["evaluate", str(eval_file), "--gate", "accuracy<0.7"], pm)
     assert code == 0 and "Accuracy" in out
+
+
+# --- with the real classic backend (its management API on the same local server) ---------------
+
+WS = "d2f62586bed343d621441d55b3872d53"
+SVC = "af3e3f32ad393852f9b30ac9a35b0001"
+WS_TOKEN = "ws-token-0123456789abcdef"
+RESOURCE = "Census Model [trained model]"
+
+
+def test_retrain_with_the_classic_backend(httpserver, azurite, azurite_container, make_pm, data_file, tmp_path) -> None:
+    import amlws.plugins.classic as classic_plugin
+
+    FakeTraining(httpserver, azurite)
+    path = f"/workspaces/{WS}/webservices/{SVC}/endpoints/retrain01"
+    endpoint = {
+        "Name": "retrain01", "WorkspaceId": WS, "WebServiceId": SVC, "ApiLocation": httpserver.url_for(SCORE),
+        "PrimaryKey": "endpoint-primary-key-secret==", "ThrottleLevel": "Low", "MaxConcurrentCalls": 4,
+        "Resources": [{"Name": RESOURCE, "Kind": "TrainedModel", "Location": {
+            "BaseLocation": "https://old.blob.core.windows.net/", "RelativeLocation": "m/old.ilearner", "SasBlobToken": "?sp=r&sig=old"}}],
+    }
+    patches: list[dict[str, Any]] = []
+
+    def management(request: Request) -> Response:
+        if request.headers.get("Authorization") != f"Bearer {WS_TOKEN}":
+            return Response("", status=401)
+        if request.method == "PATCH":
+            body = json.loads(request.get_data())
+            patches.append(body)
+            for res in body["Resources"]:
+                for r in endpoint["Resources"]:
+                    if r["Name"] == res["Name"]:
+                        r["Location"] = res["Location"]
+            return Response("", status=200)
+        return Response(json.dumps(endpoint), content_type="application/json")
+
+    httpserver.expect_request(path).respond_with_handler(management)
+    pm = make_pm((classic_plugin, "classic"))
+    env = {"AMLWS_CLASSIC_ENDPOINT": httpserver.url_for("/"), "AMLWS_WORKSPACE_TOKEN": WS_TOKEN}
+    host = Host(pm, Settings(env=env, yes=True))
+    target = f"https://management.azureml.net{path}"
+    bes = BesClient(httpserver.url_for(TRAIN), KEY, http=HttpClient(sleep=lambda s: None), poll_interval=0, sleep=lambda s: None)
+    request = RetrainRequest(training_url=httpserver.url_for(TRAIN + "/jobs"), target=target, data=str(data_file),
+                             evaluation_output="output2", gates=["AUC>=0.9"], container=azurite_container)
+    result = retrain(host, request, api_key=KEY, storage_connection_string=azurite.connection_string, bes=bes, info=lambda m: None)
+
+    run_id = result["runId"]
+    assert len(patches) == 1
+    sent = patches[0]["Resources"][0]
+    assert sent["Name"] == RESOURCE
+    assert sent["Location"]["BaseLocation"] == f"{azurite.blob_endpoint}/"
+    assert sent["Location"]["RelativeLocation"] == f"{azurite_container}/retrain/{run_id}/model.ilearner"
+    assert "sp=r" in sent["Location"]["SasBlobToken"]
+    assert result["status"] == "deployed" and result["steps"]["deploy"]["verified"] is True
+    # the new model is really readable with the SAS the endpoint was given
+    from amlws.blob import download
+
+    loc = ModelLocation(sent["Location"]["BaseLocation"], sent["Location"]["RelativeLocation"], sent["Location"]["SasBlobToken"])
+    assert download(loc) == b"ILEARNER-BYTES"
