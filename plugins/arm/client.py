@@ -65,13 +65,39 @@ def arm_endpoint(settings: Any) -> str:
     override = settings.get("arm_endpoint")
     if override:
         override = str(override).rstrip("/")
-        if not override.lower().startswith("https://"):
+        if not override.lower().startswith("https://") and not _is_loopback_http(override):
             raise ConfigError(
                 f"the ARM endpoint must be https: {override}",
-                hint="ARM bearer tokens are only sent over TLS; serve the emulator/test server over https and set AMLWS_CA_BUNDLE",
+                hint="ARM bearer tokens are only sent over TLS (plain http only to 127.0.0.1/localhost); "
+                "serve the server over https and set AMLWS_CA_BUNDLE",
             )
         return override
     return cloud_of(settings)[2]
+
+
+def _is_loopback_http(url: str) -> bool:
+    """Plain http is accepted only to this machine (local test servers): a token never leaves it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return parts.scheme.lower() == "http" and (host in ("localhost", "::1") or host.startswith("127."))
+
+
+def _allow_loopback_http_policy() -> Any:
+    """azure-core refuses bearer tokens over http; this per-call policy lifts that for loopback only.
+
+    It runs before the authentication policy on every request of the pipeline, LRO polls included
+    (a per-operation ``enforce_https=False`` is not inherited by polls).
+    """
+    from azure.core.pipeline.policies import SansIOHTTPPolicy
+
+    class AllowLoopbackHttp(SansIOHTTPPolicy):
+        def on_request(self, request: Any) -> None:
+            if _is_loopback_http(request.http_request.url):
+                request.context["enforce_https"] = False
+
+    return AllowLoopbackHttp()
 
 
 def poll_interval(settings: Any) -> float:
@@ -185,6 +211,8 @@ class ArmClient:
             "retry_policy": _retry_policy(retry_total=4),
             "user_agent": f"amlws/{amlws_version}",
         }
+        if _is_loopback_http(self.endpoint):
+            kwargs["per_call_policies"] = [_allow_loopback_http_policy()]
         kwargs.update(client_kwargs)
         self.client = ResourceManagementClient(credential, subscription or "00000000-0000-0000-0000-000000000000", **kwargs)
 

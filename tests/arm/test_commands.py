@@ -166,7 +166,9 @@ def test_sovereign_cloud_endpoints():
     assert arm_endpoint(Settings(env={})) == "https://management.azure.com"
     assert arm_endpoint(Settings(env={"AMLWS_ARM_ENDPOINT": "https://127.0.0.1:9/"})) == "https://127.0.0.1:9"
     with pytest.raises(UsageError, match="must be https"):
-        arm_endpoint(Settings(env={"AMLWS_ARM_ENDPOINT": "http://127.0.0.1:9"}))
+        arm_endpoint(Settings(env={"AMLWS_ARM_ENDPOINT": "http://arm.example.com:9"}))
+    # Plain http only to this machine (local test servers): the token never leaves it.
+    assert arm_endpoint(Settings(env={"AMLWS_ARM_ENDPOINT": "http://127.0.0.1:9/"})) == "http://127.0.0.1:9"
 
 
 def test_tls_is_verified(run, server, h, monkeypatch, tmp_path: Path):
