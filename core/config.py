@@ -54,6 +54,7 @@ KNOWN_KEYS: dict[str, str] = {
     "location": "classic workspace region, e.g. 'South Central US'",
     "classic_config_file": "AzureMLPS config.json (WorkspaceId, AuthorizationToken, Location) for classic commands",
     "api_key": "web service API key for BES/RRS (secret)",
+    "scoring_api_key": "predictive (scoring) endpoint API key for the retrain smoke test (secret)",
     "storage_connection_string": "Azure Storage connection string (secret)",
     "storage_container": "blob container for uploaded training data",
     "timeout": "overall timeout in seconds for long operations",
@@ -117,7 +118,7 @@ def _warn_if_open(path: Path, data: dict[str, Any]) -> None:
         log.warning("config file %s holds secrets but is readable by others: run chmod 600 %s", path, path)
 
 
-_SECRET_SETTING_NAMES = frozenset({"client_secret", "arm_token", "workspace_token", "api_key", "storage_connection_string"})
+_SECRET_SETTING_NAMES = frozenset({"client_secret", "arm_token", "workspace_token", "api_key", "scoring_api_key", "storage_connection_string"})
 
 
 def is_secret_setting(key: str) -> bool:
