@@ -67,6 +67,19 @@ def run_ok(run_cli, argv, pm):
 # --- installed like any third-party plugin -----------------------------------------------------------
 
 
+def _setuptools_builds_wheels() -> bool:
+    import importlib.metadata
+    import importlib.util
+
+    if importlib.util.find_spec("setuptools") is None:
+        return False
+    try:
+        major, minor = (int(x) for x in importlib.metadata.version("setuptools").split(".")[:2])
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return False
+    return (major, minor) >= (70, 1) or importlib.util.find_spec("wheel") is not None
+
+
 def make_dist_info(site: Path) -> None:
     info = site / "amlws_file_backend-0.1.0.dist-info"
     info.mkdir(parents=True)
@@ -86,15 +99,14 @@ def amlws_subprocess(args: list[str], pythonpath: list[Path], tmp_path: Path) ->
 
 
 def test_pip_installed_backend_is_listed_and_dispatched_to(tmp_path):
-    import importlib.util
-
     import shutil
 
     source = tmp_path / "src"  # a copy: the build must not leave build/ or *.egg-info in the repository
     shutil.copytree(EXAMPLE_DIR, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     target = tmp_path / "site"
-    # Offline when this environment has setuptools; else pip fetches it for an isolated build.
-    offline = ["--no-build-isolation", "--no-index"] if importlib.util.find_spec("setuptools") else []
+    # Offline when this environment's setuptools can build wheels itself (>= 70.1, as the
+    # Makefile installs); else pip fetches a build backend for an isolated build.
+    offline = ["--no-build-isolation", "--no-index"] if _setuptools_builds_wheels() else []
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *offline,
          "--target", str(target), str(source)],
