@@ -180,6 +180,13 @@ def retrain(
     # Preflight: a bad target or credentials should fail before an hour of training.
     live = host.get_definition(target)
     steps["preflight"] = {"target": target.id, "backend": target.backend}
+    smoke_body: dict[str, Any] | None = None
+    smoke_url = smoke_key = ""
+    if request.smoke_input:  # read the input and find the key now, not after training
+        from .rrs import load_input
+
+        smoke_body = load_input(request.smoke_input)
+        smoke_url, smoke_key = _smoke_endpoint(request, live, scoring_api_key, settings)
 
     container = request.container or settings.get("storage_container") or "amlws-retrain"
     prefix = "/".join(p for p in (request.blob_prefix.strip("/"), run_id) if p)
@@ -252,12 +259,7 @@ def retrain(
                     raise _with_result(exc, out)
 
         # 5. smoke test before
-        smoke_body = smoke_url = smoke_key = None
-        if request.smoke_input:
-            from .rrs import load_input
-
-            smoke_body = load_input(request.smoke_input)
-            smoke_url, smoke_key = _smoke_endpoint(request, live, scoring_api_key, settings)
+        if smoke_body is not None:
             steps["smokeBefore"] = _score(smoke_url, smoke_key, smoke_body, settings, rrs_http)
 
         # 6. deploy: fresh definition, fresh SAS, patch, update
@@ -358,9 +360,9 @@ def _smoke_endpoint(request: RetrainRequest, live: Any, scoring_api_key: str | N
     url = request.smoke_url or lowered.get("apilocation")
     if not url:
         raise UsageError("--smoke-input needs the scoring service's RRS URL", hint="pass --smoke-url (the endpoint's ApiLocation or …/execute URL)")
-    key = scoring_api_key or settings.get("scoring_api_key") or lowered.get("primarykey")
-    if not key:
-        raise UsageError("--smoke-input needs the scoring endpoint's API key", hint="set AMLWS_SCORING_API_KEY")
+    key = scoring_api_key or lowered.get("primarykey") or settings.require(
+        "scoring_api_key", hint="--smoke-input needs the predictive endpoint's API key: set AMLWS_SCORING_API_KEY", secret=True
+    )
     register_secret(key)
     return url, key
 

@@ -483,3 +483,13 @@ def test_retrain_with_the_classic_backend(httpserver, azurite, azurite_container
 
     loc = ModelLocation(sent["Location"]["BaseLocation"], sent["Location"]["RelativeLocation"], sent["Location"]["SasBlobToken"])
     assert download(loc) == b"ILEARNER-BYTES"
+
+
+def test_smoke_key_missing_fails_before_training(httpserver, azurite, azurite_container, host, backend, data_file) -> None:
+    training = FakeTraining(httpserver, azurite)
+    smoke = data_file.parent / "smoke.csv"
+    smoke.write_text("age\n1\n", encoding="utf-8")
+    with pytest.raises(Exception) as info:
+        run(host(), httpserver, azurite, azurite_container, data_file, smoke_input=str(smoke), smoke_url=httpserver.url_for(SCORE))
+    assert info.value.exit_code == ExitCode.AUTH and "AMLWS_SCORING_API_KEY" in (info.value.hint or "")
+    assert training.requests == []
