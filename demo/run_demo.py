@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+"""The amlws demo: retrain a model and update a classic endpoint and an ARM web service, locally.
+
+No Azure account and no network: it starts Azurite (the Azure Storage emulator from npm) and the
+amlws emulator (classic + ARM + BES/RRS on https://127.0.0.1), generates a small bike-rental
+dataset, and drives the public ``amlws`` CLI exactly as you would against Azure:
+
+    1. score a few rows            amlws invoke --url <endpoint ApiLocation> --input-file rows.csv
+    2. retrain + gate + deploy     amlws retrain --data new.csv --training-service <BES URL> --target <endpoint> --gate ...
+    3. score again                 (predictions change: the endpoint now uses the new model)
+    ... then the same for the ARM web service.
+
+Everything it starts is stopped at the end, also on failure or Ctrl-C. Run it with the project's
+Python after ``pip install -e .`` and ``npm install`` at the repo root:  python demo/run_demo.py
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import queue
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+GATE = "Coefficient of Determination>=0.5"
+STEP_TIMEOUT = 120
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def step(n: int, text: str) -> None:
+    say(f"\n== {n}. {text}")
+
+
+class DemoError(Exception):
+    pass
+
+
+# --- processes we start ----------------------------------------------------------------------
+
+
+def find_azurite() -> str:
+    name = "azurite-blob.cmd" if os.name == "nt" else "azurite-blob"
+    local = REPO / "node_modules" / ".bin" / name
+    found = str(local) if local.exists() else (os.environ.get("AMLWS_AZURITE_BIN") or shutil.which("azurite-blob"))
+    if not found:
+        raise DemoError("Azurite is not installed: run `npm install` at the repository root (it installs azurite 3.x)")
+    return found
+
+
+def start_azurite(workdir: Path) -> tuple[subprocess.Popen, int]:
+    cmd = [find_azurite(), "--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence",
+           "--skipApiVersionCheck", "--disableTelemetry"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        m = re.search(r"successfully listens on http://127\.0\.0\.1:(\d+)", line)
+        if m:
+            return proc, int(m.group(1))
+    stop_process(proc)
+    raise DemoError("Azurite did not start (is Node.js installed?)")
+
+
+def stop_process(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def amlws_command() -> list[str]:
+    scripts = Path(sys.executable).parent
+    for name in ("amlws.exe", "amlws"):
+        if (scripts / name).exists():
+            return [str(scripts / name)]
+    return [sys.executable, "-c", "from amlws.cli import main; main()"]
+
+
+def amlws(args: list[str], env: dict[str, str], *, check: bool = True) -> Any:
+    """Run the public CLI with ``-o json``; returns the parsed JSON (or raises with its stderr)."""
+    shown = " ".join(a if " " not in a else f'"{a}"' for a in args)
+    say(f"   $ amlws {shown}")
+    r = subprocess.run([*amlws_command(), *args, "-o", "json"], env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT)
+    if r.returncode != 0 and check:
+        raise DemoError(f"`amlws {args[0]}` failed (exit {r.returncode}): {r.stderr.strip()[-800:]}")
+    try:
+        return json.loads(r.stdout) if r.stdout.strip() else None
+    except json.JSONDecodeError:
+        return r.stdout
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+
+def write_bike_data(path: Path, n: int, seed: int) -> None:
+    """Daily bike rentals: more when warm, fewer when humid (a realistic, noisy linear relation)."""
+    rnd = random.Random(seed)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["temperature", "humidity", "rentals"])
+        for _ in range(n):
+            t = rnd.uniform(-5, 35)
+            h = rnd.uniform(25, 95)
+            w.writerow([f"{t:.1f}", f"{h:.0f}", max(0, round(80 + 12 * t - 0.8 * h + rnd.gauss(0, 25)))])
+
+
+def write_rows(path: Path) -> list[list[str]]:
+    rows = [["2.0", "80"], ["12.5", "60"], ["24.0", "45"], ["31.0", "35"]]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["temperature", "humidity"])
+        w.writerows(rows)
+    return rows
+
+
+def predictions(result: Any) -> list[float]:
+    """Scored Labels from an ``amlws invoke -o json`` result (RRS DataTable or a list of rows)."""
+    out = result
+    if isinstance(out, dict) and ("Results" in out or "outputs" in out):
+        out = out.get("Results") or out.get("outputs")
+    if isinstance(out, dict):
+        out = out.get("output1", next(iter(out.values())) if out else out)
+    if isinstance(out, dict) and "value" in out:
+        out = out["value"]
+    if isinstance(out, dict) and ("ColumnNames" in out or "columns" in out):
+        cols, values = out.get("ColumnNames") or out["columns"], out.get("Values") or out.get("rows") or []
+        i = cols.index("Scored Labels")
+        return [round(float(v[i]), 1) for v in values]
+    if isinstance(out, list):
+        return [round(float(r["Scored Labels"]), 1) for r in out]
+    raise DemoError(f"unexpected invoke output: {json.dumps(result)[:300]}")
+
+
+def show_table(rows: list[list[str]], before: list[float], after: list[float] | None = None) -> None:
+    head = f"   {'temperature':>11} {'humidity':>8} {'predicted rentals':>18}" + (f" {'after retraining':>17}" if after else "")
+    say(head)
+    for i, row in enumerate(rows):
+        line = f"   {row[0]:>11} {row[1]:>8} {before[i]:>18.1f}"
+        if after:
+            line += f" {after[i]:>17.1f}"
+        say(line)
+
+
+# --- the demo ---------------------------------------------------------------------------------------
+
+
+def run(workdir: Path) -> None:
+    t0 = time.monotonic()
+    azurite: subprocess.Popen | None = None
+    env = dict(os.environ)
+    env.update({"AMLWS_STATE_DIR": str(workdir / "state"), "AMLWS_CONFIG_DIR": str(workdir / "config"), "PYTHONUNBUFFERED": "1"})
+    for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # amlws passes its own CA per request; keep the demo hermetic
+        env.pop(var, None)
+    emulator_started = False
+    try:
+        step(1, "Starting Azurite (local Azure Storage) and the amlws emulator (local Azure ML web services)")
+        azurite, port = start_azurite(workdir)
+        storage = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+                   f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+        env["AMLWS_STORAGE_CONNECTION_STRING"] = storage
+        say(f"   Azurite blob service on http://127.0.0.1:{port}")
+        info = amlws(["emulator", "start", "--seed", "demo"], env)
+        emulator_started = True
+        env.update(info["env"])
+        say(f"   emulator on {info['url']} (certificate: {info['env']['AMLWS_CA_BUNDLE']})")
+        seed = info["seed"]
+        ws = seed["workspaces"][0]
+        training = next(s for s in ws["services"] if s["kind"] == "training")
+        scoring = next(s for s in ws["services"] if s["kind"] == "predictive")
+        train_api = training["endpoints"][0]["apiLocation"]
+        endpoint = next(e for e in scoring["endpoints"] if e["name"] != "default")
+        arm_train = next(s for s in seed["armServices"] if s["training"])
+        arm_pred = next(s for s in seed["armServices"] if not s["training"])
+        say("   Seeded: a classic training service, a classic scoring service with a non-default endpoint "
+            f"'{endpoint['name']}',\n   and two ARM web services: '{arm_train['id'].rsplit('/', 1)[-1]}' and "
+            f"'{arm_pred['id'].rsplit('/', 1)[-1]}' (its [trained model] asset is the one to replace).")
+
+        step(2, "Generating data: 300 days of bike rentals against temperature and humidity")
+        data = workdir / "bike_rentals_new.csv"
+        write_bike_data(data, 300, seed=2026)
+        rows_file = workdir / "rows.csv"
+        rows = write_rows(rows_file)
+        say(f"   wrote {data.name} (training data) and {rows_file.name} (4 days to score)")
+
+        step(3, "Classic endpoint: score some rows with the model it uses now")
+        before = predictions(amlws(["invoke", "--url", endpoint["apiLocation"], "--input-file", str(rows_file)], env))
+        show_table(rows, before)
+
+        step(4, "Classic: retrain on the new data, check the evaluation gate, and update the endpoint")
+        result = amlws(["retrain", "--data", str(data), "--training-service", train_api + "/jobs", "--target", endpoint["managementUrl"],
+                        "--gate", GATE, "--evaluation-output", "output2", "--poll-interval", "0.2", "--yes"], env)
+        say("   " + summarize(result))
+
+        step(5, "Classic endpoint: score the same rows again")
+        after = predictions(amlws(["invoke", "--url", endpoint["apiLocation"], "--input-file", str(rows_file)], env))
+        show_table(rows, before, after)
+        if after == before:
+            raise DemoError("the classic endpoint's predictions did not change after retraining")
+        say("   The predictions changed: the endpoint now scores with the retrained model.")
+
+        step(6, "ARM web service: score, retrain, update (PATCH + long-running operation), score again")
+        arm_before = predictions(amlws(["invoke", "--url", arm_pred["apiLocation"], "--input-file", str(rows_file)], env))
+        result = amlws(["retrain", "--data", str(data), "--training-service", arm_train["apiLocation"] + "/jobs", "--target", arm_pred["id"],
+                        "--gate", GATE, "--evaluation-output", "output2", "--poll-interval", "0.2", "--yes"], env)
+        say("   " + summarize(result))
+        arm_after = predictions(amlws(["invoke", "--url", arm_pred["apiLocation"], "--input-file", str(rows_file)], env))
+        show_table(rows, arm_before, arm_after)
+        if arm_after == arm_before:
+            raise DemoError("the ARM web service's predictions did not change after retraining")
+        say("   The ARM web service's [trained model] asset now points at the new .ilearner.")
+
+        step(7, "A gate that fails stops the deployment")
+        r = subprocess.run([*amlws_command(), "retrain", "--data", str(data), "--training-service", train_api + "/jobs",
+                            "--target", endpoint["managementUrl"], "--gate", "Coefficient of Determination>=0.999",
+                            "--evaluation-output", "output2", "--poll-interval", "0.2", "--yes"],
+                           env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT)
+        say(f"   amlws retrain ... --gate \"Coefficient of Determination>=0.999\" -> exit code {r.returncode} (5 = gate failed)")
+        say("   " + (r.stderr.strip().splitlines() or [""])[-1][:300])
+
+        history = shutil.which("amlws") and "history" in subprocess.run([*amlws_command(), "--help"], capture_output=True, text=True, env=env).stdout
+        if history:
+            step(8, "History of the changes amlws made (before each update it saved the previous definition)")
+            h = amlws(["history"], env, check=False)
+            say("   " + json.dumps(h)[:600])
+        say(f"\nDone in {time.monotonic() - t0:.0f} s: retrained twice, updated a classic endpoint and an ARM web service, "
+            "and verified the new predictions.")
+    finally:
+        say("\nStopping what the demo started...")
+        if emulator_started:
+            subprocess.run([*amlws_command(), "emulator", "stop"], env=env, capture_output=True, text=True, timeout=30)
+        stop_process(azurite)
+
+
+def summarize(result: Any) -> str:
+    """One plain line from ``amlws retrain -o json``: job, metric, gate, deployment, verification."""
+    if not isinstance(result, dict):
+        return str(result)[:300]
+    steps = result.get("steps") or {}
+    parts = []
+    job = steps.get("job") or {}
+    if job.get("jobId"):
+        parts.append(f"BES job {job['jobId'][:8]}… {job.get('status', '')}".strip())
+    metrics = (steps.get("evaluation") or {}).get("metrics") or {}
+    if "Coefficient of Determination" in metrics:
+        parts.append(f"R² = {float(metrics['Coefficient of Determination']):.3f}")
+    gate = steps.get("gate") or {}
+    if "passed" in gate:
+        parts.append("gate passed" if gate["passed"] else "gate FAILED")
+    deploy = steps.get("deploy") or {}
+    if "verified" in deploy:
+        parts.append("update verified (a fresh GET shows the new model)" if deploy["verified"] else "update NOT verified")
+    parts.append(f"status: {result.get('status')}")
+    return "; ".join(parts)
+
+
+def main() -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="amlws-demo-"))
+    try:
+        run(workdir)
+        return 0
+    except DemoError as exc:
+        say(f"\ndemo failed: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        say("\ninterrupted")
+        return 130
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
