@@ -156,3 +156,11 @@ def test_invoke(httpserver: HTTPServer, run_cli, pm, key, tmp_path: Path) -> Non
     assert json.loads(raw.read_text(encoding="utf-8"))["Results"]["output1"]["type"] == "DataTable"
     code, out, err = run_cli(["invoke", "--url", httpserver.url_for(BASE), "-i", str(data)], pm)
     assert code == 0 and "Scored Labels" in out and "female" in out
+
+
+def test_status_table(httpserver: HTTPServer, run_cli, pm, key) -> None:
+    httpserver.expect_request(f"{BASE}/jobs/jz", method="GET").respond_with_json(
+        {"StatusCode": "Finished", "Results": {"output1": RESULT}, "Details": None})
+    code, out, err = run_cli(["jobs", "status", "--url", url(httpserver), "jz"], pm)
+    assert code == 0, err
+    assert "Finished" in out and "https://acct.blob.core.windows.net/models/m.ilearner" in out and SIG not in out
