@@ -56,7 +56,14 @@ def _default_mode(target: Path) -> int:
 def _current_umask() -> int:
     if os.name != "posix":
         return 0
-    # os.umask can only be read by setting it; set it back at once.
+    try:  # Linux shows it without changing it (no race with other threads creating files)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    # Elsewhere os.umask can only be read by setting it; set it back at once.
     value = os.umask(0o022)
     os.umask(value)
     return value
