@@ -580,6 +580,19 @@ class ConsoleProgress:
             self.stream.write(f"{self.label} {status.job_id}: {status.status} ({elapsed:.0f}s)\n")
             self.stream.flush()
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         if self._progress is not None:
             self._progress.stop()
+            self._progress = None
+
+    def asking(self, ask: Callable[[str], bool]) -> Callable[[str], bool]:
+        """Wrap a question so that the live display stops before the prompt appears."""
+
+        def wrapped(question: str) -> bool:
+            self.stop()
+            return ask(question)
+
+        return wrapped
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

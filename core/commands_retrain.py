@@ -85,10 +85,11 @@ def _status_table(data: dict[str, Any]) -> None:
     render_table(rows)
 
 
-def _run_with_progress(fn: Any, label: str) -> Any:
+def _run_with_progress(client: Any, fn: Any, label: str) -> Any:
     from .bes import ConsoleProgress
 
     with ConsoleProgress(label) as bar:
+        client.ask = bar.asking(client.ask)
         return fn(bar.update)
 
 
@@ -141,7 +142,7 @@ def register(app: typer.Typer) -> None:
         ctx = _ctx()
         client = _client(ctx, url, poll_interval)
         status = _run_with_progress(
-            lambda cb: client.wait(job_id, timeout=ctx.settings.timeout(), keep_job=keep_job, progress=cb), "BES job"
+            client, lambda cb: client.wait(job_id, timeout=ctx.settings.timeout(), keep_job=keep_job, progress=cb), "BES job"
         )
         _emit_status(ctx, status, results_file)
 
@@ -181,7 +182,7 @@ def register(app: typer.Typer) -> None:
             return
         client = _client(ctx, url, poll_interval)
         status = _run_with_progress(
-            lambda cb: client.run(config, timeout=ctx.settings.timeout(), keep_job=keep_job, progress=cb,
+            client, lambda cb: client.run(config, timeout=ctx.settings.timeout(), keep_job=keep_job, progress=cb,
                                   on_submitted=lambda j: sys.stderr.write(f"submitted BES job {j}\n")),
             "BES job",
         )
@@ -366,6 +367,8 @@ def register(app: typer.Typer) -> None:
             bes = BesClient.from_url(training_service, api_key, settings=ctx.settings, poll_interval=poll_interval, interactive=ctx.settings.interactive)
         try:
             with ConsoleProgress("training job") as bar:
+                if bes is not None:
+                    bes.ask = bar.asking(bes.ask)
                 result = retrain(
                     ctx.host, request, api_key=api_key or "", storage_connection_string=storage_connection_string(ctx.settings),
                     bes=bes, progress=bar.update, confirm=ctx.confirm if (ctx.settings.yes or ctx.settings.interactive) else None,
