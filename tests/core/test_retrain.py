@@ -493,3 +493,14 @@ def test_smoke_key_missing_fails_before_training(httpserver, azurite, azurite_co
         run(host(), httpserver, azurite, azurite_container, data_file, smoke_input=str(smoke), smoke_url=httpserver.url_for(SCORE))
     assert info.value.exit_code == ExitCode.AUTH and "AMLWS_SCORING_API_KEY" in (info.value.hint or "")
     assert training.requests == []
+
+
+def test_cli_retrain_what_if_needs_no_key_and_sends_nothing(httpserver, azurite, azurite_container, make_pm, backend, data_file, run_cli, monkeypatch) -> None:
+    monkeypatch.setenv("AMLWS_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    training = FakeTraining(httpserver, azurite)
+    pm = make_pm((backend, "fake"))
+    code, out, err = run_cli(retrain_argv(httpserver, azurite_container, data_file, "--what-if", "-o", "json"), pm)
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["status"] == "what_if" and plan["steps"]["job"]["config"]["Inputs"]["input1"]["ConnectionString"] == "***"
+    assert training.requests == [] and backend.names() == ["get_definition"]
