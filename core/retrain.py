@@ -272,7 +272,7 @@ def retrain(
             return dict(out)
         ask(f"Update {target.id} with the new model?")
         say(f"deploying the new model to {target.id}")
-        result = host.update(target, patched)
+        result = host.update(target, patched, **_update_options(host, live=definition, action="retrain", note=f"run {run_id}"))
         steps["deploy"] = result.to_dict()
         out["status"] = "deployed"
 
@@ -283,6 +283,18 @@ def retrain(
         return dict(out)
     except AmlwsError as exc:
         raise _with_result(exc, out)
+
+
+def _update_options(host: Any, **wanted: Any) -> dict[str, Any]:
+    """The keyword arguments of :meth:`Host.update` this host accepts (history ``action``/``note``,
+    the ``live`` definition just read so it is not read again)."""
+    import inspect
+
+    try:
+        params = inspect.signature(host.update).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return {}
+    return {k: v for k, v in wanted.items() if k in params}
 
 
 def _with_result(exc: AmlwsError, out: dict[str, Any]) -> AmlwsError:
