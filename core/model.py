@@ -97,6 +97,18 @@ class ModelLocation:
     base_location: str
     relative_location: str
     sas_blob_token: str = ""
+    #: the URI exactly as the user gave it (``--uri``), when the location came from one.
+    given_uri: str | None = field(default=None, compare=False)
+
+    @property
+    def reference_uri(self) -> str:
+        """The URI to store as a reference: the user's ``--uri`` verbatim, else base + relative.
+
+        Microsoft's ARM retraining walkthrough builds the asset URI by "combining the
+        BaseLocation and the RelativeLocation from the output of the BES retraining call":
+        no SAS, the service reads the blob with its own storage credentials.
+        """
+        return self.given_uri if self.given_uri else self.blob_url
 
     @property
     def blob_url(self) -> str:
@@ -128,7 +140,7 @@ class ModelLocation:
             account, _, path = path.partition("/")
             base = f"{base}{account}/"
         token = f"?{parts.query}" if parts.query else ""
-        return cls(base, path, token)
+        return cls(base, path, token, given_uri=uri.strip())
 
     @classmethod
     def from_bes_result(cls, result: dict[str, Any]) -> ModelLocation:
@@ -156,8 +168,12 @@ class ModelLocation:
         q = parse_qs(self.sas_blob_token.lstrip("?"), keep_blank_values=True)
         return {k: v[0] for k, v in q.items()}
 
-    def check(self, *, now: datetime | None = None, require_https: bool = True) -> None:
-        """Refuse locations the service would reject: not a ``.ilearner``, not https, SAS expired or without read."""
+    def check(self, *, now: datetime | None = None, require_https: bool = True, check_sas: bool = True) -> None:
+        """Refuse locations the service would reject: not a ``.ilearner``, not https, SAS expired or without read.
+
+        :param check_sas: check the SAS too (off when the SAS will not be sent, e.g. an ARM asset URI
+            built from base + relative location).
+        """
         url = urlsplit(self.blob_url)
         if require_https and url.scheme != "https" and not _is_loopback(url.hostname or ""):
             raise UsageError(
@@ -169,7 +185,7 @@ class ModelLocation:
                 f"the model URI does not name an .ilearner blob: {self.blob_url}",
                 hint="point at the trained-model output of the BES job (RelativeLocation ending in .ilearner)",
             )
-        if not self.sas_blob_token:
+        if not self.sas_blob_token or not check_sas:
             return
         fields = self.sas_fields()
         expiry = fields.get("se")

@@ -326,14 +326,16 @@ def patch_ilearner(document: dict[str, Any], location: ModelLocation, selector: 
     :raises UsageError: the location is not an https ``.ilearner`` with a valid SAS, or several models match.
     :raises NotFoundError: no trained-model asset (or no asset ``selector``).
     """
-    location.check()
+    # A --uri is stored verbatim (its SAS, if any, is checked); a BES result becomes
+    # BaseLocation + RelativeLocation as the ARM retraining walkthrough says (no SAS to expire).
+    location.check(check_sas=location.given_uri is not None)
     out = copy.deepcopy(document)
     asset_id = select_trained_model(out, selector)
     asset = out["properties"]["assets"][asset_id]
     info = asset.get("locationInfo")
     if not isinstance(info, dict):
         info = asset["locationInfo"] = {}
-    info["uri"] = location.uri
+    info["uri"] = location.reference_uri
     return out, asset_id
 
 

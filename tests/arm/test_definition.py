@@ -135,7 +135,8 @@ def test_patch_sets_the_trained_model_uri_only(live_document, h):
     loc = ModelLocation("https://acct.blob.core.windows.net/", "models/new.ilearner", "?" + h.NEW_SAS)
     out, asset_id = defs.patch_ilearner(doc, loc)
     assert asset_id == "model0"
-    assert out["properties"]["assets"]["model0"]["locationInfo"]["uri"] == "https://acct.blob.core.windows.net/models/new.ilearner?" + h.NEW_SAS
+    # BES form (base + relative + SAS): the walkthrough's URI is base + relative, no SAS.
+    assert out["properties"]["assets"]["model0"]["locationInfo"]["uri"] == "https://acct.blob.core.windows.net/models/new.ilearner"
     assert doc["properties"]["assets"]["model0"]["locationInfo"]["uri"].endswith("m0.ilearner")  # input untouched
     out["properties"]["assets"]["model0"]["locationInfo"]["uri"] = doc["properties"]["assets"]["model0"]["locationInfo"]["uri"]
     assert out == doc
@@ -192,6 +193,19 @@ def test_patch_cli_accepts_a_bes_result(run, live_document, tmp_path: Path, h):
     assert code == 0, err
     patched = json.loads(out_file.read_text())
     assert patched["properties"]["assets"]["asset3"]["locationInfo"]["uri"] == (
-        "https://acct.blob.core.windows.net/models/retrained.ilearner?" + h.NEW_SAS
+        "https://acct.blob.core.windows.net/models/retrained.ilearner"
     )
     assert "SECRETSIGNATURE123" not in out + err
+
+
+def test_patch_with_uri_keeps_it_verbatim_and_checks_its_sas(live_document, h):
+    doc = _with_models(live_document, "Sample [Trained Model]")
+    uri = "https://acct.blob.core.windows.net/models/new.ilearner?" + h.NEW_SAS
+    out, _ = defs.patch_ilearner(doc, ModelLocation.from_uri(uri))
+    assert out["properties"]["assets"]["model0"]["locationInfo"]["uri"] == uri
+    expired = "https://acct.blob.core.windows.net/models/new.ilearner?sv=2019-02-02&se=2001-01-01T00%3A00%3A00Z&sp=r&sr=b&sig=x"
+    with pytest.raises(UsageError, match="expired"):
+        defs.patch_ilearner(doc, ModelLocation.from_uri(expired))
+    # The same expired SAS in BES form is not stored, so it does not block the patch.
+    loc = ModelLocation("https://acct.blob.core.windows.net/", "models/new.ilearner", "?sv=2019-02-02&se=2001-01-01T00%3A00%3A00Z&sp=r&sr=b&sig=x")
+    assert defs.patch_ilearner(doc, loc)[0]["properties"]["assets"]["model0"]["locationInfo"]["uri"].endswith("new.ilearner")
