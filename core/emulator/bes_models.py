@@ -29,9 +29,12 @@ class Target:
     """What an ApiLocation resolves to: keys, training recipe, current model, default storage."""
 
     def __init__(self, *, kind: str, scope: str, keys: list[str], training: dict[str, Any] | None,
-                 model_ref: dict[str, Any] | None, storage: str | None, name: str) -> None:
+                 model_ref: dict[str, Any] | None, storage: str | None, name: str,
+                 accounts: dict[str, str] | None = None) -> None:
         self.kind, self.scope, self.keys, self.training = kind, scope, keys, training
         self.model_ref, self.storage, self.name = model_ref, storage, name
+        #: storage account name -> key the service can read model URLs without a SAS with
+        self.accounts = accounts or {}
 
 
 class BesBackend:
@@ -46,8 +49,12 @@ class BesBackend:
         self.store.put(MODEL, model_id, model)
         return {"BaseLocation": INTERNAL_PREFIX, "RelativeLocation": f"{model_id}.ilearner", "SasBlobToken": ""}
 
-    def load_model(self, ref: dict[str, Any]) -> dict[str, Any]:
-        """``ref`` is a classic Location or ``{"uri": ..., "credentials": ...}`` (ARM asset)."""
+    def load_model(self, ref: dict[str, Any], accounts: dict[str, str] | None = None) -> dict[str, Any]:
+        """``ref`` is a classic Location or ``{"uri": ..., "credentials": ...}`` (ARM asset).
+
+        A URL without a SAS is read with the key of its storage account when the service knows it
+        (``accounts``), as the real service reads its own storage account.
+        """
         if "uri" in ref:
             uri = ref.get("uri") or ""
             cred = ref.get("credentials") or ""
@@ -59,7 +66,8 @@ class BesBackend:
             if base.startswith(INTERNAL_PREFIX):
                 return self._internal(ref.get("RelativeLocation") or "")
             url = blobs.join_url(base, ref.get("RelativeLocation") or "", ref.get("SasBlobToken"))
-        return mlmodel.loads(blobs.read_url(url))
+        all_accounts = {**blobs.accounts_from(self.emu.setting("storage_connection_string")), **(accounts or {})}
+        return mlmodel.loads(blobs.read_url(url, all_accounts))
 
     def _internal(self, name: str) -> dict[str, Any]:
         model = self.store.get(MODEL, name.removesuffix(".ilearner"))
@@ -163,7 +171,7 @@ class BesBackend:
         else:
             if target.model_ref is None:
                 raise mlmodel.ModelError("the web service has no trained model to score with")
-            model = self.load_model(target.model_ref)
+            model = self.load_model(target.model_ref, target.accounts)
             header, rows = mlmodel.read_csv(data)
             cols, _types, values = mlmodel.score_rows(model, header, rows)
             import csv
@@ -262,7 +270,7 @@ class BesBackend:
         else:
             raise classic_error(400, "RequestBodyInvalid", f"Input {name} must have ColumnNames and Values.")
         try:
-            model = self.load_model(copy.deepcopy(target.model_ref))
+            model = self.load_model(copy.deepcopy(target.model_ref), target.accounts)
             cols, types, out = mlmodel.score_rows(model, columns, values)
         except (mlmodel.ModelError, blobs.BlobError) as exc:
             raise classic_error(400, "ModuleExecutionError", f"Module execution encountered an error. {exc}") from None

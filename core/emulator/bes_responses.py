@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import blobs
 from .bes_models import BesBackend, Target
 from .classic_models import ClassicBackend
 from .core import Request, Response
@@ -36,7 +37,8 @@ class BesResponses:
                           keys=[ep["PrimaryKey"], ep["SecondaryKey"]],
                           training=meta.get("training") if meta["kind"] == "training" else None,
                           model_ref=resources[0]["Location"] if resources else None,
-                          storage=ws.get("storageConnectionString"), name=f"{svc['Name']}/{ep['Name']}")
+                          storage=ws.get("storageConnectionString"), name=f"{svc['Name']}/{ep['Name']}",
+                          accounts=blobs.accounts_from(ws.get("storageConnectionString")))
         doc = self.emu.arm.backend.find_by_service_id(p["svcid"])
         if doc is None or doc["resource"]["id"].split("/")[2].replace("-", "").lower() != p["sub"].replace("-", "").lower():
             raise classic_error(404, "WebServiceNotFound", "No web service at this location.")
@@ -48,9 +50,13 @@ class BesResponses:
                 model_ref = dict(asset.get("locationInfo") or {})
                 break
         meta = doc.get("emulator") or {}
+        accounts = blobs.accounts_from(meta.get("storageConnectionString"))
+        sa = props.get("storageAccount") or {}
+        if sa.get("name") and sa.get("key"):
+            accounts[sa["name"]] = sa["key"]
         return Target(kind="arm", scope=f"arm/{doc['serviceId']}", keys=[keys.get("primary"), keys.get("secondary")],
                       training=meta.get("training"), model_ref=model_ref, storage=meta.get("storageConnectionString"),
-                      name=doc["resource"]["name"])
+                      name=doc["resource"]["name"], accounts=accounts)
 
     def _check(self, req: Request) -> Target:
         target = self.target(req)

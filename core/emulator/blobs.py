@@ -17,6 +17,16 @@ class BlobError(Exception):
     """A storage failure, with a message safe to show (no keys, no signatures)."""
 
 
+def accounts_from(*connection_strings: str | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for cs in connection_strings:
+        if cs:
+            parsed = parse_connection_string(cs)
+            if parsed.get("AccountName") and parsed.get("AccountKey"):
+                out.setdefault(parsed["AccountName"], parsed["AccountKey"])
+    return out
+
+
 def parse_connection_string(cs: str) -> dict[str, str]:
     out = {}
     for part in cs.split(";"):
@@ -74,12 +84,33 @@ def read_blob(ref: dict[str, Any]) -> bytes:
         raise BlobError(f"cannot read blob {_describe(ref)}: {_kind(exc)}") from None
 
 
-def read_url(url: str) -> bytes:
-    """Read a blob by its full URL (with a SAS in the query when needed)."""
+def account_of(url: str) -> str | None:
+    """The storage account a blob URL names: path-style (Azurite, ``http://127.0.0.1:10000/acct/...``) or host-style."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ".blob." in host:
+        return host.split(".", 1)[0]
+    segments = [p for p in parts.path.split("/") if p]
+    return segments[0] if segments else None
+
+
+def read_url(url: str, accounts: dict[str, str] | None = None) -> bytes:
+    """Read a blob by its full URL: with the SAS in its query, or else with a known account key.
+
+    :param accounts: account name -> key the service may use for URLs without a SAS (the ARM
+        service's ``storageAccount``, the workspace's or the emulator's default storage).
+    """
     from azure.storage.blob import BlobClient
 
+    credential = None
+    if "?" not in url and accounts:
+        name = account_of(url)
+        if name and accounts.get(name):
+            credential = {"account_name": name, "account_key": accounts[name]}
     try:
-        return BlobClient.from_blob_url(url, **_CLIENT_KW).download_blob().readall()
+        return BlobClient.from_blob_url(url, credential=credential, **_CLIENT_KW).download_blob().readall()
     except Exception as exc:  # noqa: BLE001
         raise BlobError(f"cannot read blob {url.split('?')[0]}: {_kind(exc)}") from None
 

@@ -246,7 +246,7 @@ class ClassicBackend:
                     raise classic_error(400, "RequestBodyInvalid", "Location needs BaseLocation, RelativeLocation and SasBlobToken.")
                 clean = {"BaseLocation": loc["BaseLocation"], "RelativeLocation": loc["RelativeLocation"],
                          "SasBlobToken": loc.get("SasBlobToken") or ""}
-                self.emu.check_model_location(clean)
+                self.emu.check_model_location(clean, self.workspace(ws).get("storageConnectionString"))
                 for r in new_resources:
                     if r["Name"] == rname:
                         r["Location"] = clean

@@ -186,7 +186,7 @@ def _seed_arm_service(emu: Any, svc: dict[str, Any], seed: dict[str, Any]) -> di
         "createdOn": now, "modifiedOn": now, "provisioningState": "Succeeded", "keys": keys, "readOnly": False,
         "swaggerLocation": f"{emu.base_url}/subscriptions/{sub.replace('-', '')}/services/{service_id}/swagger.json",
         "exposeSampleData": True, "realtimeConfiguration": {"maxConcurrentCalls": 20}, "diagnostics": {"level": "None"},
-        "storageAccount": {"name": "devstoreaccount1", "key": "amlws-emulator-storage-key"},
+        "storageAccount": _storage_account(svc.get("storageConnectionString") or seed.get("storageConnectionString")),
         "machineLearningWorkspace": {"id": svc.get("workspace") or hex_id()},
         "commitmentPlan": {"id": f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearning/commitmentPlans/{rg}-plan"},
         "input": {"title": "", "description": "", "type": "object",
@@ -205,6 +205,17 @@ def _seed_arm_service(emu: Any, svc: dict[str, Any], seed: dict[str, Any]) -> di
     emu.store.put(SERVICE, resource["id"].lower(), doc)
     return {"id": resource["id"], "apiLocation": f"{emu.base_url}/subscriptions/{sub.replace('-', '')}/services/{service_id}",
             "primaryKey": keys["primary"], "training": bool(svc.get("training"))}
+
+
+def _storage_account(cs: str | None) -> dict[str, str]:
+    """The ARM service's storage account: the seed's storage (Azurite) when known, so that asset
+    URIs without a SAS can be read with its key, as the real service reads its own account."""
+    from .blobs import parse_connection_string
+
+    parsed = parse_connection_string(cs or "")
+    if parsed.get("AccountName") and parsed.get("AccountKey"):
+        return {"name": parsed["AccountName"], "key": parsed["AccountKey"]}
+    return {"name": "devstoreaccount1", "key": "amlws-emulator-no-storage-key"}
 
 
 def client_env(server: Any) -> dict[str, str]:

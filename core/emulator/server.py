@@ -124,12 +124,12 @@ class Emulator:
         current = self.arm_tokens()
         self.store.put(CONFIG, "arm_tokens", {"tokens": current + [t for t in tokens if t not in current]})
 
-    def check_model_location(self, location: dict[str, Any]) -> None:
+    def check_model_location(self, location: dict[str, Any], storage: str | None = None) -> None:
         """A classic PATCH must name a readable .ilearner (else 400, as the real service's URL check)."""
         from . import blobs, mlmodel
 
         try:
-            self.bes.backend.load_model(location)
+            self.bes.backend.load_model(location, blobs.accounts_from(storage))
         except (blobs.BlobError, mlmodel.ModelError) as exc:
             raise classic_error(400, "RequestBodyInvalid", f"URL for the retraining model is invalid: {exc}") from None
 
@@ -257,7 +257,12 @@ class Emulator:
                 resp = fault
             else:
                 try:
-                    resp = handler(req)
+                    # management calls are serialised (check-then-write on resources); BES/RRS lock per store call
+                    if req.api in ("arm", "classic"):
+                        with self.store.lock:
+                            resp = handler(req)
+                    else:
+                        resp = handler(req)
                 except EmulatorHTTPError as exc:
                     resp = Response(exc.status, exc.body, dict(exc.headers))
                 except Exception as exc:  # noqa: BLE001 - the server answers 500, never dies
