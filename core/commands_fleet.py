@@ -1,0 +1,101 @@
+"""CLI: ``amlws fleet run MANIFEST`` and ``amlws fleet status STATE...`` (thin over :mod:`amlws.fleet`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+API_KEY_HINT = "set AMLWS_API_KEY (the training service's key), or run: amlws config set api_key"
+
+
+def _ctx() -> Any:
+    from .cli import get_context
+
+    return get_context()
+
+
+def _table(summary: dict[str, Any]) -> None:
+    from .output import render_table
+
+    rows = [{"key": r["key"], "status": r["status"], "jobId": r.get("jobId"), "exit": r.get("exitCode"),
+             "seconds": r.get("seconds"), "error": r.get("error")} for r in summary["rows"]]
+    render_table(rows, columns=["key", "status", "jobId", "exit", "seconds", "error"])
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["counts"].items()))
+    typer.echo(f"{summary['total']} row(s): {counts or 'none'}; exit code {summary['exitCode']}")
+
+
+def _finish(ctx: Any, summary: dict[str, Any], what: str) -> None:
+    ctx.emit(summary, table=_table)
+    code = int(summary["exitCode"])
+    if code:
+        from .fleet import FleetFailed, FleetInterrupted
+
+        failed = [r for r in summary["rows"] if r["status"] not in ("deployed", "planned")]
+        if code == 130:
+            raise FleetInterrupted(f"{what}: interrupted; {len(failed)} row(s) not done",
+                                   hint="run the same amlws fleet run again to resume")
+        raise FleetFailed(f"{what}: {len(failed)} of {summary['total']} row(s) not deployed", exit_code=code,
+                          hint="see the table (or -o json) for each row's error; rerun amlws fleet run to retry them")
+
+
+def register(app: typer.Typer) -> None:
+    fleet = typer.Typer(help="Retrain and deploy many models from one manifest: concurrent, resumable, shardable.",
+                        no_args_is_help=True)
+    app.add_typer(fleet, name="fleet")
+
+    @fleet.command("run")
+    def fleet_run(
+        manifest: Annotated[Path, typer.Argument(help="CSV or JSON manifest, one row per model (see docs/fleet.md).")],
+        state: Annotated[Optional[Path], typer.Option("--state", help="Journal file (default: MANIFEST.fleet-state.jsonl beside the manifest, per shard).")] = None,
+        jobs: Annotated[int, typer.Option("--jobs", "-j", help="Rows in flight at once.", min=1)] = 4,
+        bes_jobs: Annotated[Optional[int], typer.Option("--bes-jobs", help="BES jobs in flight at once (default: --jobs).", min=1)] = None,
+        mgmt_jobs: Annotated[Optional[int], typer.Option("--mgmt-jobs", help="Concurrent management calls (default: --jobs).", min=1)] = None,
+        shard: Annotated[Optional[str], typer.Option("--shard", help="I/N: run only slice I of N (stable hash of the row key).")] = None,
+        fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Start no new row after one fails.")] = False,
+        training_url: Annotated[Optional[str], typer.Option("--training-url", help="Default BES URL for rows without training_url.")] = None,
+        evaluation_output: Annotated[Optional[str], typer.Option("--evaluation-output", help="Default evaluation output (for gates).")] = None,
+        gate: Annotated[Optional[list[str]], typer.Option("--gate", help='Default gate for rows without one, e.g. "Accuracy>=0.85". Repeatable.')] = None,
+        create: Annotated[bool, typer.Option("--create-missing", help="Create missing classic endpoints (rows may say create=true).")] = False,
+        poll_interval: Annotated[float, typer.Option("--poll-interval", help="First wait between BES status polls (s).", min=0.0)] = 2.0,
+    ) -> None:
+        """Run the retrain workflow for every manifest row; re-run to resume after a crash or Ctrl-C."""
+        from .blob import storage_connection_string
+        from .fleet import FleetOptions, FleetProgress, default_state_path, load_manifest, parse_shard, run_fleet, select_shard
+
+        ctx = _ctx()
+        defaults: dict[str, Any] = {}
+        if training_url:
+            defaults["training_url"] = training_url
+        if evaluation_output:
+            defaults["evaluation_output"] = evaluation_output
+        if gate:
+            defaults["gates"] = list(gate)
+        if create:
+            defaults["create"] = True
+        rows = load_manifest(manifest, defaults=defaults)
+        shard_t = parse_shard(shard)
+        mine = select_shard(rows, shard_t)
+        settings = ctx.settings
+        if not settings.what_if:
+            ctx.confirm(f"Retrain and deploy {len(mine)} model(s) from {manifest}?")
+        needs_key = any(r.training_url for r in mine)
+        api_key = settings.require("api_key", hint=API_KEY_HINT, secret=True) if needs_key else None
+        options = FleetOptions(state=state or default_state_path(manifest, shard_t), jobs=jobs, bes_jobs=bes_jobs,
+                               mgmt_jobs=mgmt_jobs, fail_fast=fail_fast, shard=shard_t, poll_interval=poll_interval,
+                               timeout=settings.timeout(), what_if=bool(settings.what_if))
+        summary = run_fleet(ctx.host, rows, options, api_key=api_key,
+                            storage_connection_string=storage_connection_string(settings, required=False),
+                            progress=FleetProgress())
+        _finish(ctx, summary, "fleet run")
+
+    @fleet.command("status")
+    def fleet_status_cmd(
+        states: Annotated[list[Path], typer.Argument(help="State file(s) from fleet run; several shards are merged.")],
+    ) -> None:
+        """Per-row state of a fleet (merging shard journals); exit code as the run's: 0 only when every row is deployed."""
+        from .fleet import fleet_status
+
+        ctx = _ctx()
+        _finish(ctx, fleet_status(list(states)), "fleet status")
