@@ -30,7 +30,7 @@ config_app = typer.Typer(help="Show and change amlws settings (profiles in the c
 app.add_typer(config_app, name="config")
 
 #: Core command modules with a ``register(app)`` function (import-light at module level).
-BUILTIN_COMMAND_MODULES: list[str] = ["amlws.commands_retrain", "amlws.emulator.cli"]
+BUILTIN_COMMAND_MODULES: list[str] = ["amlws.commands_retrain", "amlws.emulator.cli", "amlws.commands_fleet"]
 
 
 class AppContext:

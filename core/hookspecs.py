@@ -143,6 +143,22 @@ def amlws_plan_update(target: Any, definition: Any, settings: Any) -> Any:
     """
 
 
+@hookspec(firstresult=True)
+def amlws_ensure_target(target: Any, settings: Any, options: Any) -> Any:
+    """Create the target when it does not exist (``amlws fleet run`` rows with ``create``).
+
+    Optional for backends: one that cannot create targets returns ``None`` and the host
+    reports that. The classic backend adds a missing endpoint to the web service
+    (``Add-AmlWebServiceEndpoint``).
+
+    firstresult: stops at the first non-None result.
+
+    :param target: the :class:`amlws.model.Target` that should exist.
+    :param options: a ``dict`` of creation options, e.g. ``{"description": "rentalloc001"}``.
+    :returns: a ``dict`` with ``created`` (``True`` when it was created now, ``False`` when it existed).
+    """
+
+
 # --- CLI -----------------------------------------------------------------------------
 
 

@@ -294,6 +294,13 @@ class Host:
         """The requests ``update`` would send (``--what-if``); nothing is sent."""
         return self._call(target.backend, "amlws_plan_update", list, target=target, definition=definition, settings=self.settings)
 
+    def ensure_target(self, target: Target, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Create ``target`` when missing (``amlws_ensure_target``); ``{"created": bool, ...}``.
+
+        :raises PluginError: the backend cannot create targets.
+        """
+        return self._call(target.backend, "amlws_ensure_target", dict, target=target, settings=self.settings, options=dict(options or {}))
+
     def check_vetoes(self, target: Target, definition: Definition) -> None:
         """Ask every ``amlws_before_update`` observer; the first reason given vetoes.
 

@@ -92,6 +92,15 @@ def amlws_plan_update(target: Any, definition: Any, settings: Any) -> Any:
 
 
 @hookimpl
+def amlws_ensure_target(target: Any, settings: Any, options: Any) -> Any:
+    if target.backend != NAME:
+        return None
+    from .ops import ensure_endpoint
+
+    return ensure_endpoint(target, settings, options or {})
+
+
+@hookimpl
 def amlws_register_commands(app: Any) -> None:
     from .commands import register
 

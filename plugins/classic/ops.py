@@ -196,3 +196,26 @@ def refresh_endpoint(
         message = f'Endpoint "{ref.endpoint}" is refreshed.'
     return {"webService": ref.service, "endpoint": ref.endpoint, "refreshed": changed, "overwriteResources": overwrite_resources,
             "message": message}
+
+
+def ensure_endpoint(target: Any, settings: Any, options: dict[str, Any], *, http: Any = None) -> dict[str, Any]:
+    """Add the target endpoint when the web service has no endpoint of that name (``amlws_ensure_target``,
+    ``amlws fleet run`` rows with ``create``): GET it, and on 404 PUT it (REFERENCE §3.6)."""
+    from amlws.errors import RemoteError
+
+    from .backend import endpoint_ref
+
+    ref = endpoint_ref(target)
+    check_endpoint_name(ref.endpoint or "")
+    body = add_endpoint_body(description=options.get("description"), throttle_level=options.get("throttle_level") or "Low",
+                             max_concurrent_calls=options.get("max_concurrent_calls"))
+    with make_client(settings, http) as client:
+        try:
+            client.get_endpoint(ref)
+            return {"created": False, "endpoint": ref.endpoint, "target": ref.endpoint_url}
+        except RemoteError as exc:
+            if exc.status != 404:
+                raise
+        client.add_endpoint(ref, body)
+    log.info('Web service endpoint "%s" was successfully added.', ref.endpoint)
+    return {"created": True, "endpoint": ref.endpoint, "target": ref.endpoint_url}
