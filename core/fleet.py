@@ -156,7 +156,7 @@ def _row_from_mapping(raw: dict[str, Any], defaults: dict[str, Any], where: str,
     params: dict[str, Any] = {}
     for source in (defaults, raw):
         for name, value in source.items():
-            if value is None or (isinstance(value, str) and value.strip() == "" and name not in ("data",)):
+            if value is None or (isinstance(value, str) and value.strip() == ""):
                 continue
             lowered = str(name).strip().lower()
             prefix = next((p for p in _PARAM_PREFIXES if lowered.startswith(p)), None)
@@ -209,7 +209,8 @@ def parse_manifest(text: str, *, fmt: str, source: str = "<manifest>", defaults:
         reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
         if not reader.fieldnames:
             raise UsageError(f"{source}: empty manifest", hint="the first line names the columns, e.g. key,target,training_url,data")
-        for i, raw in enumerate(reader, start=2):
+        for raw in reader:
+            i = reader.line_num
             if not any((v or "").strip() for v in raw.values() if isinstance(v, str)):
                 continue
             if None in raw:

@@ -1,0 +1,311 @@
+"""amlws fleet: manifests, sharding, the journal, concurrency limits and --fail-fast (no network:
+a toy in-memory backend; the emulator runs are in tests/e2e/test_fleet_e2e.py)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from amlws import hookimpl
+from amlws.config import Settings
+from amlws.errors import ExitCode, RemoteError, UsageError
+from amlws.fleet import (
+    FleetOptions,
+    FleetRow,
+    Journal,
+    fleet_status,
+    fold_journal,
+    load_manifest,
+    parse_manifest,
+    parse_shard,
+    read_journal,
+    run_fleet,
+    select_shard,
+    shard_index,
+)
+from amlws.host import Host
+from amlws.model import BackendInfo, Definition, Target, UpdateResult
+
+MODEL = "https://acct.blob.core.windows.net/models/{key}.ilearner?sv=2020-01-01&sr=b&sp=r&se=2099-01-01T00%3A00%3A00Z&sig=abc"
+
+
+# --- manifests ------------------------------------------------------------------------------------
+
+
+def test_csv_manifest_columns_params_gates_and_defaults(tmp_path: Path):
+    path = tmp_path / "fleet.csv"
+    path.write_text(
+        "key,target,data,param:URI,gate,create\n"
+        "rentalloc001,https://m/workspaces/w/webservices/s/endpoints/rentalloc001,loc1.csv,https://b/1.csv,Accuracy>=0.8;AUC>=0.7,true\n"
+        "\n"
+        "rentalloc002,https://m/workspaces/w/webservices/s/endpoints/rentalloc002,,https://b/2.csv,,no\n",
+        encoding="utf-8",
+    )
+    rows = load_manifest(path, defaults={"training_url": "https://bes/jobs", "gates": ["RMSE<=10"], "evaluation_output": "output2"})
+    assert [r.key for r in rows] == ["rentalloc001", "rentalloc002"]
+    a, b = rows
+    assert a.training_url == b.training_url == "https://bes/jobs"
+    assert a.global_parameters == {"URI": "https://b/1.csv"} and b.global_parameters == {"URI": "https://b/2.csv"}
+    assert a.gates == ["Accuracy>=0.8", "AUC>=0.7"] and b.gates == ["RMSE<=10"]  # an empty cell takes the default
+    assert a.create is True and b.create is False
+    assert a.data == "loc1.csv" and b.data is None
+    assert a.evaluation_output == "output2" and a.line == 2 and b.line == 4
+
+
+def test_json_manifest_with_defaults_and_camel_case(tmp_path: Path):
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps({
+        "defaults": {"trainingUrl": "https://bes/jobs", "globalParameters": {"Region": "eu"}},
+        "rows": [{"key": "a", "target": "T1", "globalParameters": {"URI": "u1"}},
+                 {"name": "b", "target": "T2", "model": "https://x/m.ilearner", "trainingUrl": None}],
+    }), encoding="utf-8")
+    a, b = load_manifest(path)
+    assert a.global_parameters == {"Region": "eu", "URI": "u1"} and a.training_url == "https://bes/jobs"
+    assert b.key == "b" and b.model == "https://x/m.ilearner"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("key,target,trainig_url\na,T,u\n", "unknown column 'trainig_url'"),
+    ("key,target,training_url\na,,u\n", "no target"),
+    ("key,target\na,T\n", "neither training_url nor model"),
+    ("key,target,training_url\na,T,u\na,T2,u\n", "duplicate row key 'a' (rows 2 and 3)"),
+    ("key,target,training_url,create\na,T,u,maybe\n", "expected true or false"),
+])
+def test_bad_manifests_say_which_line(text: str, message: str):
+    with pytest.raises(UsageError) as err:
+        parse_manifest(text, fmt="csv", source="m.csv")
+    assert message in err.value.message and err.value.exit_code == ExitCode.USAGE
+
+
+def test_yaml_without_pyyaml_names_the_fix():
+    pytest.importorskip  # noqa: B018 - PyYAML is not a dependency; the message must say so
+    try:
+        import yaml  # noqa: F401
+    except ImportError:
+        with pytest.raises(UsageError) as err:
+            parse_manifest("- key: a\n", fmt="yaml", source="m.yaml")
+        assert "PyYAML" in err.value.message and "CSV or JSON" in (err.value.hint or "")
+    else:  # pragma: no cover - when someone installed PyYAML
+        rows = parse_manifest("- {key: a, target: T, training_url: u}\n", fmt="yaml")
+        assert rows[0].key == "a"
+
+
+# --- sharding -------------------------------------------------------------------------------------
+
+
+def test_shard_index_is_a_stable_sha256_of_the_key():
+    # pinned values: a change here would move rows between CI runners mid-fleet
+    import hashlib
+
+    for key in ("rentalloc001", "customer-42", "ü"):
+        expected = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % 7 + 1
+        assert shard_index(key, 7) == expected
+    assert shard_index("rentalloc001", 4) == 3 and shard_index("rentalloc002", 4) == 1
+
+
+def test_shards_are_disjoint_complete_and_balanced():
+    rows = [FleetRow(key=f"customer-{i}", target=f"T{i}", model="m") for i in range(2000)]
+    n = 8
+    slices = [select_shard(rows, (i, n)) for i in range(1, n + 1)]
+    keys = [set(r.key for r in s) for s in slices]
+    assert sum(len(k) for k in keys) == len(rows) and set().union(*keys) == {r.key for r in rows}
+    assert all(a.isdisjoint(b) for i, a in enumerate(keys) for b in keys[i + 1:])
+    assert all(150 < len(k) < 350 for k in keys), [len(k) for k in keys]
+    # the manifest order does not matter
+    assert {r.key for r in select_shard(list(reversed(rows)), (3, n))} == keys[2]
+
+
+@pytest.mark.parametrize("text", ["0/4", "5/4", "1/0", "a/b", "3"])
+def test_bad_shard(text: str):
+    with pytest.raises(UsageError):
+        parse_shard(text)
+
+
+# --- the journal ----------------------------------------------------------------------------------
+
+
+def test_journal_ignores_a_torn_last_line_and_keeps_appending(tmp_path: Path):
+    path = tmp_path / "s.jsonl"
+    with Journal(path) as j:
+        j.append({"event": "submitted", "row": "a", "jobId": "J1", "runId": "R1"})
+    with open(path, "ab") as fh:
+        fh.write(b'{"event":"done","row":"a","stat')  # kill -9 in the middle of a write
+    with Journal(path) as j:
+        j.append({"event": "job", "row": "a", "jobId": "J1", "status": "Running"})
+    records = read_journal(path)
+    assert [r["event"] for r in records] == ["submitted", "job"]
+    states, _ = fold_journal(records)
+    assert states["a"].job_id == "J1" and states["a"].status == "pending" and states["a"].job_reusable
+    assert path.stat().st_mode & 0o777 == 0o600 or not hasattr(__import__("os"), "getuid")
+
+
+def test_fold_failed_jobs_are_not_reused_and_changed_rows_start_afresh():
+    recs = [
+        {"event": "submitted", "row": "a", "jobId": "J1", "fingerprint": "f1"},
+        {"event": "failed", "row": "a", "exitCode": 1, "jobStatus": "Failed", "fingerprint": "f1"},
+        {"event": "submitted", "row": "b", "jobId": "J2", "fingerprint": "f1"},
+        {"event": "failed", "row": "b", "exitCode": 4, "error": "401", "fingerprint": "f1"},
+        {"event": "done", "row": "c", "status": "deployed", "verified": True, "fingerprint": "f1"},
+        {"event": "submitted", "row": "c", "jobId": "J9", "fingerprint": "f2"},
+    ]
+    states, _ = fold_journal(recs)
+    assert not states["a"].job_reusable  # its job failed: a retry trains again
+    assert states["b"].job_reusable and states["b"].status == "failed" and states["b"].exit_code == 4
+    assert states["c"].status == "pending" and states["c"].job_id == "J9"  # f2: the row was edited
+
+
+# --- running, with a toy backend ------------------------------------------------------------------
+
+
+class Toy:
+    """Targets ``toy:NAME``; counts concurrent updates; ``fail`` names rows whose update fails."""
+
+    def __init__(self, delay: float = 0.05, fail: dict[str, int] | None = None) -> None:
+        self.services: dict[str, dict[str, Any]] = {}
+        self.delay = delay
+        self.fail = fail or {}
+        self.lock = threading.Lock()
+        self.inflight = 0
+        self.peak = 0
+        self.updates: list[str] = []
+        self.gets = 0
+
+    @hookimpl
+    def amlws_backend_info(self):
+        return BackendInfo(name="toy", description="toy", target_help="toy:NAME")
+
+    @hookimpl
+    def amlws_claim_target(self, target):
+        return Target(backend="toy", id=target, parts={"name": target[4:]}) if target.startswith("toy:") else None
+
+    def _busy(self):
+        with self.lock:
+            self.inflight += 1
+            self.peak = max(self.peak, self.inflight)
+        time.sleep(self.delay)
+        with self.lock:
+            self.inflight -= 1
+
+    @hookimpl
+    def amlws_get_definition(self, target):
+        self._busy()
+        with self.lock:
+            self.gets += 1
+        return Definition("toy", copy.deepcopy(self.services.get(target.parts["name"], {"model": None})), target)
+
+    @hookimpl
+    def amlws_patch_ilearner(self, definition, location):
+        return Definition("toy", {**definition.document, "model": location.blob_url}, definition.target)
+
+    @hookimpl
+    def amlws_update(self, target, definition):
+        name = target.parts["name"]
+        self._busy()
+        if name in self.fail:
+            raise RemoteError(f"update of {name} refused", status=403 if self.fail[name] == 4 else 500)
+        with self.lock:
+            self.services[name] = definition.document
+            self.updates.append(name)
+        return UpdateResult(target=target, definition=definition, verified=True, model_uri=definition.document["model"], requests=1)
+
+
+def toy_rows(n: int) -> list[FleetRow]:
+    return [FleetRow(key=f"r{i:03d}", target=f"toy:r{i:03d}", model=MODEL.format(key=f"r{i:03d}")) for i in range(n)]
+
+
+@pytest.fixture
+def toy_host(make_pm, amlws_env):
+    def make(backend: Toy) -> Host:
+        return Host(make_pm((backend, "toy")), Settings(env={}))
+
+    return make
+
+
+def test_jobs_bounds_rows_in_flight_and_mgmt_jobs_bounds_calls(toy_host, tmp_path: Path):
+    toy = Toy(delay=0.05)
+    summary = run_fleet(toy_host(toy), toy_rows(24), FleetOptions(state=tmp_path / "a.jsonl", jobs=6))
+    assert summary["exitCode"] == 0 and summary["counts"] == {"deployed": 24}
+    assert toy.peak == 6
+    toy2 = Toy(delay=0.05)
+    run_fleet(toy_host(toy2), toy_rows(24), FleetOptions(state=tmp_path / "b.jsonl", jobs=6, mgmt_jobs=2))
+    assert toy2.peak == 2 and len(toy2.updates) == 24
+
+
+def test_rerun_skips_deployed_rows_and_retries_failed_ones(toy_host, tmp_path: Path):
+    state = tmp_path / "s.jsonl"
+    toy = Toy(delay=0, fail={"r002": 4})
+    rows = toy_rows(5)
+    first = run_fleet(toy_host(toy), rows, FleetOptions(state=state, jobs=2))
+    assert first["exitCode"] == 4 and first["counts"] == {"deployed": 4, "failed": 1}
+    failed = next(r for r in first["rows"] if r["status"] == "failed")
+    assert failed["key"] == "r002" and failed["exitCode"] == 4 and "refused" in failed["error"]
+    toy.fail.clear()
+    second = run_fleet(toy_host(toy), rows, FleetOptions(state=state, jobs=2))
+    assert second["exitCode"] == 0 and second["counts"] == {"deployed": 5}
+    assert sorted(toy.updates) == sorted(r.key for r in rows)  # r002 once more, nobody twice
+    third = run_fleet(toy_host(toy), rows, FleetOptions(state=state, jobs=2))
+    assert third["exitCode"] == 0 and len(toy.updates) == 5  # verified rows are never deployed again
+    status = fleet_status([state])
+    assert status["counts"] == {"deployed": 5} and status["exitCode"] == 0 and status["runs"] == 3
+
+
+def test_mixed_exit_codes_give_1_and_fail_fast_starts_no_new_row(toy_host, tmp_path: Path):
+    toy = Toy(delay=0, fail={"r001": 4, "r003": 1})
+    summary = run_fleet(toy_host(toy), toy_rows(6), FleetOptions(state=tmp_path / "a.jsonl", jobs=1))
+    assert summary["exitCode"] == 1 and summary["counts"] == {"deployed": 4, "failed": 2}
+
+    toy = Toy(delay=0, fail={"r001": 4})
+    summary = run_fleet(toy_host(toy), toy_rows(6), FleetOptions(state=tmp_path / "b.jsonl", jobs=1, fail_fast=True))
+    statuses = {r["key"]: r["status"] for r in summary["rows"]}
+    assert statuses == {"r000": "deployed", "r001": "failed", "r002": "skipped", "r003": "skipped", "r004": "skipped",
+                        "r005": "skipped"}
+    assert toy.updates == ["r000"] and summary["exitCode"] == 1  # skipped rows are not done
+    # the skipped rows were not journaled as failures: a re-run does them
+    rerun = run_fleet(toy_host(toy), toy_rows(6), FleetOptions(state=tmp_path / "b.jsonl", jobs=1))
+    assert rerun["counts"] == {"deployed": 5, "failed": 1}
+
+
+def test_what_if_sends_nothing_and_writes_no_state(toy_host, tmp_path: Path):
+    toy = Toy(delay=0)
+    summary = run_fleet(toy_host(toy), toy_rows(3), FleetOptions(state=tmp_path / "s.jsonl", what_if=True))
+    assert summary["counts"] == {"planned": 3} and summary["exitCode"] == 0 and summary["whatIf"] is True
+    assert toy.updates == [] and toy.gets == 0 and not (tmp_path / "s.jsonl").exists()
+
+
+def test_shard_journals_merge_in_status(toy_host, tmp_path: Path):
+    toy = Toy(delay=0)
+    rows = toy_rows(20)
+    states = []
+    for i in (1, 2, 3):
+        states.append(tmp_path / f"s{i}.jsonl")
+        run_fleet(toy_host(toy), rows, FleetOptions(state=states[-1], shard=(i, 3)))
+    assert sorted(toy.updates) == [r.key for r in rows]
+    merged = fleet_status(states)
+    assert merged["total"] == 20 and merged["counts"] == {"deployed": 20} and merged["exitCode"] == 0
+    partial = fleet_status(states[:2])
+    assert partial["total"] < 20
+
+
+def test_cli_fleet_run_and_status(toy_host, tmp_path: Path, make_pm):
+    from amlws.cli import main
+
+    toy = Toy(delay=0, fail={"r001": 4})
+    pm = make_pm((toy, "toy"))
+    manifest = tmp_path / "fleet.csv"
+    manifest.write_text("key,target,model\n" + "".join(f"r{i:03d},toy:r{i:03d},{MODEL.format(key=i)}\n" for i in range(3)),
+                        encoding="utf-8")
+    code = main(["fleet", "run", str(manifest), "--yes", "-o", "json"], pm=pm)
+    assert code == 4
+    state = tmp_path / "fleet.fleet-state.jsonl"
+    assert state.exists()
+    code = main(["fleet", "status", str(state), "-o", "json"], pm=pm)
+    assert code == 4
+    toy.fail.clear()
+    assert main(["fleet", "run", str(manifest), "--yes"], pm=pm) == 0
+    assert main(["fleet", "status", str(state)], pm=pm) == 0
