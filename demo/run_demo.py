@@ -163,13 +163,13 @@ def predictions(result: Any) -> list[float]:
     raise DemoError(f"unexpected invoke output: {json.dumps(result)[:300]}")
 
 
-def show_table(rows: list[list[str]], before: list[float], after: list[float] | None = None) -> None:
-    head = f"   {'temperature':>11} {'humidity':>8} {'predicted rentals':>18}" + (f" {'after retraining':>17}" if after else "")
-    say(head)
+def show_table(rows: list[list[str]], before: list[float], after: list[float] | None = None,
+               labels: tuple[str, str] = ("predicted rentals", "after retraining")) -> None:
+    say(f"   {'temperature':>11} {'humidity':>8} {labels[0]:>18}" + (f" {labels[1]:>18}" if after else ""))
     for i, row in enumerate(rows):
         line = f"   {row[0]:>11} {row[1]:>8} {before[i]:>18.1f}"
         if after:
-            line += f" {after[i]:>17.1f}"
+            line += f" {after[i]:>18.1f}"
         say(line)
 
 
@@ -249,11 +249,28 @@ def run(workdir: Path) -> None:
         say(f"   amlws retrain ... --gate \"Coefficient of Determination>=0.999\" -> exit code {r.returncode} (5 = gate failed)")
         say("   " + (r.stderr.strip().splitlines() or [""])[-1][:300])
 
-        history = shutil.which("amlws") and "history" in subprocess.run([*amlws_command(), "--help"], capture_output=True, text=True, env=env).stdout
-        if history:
-            step(8, "History of the changes amlws made (before each update it saved the previous definition)")
-            h = amlws(["history"], env, check=False)
-            say("   " + json.dumps(h)[:600])
+        commands = subprocess.run([*amlws_command(), "--help"], capture_output=True, text=True, env=env, timeout=60).stdout
+        if "history" in commands and "rollback" in commands:
+            step(8, "History and rollback: amlws saved the endpoint's definition before changing it")
+            h = amlws(["history", endpoint["managementUrl"]], env, check=False)
+            entries = h if isinstance(h, list) else (h or {}).get("revisions") or (h or {}).get("entries") or []
+            say(f"   {len(entries)} saved revision(s) for the classic endpoint" if entries else f"   {json.dumps(h)[:300]}")
+            try:
+                # history never keeps SAS signatures: give rollback a fresh read SAS for the old model blob,
+                # as you would with `az storage blob generate-sas`
+                saved = amlws(["history", endpoint["managementUrl"], "--revision", str(len(entries) or 1)], env, check=False)
+                old = find_location((saved or {}).get("definition") if isinstance(saved, dict) else None)
+                sas_env = dict(env)
+                if old:
+                    say(f"   revision 1 used the model {old['RelativeLocation']}; making a read SAS for it")
+                    sas_env["AMLWS_SAS_BLOB_TOKEN"] = read_sas(old["RelativeLocation"])
+                amlws(["rollback", endpoint["managementUrl"], "--yes"], sas_env)
+                back = predictions(amlws(["invoke", "--url", endpoint["apiLocation"], "--input-file", str(rows_file)], env))
+                show_table(rows, after, back, labels=("retrained model", "after rollback"))
+                say("   After the rollback the endpoint scores with its previous model again."
+                    if back == before else "   (the rollback did not restore the previous predictions)")
+            except DemoError as exc:
+                say(f"   rollback failed: {exc}")
         say(f"\nDone in {time.monotonic() - t0:.0f} s: retrained twice, updated a classic endpoint and an ARM web service, "
             "and verified the new predictions.")
     finally:
@@ -261,6 +278,34 @@ def run(workdir: Path) -> None:
         if emulator_started:
             subprocess.run([*amlws_command(), "emulator", "stop"], env=env, capture_output=True, text=True, timeout=30)
         stop_process(azurite)
+
+
+def find_location(doc: Any) -> dict[str, Any] | None:
+    """The first ``{BaseLocation, RelativeLocation, ...}`` object inside a JSON document."""
+    if isinstance(doc, dict):
+        if "RelativeLocation" in doc and "BaseLocation" in doc:
+            return doc
+        for v in doc.values():
+            found = find_location(v)
+            if found:
+                return found
+    elif isinstance(doc, list):
+        for v in doc:
+            found = find_location(v)
+            if found:
+                return found
+    return None
+
+
+def read_sas(relative: str) -> str:
+    import datetime as dt
+
+    from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
+    container, blob = relative.lstrip("/").split("/", 1)
+    sas = generate_blob_sas("devstoreaccount1", container, blob, account_key=AZURITE_KEY, permission=BlobSasPermissions(read=True),
+                            expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
+    return "?" + sas
 
 
 def summarize(result: Any) -> str:

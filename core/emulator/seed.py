@@ -49,6 +49,7 @@ DEMO_ENDPOINT = "retrain01"
 DEMO_ARM_TRAINING = "bike-rental-training"
 DEMO_ARM_PREDICTIVE = "bike-rental-predictive"
 DEMO_RESOURCE_NAME = "Bike Rental [trained model]"
+SEED_MODEL_CONTAINER = "amlws-emulator-models"
 DEMO_TRAINING = {"label": "rentals", "features": ["temperature", "humidity"], "algorithm": "linear"}
 #: the "currently deployed" model: deliberately poor, so a retrain visibly changes predictions.
 DEMO_MODEL = {"label": "rentals", "intercept": 100.0, "coefficients": {"temperature": 4.0, "humidity": -0.5}}
@@ -105,6 +106,19 @@ def _model_location(emu: Any, spec: Any) -> dict[str, Any] | None:
     model = spec if spec.get("format") == mlmodel.ILEARNER_FORMAT else mlmodel.make_model(
         label=spec["label"], coefficients=spec["coefficients"], intercept=spec.get("intercept", 0.0),
         algorithm=spec.get("algorithm", "linear_regression"), classes=spec.get("classes"))
+    storage = emu.setting("storage_connection_string")
+    if storage:
+        # like a deployed experiment's model: a blob in the service's storage, readable with a SAS
+        from . import blobs
+
+        ref = {"ConnectionString": storage, "RelativeLocation": f"{SEED_MODEL_CONTAINER}/{hex_id()}.ilearner"}
+        try:
+            out = blobs.write_blob(ref, mlmodel.dumps(model), sas_hours=24 * 365)
+            return {"BaseLocation": out["BaseLocation"], "RelativeLocation": out["RelativeLocation"], "SasBlobToken": out["SasBlobToken"]}
+        except blobs.BlobError as exc:
+            import sys
+
+            sys.stderr.write(f"amlws emulator: seed model kept in the emulator (storage not reachable: {exc})\n")
     return emu.bes.backend.put_internal_model(model)
 
 
@@ -174,7 +188,7 @@ def _seed_arm_service(emu: Any, svc: dict[str, Any], seed: dict[str, Any]) -> di
     if svc.get("model"):
         loc = _model_location(emu, svc["model"]) or {}
         assets["asset2"] = {"name": svc.get("resourceName") or f"{title} [trained model]", "type": "Resource",
-                            "locationInfo": {"uri": loc["BaseLocation"] + loc["RelativeLocation"] + (loc.get("SasBlobToken") or "")},
+                            "locationInfo": {"uri": loc["BaseLocation"] + loc["RelativeLocation"]},
                             "outputPorts": {"Results dataset": {"type": "Dataset"}}}
         nodes["node3"] = {"assetId": "asset2", "parameters": {}}
         edges.append({"sourceNodeId": "node3", "targetNodeId": "node2", "targetPortId": "Dataset2"})

@@ -18,4 +18,5 @@ def test_demo_runs_end_to_end_and_predictions_change():
     assert out.count("gate passed") == 2 and out.count("update verified") == 2
     assert "The predictions changed" in out
     assert "exit code 5" in out
+    assert "After the rollback the endpoint scores with its previous model again." in out
     assert "Stopping what the demo started" in out
