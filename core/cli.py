@@ -30,7 +30,7 @@ config_app = typer.Typer(help="Show and change amlws settings (profiles in the c
 app.add_typer(config_app, name="config")
 
 #: Core command modules with a ``register(app)`` function (import-light at module level).
-BUILTIN_COMMAND_MODULES: list[str] = ["amlws.commands_retrain", "amlws.emulator.cli", "amlws.commands_fleet"]
+BUILTIN_COMMAND_MODULES: list[str] = ["amlws.commands_retrain", "amlws.emulator.cli", "amlws.commands_safety", "amlws.commands_fleet"]
 
 
 class AppContext:
@@ -232,12 +232,21 @@ def export_cmd(
     definition = ctx.host.get_definition(t)
     if output_file is None:
         sys.stdout.write(to_json(api.apply_query_if(ctx.settings, ctx.host.export(definition, include_keys=include_keys))) + "\n")
+        _note_export(ctx, t, definition, None)
         return
     if ctx.settings.what_if:
         ctx.emit({"whatIf": True, "wouldWrite": str(output_file), "target": t.id})
         return
     path = api.export_to_file(ctx.host, definition, output_file, force=force or ctx.settings.yes, include_keys=include_keys)
+    _note_export(ctx, t, definition, str(path))
     ctx.emit({"target": t.id, "backend": t.backend, "outputFile": str(path)})
+
+
+def _note_export(ctx: AppContext, target: Any, definition: Any, file: Optional[str]) -> None:
+    """Remember what was exported, so that ``amlws update`` can tell if the service changed since."""
+    from .rollback import note_export
+
+    note_export(ctx.host, target, definition, file=file)
 
 
 @app.command("import")
@@ -322,7 +331,7 @@ def update_cmd(
         ctx.emit(plan, table=_print_plan)
         return
     ctx.confirm(f"Update {t.id}?")
-    result = ctx.host.update(t, definition)
+    result = ctx.host.update(t, definition, check_export=True)
     ctx.emit(result.to_dict())
 
 

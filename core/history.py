@@ -9,6 +9,7 @@ written beside it (``000001.status.json``) once known.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import json
@@ -17,6 +18,7 @@ import platform
 import re
 import tempfile
 from datetime import datetime, timezone
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,13 @@ def _strip_secrets(obj: Any) -> Any:
     if isinstance(obj, list):
         return [_strip_secrets(v) for v in obj]
     return obj
+
+
+def safe_definition(definition: Any) -> Any:
+    """What history keeps of a definition: API keys removed, every other secret masked
+    (SAS ``sig=``, storage keys, registered secret values). ``amlws rollback`` restores masked
+    values from the live service when unchanged (see :func:`amlws.rollback.unmask`)."""
+    return redact_obj(_strip_secrets(definition)) if definition is not None else None
 
 
 def target_folder_name(target_id: str) -> str:
@@ -58,7 +67,7 @@ class History:
         self,
         target_id: str,
         backend: str,
-        definition: dict[str, Any],
+        definition: dict[str, Any] | None,
         *,
         action: str,
         request: Any = None,
@@ -78,7 +87,7 @@ class History:
             "amlwsVersion": __version__,
             "note": note,
             "request": redact_obj(request) if request is not None else None,
-            "definition": _strip_secrets(definition),
+            "definition": safe_definition(definition),
         }
         for _ in range(1000):
             revision = self._next_revision(folder)
@@ -87,10 +96,40 @@ class History:
                 return entry
         raise AmlwsError(f"cannot record history in {folder}", hint="check the state directory is writable")
 
+    @contextlib.contextmanager
+    def change(
+        self,
+        target_id: str,
+        backend: str,
+        definition: dict[str, Any] | None,
+        *,
+        action: str,
+        request: Any = None,
+        note: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Record ``definition`` before a change, then its outcome: ``applied``, ``failed`` or
+        ``interrupted``. Put details for the outcome in ``entry["outcome"]`` inside the block."""
+        entry = self.record(target_id, backend, definition, action=action, request=request, note=note)
+        entry["outcome"] = {}
+        try:
+            yield entry
+        except KeyboardInterrupt:
+            self.mark(target_id, entry["revision"], "interrupted")
+            raise
+        except BaseException as exc:
+            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            self.mark(target_id, entry["revision"], "failed", error=str(message))
+            raise
+        self.mark(target_id, entry["revision"], "applied", **entry["outcome"])
+
     def mark(self, target_id: str, revision: int, status: str, **details: Any) -> None:
         """Record the outcome of the change that followed ``revision`` (applied, failed...)."""
         data = {"revision": revision, "status": status, "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **details}
         atomic_write_text(self.folder(target_id) / f"{revision:06d}.status.json", json.dumps(redact_obj(data), indent=2) + "\n")
+
+    def status(self, target_id: str, revision: int) -> dict[str, Any]:
+        """The recorded outcome of the change after ``revision`` (``{}`` when none was recorded)."""
+        return _read(self.folder(target_id) / f"{revision:06d}.status.json") or {}
 
     def list(self, target_id: str) -> list[dict[str, Any]]:
         """Revisions, oldest first, without the definitions (``amlws history``)."""
@@ -175,3 +214,23 @@ def _create_exclusive(path: Path, text: str) -> bool:
             os.unlink(tmp)
         except OSError:
             pass
+
+
+# --- optimistic concurrency: what `amlws export` saw ---------------------------------------
+
+
+def export_record_path(target_id: str, root: Path | None = None) -> Path:
+    return (Path(root) if root else state_dir()) / "exports" / (target_folder_name(target_id) + ".json")
+
+
+def record_export(target_id: str, fingerprint: str, *, file: str | None = None, root: Path | None = None) -> Path:
+    """Remember the fingerprint of the definition ``amlws export`` wrote (or an update left)."""
+    data = {"target": target_id, "fingerprint": fingerprint, "file": file,
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return atomic_write_text(export_record_path(target_id, root), json.dumps(data, indent=2) + "\n")
+
+
+def exported_fingerprint(target_id: str, root: Path | None = None) -> str | None:
+    """The fingerprint recorded by the last export of ``target_id``, or ``None``."""
+    data = _read(export_record_path(target_id, root))
+    return data.get("fingerprint") if isinstance(data, dict) else None

@@ -120,13 +120,20 @@ def amlws_patch_ilearner(definition: Any, location: Any, settings: Any, selector
 
 
 @hookspec(firstresult=True)
-def amlws_update(target: Any, definition: Any, settings: Any) -> Any:
+def amlws_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
     """Send a definition to the service, wait for it to apply, and verify it.
+
+    The host reads the live definition once before an update (for the history entry and the
+    changed-since-export check) and passes it as ``live``: use it instead of reading the
+    service again. Implementations written before ``live`` existed may omit the argument
+    (pluggy's opt-in arguments); ``live`` may be ``None`` when a caller has no live read.
 
     firstresult: stops at the first non-None result.
 
     :param target: the :class:`amlws.model.Target` to update.
     :param definition: the :class:`amlws.model.Definition` to send.
+    :param live: the :class:`amlws.model.Definition` the host just read from ``target``
+        (``amlws_get_definition``), or ``None``.
     :returns: an :class:`amlws.model.UpdateResult`.
     """
 

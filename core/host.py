@@ -278,17 +278,91 @@ class Host:
             selector=selector,
         )
 
-    def update(self, target: Target, definition: Definition) -> UpdateResult:
-        """Observers may veto; then the backend sends, waits and verifies."""
+    def update(
+        self,
+        target: Target,
+        definition: Definition,
+        *,
+        action: str = "update",
+        note: str | None = None,
+        check_export: bool = False,
+        live: Definition | None = None,
+    ) -> UpdateResult:
+        """Observers may veto; the live definition is read once and saved to the local history
+        (with the planned, redacted requests) before anything is sent; then the backend sends,
+        waits and verifies, and the history entry gets its outcome.
+
+        :param action: what the history entry calls this change (``update``, ``rollback``, ``retrain``).
+        :param check_export: refuse with :class:`ConflictError` (exit 5) when the service changed
+            since ``amlws export`` recorded it, unless ``settings.flags["force"]``.
+        :param live: the live definition when the caller has just read it (it is not read again).
+        """
         if definition.backend != target.backend:
             raise UsageError(
                 f"the definition is a {definition.backend} definition but the target is a {target.backend} target",
                 hint="export the definition from the service you are updating",
             )
         self.check_vetoes(target, definition)
-        result = self._call(target.backend, "amlws_update", UpdateResult, target=target, definition=definition, settings=self.settings)
+        can_plan = self._implements(target.backend, "amlws_plan_update")
+        if can_plan and live is None:
+            self.plan_update(target, definition)  # the backend's local checks first: a bad definition sends nothing
+        if live is None and self._implements(target.backend, "amlws_get_definition"):
+            live = self.get_definition(target)
+        if check_export and live is not None:
+            self.check_unchanged_since_export(target, live)
+        request = self.plan_update(target, definition) if can_plan else None
+        from .history import History
+
+        with History().change(target.id, target.backend, live.document if live is not None else None, action=action,
+                              request=request, note=note) as entry:
+            result = self._call(target.backend, "amlws_update", UpdateResult, target=target, definition=definition,
+                                settings=self.settings, live=live)
+            entry["outcome"] = {"verified": result.verified, "modelUri": result.model_uri}
+        self._after_change(target, result.definition)
         self.notify_after_update(target, result)
         return result
+
+    def _implements(self, backend: str, hook: str) -> bool:
+        plugin = self._backend_plugin(backend)
+        return any(h.name == hook for h in self.pm.get_hookcallers(plugin) or [])
+
+    def fingerprint(self, definition: Definition) -> str:
+        """The fingerprint ``amlws export`` records: the canonical JSON of the export document."""
+        import hashlib
+
+        from .model import canonical_json
+
+        if self._implements(definition.backend, "amlws_export"):
+            document = self.export(definition)
+            return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
+        return definition.fingerprint()
+
+    def check_unchanged_since_export(self, target: Target, live: Definition) -> None:
+        """Optimistic concurrency: :class:`ConflictError` (exit 5) when ``live`` differs from what
+        ``amlws export`` last recorded for ``target`` (no record: nothing to compare, passes)."""
+        from .errors import ConflictError
+        from .history import exported_fingerprint
+
+        if (self.settings.flags or {}).get("force"):
+            return
+        expected = exported_fingerprint(target.id)
+        if expected is None or expected == self.fingerprint(live):
+            return
+        raise ConflictError(
+            f"{target.id} changed since it was exported",
+            hint="export it again and re-apply your change (amlws diff TARGET --file FILE shows what changed), or pass --force",
+        )
+
+    def _after_change(self, target: Target, definition: Definition | None) -> None:
+        """After our own change, what the last export recorded is superseded by the new live state."""
+        from .history import exported_fingerprint, record_export
+
+        if definition is None or exported_fingerprint(target.id) is None:
+            return
+        try:
+            record_export(target.id, self.fingerprint(definition))
+        except (AmlwsError, OSError) as exc:  # the change itself succeeded
+            log.warning("cannot record the new fingerprint of %s: %s", target.id, exc)
 
     def plan_update(self, target: Target, definition: Definition) -> list[dict[str, Any]]:
         """The requests ``update`` would send (``--what-if``); nothing is sent."""

@@ -118,6 +118,19 @@ def stop_azurite(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """amlws writes history before every remote change: never into the real user state dir."""
+    if os.environ.get("AMLWS_STATE_DIR"):
+        yield
+        return
+    os.environ["AMLWS_STATE_DIR"] = str(tmp_path_factory.mktemp("amlws-state"))
+    try:
+        yield
+    finally:
+        os.environ.pop("AMLWS_STATE_DIR", None)
+
+
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
     """The session's Azurite blob service (started on first use, stopped at the end)."""

@@ -99,15 +99,19 @@ def plan_update(target: Target, definition: Definition, settings: Any) -> list[d
     ]
 
 
-def update(target: Target, definition: Definition, settings: Any) -> UpdateResult:
-    """GET (storage check), PATCH, poll, final GET; then verify the trained-model URI."""
+def update(target: Target, definition: Definition, settings: Any, *, live: Definition | None = None) -> UpdateResult:
+    """GET (storage check), PATCH, poll, final GET; then verify the trained-model URI.
+
+    :param live: the live definition the host has just read (``amlws_update``'s ``live``): the
+        first GET is not sent again.
+    """
     document = definition.document
     body = defs.request_body(document)
     with _client(settings, target) as client:
-        live = client.get(target.id)
-        check_storage_account(document, live, target)
+        current = live.document if live is not None else client.get(target.id)
+        check_storage_account(document, current, target)
         final = client.patch(target.id, body)
-        sent_requests = len(client.wire)
+        sent_requests = len(client.wire) + (1 if live is not None else 0)
     return _result(target, document, final, sent_requests)
 
 

@@ -74,12 +74,12 @@ def amlws_patch_ilearner(definition: Any, location: Any, settings: Any, selector
 
 
 @hookimpl
-def amlws_update(target: Any, definition: Any, settings: Any) -> Any:
+def amlws_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
     if target.backend != NAME:
         return None
     from .backend import update
 
-    return update(target, definition, settings)
+    return update(target, definition, settings, live=live)
 
 
 @hookimpl

@@ -361,21 +361,27 @@ def patch_body(wanted: dict[str, dict[str, str]], names: list[str]) -> dict[str,
     return {"Resources": [{"Name": n, "Location": dict(wanted[n])} for n in names]}
 
 
-def update(target: Target, definition: Definition, settings: Any, http: Any = None) -> UpdateResult:
-    """GET the endpoint (resource names), PATCH only the changed resources, GET again to verify."""
+def update(target: Target, definition: Definition, settings: Any, http: Any = None, *,
+           live: Definition | None = None) -> UpdateResult:
+    """GET the endpoint (resource names), PATCH only the changed resources, GET again to verify.
+
+    :param live: the endpoint as the host has just read it (``amlws_update``'s ``live``): the
+        first GET is not sent again.
+    """
     ref = endpoint_ref(target)
     refuse_default(ref, "patch")
     doc = normalise(definition.document)
     validate(doc, "the definition")
     wanted = _wanted(ref, doc)
     with make_client(settings, http) as client:
-        live = normalise(client.get_endpoint(ref))
-        changed = _changes(ref, wanted, live)
+        already = 1 if live is not None else 0
+        live_doc = normalise(live.document) if live is not None else normalise(client.get_endpoint(ref))
+        changed = _changes(ref, wanted, live_doc)
         if not changed:
             log.info("endpoint %s already references these models; nothing sent", ref.endpoint)
             first = wanted[next(iter(wanted))]
-            return UpdateResult(target, Definition(BACKEND, strip_keys(live), target), True, _model(first).blob_url,
-                                client.request_count, {"changed": [], "message": "no change"})
+            return UpdateResult(target, Definition(BACKEND, strip_keys(live_doc), target), True, _model(first).blob_url,
+                                client.request_count + already, {"changed": [], "message": "no change"})
         body = patch_body(wanted, changed)
         client.patch_endpoint(ref, body)
         after = normalise(client.get_endpoint(ref))
@@ -385,12 +391,17 @@ def update(target: Target, definition: Definition, settings: Any, http: Any = No
             log.warning("endpoint %s does not report the new model location yet", ref.endpoint)
         return UpdateResult(
             target, Definition(BACKEND, strip_keys(after), target), verified, _model(wanted[changed[0]]).blob_url,
-            client.request_count, {"changed": changed},
+            client.request_count + already, {"changed": changed},
         )
 
 
 def plan_update(target: Target, definition: Definition, settings: Any, http: Any = None) -> list[dict[str, Any]]:
-    """The requests :func:`update` would send. Reads the endpoint (or reuses this run's read); changes nothing."""
+    """The requests :func:`update` would send; changes nothing.
+
+    Uses this run's read of the endpoint (``amlws_get_definition``) to send only the changed
+    resources; without one it sends nothing at all (every client-side check runs, and the plan
+    lists every resource of the definition), so the host can validate before it reads.
+    """
     ref = endpoint_ref(target)
     refuse_default(ref, "patch")
     doc = normalise(definition.document)
@@ -398,8 +409,10 @@ def plan_update(target: Target, definition: Definition, settings: Any, http: Any
     wanted = _wanted(ref, doc)
     live = _stash(settings, "_classic_live").get(target.id)
     if live is None:
-        with make_client(settings, http) as client:
-            live = normalise(client.get_endpoint(ref))
+        return [{"method": "GET", "url": ref.endpoint_url},
+                {"method": "PATCH", "url": ref.endpoint_url, "body": patch_body(wanted, list(wanted)),
+                 "purpose": "only the resources whose location differs from the live endpoint are sent"},
+                {"method": "GET", "url": ref.endpoint_url}]
     changed = _changes(ref, wanted, live)
     reqs: list[dict[str, Any]] = [{"method": "GET", "url": ref.endpoint_url}]
     if changed:

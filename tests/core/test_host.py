@@ -403,7 +403,8 @@ def test_after_update_is_called_with_the_result(make_pm):
     backend, auditor = FakeBackend("acme"), Auditor()
     host = host_for(make_pm((backend, "acme"), (auditor, "audit")))
     result = host.update(Target("acme", "acme:svc"), Definition("acme", {"properties": {}}))
-    assert result.verified and backend.calls == ["update"]
+    # the host reads the live definition once (for the history) before the backend updates
+    assert result.verified and backend.calls == ["get_definition", "update"]
     assert auditor.seen == [("before", {"properties": {}}), ("after", 2)]
 
 

@@ -1,0 +1,130 @@
+"""``amlws history``, ``amlws diff`` and ``amlws rollback``: thin commands over :mod:`amlws.rollback`.
+
+Import-light: the library modules are imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .cli import (
+    BackendOpt,
+    EndpointOpt,
+    LocationOpt,
+    NameOpt,
+    ResourceGroupOpt,
+    ServiceOpt,
+    SubscriptionOpt,
+    TargetArg,
+    WorkspaceOpt,
+    get_context,
+)
+
+
+def _target(ctx: Any, target: Optional[str], backend: Optional[str], **options: Any) -> Any:
+    return ctx.resolve(target, backend, **options)
+
+
+def _history_table(data: Any) -> None:
+    from .output import render_table
+
+    if isinstance(data, list):
+        render_table(data, columns=["revision", "time", "user", "action", "status", "note"])
+        return
+    out = sys.stdout
+    out.write(f"revision {data['revision']} of {data['target']}: {data['action']} at {data['time']} by {data['user']} "
+              f"({data['status']})\n")
+    import json
+
+    out.write(json.dumps(data.get("definition"), indent=2, ensure_ascii=False) + "\n")
+
+
+def _diff_table(data: dict[str, Any]) -> None:
+    sys.stdout.write(data["diff"] or f"no difference between the live definition and {data['to']}\n")
+
+
+def _rollback_table(data: dict[str, Any]) -> None:
+    out = sys.stdout
+    if data.get("whatIf"):
+        out.write(f"What if: would roll {data['target']} back to revision {data['revision']}\n")
+        for r in data["requests"]:
+            out.write(f"  {r['method']} {r['url']}\n")
+        out.write(data["diff"])
+        return
+    out.write(data["message"] + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("history")
+    def history_cmd(
+        target: TargetArg = None,
+        revision: Annotated[Optional[int], typer.Option("--revision", help="Show this revision in full (its saved definition).")] = None,
+        backend: BackendOpt = None,
+        resource_group: ResourceGroupOpt = None,
+        name: NameOpt = None,
+        subscription: SubscriptionOpt = None,
+        workspace: WorkspaceOpt = None,
+        service: ServiceOpt = None,
+        endpoint: EndpointOpt = None,
+        location: LocationOpt = None,
+    ) -> None:
+        """List the definitions amlws saved before each change of a target (local; sends nothing)."""
+        from .rollback import history
+
+        ctx = get_context()
+        t = _target(ctx, target, backend, resource_group=resource_group, name=name, subscription=subscription,
+                    workspace=workspace, service=service, endpoint=endpoint, location=location)
+        ctx.emit(history(t, revision=revision), table=_history_table)
+
+    @app.command("diff")
+    def diff_cmd(
+        target: TargetArg = None,
+        revision: Annotated[Optional[int], typer.Option("--revision", help="History revision to compare with (default: the latest).")] = None,
+        file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Local definition file (as amlws export writes) to compare with.")] = None,
+        backend: BackendOpt = None,
+        resource_group: ResourceGroupOpt = None,
+        name: NameOpt = None,
+        subscription: SubscriptionOpt = None,
+        workspace: WorkspaceOpt = None,
+        service: ServiceOpt = None,
+        endpoint: EndpointOpt = None,
+        location: LocationOpt = None,
+    ) -> None:
+        """Unified diff from the live definition to a history revision or a local file (reads only)."""
+        from .rollback import diff
+
+        ctx = get_context()
+        t = _target(ctx, target, backend, resource_group=resource_group, name=name, subscription=subscription,
+                    workspace=workspace, service=service, endpoint=endpoint, location=location)
+        ctx.emit(diff(ctx.host, t, revision=revision, file=str(file) if file is not None else None), table=_diff_table)
+
+    @app.command("rollback")
+    def rollback_cmd(
+        target: TargetArg = None,
+        to: Annotated[Optional[int], typer.Option("--to", help="Revision to restore (default: the latest, i.e. undo the last change).")] = None,
+        sas_token: Annotated[Optional[str], typer.Option("--sas-token", envvar="AMLWS_SAS_BLOB_TOKEN", help="Read SAS for the revision's model blob when it differs from the live one (history never keeps SAS signatures).")] = None,
+        backend: BackendOpt = None,
+        resource_group: ResourceGroupOpt = None,
+        name: NameOpt = None,
+        subscription: SubscriptionOpt = None,
+        workspace: WorkspaceOpt = None,
+        service: ServiceOpt = None,
+        endpoint: EndpointOpt = None,
+        location: LocationOpt = None,
+    ) -> None:
+        """Restore a saved revision through the normal update path (confirmation, --what-if, its own history entry)."""
+        from .rollback import rollback
+
+        ctx = get_context()
+        t = _target(ctx, target, backend, resource_group=resource_group, name=name, subscription=subscription,
+                    workspace=workspace, service=service, endpoint=endpoint, location=location)
+        if sas_token:
+            from .redact import register_secret
+
+            register_secret(sas_token)
+        data = rollback(ctx.host, t, to=to, what_if=ctx.settings.what_if, confirm=ctx.confirm, sas_token=sas_token)
+        ctx.emit(data, table=_rollback_table)

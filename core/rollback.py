@@ -1,0 +1,201 @@
+"""History, diff and rollback as library functions (``amlws history|diff|rollback`` are thin over these).
+
+- :func:`note_export` remembers what ``amlws export`` wrote, for the changed-since-export check
+  of ``amlws update`` (:meth:`amlws.host.Host.check_unchanged_since_export`);
+- :func:`history` lists a target's revisions (the definitions saved before each change);
+- :func:`diff` is a unified diff of canonical JSON between the live definition and a revision
+  or a local file;
+- :func:`rollback` restores a revision through the normal update path (:meth:`Host.update`),
+  which records its own history entry first.
+
+History files never hold secrets: API keys are removed and SAS signatures, storage keys and
+tokens are masked. A masked value that is unchanged on the live service is taken from it; a
+SAS signature that is not (the revision used another model blob) must be given again with
+``sas_token``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable
+
+from .errors import AmlwsError, NotFoundError, UsageError
+from .history import History, record_export, safe_definition
+from .model import Definition, Target, canonical_json
+from .redact import MASK, redact_obj
+
+log = logging.getLogger("amlws")
+
+__all__ = ["diff", "history", "note_export", "rollback", "unmask"]
+
+
+def note_export(host: Any, target: Target, definition: Definition, *, file: str | None = None) -> None:
+    """Record the fingerprint of an exported definition (never fails the export itself)."""
+    try:
+        record_export(target.id, host.fingerprint(definition), file=file)
+    except (AmlwsError, OSError) as exc:
+        log.warning("cannot record the export of %s for the changed-since-export check: %s", target.id, exc)
+
+
+def history(target: Target, *, revision: int | None = None) -> Any:
+    """Revisions of ``target``, oldest first; with ``revision``, that whole entry (its definition included)."""
+    store = History()
+    if revision is not None:
+        entry = store.get(target.id, revision)
+        status = store.status(target.id, revision)
+        return {**entry, "status": status.get("status", "unknown (no outcome recorded)"), "outcome": status}
+    rows = store.list(target.id)
+    if not rows:
+        raise NotFoundError(f"no history for {target.id}", hint="amlws records history before each change it makes")
+    return rows
+
+
+def _pretty(doc: Any) -> list[str]:
+    if doc is None:
+        return []
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).splitlines(keepends=True)
+
+
+def unified(old: Any, new: Any, fromfile: str, tofile: str) -> str:
+    import difflib
+
+    return "".join(difflib.unified_diff(_pretty(old), _pretty(new), fromfile=fromfile, tofile=tofile))
+
+
+def diff(host: Any, target: Target, *, revision: int | None = None, file: str | None = None) -> dict[str, Any]:
+    """Unified diff from the live definition to a history revision (default: the latest) or a local file.
+
+    Revisions are compared with the live definition as history stores it (secrets masked);
+    a file with the live definition's export document (what ``amlws export`` writes).
+    """
+    if revision is not None and file is not None:
+        raise UsageError("give at most one of --revision and --file")
+    if file is not None:
+        from .api import load_definition
+
+        local = load_definition(host, input_file=file, backend=target.backend)
+        live = host.get_definition(target)
+        old, new, tofile = redact_obj(host.export(live)), redact_obj(local.document), str(file)
+    else:
+        entry = History().get(target.id, revision)
+        live = host.get_definition(target)
+        old = view(host, target.backend, safe_definition(live.document))
+        new, tofile = view(host, target.backend, entry.get("definition")), f"revision {entry['revision']}"
+    text = unified(old, new, f"live {target.id}", tofile)
+    return {"target": target.id, "from": "live", "to": tofile, "changed": bool(text), "diff": text}
+
+
+def view(host: Any, backend: str, document: Any) -> Any:
+    """A definition as its backend exports it (read-only fields such as ``modifiedOn`` left out), for diffs."""
+    if document is None:
+        return None
+    try:
+        return host.export(Definition(backend, document))
+    except AmlwsError:
+        return document
+
+
+def unmask(saved: Any, live: Any, *, sas_token: str | None = None, path: str = "") -> tuple[Any, list[str]]:
+    """Put back the secrets history masked: from ``live`` where unchanged, else ``sas_token`` for SAS.
+
+    :returns: the restored document and the paths of masked values that could not be restored
+        (other than SAS, such values are dropped: the service keeps its current one).
+    """
+    lost: list[str] = []
+
+    def walk(node: Any, current: Any, where: str, key: str | None) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for k, v in node.items():
+                cur = current.get(k) if isinstance(current, dict) else None
+                value = walk(v, cur, f"{where}.{k}" if where else str(k), k)
+                if value is _DROP:
+                    continue
+                out[k] = value
+            return out
+        if isinstance(node, list):
+            return [walk(v, current[i] if isinstance(current, list) and i < len(current) else None, f"{where}[{i}]", key)
+                    for i, v in enumerate(node)]
+        if not isinstance(node, str) or MASK not in node:
+            return node
+        if isinstance(current, str) and _masked(key, current) == node:
+            return current  # the live service still has this secret
+        is_sas = "sig=" + MASK in node or (key or "").lower() == "sasblobtoken"
+        if is_sas and sas_token:
+            token = sas_token.lstrip("?")
+            if (key or "").lower() == "sasblobtoken":
+                return "?" + token if node.startswith("?") else token
+            return node.split("?", 1)[0] + "?" + token
+        if is_sas:
+            lost.append(where)
+            return node
+        log.warning("%s was masked in history and differs on the service: it is left out (the service keeps its value)", where)
+        return _DROP
+
+    return walk(saved, live, path, None), lost
+
+
+_DROP = object()
+
+
+def _masked(key: str | None, value: str) -> Any:
+    return redact_obj({key: value})[key] if key is not None else redact_obj(value)
+
+
+def rollback(
+    host: Any,
+    target: Target,
+    *,
+    to: int | None = None,
+    what_if: bool = False,
+    confirm: Callable[[str], None] | None = None,
+    sas_token: str | None = None,
+) -> dict[str, Any]:
+    """Restore the definition saved in revision ``to`` (default: the latest, i.e. undo the last change).
+
+    Goes through :meth:`Host.update` (vetoes, a new history entry, the backend's wait and verify).
+    With ``what_if`` it returns the requests and the diff and sends nothing that changes state.
+    """
+    store = History()
+    entry = store.get(target.id, to)
+    revision = entry["revision"]
+    saved = entry.get("definition")
+    if saved is None:
+        raise UsageError(f"revision {revision} of {target.id} holds no definition (the backend could not read it)",
+                         hint="pick another revision with --to (amlws history TARGET)")
+    if entry.get("backend") and entry["backend"] != target.backend:
+        raise UsageError(f"revision {revision} is a {entry['backend']} definition but the target is a {target.backend} target")
+    try:
+        live = host.get_definition(target)
+    except NotFoundError as exc:
+        raise NotFoundError(
+            f"{target.id} does not exist any more, so revision {revision} cannot be restored by an update: {exc.message}",
+            hint=f"re-create it from the revision: amlws history TARGET --revision {revision} -o json, then amlws new",
+        ) from None
+    restored, lost = unmask(saved, live.document, sas_token=sas_token)
+    if lost:
+        raise UsageError(
+            f"revision {revision} references a model whose SAS signature history does not keep ({', '.join(lost)})",
+            hint="pass --sas-token with a read SAS for that blob (amlws never stores SAS signatures)",
+        )
+    change = unified(view(host, target.backend, safe_definition(live.document)),
+                     view(host, target.backend, safe_definition(restored)), f"live {target.id}", f"revision {revision}")
+    base = {"target": target.id, "revision": revision, "diff": change}
+    if not change:
+        return {**base, "rolledBack": False, "message": f"{target.id} already matches revision {revision}; nothing sent"}
+    definition = Definition(target.backend, restored, target)
+    if what_if:
+        from .api import redact_request
+
+        requests = host.plan_update(target, definition)
+        return {**base, "whatIf": True, "requests": [redact_request(r) for r in requests]}
+    if confirm is not None:
+        confirm(f"Roll {target.id} back to revision {revision} ({entry.get('time')})?")
+    result = host.update(target, definition, action="rollback", note=f"rollback to revision {revision}", live=live)
+    return {**base, "rolledBack": True, "verified": result.verified, "modelUri": result.model_uri,
+            "message": f"{target.id} restored to revision {revision}"}
+
+
+def same_definition(a: Any, b: Any) -> bool:
+    return canonical_json(safe_definition(a)) == canonical_json(safe_definition(b))
