@@ -1,0 +1,231 @@
+"""Shared pieces of the benchmarks: timing, results, and the local services (Azurite, the emulator).
+
+Every benchmark measures its baseline in the same run, on the same machine, and reports a
+:class:`Result` (measured value, target, pass/fail). Services run in their own processes so
+that the client under test does not share a GIL with them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+@dataclass
+class Result:
+    """One measured ratio (or count) against its target."""
+
+    bench: str
+    name: str
+    value: float
+    target: str
+    ok: bool
+    unit: str = "x"
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def line(self) -> str:
+        mark = "ok  " if self.ok else "MISS"
+        shown = f"{self.value:.2f}{self.unit}" if isinstance(self.value, float) else f"{self.value}{self.unit}"
+        return f"  [{mark}] {self.name:<48} {shown:>10}  target {self.target}" + (f"  ({self.detail})" if self.detail else "")
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def amlws_exe() -> str:
+    for name in ("amlws.exe", "amlws"):
+        if (BIN / name).exists():
+            return str(BIN / name)
+    raise SystemExit("amlws is not installed in this environment: run make setup")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMLWS_") and k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    env.update(extra)
+    return env
+
+
+def time_command(cmd: list[str], *, runs: int, env: dict[str, str] | None = None, warmup: int = 2) -> float:
+    """Median wall time of ``cmd`` in seconds (after ``warmup`` unmeasured runs)."""
+    times = []
+    for i in range(warmup + runs):
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        dt = time.perf_counter() - t0
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.decode(errors='replace')[-500:]}")
+        if i >= warmup:
+            times.append(dt)
+    return statistics.median(times)
+
+
+# --- Azurite -----------------------------------------------------------------------------------
+
+
+def find_azurite() -> str:
+    name = "azurite-blob.cmd" if os.name == "nt" else "azurite-blob"
+    local = REPO / "node_modules" / ".bin" / name
+    found = str(local) if local.exists() else (os.environ.get("AMLWS_AZURITE_BIN") or shutil.which("azurite-blob"))
+    if not found:
+        raise SystemExit("Azurite is not installed: run `npm install` at the repository root (make setup does)")
+    return found
+
+
+@contextmanager
+def azurite() -> Iterator[str]:
+    """Azurite on a free port; yields its full connection string."""
+    cmd = [find_azurite(), "--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence", "--skipApiVersionCheck",
+           "--disableTelemetry"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    port = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and port is None:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        m = re.search(r"successfully listens on http://127\.0\.0\.1:(\d+)", line)
+        if m:
+            port = int(m.group(1))
+    try:
+        if port is None:
+            raise SystemExit("Azurite did not start")
+        yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+               f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+# --- the emulator, in its own process ------------------------------------------------------------
+
+
+class Emulator:
+    """``python -m amlws.emulator serve`` in a subprocess, driven through its control plane."""
+
+    def __init__(self, info: dict[str, Any], proc: subprocess.Popen) -> None:
+        import requests
+
+        self.info = info
+        self.proc = proc
+        self.url = info["url"]
+        self.env = dict(info["env"])
+        self.ca = self.env["AMLWS_CA_BUNDLE"]
+        self.seed = info.get("seed") or {}
+        self.session = requests.Session()
+        self.session.trust_env = False
+
+    def control(self, method: str, what: str, body: Any = None) -> Any:
+        r = self.session.request(method, f"{self.url}/_emulator/{what}", json=body, verify=self.ca, timeout=60)
+        if r.status_code >= 300:
+            raise RuntimeError(f"emulator control {method} {what}: {r.status_code} {r.text[:300]}")
+        return r.json() if r.content else None
+
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        return self.control("GET", f"requests?since={since}")["requests"]
+
+    def last_seq(self) -> int:
+        log = self.requests()
+        return log[-1]["seq"] if log else 0
+
+    def clear_log(self) -> None:
+        self.control("DELETE", "requests")
+
+
+@contextmanager
+def emulator(storage: str | None = None, seed: str = "demo") -> Iterator[Emulator]:
+    work = Path(tempfile.mkdtemp(prefix="amlws-bench-emulator-"))
+    ready = work / "ready.json"
+    cmd = [sys.executable, "-m", "amlws.emulator", "serve", "--port", "0", "--seed", seed, "--cert-dir", str(work / "certs"),
+           "--ready-file", str(ready)]
+    if storage:
+        cmd += ["--storage-connection-string", storage]
+    log = open(work / "emulator.log", "wb")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=clean_env())
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the emulator did not start: " + (work / "emulator.log").read_text(errors="replace")[-2000:])
+            time.sleep(0.05)
+        info = json.loads(ready.read_text(encoding="utf-8"))
+        yield Emulator(info, proc)
+    finally:
+        try:
+            import requests
+
+            requests.post(json.loads(ready.read_text())["url"] + "/_emulator/shutdown", verify=False, timeout=5) if ready.exists() else None
+        except Exception:  # noqa: BLE001 - it is stopped below anyway
+            pass
+        stop(proc)
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def client_env(emu: Emulator, state_dir: Path, **extra: str) -> dict[str, str]:
+    env = clean_env(**emu.env)
+    env["AMLWS_STATE_DIR"] = str(state_dir / "state")
+    env["AMLWS_CONFIG_DIR"] = str(state_dir / "config")
+    env.update(extra)
+    return env
+
+
+def run_amlws(args: list[str], env: dict[str, str], *, timeout: float = 600, check: bool = True) -> Any:
+    """Run the public CLI with ``-o json``; returns (parsed JSON or None, wall seconds, completed process)."""
+    t0 = time.perf_counter()
+    r = subprocess.run([amlws_exe(), *args, "-o", "json"], env=env, capture_output=True, text=True, timeout=timeout)
+    dt = time.perf_counter() - t0
+    if check and r.returncode != 0:
+        raise RuntimeError(f"amlws {' '.join(args[:2])} failed ({r.returncode}): {r.stderr[-1500:]}")
+    try:
+        data = json.loads(r.stdout) if r.stdout.strip() else None
+    except ValueError:
+        data = None
+    return data, dt, r
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
