@@ -190,12 +190,12 @@ def emulator(storage: str | None = None, seed: str = "demo") -> Iterator[Emulato
                 raise SystemExit("the emulator did not start: " + (work / "emulator.log").read_text(errors="replace")[-2000:])
             time.sleep(0.05)
         info = json.loads(ready.read_text(encoding="utf-8"))
-        yield Emulator(info, proc)
+        emu = Emulator(info, proc)
+        yield emu
     finally:
         try:
-            import requests
-
-            requests.post(json.loads(ready.read_text())["url"] + "/_emulator/shutdown", verify=False, timeout=5) if ready.exists() else None
+            emu.control("POST", "shutdown")  # type: ignore[possibly-undefined]
+            proc.wait(timeout=10)
         except Exception:  # noqa: BLE001 - it is stopped below anyway
             pass
         stop(proc)
@@ -229,3 +229,57 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     t0 = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - t0
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def upload_blob(cs: str, container: str, name: str, data: bytes) -> str:
+    """Upload ``data`` to Azurite; returns its URL with a read SAS valid for a day."""
+    from datetime import datetime, timedelta, timezone
+
+    from azure.storage.blob import BlobSasPermissions, BlobServiceClient, generate_blob_sas
+
+    svc = BlobServiceClient.from_connection_string(cs)
+    try:
+        svc.create_container(container)
+    except Exception:  # noqa: BLE001 - exists
+        pass
+    blob = svc.get_blob_client(container, name)
+    blob.upload_blob(data, overwrite=True)
+    sas = generate_blob_sas(svc.account_name, container, name, account_key=AZURITE_KEY,
+                            permission=BlobSasPermissions(read=True), expiry=datetime.now(timezone.utc) + timedelta(days=1))
+    return f"{blob.url}?{sas}"
+
+
+def emulator_model(coefficients: dict[str, float] | None = None, intercept: float = 50.0) -> bytes:
+    """An ``.ilearner`` in the emulator's format (what its BES jobs write)."""
+    coefficients = coefficients or {"temperature": 11.5, "humidity": -0.7}
+    doc = {"format": "amlws-emulator-ilearner", "version": 1, "algorithm": "linear_regression", "label": "rentals",
+           "features": list(coefficients), "intercept": float(intercept), "coefficients": coefficients, "trainingRows": 0}
+    return (json.dumps(doc, indent=2) + "\n").encode("utf-8")
+
+
+def bike_csv(rows: int, seed: int) -> bytes:
+    import random
+
+    rnd = random.Random(seed)
+    out = ["temperature,humidity,rentals"]
+    for _ in range(rows):
+        t, h = rnd.uniform(-5, 35), rnd.uniform(25, 95)
+        out.append(f"{t:.1f},{h:.0f},{max(0, round(80 + 12 * t - 0.8 * h + rnd.gauss(0, 25)))}")
+    return ("\n".join(out) + "\n").encode("utf-8")
+
+
+def demo_targets(emu: Emulator) -> dict[str, str]:
+    """The demo seed's training BES URL, scoring service URL and endpoint, and ARM ids."""
+    ws = emu.seed["workspaces"][0]
+    training = next(s for s in ws["services"] if s["kind"] == "training")
+    scoring = next(s for s in ws["services"] if s["kind"] == "predictive")
+    endpoint = next(e for e in scoring["endpoints"] if e["name"] != "default")
+    arm_pred = next(s for s in emu.seed["armServices"] if not s["training"])
+    arm_train = next(s for s in emu.seed["armServices"] if s["training"])
+    return {"training_url": training["endpoints"][0]["apiLocation"] + "/jobs",
+            "scoring": endpoint["managementUrl"].rsplit("/endpoints/", 1)[0],
+            "endpoint": endpoint["managementUrl"], "arm": arm_pred["id"], "arm_training_url": arm_train["apiLocation"] + "/jobs",
+            "workspace": ws["id"], "scoring_id": scoring["id"]}
