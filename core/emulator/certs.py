@@ -44,7 +44,8 @@ def _still_valid(cert_path: Path, hosts: tuple[str, ...]) -> bool:
     except Exception:  # noqa: BLE001 - unreadable: regenerate
         return False
     names = {str(v) for v in san.get_values_for_type(x509.DNSName)} | {str(v) for v in san.get_values_for_type(x509.IPAddress)}
-    remaining = cert.not_valid_after_utc - _dt.datetime.now(_dt.timezone.utc)
+    not_after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=_dt.timezone.utc)  # cryptography < 42
+    remaining = not_after - _dt.datetime.now(_dt.timezone.utc)
     return set(hosts) <= names and remaining > _dt.timedelta(days=1)
 
 

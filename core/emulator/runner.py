@@ -31,7 +31,7 @@ def emulator_dir() -> Path:
 
 def info_for(server: Any) -> dict[str, Any]:
     """What ``serve`` prints and ``start`` records: URLs, CA path and the client environment."""
-    from .seed import DEMO_RESOURCE_GROUP, DEMO_SUBSCRIPTION, DEMO_WORKSPACE
+    from .seed import DEMO_RESOURCE_GROUP, DEMO_SUBSCRIPTION, DEMO_WORKSPACE, describe
 
     url = server.url
     return {
@@ -44,7 +44,7 @@ def info_for(server: Any) -> dict[str, Any]:
             "classic": f"{url}/workspaces/{DEMO_WORKSPACE}/webservices",
             "control": f"{url}/_emulator/",
         },
-        "seed": server.seed_summary or None,
+        "seed": describe(server.emulator),
         "env": server.env(),
     }
 
@@ -67,7 +67,9 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, state: str = ":memory:", se
     try:
         server.start()
     except ValueError as exc:
-        raise UsageError(str(exc), hint="bind to 127.0.0.1 or use --seed FILE with your own credentials") from None
+        hint = ("bind to 127.0.0.1 or use --seed FILE with your own credentials" if "non-loopback" in str(exc)
+                else "fix the seed file (see docs/emulator.md, Seed files)")
+        raise UsageError(str(exc), hint=hint) from None
     except OSError as exc:
         raise AmlwsError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="choose another --port (0 = any free port)") from None
     info = info_for(server)

@@ -90,7 +90,10 @@ def load_seed(seed: Any, storage_connection_string: str | None = None) -> dict[s
         return demo_seed(storage_connection_string)
     if isinstance(seed, dict):
         return seed
-    data = json.loads(Path(seed).read_text(encoding="utf-8-sig"))
+    try:
+        data = json.loads(Path(seed).read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"seed file {seed} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"seed file {seed} must hold a JSON object")
     if storage_connection_string and not data.get("storageConnectionString"):
@@ -219,6 +222,28 @@ def _seed_arm_service(emu: Any, svc: dict[str, Any], seed: dict[str, Any]) -> di
     emu.store.put(SERVICE, resource["id"].lower(), doc)
     return {"id": resource["id"], "apiLocation": f"{emu.base_url}/subscriptions/{sub.replace('-', '')}/services/{service_id}",
             "primaryKey": keys["primary"], "training": bool(svc.get("training"))}
+
+
+def describe(emu: Any) -> dict[str, Any]:
+    """What the emulator holds, in the seed summary's shape (management URLs, ApiLocations, keys)."""
+    base = emu.base_url
+    classic = emu.classic.backend
+    out: dict[str, Any] = {"workspaces": [], "armServices": []}
+    for ws in emu.store.list("classic_workspace"):
+        services = []
+        for svc in emu.store.list("classic_service", ws["id"].lower() + "/"):
+            eps = classic.list_endpoints(ws["id"], svc["Id"])
+            services.append({"id": svc["Id"], "name": svc["Name"], "kind": svc["emulator"]["kind"], "endpoints": [
+                {"name": e["Name"], "apiLocation": e["ApiLocation"], "primaryKey": e["PrimaryKey"],
+                 "managementUrl": f"{base}/workspaces/{ws['id']}/webservices/{svc['Id']}/endpoints/{e['Name']}"} for e in eps]})
+        out["workspaces"].append({"id": ws["id"], "token": ws["tokens"][0], "services": services})
+    for doc in emu.store.list(SERVICE):
+        r = doc["resource"]
+        sub = r["id"].split("/")[2]
+        out["armServices"].append({"id": r["id"], "apiLocation": f"{base}/subscriptions/{sub.replace('-', '')}/services/{doc['serviceId']}",
+                                   "primaryKey": (r["properties"].get("keys") or {}).get("primary"),
+                                   "training": bool((doc.get("emulator") or {}).get("training"))})
+    return out
 
 
 def _storage_account(cs: str | None) -> dict[str, str]:

@@ -455,18 +455,28 @@ class EmulatorServer:
         httpd.ssl_context = ctx if self.tls else None
         httpd.emulator = emu
         self.port = httpd.server_address[1]
-        emu.rebase(self.url)
-        if self.initial_settings:
-            emu.update_settings(self.initial_settings)
-        if self.storage_connection_string:
-            emu.update_settings({"storage_connection_string": self.storage_connection_string})
-        if not is_loopback(self.host):
-            tokens = set(emu.arm_tokens())
-            if tokens & DEMO_CREDENTIAL_VALUES:
-                httpd.server_close()
+        try:
+            emu.rebase(self.url)
+            if self.initial_settings:
+                emu.update_settings(self.initial_settings)
+            if self.storage_connection_string:
+                emu.update_settings({"storage_connection_string": self.storage_connection_string})
+            if not is_loopback(self.host) and set(emu.arm_tokens()) & DEMO_CREDENTIAL_VALUES:
                 raise ValueError(f"refusing to serve the well-known demo credentials on non-loopback address {self.host}")
-        if self.seed is not None and not store.dump().get("classic_workspace") and not store.dump().get("arm_subscription"):
-            self.seed_summary = apply_seed(emu, load_seed(self.seed, self.storage_connection_string))
+            dump = store.dump()
+            if self.seed is not None and not dump.get("classic_workspace") and not dump.get("arm_subscription"):
+                try:
+                    data = load_seed(self.seed, self.storage_connection_string)
+                    self.seed_summary = apply_seed(emu, data)
+                except ValueError:
+                    raise
+                except (OSError, KeyError, TypeError) as exc:
+                    raise ValueError(f"invalid seed {self.seed!r}: {type(exc).__name__}: {exc}") from None
+        except BaseException:
+            httpd.server_close()
+            store.close()
+            self._cleanup_tmp()
+            raise
         self.emulator = emu
         self._httpd = httpd
         emu.on_shutdown = lambda: threading.Thread(target=self.stop, daemon=True).start()
@@ -484,6 +494,9 @@ class EmulatorServer:
             for t in list(self.emulator.bes.backend.threads):
                 t.join(timeout=10)
             self.emulator.store.close()
+        self._cleanup_tmp()
+
+    def _cleanup_tmp(self) -> None:
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
