@@ -207,3 +207,36 @@ def test_rrs_formats(http, fmt):
         r = http.post(api + "/execute", params={**BES, "details": "true"}, headers=KEY,
                       json={"Inputs": {"input1": {"ColumnNames": ["temperature"], "Values": [["1"]]}}})
         assert r.status_code == 400 and "humidity" in r.json()["error"]["details"][0]["message"]
+
+
+def test_batch_scoring_job_on_a_predictive_endpoint(shttp, azurite, azurite_container):
+    http = shttp
+    upload(azurite, azurite_container, "rows.csv", b"temperature,humidity\n10,60\n25,40\n")
+    api = endpoint(http, demo.DEMO_PREDICTIVE_SERVICE, demo.DEMO_ENDPOINT)["ApiLocation"]
+    out = f"{azurite_container}/scored.csv"
+    body = {"Inputs": {"input1": {"ConnectionString": azurite.connection_string, "RelativeLocation": f"{azurite_container}/rows.csv"}},
+            "Outputs": {"output1": {"ConnectionString": azurite.connection_string, "RelativeLocation": out}}}
+    r = http.post(api + "/jobs", params=BES, headers=KEY,
+                  json={**body, "Outputs": {"output1": {"ConnectionString": "x", "RelativeLocation": f"{azurite_container}/m.ilearner"}}})
+    assert r.status_code == 400 and '".csv, .tsv, .arff"' in r.json()["error"]["details"][0]["message"]
+    _, seen = run_job(http, api, body)
+    assert seen[-1]["StatusCode"] == "Finished", seen[-1]
+    scored = list(csv.reader(io.StringIO(read(seen[-1]["Results"]["output1"]).decode())))
+    assert scored == [["temperature", "humidity", "Scored Labels"], ["10", "60", "110.0"], ["25", "40", "180.0"]]
+
+
+def test_classic_patch_delay_keeps_the_old_model_for_a_while(http):
+    import time
+
+    http.control("POST", "config", {"classic_patch_delay": 0.4})
+    api = endpoint(http, demo.DEMO_PREDICTIVE_SERVICE, demo.DEMO_ENDPOINT)["ApiLocation"]
+    before = score(http, api)
+    loc = http.control("POST", "models", {"model": {"format": "amlws-emulator-ilearner", "version": 1, "algorithm": "linear_regression",
+                                                    "label": "rentals", "features": ["temperature", "humidity"], "intercept": 0.0,
+                                                    "coefficients": {"temperature": 1.0, "humidity": 0.0}}})
+    mgmt = f"{WS}/{demo.DEMO_PREDICTIVE_SERVICE}/endpoints/{demo.DEMO_ENDPOINT}"
+    assert http.patch(mgmt, headers=KEY, json={"Resources": [{"Name": demo.DEMO_RESOURCE_NAME, "Location": loc}]}).status_code == 200
+    assert http.get(mgmt, headers=KEY).json()["Resources"][0]["Location"] == loc  # GET shows it at once
+    assert score(http, api) == before  # ... but scoring still uses the old model
+    time.sleep(0.45)
+    assert score(http, api) == [10.0, 25.0]
