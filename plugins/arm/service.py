@@ -170,34 +170,45 @@ def plan_create(target: Target, definition: Definition, settings: Any, *, locati
 
     url = arm_endpoint(settings) + target.id + f"?api-version={defs.API_VERSION}"
     body = create_body(definition, location)
-    plan = [] if force else [{"method": "GET", "url": url, "purpose": "refuse if the web service exists"}]
+    purpose = "save the existing web service to the local history" if force else "refuse if the web service exists"
+    plan = [{"method": "GET", "url": url, "purpose": purpose}]
     plan.append({"method": "PUT", "url": url, "body": body})
     plan.append({"method": "GET", "url": "<Azure-AsyncOperation URL of the PUT response>", "purpose": "poll until Succeeded or Failed"})
     return plan
 
 
 def create(target: Target, definition: Definition, settings: Any, *, location: str | None, force: bool = False) -> Definition:
-    """``New-AzMlWebService``: PUT (+LRO); refuses to overwrite an existing service unless ``force``."""
+    """``New-AzMlWebService``: GET, PUT (+LRO); refuses to overwrite an existing service unless ``force``,
+    and saves an existing one to the local history before overwriting it."""
+    from amlws.history import History
+
     body = json.dumps(create_body(definition, location), ensure_ascii=False).encode("utf-8")
     with _client(settings, target) as client:
-        if not force:
-            try:
-                client.get(target.id)
-            except NotFoundError:
-                pass
-            else:
-                raise ConflictError(
-                    f"{target.id} exists; PUT would overwrite it without recovery",
-                    hint="use amlws update to change it, or pass --force to overwrite it",
-                )
-        final = client.put(target.id, body)
+        try:
+            current = client.get(target.id)
+        except NotFoundError:
+            current = None
+        if current is not None and not force:
+            raise ConflictError(
+                f"{target.id} exists; PUT would overwrite it without recovery",
+                hint="use amlws update to change it, or pass --force to overwrite it",
+            )
+        plan = plan_create(target, definition, settings, location=location, force=force)
+        with History().change(target.id, BACKEND, current, action="new", request=plan,
+                              note=None if current is not None else "the web service did not exist") as entry:
+            final = client.put(target.id, body)
+            entry["outcome"] = {"provisioningState": (final.get("properties") or {}).get("provisioningState")}
     return Definition(BACKEND, final, target)
 
 
 def remove(target: Target, settings: Any) -> None:
-    """``Remove-AzMlWebService``: DELETE (+LRO)."""
+    """``Remove-AzMlWebService``: GET (saved to the local history), DELETE (+LRO)."""
+    from amlws.history import History
+
     with _client(settings, target) as client:
-        client.delete(target.id)
+        current = client.get(target.id)
+        with History().change(target.id, BACKEND, current, action="remove", request=plan_remove(target, settings)):
+            client.delete(target.id)
 
 
 def list_keys(target: Target, settings: Any) -> dict[str, Any]:
@@ -232,7 +243,9 @@ def plan_add_region(target: Target, settings: Any, region: str) -> list[dict[str
 def plan_remove(target: Target, settings: Any) -> list[dict[str, Any]]:
     from .client import arm_endpoint
 
+    url = arm_endpoint(settings) + target.id + f"?api-version={defs.API_VERSION}"
     return [
-        {"method": "DELETE", "url": arm_endpoint(settings) + target.id + f"?api-version={defs.API_VERSION}"},
+        {"method": "GET", "url": url, "purpose": "save the web service to the local history"},
+        {"method": "DELETE", "url": url},
         {"method": "GET", "url": "<Azure-AsyncOperation or Location URL of the DELETE response>", "purpose": "poll until done"},
     ]

@@ -22,6 +22,26 @@ THROTTLE_LEVELS = ("Low", "High")
 LOW_THROTTLE_WARNING = "When ThrottleLevel is set to Low, MaxConcurrentCalls is automatically set to the default value of 4."
 
 
+def _history() -> Any:
+    from amlws.history import History
+
+    return History()
+
+
+def _read_endpoint(client: Any, ref: ClassicRef) -> dict[str, Any] | None:
+    """The endpoint as history saves it (keys removed), or ``None`` when it does not exist."""
+    from amlws.errors import NotFoundError, RemoteError
+
+    try:
+        return strip_keys(normalise(client.get_endpoint(ref)))
+    except NotFoundError:
+        return None
+    except RemoteError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
 def _plan(*reqs: tuple[str, str, Any]) -> dict[str, Any]:
     out = []
     for method, url, body in reqs:
@@ -58,7 +78,9 @@ def remove_service(settings: Any, ref: ClassicRef, *, what_if: bool = False, con
         name = svc.get("Name") or ref.service
         if confirm:
             confirm(f"Remove web service {name!r} ({ref.service}) and all its endpoints?")
-        client.delete_service(ref)
+        with _history().change(ref.id, "classic", strip_keys(svc), action="remove",
+                               request=_plan(("DELETE", ref.service_url, None))["requests"]):
+            client.delete_service(ref)
     return {"webService": ref.service, "name": name, "removed": True, "message": f'Web service "{name}" was removed.'}
 
 
@@ -122,11 +144,15 @@ def add_endpoint(
     body = add_endpoint_body(description=description, throttle_level=throttle_level,
                              max_concurrent_calls=max_concurrent_calls, prevent_update=prevent_update)
     if what_if:
-        return _plan(("PUT", ref.endpoint_url, body))
+        return _plan(("GET", ref.endpoint_url, None), ("PUT", ref.endpoint_url, body))
     if confirm:
         confirm(f"Add endpoint {ref.endpoint!r} to web service {ref.service}?")
     with make_client(settings, http) as client:
-        created = client.add_endpoint(ref, body)
+        current = _read_endpoint(client, ref)  # saved to the local history: a PUT changes an existing endpoint
+        with _history().change(ref.id, "classic", current, action="endpoint-add",
+                               request=_plan(("PUT", ref.endpoint_url, body))["requests"],
+                               note=None if current is not None else "the endpoint did not exist"):
+            created = client.add_endpoint(ref, body)
     out: dict[str, Any] = {
         "webService": ref.service,
         "endpoint": ref.endpoint,
@@ -149,8 +175,8 @@ def remove_endpoint(settings: Any, ref: ClassicRef, *, what_if: bool = False, co
     ref.validate()
     url = ref.endpoint_url
     if what_if:
-        plan = _plan(("GET", ref.service_url, None), ("DELETE", url, None))
-        plan["note"] = "the GET checks that this is not the default endpoint while others exist"
+        plan = _plan(("GET", ref.service_url, None), ("GET", url, None), ("DELETE", url, None))
+        plan["note"] = "the first GET checks that this is not the default endpoint while others exist; the second saves the endpoint to the local history"
         return plan
     with make_client(settings, http) as client:
         default, svc = _default_name(client, ref)
@@ -165,7 +191,10 @@ def remove_endpoint(settings: Any, ref: ClassicRef, *, what_if: bool = False, co
                 )
         if confirm:
             confirm(f"Remove endpoint {ref.endpoint!r} of web service {ref.service}?")
-        client.delete_endpoint(ref)
+        current = strip_keys(normalise(client.get_endpoint(ref)))
+        with _history().change(ref.id, "classic", current, action="endpoint-remove",
+                               request=_plan(("DELETE", url, None))["requests"]):
+            client.delete_endpoint(ref)
     return {"webService": ref.service, "endpoint": ref.endpoint, "removed": True,
             "message": f'Web service endpoint "{ref.endpoint}" was successfully removed.'}
 
@@ -179,7 +208,7 @@ def refresh_endpoint(
     refuse_default(ref, "refresh")
     body = refresh_body(overwrite_resources)
     if what_if:
-        return _plan(("GET", ref.service_url, None), ("POST", url, body))
+        return _plan(("GET", ref.service_url, None), ("GET", ref.endpoint_url, None), ("POST", url, body))
     with make_client(settings, http) as client:
         default, _ = _default_name(client, ref)
         refuse_default(ref, "refresh", default)
@@ -187,7 +216,11 @@ def refresh_endpoint(
             log.warning("--overwrite-resources replaces the trained model with the predictive experiment's: a model installed by patch is discarded")
         if confirm:
             confirm(f"Refresh endpoint {ref.endpoint!r} of web service {ref.service}?")
-        changed = client.refresh_endpoint(ref, overwrite_resources)
+        current = strip_keys(normalise(client.get_endpoint(ref)))
+        with _history().change(ref.id, "classic", current, action="endpoint-refresh",
+                               request=_plan(("POST", url, body))["requests"]) as entry:
+            changed = client.refresh_endpoint(ref, overwrite_resources)
+            entry["outcome"] = {"refreshed": changed}
     if not changed:
         message = f'No change detected, so endpoint "{ref.endpoint}" is NOT refreshed.'
     elif overwrite_resources:

@@ -272,12 +272,17 @@ def test_new_refuses_to_overwrite_existing_service(run, server, h, live_document
     assert [r.method for r, _ in server.log] == ["GET"]
 
 
-def test_new_force_puts_without_get(run, server, h, live_document, tmp_path: Path):
+def test_new_force_saves_the_existing_service_to_history_then_puts(run, server, h, live_document, tmp_path: Path):
     path = _definition_file(tmp_path, live_document)
+    existing = {**live_document, "tags": {"was": "here"}}
+    server.expect_ordered_request(h.WS_PATH, method="GET").respond_with_json(existing)
     server.expect_ordered_request(h.WS_PATH, method="PUT").respond_with_json(live_document, status=200)
     code, out, err = run("new", h.WS_PATH, "--definition-file", str(path), "--location", "West US", "--force", "--yes", "-o", "json")
     assert code == 0, err
-    assert [r.method for r, _ in server.log] == ["PUT"]
+    assert [r.method for r, _ in server.log] == ["GET", "PUT"]
+    code, out, err = run("history", h.WS_PATH, "--revision", "1", "-o", "json")
+    entry = json.loads(out)
+    assert (entry["action"], entry["status"], entry["definition"]["tags"]) == ("new", "applied", {"was": "here"})
 
 
 def test_new_needs_location_and_sends_nothing(run, server, h, live_document, tmp_path: Path):
@@ -301,18 +306,22 @@ def test_new_what_if_sends_nothing(run, server, h, live_document, tmp_path: Path
 
 def test_new_failed_lro(run, server, h, live_document, tmp_path: Path):
     path = _definition_file(tmp_path, live_document)
+    server.expect_ordered_request(h.WS_PATH, method="GET").respond_with_json({"error": {"code": "ResourceNotFound"}}, status=404)
     server.expect_ordered_request(h.WS_PATH, method="PUT").respond_with_json({}, status=201, headers=h.async_headers(server, "op9"))
     server.expect_ordered_request(h.op_path("op9"), method="GET").respond_with_json(
         {"status": "Failed", "error": {"code": "InternalError", "message": "boom"}}
     )
     code, out, err = run("new", h.WS_PATH, "--definition-file", str(path), "--location", "West US", "--force", "--yes")
     assert code == 1 and "InternalError" in err and "boom" in err and "req-op9-initial" in err
+    code, out, err = run("history", h.WS_PATH, "-o", "json")
+    assert [(r["action"], r["status"], r["note"]) for r in json.loads(out)] == [("new", "failed", "the web service did not exist")]
 
 
 # --- remove -------------------------------------------------------------------------------------------------
 
 
-def test_remove_202_polls_async_operation(run, server, h):
+def test_remove_202_polls_async_operation(run, server, h, live_document):
+    server.expect_ordered_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(live_document)
     server.expect_ordered_request(h.WS_PATH, method="DELETE", query_string=h.API).respond_with_data(
         "", status=202, headers=h.async_headers(server)
     )
@@ -322,32 +331,46 @@ def test_remove_202_polls_async_operation(run, server, h):
     assert code == 0, err
     assert json.loads(out) == {"target": h.WS_PATH, "removed": True}
     server.check_assertions()
-    h.assert_arm_request(server.log[0][0], "DELETE", h.WS_PATH)
-    assert len(server.log) == 3
+    h.assert_arm_request(server.log[1][0], "DELETE", h.WS_PATH)
+    assert len(server.log) == 4
+    # the removed service is in the local history: it can be re-created from there
+    code, out, err = run("history", h.WS_PATH, "--revision", "1", "-o", "json")
+    entry = json.loads(out)
+    assert (entry["action"], entry["status"]) == ("remove", "applied")
+    assert entry["definition"]["properties"]["assets"] == live_document["properties"]["assets"]
 
 
-def test_remove_204_is_done(run, server, h):
+def test_remove_of_a_missing_service_sends_no_delete(run, server, h):
+    server.expect_ordered_request(h.WS_PATH, method="GET").respond_with_json({"error": {"code": "ResourceNotFound", "message": "gone"}}, status=404)
+    code, out, err = run("remove", h.WS_PATH, "--yes")
+    assert code == 3 and "gone" in err
+    assert [r.method for r, _ in server.log] == ["GET"]
+
+
+def test_remove_204_is_done(run, server, h, live_document):
+    server.expect_ordered_request(h.WS_PATH, method="GET").respond_with_json(live_document)
     server.expect_ordered_request(h.WS_PATH, method="DELETE").respond_with_data("", status=204)
     code, out, err = run("remove", h.WS_PATH, "--yes", "-o", "json")
     assert code == 0, err
-    assert len(server.log) == 1
+    assert len(server.log) == 2
 
 
-def test_remove_polls_location(run, server, h):
+def test_remove_polls_location(run, server, h, live_document):
     loc = server.url_for("/subscriptions/x/operationresults/abc")
+    server.expect_ordered_request(h.WS_PATH, method="GET").respond_with_json(live_document)
     server.expect_ordered_request(h.WS_PATH, method="DELETE").respond_with_data("", status=202, headers={"Location": loc})
     server.expect_ordered_request("/subscriptions/x/operationresults/abc", method="GET").respond_with_data("", status=202, headers={"Location": loc})
     server.expect_ordered_request("/subscriptions/x/operationresults/abc", method="GET").respond_with_data("", status=204)
     code, out, err = run("remove", h.WS_PATH, "--yes")
     assert code == 0, err
-    assert [r.method for r, _ in server.log] == ["DELETE", "GET", "GET"]
+    assert [r.method for r, _ in server.log] == ["GET", "DELETE", "GET", "GET"]
 
 
 def test_remove_needs_confirmation(run, server, h):
     code, out, err = run("remove", h.WS_PATH)
     assert code == 2 and "--yes" in err
     code, out, err = run("remove", h.WS_PATH, "--what-if", "-o", "json")
-    assert code == 0 and json.loads(out)["requests"][0]["method"] == "DELETE"
+    assert code == 0 and [r["method"] for r in json.loads(out)["requests"]] == ["GET", "DELETE", "GET"]
     assert server.log == []
 
 

@@ -96,7 +96,10 @@ def test_endpoints_add_sends_the_documented_body(fake, run, cc) -> None:
     r = run("classic", "endpoints", "add", *_ids(cc, "ep02"), "--description", "Région Nord", "--throttle-level", "high",
             "--max-concurrent-calls", "50", "--yes", "-o", "json")
     assert r.code == 0, r.err
-    (req,) = fake.requests
+    # a GET first: the endpoint as it was (here: none) goes to the local history before the PUT
+    assert fake.methods() == [f"GET /workspaces/{cc.WS}/webservices/{cc.SVC}/endpoints/ep02",
+                              f"PUT /workspaces/{cc.WS}/webservices/{cc.SVC}/endpoints/ep02"]
+    req = fake.requests[1]
     assert (req.method, req.path, req.query_string) == ("PUT", f"/workspaces/{cc.WS}/webservices/{cc.SVC}/endpoints/ep02", b"")
     assert req.headers["Authorization"] == f"Bearer {cc.TOKEN}"
     assert req.headers["Content-Type"] == "application/json; charset=utf-8"
@@ -108,7 +111,7 @@ def test_endpoints_add_sends_the_documented_body(fake, run, cc) -> None:
 def test_endpoints_add_defaults_and_prevent_update(fake, run, cc) -> None:
     r = run("classic", "endpoints", "add", *_ids(cc, "ep03"), "--prevent-update", "--yes")
     assert r.code == 0, r.err
-    assert json.loads(fake.requests[0].get_data()) == {"Description": None, "ThrottleLevel": "Low", "MaxConcurrentCalls": None, "PreventUpdate": True}
+    assert json.loads(fake.requests[-1].get_data()) == {"Description": None, "ThrottleLevel": "Low", "MaxConcurrentCalls": None, "PreventUpdate": True}
     assert 'Web service endpoint "ep03" was successfully added.' in r.out
 
 
@@ -116,7 +119,7 @@ def test_endpoints_add_low_with_max_calls_warns_and_sends_null(fake, run, cc) ->
     r = run("classic", "endpoints", "add", *_ids(cc, "ep04"), "--max-concurrent-calls", "10", "--yes")
     assert r.code == 0, r.err
     assert "When ThrottleLevel is set to Low, MaxConcurrentCalls is automatically set to the default value of 4." in r.err
-    assert json.loads(fake.requests[0].get_data()) == {"Description": None, "ThrottleLevel": "Low", "MaxConcurrentCalls": None}
+    assert json.loads(fake.requests[-1].get_data()) == {"Description": None, "ThrottleLevel": "Low", "MaxConcurrentCalls": None}
 
 
 @pytest.mark.parametrize("calls", ["0", "201", "-5"])
@@ -142,8 +145,8 @@ def test_endpoints_add_bad_throttle_sends_nothing(fake, run, cc) -> None:
 def test_endpoints_add_what_if(fake, run, cc) -> None:
     r = run("classic", "endpoints", "add", *_ids(cc, "ep07"), "--what-if", "-o", "json")
     assert r.code == 0, r.err
-    assert r.json["requests"][0]["method"] == "PUT"
-    assert r.json["requests"][0]["body"] == {"Description": None, "ThrottleLevel": "Low", "MaxConcurrentCalls": None}
+    assert [q["method"] for q in r.json["requests"]] == ["GET", "PUT"]
+    assert r.json["requests"][1]["body"] == {"Description": None, "ThrottleLevel": "Low", "MaxConcurrentCalls": None}
     assert fake.requests == []
     r = run("classic", "endpoints", "add", *_ids(cc, "ep07"), "--description", "é", "--what-if")
     assert r.code == 0 and '{"Description": "é", "ThrottleLevel": "Low", "MaxConcurrentCalls": null}' in r.out
@@ -170,6 +173,25 @@ def test_endpoints_remove(fake, run, cc) -> None:
     assert 'Web service endpoint "ep01" was successfully removed.' in r.out
     assert _mutations(fake) == [f"DELETE /workspaces/{cc.WS}/webservices/{cc.SVC}/endpoints/ep01"]
     assert fake.requests[-1].get_data() == b""
+    # the removed endpoint is in the local history, without its keys
+    r = run("history", *_ids(cc), "--revision", "1", "-o", "json")
+    assert r.code == 0, r.err
+    assert (r.json["action"], r.json["status"], r.json["definition"]["Name"]) == ("endpoint-remove", "applied", "ep01")
+    assert "secret" not in r.out
+
+
+def test_endpoint_changes_are_recorded_in_history(fake, run, cc) -> None:
+    assert run("classic", "endpoints", "add", *_ids(cc, "ep09"), "--yes").code == 0
+    assert run("classic", "endpoints", "refresh", *_ids(cc, "ep09"), "--yes").code == 0
+    r = run("history", *_ids(cc, "ep09"), "-o", "json")
+    assert [(e["revision"], e["action"], e["status"], e["note"]) for e in r.json] == [
+        (1, "endpoint-add", "applied", "the endpoint did not exist"), (2, "endpoint-refresh", "applied", None)]
+    fake.server.log.clear()
+    r = run("classic", "services", "remove", "--workspace", cc.WS, "--service", cc.TRAIN_SVC, "--yes")
+    assert r.code == 0, r.err
+    r = run("history", f"{fake.server.url_for('/')}workspaces/{cc.WS}/webservices/{cc.TRAIN_SVC}", "-o", "json")
+    assert r.code == 0, r.err
+    assert [(e["action"], e["status"]) for e in r.json] == [("remove", "applied")]
 
 
 def test_endpoints_remove_default_while_others_exist_sends_nothing(fake, run, cc) -> None:
