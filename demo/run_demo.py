@@ -330,7 +330,17 @@ def summarize(result: Any) -> str:
     return "; ".join(parts)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    import signal
+
+    try:
+        signal.signal(signal.SIGTERM, _interrupt)  # clean up on `kill` as on Ctrl-C
+    except (ValueError, OSError):
+        pass
     workdir = Path(tempfile.mkdtemp(prefix="amlws-demo-"))
     try:
         run(workdir)
