@@ -292,7 +292,7 @@ class ArmClient:
         start = len(self.wire)
         with _mapped(self, "update the web service", resource_id, lro=(start, "PATCH")):
             poller = self.client.resources.begin_update_by_id(
-                resource_id.lstrip("/"), body, api_version=API_VERSION, content_type="application/json",
+                resource_id.lstrip("/"), body, api_version=API_VERSION, content_type="application/json; charset=utf-8",
                 polling_interval=self.poll_interval, cls=_raw_json,
             )
             result = self._wait(poller, "update")
@@ -303,7 +303,7 @@ class ArmClient:
         start = len(self.wire)
         with _mapped(self, "create the web service", resource_id, lro=(start, "PUT")):
             poller = self.client.resources.begin_create_or_update_by_id(
-                resource_id.lstrip("/"), body, api_version=API_VERSION, content_type="application/json",
+                resource_id.lstrip("/"), body, api_version=API_VERSION, content_type="application/json; charset=utf-8",
                 polling_interval=self.poll_interval, cls=_raw_json,
             )
             return self._wait(poller, "create")

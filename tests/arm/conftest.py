@@ -256,7 +256,7 @@ def assert_arm_request(request: Any, method: str, path: str, query: dict[str, st
     assert dict(request.args) == (API if query is None else query)
     assert request.headers.get("Authorization") == f"Bearer {TOKEN}"
     if method in ("PUT", "PATCH"):
-        assert request.headers.get("Content-Type", "").startswith("application/json")
+        assert request.headers.get("Content-Type", "") == "application/json; charset=utf-8"
         validate_request_body(request.get_data())
 
 
