@@ -252,7 +252,25 @@ class Host:
 
     def import_definition(self, document: Any, *, source: str = "<string>", backend: str | None = None) -> Definition:
         if backend:
-            return self._call(backend, "amlws_import", Definition, document=document, settings=self.settings, source=source)
+            plugin = self._backend_plugin(backend)
+            others = [p for p in self.pm.get_plugins() if p is not plugin]
+            try:
+                result = self.pm.subset_hook_caller("amlws_import", remove_plugins=others)(
+                    document=document, settings=self.settings, source=source
+                )
+            except AmlwsError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"backend {backend!r} failed in amlws_import: {type(exc).__name__}: {exc}") from exc
+            if result is None:
+                # amlws_import returns None for a document in another backend's format
+                raise UsageError(
+                    f"{source}: not a {backend} definition",
+                    hint="export the definition from the service you are updating (amlws export TARGET -f FILE)",
+                )
+            if not isinstance(result, Definition):
+                raise PluginError(f"backend {backend!r}: amlws_import returned {type(result).__name__}")
+            return result
         for name, (plugin, _) in sorted(self.backends().items()):
             others = [p for p in self.pm.get_plugins() if p is not plugin]
             result = self.pm.subset_hook_caller("amlws_import", remove_plugins=others)(

@@ -1,0 +1,176 @@
+"""docs/errors.md is right: its exit-code table is ExitCode and the README's table, and its
+reference lists every error amlws raises (the table-driven bad-input catalogue is in
+tests/e2e/test_safety_bad_inputs.py, against the emulator).
+
+Regenerate the reference part of docs/errors.md after adding or changing an error:
+
+    .venv/bin/python tests/core/test_bad_inputs.py --write
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ERRORS_MD = REPO / "docs" / "errors.md"
+README = REPO / "README.md"
+BEGIN = "<!-- BEGIN GENERATED REFERENCE: tests/core/test_bad_inputs.py --write -->"
+END = "<!-- END GENERATED REFERENCE -->"
+
+#: Where amlws raises errors (the emulator's service side answers HTTP, it does not raise to users).
+SOURCES = sorted(
+    [p for p in (REPO / "core").rglob("*.py") if "emulator" not in p.parts or p.name == "cli.py"]
+    + list((REPO / "plugins").rglob("*.py"))
+)
+
+
+def error_classes() -> dict[str, int]:
+    """Name -> exit code for every AmlwsError subclass amlws defines (also outside errors.py)."""
+    import importlib
+
+    from amlws import errors
+
+    modules = [errors]
+    for name in ("amlws.bes", "amlws.fleet"):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:  # pragma: no cover - a module not written yet
+            pass
+    out = {}
+    for mod in modules:
+        for attr in dir(mod):
+            obj = getattr(mod, attr)
+            if isinstance(obj, type) and issubclass(obj, errors.AmlwsError):
+                out[attr] = int(obj.exit_code)
+    return out
+
+
+def _text(node: ast.AST | None) -> str | None:
+    """A message as the user sees it: f-string fields become ``{...}`` placeholders."""
+    if node is None:
+        return None
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        parts = []
+        for v in node.values:
+            if isinstance(v, ast.Constant):
+                parts.append(str(v.value))
+            else:
+                inner = ast.unparse(v.value) if isinstance(v, ast.FormattedValue) else "..."
+                parts.append("{" + re.sub(r"\s+", " ", inner) + "}")
+        return "".join(parts)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _text(node.left), _text(node.right)
+        return (left or "{...}") + (right or "{...}")
+    if isinstance(node, ast.IfExp):
+        return _text(node.body) or _text(node.orelse)
+    return "{" + ast.unparse(node) + "}"
+
+
+def raised_errors() -> list[dict[str, object]]:
+    """Every ``SomeError(message, hint=...)`` built in amlws's code, with its exit code."""
+    classes = error_classes()
+    rows = []
+    for path in SOURCES:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr if isinstance(node.func, ast.Attribute) else None
+            if name not in classes or not node.args:
+                continue
+            message = _text(node.args[0])
+            hint = next((_text(k.value) for k in node.keywords if k.arg == "hint"), None)
+            if not message or message.startswith("{") and message.endswith("}") and message.count("{") == 1:
+                continue  # a message built elsewhere (e.g. from an HTTP response): documented by status
+            rows.append({"module": str(path.relative_to(REPO)), "line": node.lineno, "class": name,
+                         "code": classes[name], "message": message, "hint": hint})
+    return rows
+
+
+def _cell(text: str | None) -> str:
+    if not text:
+        return ""
+    return "`" + text.replace("`", "'").replace("|", "\\|").replace("\n", " ") + "`"
+
+
+def reference() -> str:
+    rows = raised_errors()
+    out = [BEGIN, "", "## Reference: every error, by module", "",
+           "Generated from the source (every `AmlwsError` subclass amlws builds with a fixed message); "
+           "`{...}` stands for a value filled in at run time. The exit code comes from the class.", ""]
+    by_module: dict[str, list[dict[str, object]]] = {}
+    for r in rows:
+        by_module.setdefault(str(r["module"]), []).append(r)
+    for module in sorted(by_module):
+        out += [f"### `{module}`", "", "| message | exit | error | fix |", "|---|---|---|---|"]
+        seen = set()
+        for r in by_module[module]:
+            key = (r["message"], r["hint"], r["code"])
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(f"| {_cell(str(r['message']))} | {r['code']} | {r['class']} | {_cell(r['hint']) if r['hint'] else ''} |")
+        out.append("")
+    out.append(END)
+    return "\n".join(out) + "\n"
+
+
+def write() -> None:
+    text = ERRORS_MD.read_text(encoding="utf-8")
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    ERRORS_MD.write_text(text[:start] + reference().rstrip("\n") + text[end:], encoding="utf-8")
+
+
+# --- tests ------------------------------------------------------------------------------------------
+
+
+def table(path: Path) -> dict[int, str]:
+    rows = re.findall(r"^\|\s*(\d+)\s*\|\s*`?([A-Z_]+)`?\s*\|", path.read_text(encoding="utf-8"), re.MULTILINE)
+    return {int(code): name for code, name in rows}
+
+
+def test_exit_code_tables_agree_with_exitcode():
+    from amlws.errors import ExitCode
+
+    expected = {int(c): c.name for c in ExitCode}
+    assert table(ERRORS_MD) == expected, "docs/errors.md's exit-code table differs from amlws.errors.ExitCode"
+    assert table(README) == expected, "README.md's exit-code table differs from amlws.errors.ExitCode"
+
+
+def test_http_status_mapping_is_documented():
+    from amlws.errors import exit_code_for_status
+
+    text = ERRORS_MD.read_text(encoding="utf-8")
+    for status in (400, 401, 403, 404, 409, 412, 429, 500, 503):
+        row = re.search(rf"^\|\s*{status}\s*\|\s*(\d+)\s*\|", text, re.MULTILINE)
+        assert row, f"docs/errors.md has no row for HTTP {status}"
+        assert int(row.group(1)) == int(exit_code_for_status(status)), f"HTTP {status}"
+
+
+def test_reference_lists_every_error_amlws_raises():
+    rows = raised_errors()
+    assert len(rows) > 150
+    text = ERRORS_MD.read_text(encoding="utf-8")
+    missing = [f"{r['module']}:{r['line']} {r['message']}" for r in rows if _cell(str(r["message"])) not in text]
+    assert not missing, ("docs/errors.md does not list these errors; run "
+                         "`.venv/bin/python tests/core/test_bad_inputs.py --write`:\n" + "\n".join(missing[:20]))
+
+
+def test_reference_exit_codes_match_the_classes():
+    text = ERRORS_MD.read_text(encoding="utf-8")
+    for r in raised_errors():
+        line = f"| {_cell(str(r['message']))} | {r['code']} | {r['class']} |"
+        assert line in text, f"{r['module']}:{r['line']}: {line}"
+
+
+if __name__ == "__main__":
+    if "--write" in sys.argv:
+        write()
+        print(f"wrote {ERRORS_MD}")
+    else:
+        sys.stdout.write(reference())
