@@ -441,7 +441,12 @@ def main(argv: Optional[list[str]] = None, *, pm: Any = None) -> int:
     """Run the CLI; returns (and as a script exits with) the documented exit code."""
     global _pm
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
-    if args == ["--version"] and pm is None:  # fast path: no plugins loaded, no command tree built (bench/bench_startup.py)
+    if args == ["--version"] and pm is None:  # fast path: plugins load (a broken one still warns), no command tree is built
+        from .host import get_plugin_manager
+        from .output import setup_logging
+
+        setup_logging(verbose=False, debug=False)
+        get_plugin_manager()
         sys.stdout.write(f"amlws {__version__}\n")
         if argv is None:
             sys.exit(0)
