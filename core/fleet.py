@@ -307,18 +307,20 @@ def _now() -> str:
 
 
 class Journal:
-    """An append-only JSON-lines file: one ``os.write`` per record (``O_APPEND``), group-committed
-    ``fsync``. A record torn by a crash is the last line and is ignored on reading."""
+    """An append-only JSON-lines file: one ``os.write`` per record (``O_APPEND``), so a record is
+    in the kernel, safe from ``kill -9``, as soon as :meth:`append` returns. A background thread
+    group-commits ``fsync`` (for power loss) without holding up the workers; ``append(sync=True)``
+    also waits for it. A record torn by a crash is the last line and is ignored on reading."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
         self._fd = os.open(self.path, flags, 0o600)
-        self._wlock = threading.Lock()
-        self._flock = threading.Lock()
+        self._cond = threading.Condition()
         self._written = 0
         self._synced = 0
+        self._closing = False
         # A previous run killed mid-write may have left a torn last line: end it first.
         size = self.path.stat().st_size
         if size:
@@ -326,23 +328,37 @@ class Journal:
                 fh.seek(size - 1)
                 if fh.read(1) != b"\n":
                     os.write(self._fd, b"\n")
+        self._flusher = threading.Thread(target=self._flush_loop, name="amlws-fleet-journal", daemon=True)
+        self._flusher.start()
 
-    def append(self, record: dict[str, Any], *, sync: bool = True) -> None:
+    def _flush_loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._synced >= self._written and not self._closing:
+                    self._cond.wait()
+                if self._synced >= self._written:
+                    return
+                upto = self._written
+            os.fsync(self._fd)  # one fsync covers every record written before it
+            with self._cond:
+                self._synced = max(self._synced, upto)
+                self._cond.notify_all()
+
+    def append(self, record: dict[str, Any], *, sync: bool = False) -> None:
         data = (json.dumps({"time": _now(), **record}, separators=(",", ":"), default=str) + "\n").encode("utf-8")
-        with self._wlock:
+        with self._cond:
             os.write(self._fd, data)
             self._written += 1
             mine = self._written
-        if not sync:
-            return
-        with self._flock:  # group commit: one fsync covers every record written before it
-            if self._synced >= mine:
-                return
-            upto = self._written
-            os.fsync(self._fd)
-            self._synced = upto
+            self._cond.notify_all()
+            while sync and self._synced < mine and self._flusher.is_alive():
+                self._cond.wait(timeout=5)
 
     def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._flusher.join(timeout=30)
         try:
             os.fsync(self._fd)
         except OSError:  # pragma: no cover
@@ -654,6 +670,7 @@ class FleetRunner:
         self.states: dict[str, RowState] = {}
         self._lock = threading.Lock()
         self._sleep = sleep
+        self._fingerprints: dict[str, str] = {}
 
     # -- helpers --
     def _stop_aware_sleep(self, seconds: float) -> None:
@@ -664,12 +681,13 @@ class FleetRunner:
         if self.progress is not None:
             self.progress.update(row.key, state, detail)
 
-    def _record(self, row: FleetRow, rec: dict[str, Any], *, sync: bool = True) -> None:
+    def _record(self, row: FleetRow, rec: dict[str, Any], *, sync: bool = False) -> None:
         if self.journal is None:
             return
-        self.journal.append({**rec, "row": row.key, "fingerprint": row.fingerprint()}, sync=sync)
+        fp = self._fingerprints.get(row.key) or self._fingerprints.setdefault(row.key, row.fingerprint())
+        self.journal.append({**rec, "row": row.key, "fingerprint": fp}, sync=sync)
         with self._lock:
-            states, _ = fold_journal([{**rec, "row": row.key, "fingerprint": row.fingerprint(), "time": _now()}])
+            states, _ = fold_journal([{**rec, "row": row.key, "fingerprint": fp, "time": _now()}])
             st = self.states.setdefault(row.key, RowState(row.key))
             _merge(st, states[row.key], rec)
 
@@ -695,6 +713,17 @@ class FleetRunner:
                                  "rows": order})
         from concurrent.futures import ThreadPoolExecutor, wait
 
+        from .http import SessionPool
+
+        # one keep-alive session per worker thread: a row's calls (and the next row's) reuse the
+        # TLS connection instead of a handshake per call
+        settings = self.host.settings
+        sessions = SessionPool()
+        previous_pool = getattr(settings, "http_session_pool", None)
+        try:
+            settings.http_session_pool = sessions
+        except AttributeError:  # pragma: no cover - a settings object that takes no attributes
+            pass
         interrupted = False
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.opt.jobs), thread_name_prefix="amlws-fleet") as pool:
@@ -710,6 +739,11 @@ class FleetRunner:
                         f.cancel()
                     wait(futures, timeout=30)
         finally:
+            try:
+                settings.http_session_pool = previous_pool
+            except AttributeError:  # pragma: no cover
+                pass
+            sessions.close()
             if self.progress is not None:
                 self.progress.finish()
             if self.journal is not None:
@@ -733,7 +767,7 @@ class FleetRunner:
 
         run_id = (st.run_id if known_job and st.run_id else None) or new_run_id()
         t0 = time.monotonic()
-        self._record(row, {"event": "start", "target": row.target, "runId": run_id, "resumeJob": known_job}, sync=False)
+        self._record(row, {"event": "start", "target": row.target, "runId": run_id, "resumeJob": known_job})
         self._note(row, "starting", f"resuming BES job {known_job}" if known_job else "")
         try:
             result = self._deploy_row(row, run_id, known_job)
@@ -790,7 +824,7 @@ class FleetRunner:
             raise UsageError("no API key for the training service", hint="set AMLWS_API_KEY (the training endpoint's key)")
         client = BesClient.from_url(row.training_url, self.api_key, settings=settings, poll_interval=self.opt.poll_interval,
                                     max_poll_interval=self.opt.max_poll_interval, sleep=self._sleep or self._stop_aware_sleep)
-        bes = _JournaledBes(client, known_job=known_job, journal=lambda rec: self._record(row, rec), slots=self.bes_slots,
+        bes = _JournaledBes(client, known_job=known_job, journal=lambda rec: self._record(row, rec, sync=rec.get("event") == "submitted"), slots=self.bes_slots,
                             run_id=run_id)
         request = RetrainRequest(
             training_url=row.training_url, target=row.target, backend=row.backend,

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -77,6 +78,40 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+class SessionPool:
+    """Keep-alive ``requests`` sessions, one per thread, shared by every :class:`HttpClient` made
+    with settings that carry the pool (``settings.http_session_pool``). ``amlws fleet`` sets one
+    so that a worker reuses its TLS connections across calls and rows instead of opening one
+    per call. Without a pool each client has its own session, closed with the client."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._sessions: list[Any] = []
+
+    def session(self) -> Any:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            import requests
+
+            s = self._local.session = requests.Session()
+            with self._lock:
+                self._sessions.append(s)
+        return s
+
+    def close(self) -> None:
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for s in sessions:
+            s.close()
+
+
+def session_pool_session(settings: Any) -> Any:
+    """This thread's pooled session when ``settings`` carries a :class:`SessionPool`, else ``None``."""
+    pool = getattr(settings, "http_session_pool", None) if settings is not None else None
+    return pool.session() if isinstance(pool, SessionPool) else None
+
+
 class HttpClient:
     """A ``requests`` session wrapped in amlws's HTTP policy.
 
@@ -99,7 +134,9 @@ class HttpClient:
     ) -> None:
         import requests
 
-        self.session = requests.Session()
+        pooled = session_pool_session(settings)
+        self._owns_session = pooled is None
+        self.session = pooled if pooled is not None else requests.Session()
         self.session.headers["User-Agent"] = user_agent()
         self.timeout = timeout
         self.retries = retries
@@ -111,7 +148,8 @@ class HttpClient:
         self.request_count = 0
 
     def close(self) -> None:
-        self.session.close()
+        if self._owns_session:
+            self.session.close()
 
     def __enter__(self) -> HttpClient:
         return self

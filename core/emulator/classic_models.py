@@ -299,11 +299,20 @@ class ClassicBackend:
 
     # --- lookups for BES / RRS ---------------------------------------------------------------------
     def find_by_endpoint_id(self, ws: str, ep_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        for ep in self.store.list(ENDPOINT, ws.lower() + "/"):
-            if ep["emulator"]["id"] == ep_id.lower():
+        # every BES/RRS call looks its endpoint up: remember where an id was found (ids never change),
+        # so a workspace with hundreds of endpoints is not scanned on each call (bench/bench_fleet.py)
+        index: dict[tuple[str, str], str] = self.__dict__.setdefault("_ep_by_id", {})
+        known = index.get((ws.lower(), ep_id.lower()))
+        candidates = [self.store.get(ENDPOINT, known)] if known else []
+        for ep in candidates or self.store.list(ENDPOINT, ws.lower() + "/"):
+            if ep is not None and ep["emulator"]["id"] == ep_id.lower():
                 svc = self.store.get(SERVICE, _svc_key(ws, ep["WebServiceId"]))
                 if svc is not None:
+                    index[(ws.lower(), ep_id.lower())] = _ep_key(ws, ep["WebServiceId"], ep["Name"])
                     return svc, ep
+        if known:  # moved or deleted: forget it and scan
+            index.pop((ws.lower(), ep_id.lower()), None)
+            return self.find_by_endpoint_id(ws, ep_id)
         return None
 
     @staticmethod

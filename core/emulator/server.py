@@ -56,6 +56,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+#: A model location read successfully is not read again for this long (fleets patch one model onto many endpoints).
+MODEL_CHECK_TTL = 2.0
+
+
 class Emulator:
     """The service side: state, settings, faults, request log and the three APIs."""
 
@@ -72,6 +76,7 @@ class Emulator:
         self.bes = BesResponses(self)
         self.control = Control(self)
         self.on_shutdown: Any = None
+        self._model_checks: dict[str, float] = {}
         self.routes: list[tuple[str, str, re.Pattern[str], Any, str]] = []
         for api, module, responses in (("arm", arm_routes, self.arm), ("classic", classic_routes, self.classic),
                                        ("bes", bes_routes, self.bes)):
@@ -128,8 +133,13 @@ class Emulator:
         """A classic PATCH must name a readable .ilearner (else 400, as the real service's URL check)."""
         from . import blobs, mlmodel
 
+        key = json.dumps([location, storage], sort_keys=True)
+        now = time.monotonic()
+        if now - self._model_checks.get(key, -1e9) < MODEL_CHECK_TTL:
+            return
         try:
             self.bes.backend.load_model(location, blobs.accounts_from(storage))
+            self._model_checks[key] = now
         except (blobs.BlobError, mlmodel.ModelError) as exc:
             raise classic_error(400, "RequestBodyInvalid", f"URL for the retraining model is invalid: {exc}") from None
 
@@ -322,6 +332,9 @@ class Emulator:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "amlws-emulator/0.1"
+    # headers and body are separate writes: without TCP_NODELAY, Nagle + the client's delayed ACK
+    # hold every response body back ~40 ms on a kept-alive connection (bench/bench_fleet.py)
+    disable_nagle_algorithm = True
     timeout = 60
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet; the control plane has the log

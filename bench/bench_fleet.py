@@ -1,0 +1,110 @@
+"""4. Fleet throughput: ``amlws fleet run`` over 500 rows against the emulator with 50 ms of
+injected latency on every request, at ``--jobs 16``.
+
+- endpoint patch rows (``model`` column: GET + PATCH + verify GET per row);
+- full retrain rows with a short BES job (training data already in blob storage: preflight GET,
+  submit, start, status polls, GET, PATCH, verify GET).
+
+Reported against the ideal bound ``rows x requests per row x latency / concurrency`` (requests
+per row counted in the emulator's request log) and against ``--jobs 1``. The sequential time is
+extrapolated from a sample of rows (``SAMPLE``) run with ``--jobs 1`` on other endpoints, to keep
+``make bench`` to a few minutes. Targets: within 1.25x of the ideal bound, and >= 10x faster
+than sequential.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from common import Result, azurite, bike_csv, client_env, demo_targets, emulator, emulator_model, run_amlws, say, upload_blob
+
+LATENCY = 0.05
+JOBS = 16
+ROWS = 500
+SAMPLE = 32
+
+
+def create_endpoints(emu: Any, t: dict[str, str], names: list[str]) -> None:
+    """Add the endpoints through the management API (before the clock starts, no latency yet)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = emu.env["AMLWS_WORKSPACE_TOKEN"]
+
+    def put(name: str) -> None:
+        r = emu.session.put(f"{t['scoring']}/endpoints/{name}", json={"Description": name, "ThrottleLevel": "Low", "MaxConcurrentCalls": None},
+                            headers={"Authorization": f"Bearer {token}"}, verify=emu.ca, timeout=60)
+        if r.status_code >= 300:
+            raise RuntimeError(f"creating endpoint {name}: {r.status_code} {r.text[:200]}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, names))
+
+
+def manifest(path: Path, t: dict[str, str], names: list[str], **columns: str) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["key", "target", *columns])
+        for name in names:
+            w.writerow([name, f"{t['scoring']}/endpoints/{name}", *columns.values()])
+    return path
+
+
+def fleet(emu: Any, env: dict[str, str], path: Path, jobs: int, extra: list[str]) -> tuple[float, int, int]:
+    """Run one fleet; returns (wall seconds, emulator requests, rows deployed)."""
+    since = emu.last_seq()
+    summary, wall, r = run_amlws(["fleet", "run", str(path), "--jobs", str(jobs), "--yes", *extra], env, check=False)
+    if r.returncode != 0 or not summary:
+        raise RuntimeError(f"fleet run failed ({r.returncode}): {r.stderr[-2000:]}")
+    ops = [e for e in emu.requests(since) if e["api"] in ("classic", "arm", "bes", "rrs")]
+    # the fleet's own run time (first row to summary); the process start-up (~0.2 s) is not throughput
+    return float(summary["elapsedSeconds"]), len(ops), summary["counts"].get("deployed", 0)
+
+
+def measure(label: str, emu: Any, env: dict[str, str], work: Path, t: dict[str, str], rows: int, sample: int, prefix: str,
+            columns: dict[str, str], extra: list[str]) -> list[Result]:
+    names = [f"{prefix}{i:04d}" for i in range(rows)]
+    seq_names = [f"{prefix}s{i:03d}" for i in range(sample)]
+    create_endpoints(emu, t, names + seq_names)
+    emu.control("POST", "faults", {"kind": "latency", "seconds": LATENCY, "api": "*"})
+    try:
+        par_s, par_req, par_ok = fleet(emu, env, manifest(work / f"{prefix}.csv", t, names, **columns), JOBS, extra)
+        seq_s, seq_req, seq_ok = fleet(emu, env, manifest(work / f"{prefix}-seq.csv", t, seq_names, **columns), 1, extra)
+    finally:
+        emu.control("DELETE", "faults")
+    if par_ok != rows or seq_ok != sample:
+        raise RuntimeError(f"{label}: only {par_ok}/{rows} and {seq_ok}/{sample} rows deployed")
+    per_row = par_req / rows
+    ideal = rows * per_row * LATENCY / JOBS
+    sequential = seq_s * rows / sample
+    say(f"   {label}: {rows} rows at --jobs {JOBS} in {par_s:.1f} s, {per_row:.2f} requests/row "
+        f"(ideal {ideal:.1f} s); --jobs 1: {sample} rows in {seq_s:.1f} s -> {sequential:.0f} s for {rows} (extrapolated)")
+    return [
+        Result("fleet", f"{label}: time / ideal bound", par_s / ideal, "<= 1.25x", par_s / ideal <= 1.25,
+               detail=f"{par_s:.1f} s vs {rows}x{per_row:.2f}x{LATENCY * 1000:.0f}ms/{JOBS} = {ideal:.1f} s"),
+        Result("fleet", f"{label}: speed-up over --jobs 1", sequential / par_s, ">= 10x", sequential / par_s >= 10,
+               detail=f"sequential {sequential:.0f} s extrapolated from {sample} rows"),
+    ]
+
+
+def run(quick: bool = False) -> list[Result]:
+    rows = 160 if quick else ROWS
+    sample = 16 if quick else SAMPLE
+    say(f"4. fleet throughput ({rows} rows, {LATENCY * 1000:.0f} ms latency per request, --jobs {JOBS})")
+    results: list[Result] = []
+    with azurite() as cs, emulator(storage=cs) as emu, tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        env = client_env(emu, work)
+        t = demo_targets(emu)
+        model = upload_blob(cs, "models", "bench/fleet.ilearner", emulator_model())
+        results += measure("endpoint patch", emu, env, work, t, rows, sample, "pt", {"model": model}, [])
+        data = upload_blob(cs, "data", "bench/bike.csv", bike_csv(60, 1))
+        emu.control("POST", "transitions", {"bes": {"mode": "immediate"}})
+        results += measure("full retrain", emu, env, work, t, rows, sample, "rt", {"training_url": t["training_url"], "data": data},
+                           ["--poll-interval", "0.05"])
+        counts = Counter(e["operation"] for e in emu.requests())
+        say("   emulator operations: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "Control"))
+    return results
