@@ -196,9 +196,11 @@ def get_cmd(
     t = resolve_target(ctx, target, backend, resource_group=resource_group, name=name, subscription=subscription,
                        workspace=workspace, service=service, endpoint=endpoint, location=location)
     definition = ctx.host.get_definition(t)
+    from .redact import redact_obj
     from .summary import summarize
 
-    ctx.emit(definition.document, table=lambda _: _table(summarize(definition)))
+    # SAS signatures and keys masked on display (amlws export --include-keys has them)
+    ctx.emit(redact_obj(definition.document), table=lambda _: _table(summarize(definition)))
 
 
 def _table(data: Any) -> None:
@@ -265,8 +267,10 @@ def import_cmd(
     if output_file is not None:
         api.write_json(output_file, definition.document, force=force or ctx.settings.yes, settings=ctx.settings)
     from .output import to_json
+    from .redact import redact_obj
 
-    sys.stdout.write(to_json(api.apply_query_if(ctx.settings, definition.document)) + "\n")
+    # the printed copy has SAS signatures masked; the --output-file copy is complete
+    sys.stdout.write(to_json(api.apply_query_if(ctx.settings, redact_obj(definition.document))) + "\n")
 
 
 @app.command("patch-ilearner")

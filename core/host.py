@@ -328,6 +328,10 @@ class Host:
             live = self.get_definition(target)
         if check_export and live is not None:
             self.check_unchanged_since_export(target, live)
+        if live is not None:
+            from .rollback import restore_masked
+
+            definition = restore_masked(definition, live)  # secrets masked by export, unchanged on the service
         request = self.plan_update(target, definition) if can_plan else None
         from .history import History
 

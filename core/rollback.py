@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any, Callable
 
 from .errors import AmlwsError, NotFoundError, UsageError
@@ -117,7 +118,7 @@ def unmask(saved: Any, live: Any, *, sas_token: str | None = None, path: str = "
         if isinstance(node, list):
             return [walk(v, current[i] if isinstance(current, list) and i < len(current) else None, f"{where}[{i}]", key)
                     for i, v in enumerate(node)]
-        if not isinstance(node, str) or MASK not in node:
+        if not isinstance(node, str) or not is_masked(node):
             return node
         if isinstance(current, str) and _masked(key, current) == node:
             return current  # the live service still has this secret
@@ -137,6 +138,29 @@ def unmask(saved: Any, live: Any, *, sas_token: str | None = None, path: str = "
 
 
 _DROP = object()
+_MASKED_PART = re.compile(r"(?i)(sig=|AccountKey=|SharedAccessSignature=|bearer\s+)" + re.escape(MASK))
+
+
+def is_masked(value: str) -> bool:
+    """Whether amlws masked a secret in ``value`` (a whole masked value, or a masked SAS/key inside it)."""
+    return value == MASK or bool(_MASKED_PART.search(value))
+
+
+def restore_masked(definition: Definition, live: Definition) -> Definition:
+    """Put the live service's secrets back where an exported definition has them masked
+    (``sig=***``: ``amlws export`` never writes secrets unless ``--include-keys``).
+
+    :raises UsageError: a masked SAS whose blob the live service no longer uses (nothing to restore it from).
+    """
+    restored, lost = unmask(definition.document, live.document)
+    if lost:
+        raise UsageError(
+            f"the definition has masked SAS signatures (sig={MASK}) for models the service does not use now: {', '.join(lost)}",
+            hint="run amlws patch-ilearner again with the model's full SAS URI, or export with --include-keys",
+        )
+    if restored == definition.document:
+        return definition
+    return Definition(definition.backend, restored, definition.target)
 
 
 def _masked(key: str | None, value: str) -> Any:

@@ -57,7 +57,13 @@ def amlws_export(definition: Any, settings: Any, include_keys: bool) -> Any:
         return None
     from .definition import export_document
 
-    return export_document(definition.document, include_keys=include_keys)
+    document = export_document(definition.document, include_keys=include_keys)
+    if include_keys:
+        return document
+    from amlws.redact import redact_obj
+
+    # SAS signatures and other secrets masked (sig=***); amlws update restores them from the live service
+    return redact_obj(document)
 
 
 @hookimpl

@@ -292,7 +292,11 @@ def export(definition: Definition, include_keys: bool = False, settings: Any = N
         if definition.target is not None and settings is not None:
             keys.update(_stash(settings, "_classic_keys").get(definition.target.id) or {})
         doc.update(keys)
-    return doc
+        return doc
+    from amlws.redact import redact_obj
+
+    # SAS signatures (SasBlobToken sig=***) masked; amlws update restores them from the live endpoint
+    return redact_obj(doc)
 
 
 def _keys_of(doc: dict[str, Any]) -> dict[str, Any]:

@@ -92,7 +92,14 @@ def list_endpoints(settings: Any, ref: ClassicRef, *, show_keys: bool = False, h
     ref.validate()
     with make_client(settings, http) as client:
         rows = [normalise(e) if isinstance(e, dict) else e for e in client.list_endpoints(ref)]
-    return rows if show_keys else strip_keys(rows)
+    return rows if show_keys else _hide(strip_keys(rows))
+
+
+def _hide(obj: Any) -> Any:
+    """SAS signatures (``SasBlobToken``) and connection-string keys masked, as keys are, unless ``--show-keys``."""
+    from amlws.redact import redact_obj
+
+    return redact_obj(obj)
 
 
 def get_endpoint(settings: Any, ref: ClassicRef, *, show_keys: bool = False, http: Any = None) -> dict[str, Any]:
@@ -101,7 +108,7 @@ def get_endpoint(settings: Any, ref: ClassicRef, *, show_keys: bool = False, htt
     ref.endpoint_url  # noqa: B018 - needs an endpoint
     with make_client(settings, http) as client:
         doc = normalise(client.get_endpoint(ref))
-    return doc if show_keys else strip_keys(doc)
+    return doc if show_keys else _hide(strip_keys(doc))
 
 
 def add_endpoint_body(
@@ -161,7 +168,7 @@ def add_endpoint(
         "message": f'Web service endpoint "{ref.endpoint}" was successfully added.',
     }
     if created:
-        out["endpointObject"] = strip_keys(normalise(created))
+        out["endpointObject"] = _hide(strip_keys(normalise(created)))
     return out
 
 
