@@ -146,6 +146,11 @@ class HttpClient:
         self.sleep = sleep
         #: requests actually sent on the wire, retries included (benchmarks count these).
         self.request_count = 0
+        #: the invocation's overall ``--timeout`` as a ``time.monotonic()`` deadline: no retry is
+        #: attempted past it (a request made after it, e.g. cancelling a BES job, is still sent once).
+        overall = getattr(settings, "timeout", None)
+        overall = overall() if callable(overall) else None
+        self.deadline = time.monotonic() + float(overall) if overall else None
 
     def close(self) -> None:
         if self._owns_session:
@@ -186,6 +191,8 @@ class HttpClient:
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
+        if self.deadline is not None:
+            deadline = self.deadline if deadline is None else min(deadline, self.deadline)
         hdrs = dict(headers or {})
         auth = hdrs.get("Authorization", "")
         if auth.lower().startswith("bearer "):
