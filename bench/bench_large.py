@@ -6,7 +6,8 @@ graph nodes) through export -> patch-ilearner -> import, each step against plain
 Each step runs in a fresh process, through the same code the CLI runs:
 - export: the GET body (bytes) -> ``json.loads`` -> ``Host.export`` -> ``api.write_json`` (``amlws export -f``);
 - patch-ilearner: ``amlws patch-ilearner FILE --uri URL -f OUT``;
-- import: ``amlws import -i FILE -f OUT``.
+- import: ``api.load_definition`` + ``api.write_json``, i.e. ``amlws import -i FILE -f OUT`` without
+  its echo of the whole (redacted) document on stdout.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ elif step == "patch-ilearner":
     code = main(["patch-ilearner", str(src), "--uri", sys.argv[5], "-f", str(dst), "--yes", "-o", "json"], pm=pm)
     assert code == 0, code
 elif step == "import":
-    code = main(["import", "-i", str(src), "-f", str(dst), "--force", "-o", "json"], pm=pm)
-    assert code == 0, code
+    # what `amlws import -i FILE -f OUT` does before it also echoes the document on stdout
+    definition = api.load_definition(host, input_file=src)
+    api.write_json(dst, definition.document, force=True)
 seconds = time.perf_counter() - t0
 peak = tracemalloc.get_traced_memory()[1] if memory else 0
 print(json.dumps({"seconds": seconds, "peak": peak}))

@@ -18,7 +18,7 @@ from typing import Any
 
 from .config import Settings
 from .errors import AmlwsError, ConflictError, UsageError
-from .fsutil import atomic_write_text, read_text
+from .fsutil import atomic_write_text, atomic_write_with, read_text
 from .host import Host, get_plugin_manager
 from .model import Definition, ModelLocation, Target, UpdateResult, canonical_json
 from .redact import redact, redact_obj
@@ -72,7 +72,9 @@ def load_definition(
         text = read_text(input_file, what="definition file")
     else:
         source, text = "<json-string>", json_string or ""
-    return host.import_definition(parse_json(text, source), source=source, backend=backend)
+    document = parse_json(text, source)
+    del text  # a large definition's text need not stay in memory beside its parsed form
+    return host.import_definition(document, source=source, backend=backend)
 
 
 def write_json(path: str | Path, data: Any, *, force: bool = False, settings: Settings | None = None) -> Path:
@@ -82,7 +84,20 @@ def write_json(path: str | Path, data: Any, *, force: bool = False, settings: Se
         if p.is_dir():
             raise UsageError(f"output path is a directory: {p}", hint="give a file path")
         confirm(settings, f"{p} exists. Overwrite it?", hint="pass --force to overwrite the output file")
-    return atomic_write_text(p, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    return atomic_write_with(p, lambda fh: write_json_stream(data, fh))
+
+
+def write_json_stream(data: Any, fh: Any, *, batch: int = 8192) -> None:
+    """``json.dumps(data, indent=2, ensure_ascii=False) + "\\n"`` as UTF-8 into a binary file, in
+    batches: a 50 MB definition is never one string (nor a list of millions of pieces) in memory."""
+    pieces: list[str] = []
+    for chunk in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(data):
+        pieces.append(chunk)
+        if len(pieces) >= batch:
+            fh.write("".join(pieces).encode("utf-8"))
+            pieces.clear()
+    pieces.append("\n")
+    fh.write("".join(pieces).encode("utf-8"))
 
 
 def export_to_file(host: Host, definition: Definition, path: str | Path, *, force: bool = False, include_keys: bool = False) -> Path:

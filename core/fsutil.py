@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from .errors import AmlwsError, UsageError
 
@@ -17,6 +19,12 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int |
         By default an existing file keeps its permissions and a new one gets the usual
         ``0o666`` less the umask (the temporary file alone would be ``0o600``).
     """
+    return atomic_write_with(path, lambda fh: fh.write(data), mode=mode)
+
+
+def atomic_write_with(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any], *, mode: int | None = None) -> Path:
+    """Like :func:`atomic_write_bytes`, with ``write(fh)`` streaming the content into the binary
+    temporary file (a large document need not be one string in memory first)."""
     target = Path(path)
     if mode is None:
         mode = _default_mode(target)
@@ -27,16 +35,18 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int |
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}", hint="choose a writable output path") from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, target)
-    except OSError as exc:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if not isinstance(exc, OSError):
+            raise
         raise AmlwsError(
             f"cannot write {target}: {exc.strerror or exc}", hint="free disk space or choose a writable output path"
         ) from None

@@ -75,38 +75,60 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+# Every pattern above needs one of these words (case-insensitively) in the text: checking for
+# them first skips the seven substitutions for the vast majority of strings, e.g. the values
+# of a 50 MB definition being exported (bench/bench_large.py).
+_TRIGGERS = ("sig=", "bearer", "key", "token", "primary", "secondary", "secret", "password", "sharedaccesssignature")
+_SORTED_VALUES: tuple[str, ...] = ()
+
+
 def register_secret(value: str | None) -> None:
     """Remember a concrete secret so that :func:`redact` scrubs it everywhere."""
+    global _SORTED_VALUES
     if value and len(value) >= 6:
         with _lock:
-            _SECRET_VALUES.add(value)
+            if value not in _SECRET_VALUES:
+                _SECRET_VALUES.add(value)
+                _SORTED_VALUES = tuple(sorted(_SECRET_VALUES, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
     """Return ``text`` with every known secret and secret-shaped value masked."""
     if not text:
         return text
-    with _lock:
-        values = sorted(_SECRET_VALUES, key=len, reverse=True)
-    for value in values:
+    for value in _SORTED_VALUES:
         if value in text:
             text = text.replace(value, MASK)
+    lowered = text.lower()
+    if not any(t in lowered for t in _TRIGGERS):
+        return text
     for pattern, repl in _PATTERNS:
         text = pattern.sub(repl, text)
     return text
 
 
-def redact_obj(obj: Any) -> Any:
-    """Deep-copy a JSON-like value with secret fields masked (for what-if, history)."""
+def redact_obj(obj: Any, *, in_place: bool = False) -> Any:
+    """Deep-copy a JSON-like value with secret fields masked (for what-if, history).
+
+    :param in_place: mask inside ``obj`` itself and return it (for a document just built, such
+        as an export, that nobody else holds: a large one is not copied a second time).
+    """
     if isinstance(obj, dict):
-        out = {}
+        out = obj if in_place else {}
         for k, v in obj.items():
             if isinstance(k, str) and k.lower() in SECRET_KEYS and isinstance(v, str) and v:
                 out[k] = MASK if k.lower() != "sasblobtoken" else redact_sas(v)
+            elif in_place and not isinstance(v, (dict, list, str)):
+                continue
             else:
-                out[k] = redact_obj(v)
+                out[k] = redact_obj(v, in_place=in_place)
         return out
     if isinstance(obj, list):
+        if in_place:
+            for i, v in enumerate(obj):
+                if isinstance(v, (dict, list, str)):
+                    obj[i] = redact_obj(v, in_place=True)
+            return obj
         return [redact_obj(v) for v in obj]
     if isinstance(obj, str):
         return redact(obj)

@@ -63,7 +63,7 @@ def amlws_export(definition: Any, settings: Any, include_keys: bool) -> Any:
     from amlws.redact import redact_obj
 
     # SAS signatures and other secrets masked (sig=***); amlws update restores them from the live service
-    return redact_obj(document)
+    return redact_obj(document, in_place=True)  # export_document's output is new and shares nothing
 
 
 @hookimpl
