@@ -384,6 +384,11 @@ def config_set(
     from .config import is_secret_setting, set_profile_value
 
     ctx = get_context()
+    if ctx.settings.what_if:
+        from .config import config_path
+
+        ctx.emit({"whatIf": True, "profile": ctx.settings.profile, "key": key, "wouldWrite": str(config_path())})
+        return
     if value is None:
         if not is_secret_setting(key) or not ctx.settings.interactive:
             raise UsageError(f"no value given for {key}", hint=f"amlws config set {key} VALUE")
@@ -397,9 +402,12 @@ def config_set(
 @config_app.command("unset")
 def config_unset(key: Annotated[str, typer.Argument(help="Setting name.")]) -> None:
     """Remove a setting from the current profile."""
-    from .config import set_profile_value
+    from .config import config_path, set_profile_value
 
     ctx = get_context()
+    if ctx.settings.what_if:
+        ctx.emit({"whatIf": True, "profile": ctx.settings.profile, "key": key, "wouldWrite": str(config_path())})
+        return
     path = set_profile_value(ctx.settings.profile, key, None)
     ctx.emit({"profile": ctx.settings.profile, "key": key, "path": str(path), "removed": True})
 

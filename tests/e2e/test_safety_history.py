@@ -247,3 +247,38 @@ def test_kill_9_mid_lro_then_rollback_restores_the_previous_state(cert_dir, tmp_
         assert done.returncode == 0, done.stderr
         assert model_uri(live(http)) == before
         assert live(http)["properties"]["provisioningState"] == "Succeeded"
+
+
+def test_what_if_on_every_mutating_command_changes_nothing(cli, http, emulator, tmp_path, env):
+    f = tmp_path / "svc.json"
+    assert cli("export", RID, "-f", str(f))[0] == 0
+    assert cli("patch-ilearner", str(f), "--uri", NEW_URI, "-f", str(tmp_path / "patched.json"))[0] == 0
+    assert cli("update", RID, "--service-updates", str(tmp_path / "patched.json"), "--yes")[0] == 0  # history for rollback
+    (tmp_path / "config.json").write_text(json.dumps({"WorkspaceId": demo.DEMO_WORKSPACE, "AuthorizationToken": "tok-123456",
+                                                      "Location": "South Central US"}))
+    state = json.dumps(emulator.emulator.store.dump(), sort_keys=True)
+    files = sorted((p, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
+    ep = f"{http.url}/workspaces/{demo.DEMO_WORKSPACE}/webservices/{demo.DEMO_PREDICTIVE_SERVICE}"
+    http.control("DELETE", "requests")
+    for args in (
+        ["update", RID, "--service-updates", str(f)],
+        ["rollback", RID],
+        ["new", RID.replace(demo.DEMO_ARM_PREDICTIVE, "fresh"), "--definition-file", str(f)],
+        ["remove", RID],
+        ["add-region", RID, "--region", "West Europe"],
+        ["patch-ilearner", str(f), "--uri", OTHER_URI],
+        ["export", RID, "-f", str(tmp_path / "other.json")],
+        ["classic", "endpoints", "add", f"{ep}/endpoints/whatif01"],
+        ["classic", "endpoints", "remove", f"{ep}/endpoints/{demo.DEMO_ENDPOINT}"],
+        ["classic", "endpoints", "refresh", f"{ep}/endpoints/{demo.DEMO_ENDPOINT}"],
+        ["classic", "services", "remove", ep],
+        ["classic", "config", "import", str(tmp_path / "config.json")],
+        ["config", "set", "location", "West Europe"],
+        ["config", "unset", "location"],
+    ):
+        code, out, err = cli(*args, "--what-if", "-o", "json")
+        assert code == 0, (args, err)
+        assert json.loads(out)["whatIf"] is True, (args, out)
+    assert [r["method"] for r in http.control("GET", "requests")["requests"] if r["method"] != "GET"] == []
+    assert json.dumps(emulator.emulator.store.dump(), sort_keys=True) == state
+    assert sorted((p, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == files
