@@ -33,6 +33,12 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 DEFAULT_TIMEOUT = (10.0, 60.0)
 MAX_RETRY_AFTER = 120.0
+#: The retry budget and backoff shared by every client (HttpClient here; the ARM plugin's azure-core
+#: retry policy is built from the same numbers): retries after the first attempt, first backoff
+#: (doubling, with jitter) and its cap, in seconds.
+DEFAULT_RETRIES = 4
+DEFAULT_BACKOFF = 0.5
+MAX_BACKOFF = 20.0
 
 
 def user_agent() -> str:
@@ -126,9 +132,9 @@ class HttpClient:
         settings: Any = None,
         *,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        retries: int = 4,
-        backoff: float = 0.5,
-        max_backoff: float = 20.0,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
+        max_backoff: float = MAX_BACKOFF,
         verify: str | bool | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:

@@ -208,7 +208,7 @@ class ArmClient:
             "connection_verify": ca_bundle(settings),
             "polling_interval": self.poll_interval,
             "raw_response_hook": self._record,
-            "retry_policy": _retry_policy(retry_total=4),
+            "retry_policy": _retry_policy(timeout=self.timeout),
             "user_agent": f"amlws/{amlws_version}",
         }
         if _is_loopback_http(self.endpoint):
@@ -391,9 +391,16 @@ def _is_tls_failure(error: BaseException | None) -> bool:
     return False
 
 
-def _retry_policy(**kwargs: Any) -> Any:
-    """azure-core's retry policy (Retry-After honoured on 429/503...), minus pointless retries of TLS verification failures."""
+def _retry_policy(timeout: float | None = None, **kwargs: Any) -> Any:
+    """azure-core's retry policy set to amlws's one HTTP policy (:mod:`amlws.http`): the same retry
+    budget, backoff with jitter, statuses (408/429/500/502/503/504), ``Retry-After`` capped the same
+    way, 429 retried for any method (throttled before processing), the overall ``--timeout`` as the
+    retry deadline, and no pointless retries of TLS verification failures."""
+    import random
+
     from azure.core.pipeline.policies import RetryPolicy
+
+    from amlws import http as policy
 
     class ArmRetryPolicy(RetryPolicy):
         def increment(self, settings: Any, response: Any = None, error: Any = None) -> bool:
@@ -401,7 +408,41 @@ def _retry_policy(**kwargs: Any) -> Any:
                 return False
             return super().increment(settings, response=response, error=error)
 
-    return ArmRetryPolicy(**kwargs)
+        def is_retry(self, settings: Any, response: Any) -> bool:
+            # only amlws's statuses (azure-core would retry any status that carries Retry-After)
+            if response.http_response.status_code not in policy.RETRY_STATUSES:
+                return False
+            if not self._is_method_retryable(settings, response.http_request, response=response.http_response):
+                return False
+            return bool(settings["total"])
+
+        def _is_method_retryable(self, settings: Any, request: Any, response: Any = None) -> bool:
+            if response is not None and response.status_code == 429:
+                return True
+            return super()._is_method_retryable(settings, request, response)
+
+        def get_backoff_time(self, settings: Any) -> float:
+            base = super().get_backoff_time(settings)
+            return base / 2 + random.uniform(0, base / 2) if base else 0.0
+
+        def get_retry_after(self, response: Any) -> Any:
+            value = super().get_retry_after(response)
+            return None if value is None else min(float(value), policy.MAX_RETRY_AFTER)
+
+    options: dict[str, Any] = {
+        "retry_total": policy.DEFAULT_RETRIES,
+        "retry_status": policy.DEFAULT_RETRIES,
+        "retry_connect": policy.DEFAULT_RETRIES,
+        "retry_read": policy.DEFAULT_RETRIES,
+        "retry_backoff_factor": policy.DEFAULT_BACKOFF,
+        "retry_backoff_max": policy.MAX_BACKOFF,
+    }
+    if timeout:
+        options["timeout"] = timeout
+    options.update(kwargs)
+    retry = ArmRetryPolicy(**options)
+    retry._retry_on_status_codes = set(policy.RETRY_STATUSES)  # azure-core also retries 506-599; amlws does not
+    return retry
 
 
 def _raw_json(pipeline_response: Any, deserialized: Any, headers: Any) -> Any:
