@@ -53,3 +53,68 @@ def test_folder_names_are_safe_and_distinct():
     b = target_folder_name("https://europewest.management.azureml.net/workspaces/w/webservices/s/endpoints/e1")
     assert a != b
     assert "/" not in a and ":" not in a
+
+
+def test_change_marks_applied_failed_and_interrupted(tmp_path):
+    from amlws.errors import OperationFailed
+
+    h = History(tmp_path)
+    with h.change(TARGET, "arm", {"v": 1}, action="update") as entry:
+        entry["outcome"] = {"verified": True}
+    with pytest.raises(OperationFailed):
+        with h.change(TARGET, "arm", {"v": 2}, action="update"):
+            raise OperationFailed("the operation to update ended Failed")
+    with pytest.raises(KeyboardInterrupt):
+        with h.change(TARGET, "arm", {"v": 3}, action="rollback"):
+            raise KeyboardInterrupt
+    rows = h.list(TARGET)
+    assert [(r["revision"], r["action"], r["status"]) for r in rows] == [
+        (1, "update", "applied"), (2, "update", "failed"), (3, "rollback", "interrupted")]
+    assert h.status(TARGET, 1)["verified"] is True
+    assert h.status(TARGET, 2)["error"] == "the operation to update ended Failed"
+
+
+def test_history_masks_sas_and_storage_keys_but_keeps_the_rest(tmp_path):
+    h = History(tmp_path)
+    doc = {"properties": {"storageAccount": {"name": "acct", "key": "STORAGEKEY=="},
+                          "assets": {"m": {"locationInfo": {"uri": "https://a/b.ilearner?sv=1&sp=r&sig=SIGVALUE"}}}},
+           "Resources": [{"Location": {"SasBlobToken": "?sv=1&sig=OTHERSIG&se=2099-01-01", "ConnectionString": "AccountKey=K123456;"}}]}
+    h.record(TARGET, "arm", doc, action="update")
+    text = (h.folder(TARGET) / "000001.json").read_text()
+    for secret in ("STORAGEKEY", "SIGVALUE", "OTHERSIG", "K123456"):
+        assert secret not in text
+    saved = h.get(TARGET, 1)["definition"]
+    assert saved["properties"]["assets"]["m"]["locationInfo"]["uri"] == "https://a/b.ilearner?sv=1&sp=r&sig=***"
+    assert saved["Resources"][0]["Location"]["SasBlobToken"] == "?sv=1&sig=***&se=2099-01-01"
+    assert saved["properties"]["storageAccount"]["name"] == "acct"
+
+
+def test_export_fingerprints(tmp_path):
+    from amlws.history import exported_fingerprint, record_export
+
+    assert exported_fingerprint(TARGET, tmp_path) is None
+    record_export(TARGET, "f" * 64, file="x.json", root=tmp_path)
+    assert exported_fingerprint(TARGET, tmp_path) == "f" * 64
+    record_export(TARGET, "0" * 64, root=tmp_path)
+    assert exported_fingerprint(TARGET, tmp_path) == "0" * 64
+
+
+def test_unmask_restores_unchanged_secrets_from_live_and_reports_lost_sas():
+    from amlws.model import Definition
+    from amlws.rollback import is_masked, restore_masked, unmask
+
+    live = {"uri": "https://a/m1.ilearner?sv=1&sig=LIVESIG", "Location": {"SasBlobToken": "?sv=1&sig=TOK"},
+            "storageAccount": {"key": "SK123456"}, "title": "*** not a secret ***"}
+    saved = {"uri": "https://a/m1.ilearner?sv=1&sig=***", "Location": {"SasBlobToken": "?sv=1&sig=***"},
+             "storageAccount": {"key": "***"}, "title": "*** not a secret ***"}
+    assert unmask(saved, live) == (live, [])
+    other = {**saved, "uri": "https://a/m2.ilearner?sv=1&sig=***"}
+    restored, lost = unmask(other, live)
+    assert lost == ["uri"]
+    restored, lost = unmask(other, live, sas_token="sv=2&sig=NEW")
+    assert lost == [] and restored["uri"] == "https://a/m2.ilearner?sv=2&sig=NEW"
+    assert not is_masked("*** not a secret ***") and is_masked("x?sig=***") and is_masked("***")
+    d = restore_masked(Definition("arm", saved), Definition("arm", live))
+    assert d.document == live
+    with pytest.raises(Exception, match="masked SAS signatures"):
+        restore_masked(Definition("arm", other), Definition("arm", live))
