@@ -186,16 +186,23 @@ def rollback(
     revision = entry["revision"]
     saved = entry.get("definition")
     if saved is None:
+        if entry.get("action") in ("new", "endpoint-add"):
+            raise UsageError(f"revision {revision} of {target.id} was recorded before it existed: there is nothing to restore",
+                             hint="to undo its creation, remove it (amlws remove / amlws classic endpoints remove)")
         raise UsageError(f"revision {revision} of {target.id} holds no definition (the backend could not read it)",
                          hint="pick another revision with --to (amlws history TARGET)")
     if entry.get("backend") and entry["backend"] != target.backend:
         raise UsageError(f"revision {revision} is a {entry['backend']} definition but the target is a {target.backend} target")
     try:
         live = host.get_definition(target)
-    except NotFoundError as exc:
+    except AmlwsError as exc:
+        if exc.exit_code != NotFoundError.exit_code:
+            raise
         raise NotFoundError(
             f"{target.id} does not exist any more, so revision {revision} cannot be restored by an update: {exc.message}",
-            hint=f"re-create it from the revision: amlws history TARGET --revision {revision} -o json, then amlws new",
+            hint=(f"re-add the endpoint (amlws classic endpoints add), then amlws rollback TARGET --to {revision}"
+                  if target.backend == "classic" else
+                  f"re-create it from the revision: amlws history TARGET --revision {revision} -o json, then amlws new"),
         ) from None
     restored, lost = unmask(saved, live.document, sas_token=sas_token)
     if lost:

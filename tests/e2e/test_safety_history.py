@@ -282,3 +282,15 @@ def test_what_if_on_every_mutating_command_changes_nothing(cli, http, emulator, 
     assert [r["method"] for r in http.control("GET", "requests")["requests"] if r["method"] != "GET"] == []
     assert json.dumps(emulator.emulator.store.dump(), sort_keys=True) == state
     assert sorted((p, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == files
+
+
+def test_classic_endpoint_removed_then_re_added_is_rolled_back_to_its_model(cli, http, emulator):
+    ep = f"{http.url}/workspaces/{demo.DEMO_WORKSPACE}/webservices/{demo.DEMO_PREDICTIVE_SERVICE}/endpoints/{demo.DEMO_ENDPOINT}"
+    assert cli("classic", "endpoints", "remove", ep, "--yes")[0] == 0
+    code, out, err = cli("rollback", ep, "--yes")
+    assert code == 3 and "does not exist any more" in err and "amlws classic endpoints add" in err
+    assert cli("classic", "endpoints", "add", ep, "--yes")[0] == 0
+    code, out, err = cli("history", ep, "-o", "json")
+    assert [(r["revision"], r["action"]) for r in json.loads(out)] == [(1, "endpoint-remove"), (2, "endpoint-add")]
+    code, out, err = cli("rollback", ep, "--to", "2", "--yes")
+    assert code == 2 and "recorded before it existed" in err
