@@ -358,3 +358,27 @@ def test_disk_full_leaves_the_old_file_intact(files, tmp_path):
     assert done.stderr.startswith("error: cannot write") and "free disk space" in done.stderr and documented("cannot write")
     assert out.read_text(encoding="utf-8") == '{"old": true}\n'
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".patched")] == []  # no temporary file left
+
+
+@pytest.mark.parametrize("how, fragment", [("failed", "failed: Module: Train Model; Error: injected"), ("cancelled", "was cancelled")])
+def test_failed_or_cancelled_bes_job_exits_1_with_the_reason(how, fragment, cli, http, server):
+    train = http.get(f"/workspaces/{demo.DEMO_WORKSPACE}/webservices/{demo.DEMO_TRAINING_SERVICE}/endpoints/default",
+                     headers={"Authorization": f"Bearer {demo.DEMO_WORKSPACE_TOKEN}"}).json()["ApiLocation"]
+    url = train + "/jobs"
+    cs = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;"
+    if how == "failed":
+        http.control("POST", "faults", {"kind": "bes_failure", "api": "bes", "message": "injected training failure"})
+    else:
+        http.control("POST", "transitions", {"bes": {"mode": "polls", "count": 100000}})
+    code, out, err = cli("jobs", "submit", "--url", url, "-o", "json", "--job-config-string",
+                         json.dumps({"Inputs": {"input1": {"ConnectionString": cs, "RelativeLocation": "c/in.csv"}}}))
+    assert code == 0, err
+    job_id = json.loads(out)["jobId"]
+    if how == "cancelled":
+        assert cli("jobs", "cancel", "--url", url, job_id, "--yes")[0] == 0
+    else:
+        assert cli("jobs", "start", "--url", url, job_id)[0] == 0
+    code, out, err = cli("jobs", "wait", "--url", url, job_id, "--poll-interval", "0.05")
+    assert code == 1 and fragment in err, err
+    assert documented("BES job ... failed") and documented("was cancelled")
+    assert "AccountKey=a2V5" not in err
