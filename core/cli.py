@@ -332,6 +332,10 @@ def update_cmd(
     if ctx.settings.what_if:
         live = ctx.host.get_definition(t)
         plan = api.plan_update(ctx.host, t, definition, live_document=ctx.host.export(live))
+        try:
+            ctx.host.check_unchanged_since_export(t, live)
+        except AmlwsError as exc:  # the real update would stop here (exit 5) unless --force
+            plan["conflict"] = exc.message
         ctx.emit(plan, table=_print_plan)
         return
     ctx.confirm(f"Update {t.id}?")
@@ -342,6 +346,8 @@ def update_cmd(
 def _print_plan(plan: dict[str, Any]) -> None:
     out = sys.stdout
     out.write(f"What if: would update {plan['target']}\n")
+    if plan.get("conflict"):
+        out.write(f"  refused without --force: {plan['conflict']}\n")
     for r in plan["requests"]:
         out.write(f"  {r['method']} {r['url']}\n")
     out.write(plan["diff"] or "(no change to the definition)\n")

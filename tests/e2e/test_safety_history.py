@@ -156,6 +156,9 @@ def test_update_refuses_when_the_service_changed_since_export(cli, http, tmp_pat
 
     record_export(RID, json.loads(json.dumps({"x": 1})) and "0" * 64)
     http.control("DELETE", "requests")
+    code, out, err = cli("update", RID, "--service-updates", str(f), "--what-if", "-o", "json")
+    assert code == 0 and "changed since it was exported" in json.loads(out)["conflict"]
+    http.control("DELETE", "requests")
     code, out, err = cli("update", RID, "--service-updates", str(f), "--yes")
     assert code == 5 and "changed since it was exported" in err and "--force" in err
     assert [r["operation"] for r in http.control("GET", "requests")["requests"]] == ["WebServices_Get"]
