@@ -26,6 +26,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+AZURITE_PID: int | None = None  # of the running azurite() (for CPU accounting)
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
@@ -118,6 +119,8 @@ def azurite() -> Iterator[str]:
         m = re.search(r"successfully listens on http://127\.0\.0\.1:(\d+)", line)
         if m:
             port = int(m.group(1))
+    global AZURITE_PID
+    AZURITE_PID = proc.pid
     try:
         if port is None:
             raise SystemExit("Azurite did not start")
@@ -283,3 +286,25 @@ def demo_targets(emu: Emulator) -> dict[str, str]:
             "scoring": endpoint["managementUrl"].rsplit("/endpoints/", 1)[0],
             "endpoint": endpoint["managementUrl"], "arm": arm_pred["id"], "arm_training_url": arm_train["apiLocation"] + "/jobs",
             "workspace": ws["id"], "scoring_id": scoring["id"]}
+
+
+def process_cpu(pid: int | None) -> float | None:
+    """CPU seconds (user + system) used so far by a running process (Linux /proc; else None)."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def children_cpu() -> float:
+    """CPU seconds of finished child processes (the amlws runs), where the platform tells."""
+    try:
+        import resource
+
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+    except (ImportError, OSError):
+        return 0.0

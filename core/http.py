@@ -98,9 +98,15 @@ class SessionPool:
     def session(self) -> Any:
         s = getattr(self._local, "session", None)
         if s is None:
+            import urllib.request
+
             import requests
 
             s = self._local.session = requests.Session()
+            if not urllib.request.getproxies():
+                # No proxy variables: skip requests' scan of the environment on every request
+                # (amlws passes verify= itself and sends its own Authorization headers).
+                s.trust_env = False
             with self._lock:
                 self._sessions.append(s)
         return s
