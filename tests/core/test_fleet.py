@@ -309,3 +309,27 @@ def test_cli_fleet_run_and_status(toy_host, tmp_path: Path, make_pm):
     toy.fail.clear()
     assert main(["fleet", "run", str(manifest), "--yes"], pm=pm) == 0
     assert main(["fleet", "status", str(state)], pm=pm) == 0
+
+
+def test_progress_lines_without_a_terminal_and_a_live_panel_with_one(toy_host, tmp_path: Path):
+    import io
+
+    from amlws.fleet import FleetProgress
+
+    toy = Toy(delay=0, fail={"r001": 4})
+    out = io.StringIO()
+    run_fleet(toy_host(toy), toy_rows(3), FleetOptions(state=tmp_path / "a.jsonl", jobs=1), progress=FleetProgress(out))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "fleet [1/3] r000: deployed (0.0s)" and lines[2] == "fleet [3/3] r002: deployed (0.0s)"
+    assert lines[1].startswith("fleet [2/3] r001: failed (update of r001 refused")
+    assert lines[-1].startswith("fleet: 3/3 done (2 deployed, 1 failed), elapsed 0:00")
+    # a re-run says what was already done
+    out = io.StringIO()
+    run_fleet(toy_host(toy), toy_rows(3), FleetOptions(state=tmp_path / "a.jsonl", jobs=1), progress=FleetProgress(out))
+    assert out.getvalue().splitlines()[0] == "fleet: resuming, 2 of 3 row(s) already done"
+    # the live panel (a terminal) draws and ends with the same summary line
+    out = io.StringIO()
+    progress = FleetProgress(out, live=True)
+    run_fleet(toy_host(Toy(delay=0.01)), toy_rows(4), FleetOptions(state=tmp_path / "b.jsonl", jobs=2), progress=progress)
+    assert "fleet: 4/4 done (4 deployed)" in out.getvalue()
+    assert progress.eta() == 0.0

@@ -214,3 +214,47 @@ def test_a_failed_bes_job_fails_its_row_only_and_a_rerun_trains_again(emulator_s
     second = run_fleet(host, rows, opts, api_key=server.env()["AMLWS_API_KEY"], storage_connection_string=cs)
     assert second["counts"] == {"deployed": 3}
     assert Counter(e["operation"] for e in emu.requests())["Jobs_Submit"] == 4  # the failed job is not waited on again
+
+
+def test_ctrl_c_stops_new_rows_keeps_the_jobs_and_the_next_run_finishes(emulator_storage: Any, tmp_path: Path):
+    server = emulator_storage
+    emu = server.emulator
+    emu.update_settings({"transitions": {"bes": {"mode": "time", "seconds": 1.5}}})
+    training_url, _ = demo_services(server)
+    manifest = walkthrough_manifest(tmp_path, server, n=4)
+    state = tmp_path / "bike-rental-fleet.fleet-state.jsonl"
+    env = cli_env(server, tmp_path)
+    args = [*amlws_cmd(), "fleet", "run", str(manifest), "--training-url", training_url, "--jobs", "4",
+            "--poll-interval", "0.1", "--yes", "-o", "json"]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while sum(1 for r in read_journal(state) if r.get("event") == "submitted") < 4:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    summary = json.loads(out)
+    assert summary["counts"] == {"interrupted": 4} and summary["exitCode"] == 130
+    assert "run the same amlws fleet run again to resume" in err
+    assert Counter(e["operation"] for e in emu.requests())["Endpoints_Patch"] == 0
+    r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout)["counts"] == {"deployed": 4}
+    counts = Counter(e["operation"] for e in emu.requests())
+    assert counts["Jobs_Submit"] == 4 and counts["Endpoints_Patch"] == 4
+
+
+def test_ensure_target_keeps_an_existing_endpoint(emulator_storage: Any, tmp_path: Path, monkeypatch):
+    server = emulator_storage
+    monkeypatch.setenv("AMLWS_STATE_DIR", str(tmp_path / "state"))
+    _, scoring = demo_services(server)
+    host = classic_host(server)
+    since = server.emulator.requests()[-1]["seq"] if server.emulator.requests() else 0
+    existing = host.resolve(f"{scoring}/endpoints/retrain01")
+    assert host.ensure_target(existing, {"description": "x"})["created"] is False
+    new = host.resolve(f"{scoring}/endpoints/newep01")
+    assert host.ensure_target(new, {"description": "newep01"})["created"] is True
+    ops = [(e["method"], e["path"].rsplit("/", 1)[-1], e["status"]) for e in server.emulator.requests(since)]
+    assert ops == [("GET", "retrain01", 200), ("GET", "newep01", 404), ("PUT", "newep01", 200)]
+    assert host.ensure_target(new)["created"] is False
