@@ -258,3 +258,28 @@ def test_ensure_target_keeps_an_existing_endpoint(emulator_storage: Any, tmp_pat
     ops = [(e["method"], e["path"].rsplit("/", 1)[-1], e["status"]) for e in server.emulator.requests(since)]
     assert ops == [("GET", "retrain01", 200), ("GET", "newep01", 404), ("PUT", "newep01", 200)]
     assert host.ensure_target(new)["created"] is False
+
+
+def test_gates_per_row_a_failed_gate_deploys_nothing_and_is_final(emulator_storage: Any, tmp_path: Path, monkeypatch):
+    server = emulator_storage
+    monkeypatch.setenv("AMLWS_STATE_DIR", str(tmp_path / "state"))
+    emu = server.emulator
+    training_url, scoring = demo_services(server)
+    data = tmp_path / "d.csv"
+    write_location_data(data, 11, n=60)
+    rows = [FleetRow(key="good", target=f"{scoring}/endpoints/good", training_url=training_url, data=str(data), create=True,
+                     evaluation_output="output2", gates=["Coefficient of Determination>=0.5"]),
+            FleetRow(key="strict", target=f"{scoring}/endpoints/strict", training_url=training_url, data=str(data), create=True,
+                     evaluation_output="output2", gates=["Coefficient of Determination>=0.9999"])]
+    host = classic_host(server)
+    cs = server.env()["AMLWS_STORAGE_CONNECTION_STRING"]
+    opts = FleetOptions(state=tmp_path / "s.jsonl", jobs=2, poll_interval=0.05)
+    first = run_fleet(host, rows, opts, api_key=server.env()["AMLWS_API_KEY"], storage_connection_string=cs)
+    by_key = {r["key"]: r for r in first["rows"]}
+    assert by_key["good"]["status"] == "deployed" and by_key["strict"]["status"] == "gate_failed"
+    assert by_key["strict"]["exitCode"] == 5 and first["exitCode"] == 5
+    patched = [e["path"].rsplit("/", 1)[-1] for e in emu.requests() if e["operation"] == "Endpoints_Patch"]
+    assert patched == ["good"]
+    n = len(emu.requests())
+    again = run_fleet(host, rows, opts, api_key=server.env()["AMLWS_API_KEY"], storage_connection_string=cs)
+    assert again["exitCode"] == 5 and [e for e in emu.requests()[n:] if e["api"] != "control"] == []  # final: nothing re-run
