@@ -261,7 +261,12 @@ def load_manifest(path: str | Path, *, defaults: dict[str, Any] | None = None) -
     from .fsutil import read_text
 
     text = read_text(path, what="fleet manifest")
-    return parse_manifest(text, fmt=manifest_format(path), source=str(path), defaults=defaults)
+    rows = parse_manifest(text, fmt=manifest_format(path), source=str(path), defaults=defaults)
+    base = Path(path).resolve().parent
+    for row in rows:  # a data file named relative to the manifest is found wherever amlws runs
+        if row.data and "://" not in row.data and not Path(row.data).is_absolute() and (base / row.data).is_file():
+            row.data = str(base / row.data)
+    return rows
 
 
 # --- sharding -------------------------------------------------------------------------------------
@@ -682,10 +687,9 @@ class FleetRunner:
             self.progress.update(row.key, state, detail)
 
     def _record(self, row: FleetRow, rec: dict[str, Any], *, sync: bool = False) -> None:
-        if self.journal is None:
-            return
         fp = self._fingerprints.get(row.key) or self._fingerprints.setdefault(row.key, row.fingerprint())
-        self.journal.append({**rec, "row": row.key, "fingerprint": fp}, sync=sync)
+        if self.journal is not None:  # None under --what-if: the states are kept in memory only
+            self.journal.append({**rec, "row": row.key, "fingerprint": fp}, sync=sync)
         with self._lock:
             states, _ = fold_journal([{**rec, "row": row.key, "fingerprint": fp, "time": _now()}])
             st = self.states.setdefault(row.key, RowState(row.key))
@@ -694,7 +698,7 @@ class FleetRunner:
     # -- the run --
     def run(self) -> dict[str, Any]:
         started = time.monotonic()
-        previous, _ = fold_journal(read_journal(self.opt.state)) if not self.opt.what_if else ({}, [])
+        previous, _ = fold_journal(read_journal(self.opt.state))  # --what-if reads it too (and writes nothing)
         order = [r.key for r in self.rows]
         for r in self.rows:
             st = previous.get(r.key)

@@ -333,3 +333,28 @@ def test_progress_lines_without_a_terminal_and_a_live_panel_with_one(toy_host, t
     run_fleet(toy_host(Toy(delay=0.01)), toy_rows(4), FleetOptions(state=tmp_path / "b.jsonl", jobs=2), progress=progress)
     assert "fleet: 4/4 done (4 deployed)" in out.getvalue()
     assert progress.eta() == 0.0
+
+
+def test_what_if_reports_failures_and_what_is_already_done(toy_host, tmp_path: Path):
+    state = tmp_path / "s.jsonl"
+    toy = Toy(delay=0)
+    run_fleet(toy_host(toy), toy_rows(2), FleetOptions(state=state))
+    size = state.stat().st_size
+    rows = toy_rows(3) + [FleetRow(key="bad", target="nobody-claims-this", model=MODEL.format(key="bad"))]
+    summary = run_fleet(toy_host(toy), rows, FleetOptions(state=state, what_if=True))
+    statuses = {r["key"]: r["status"] for r in summary["rows"]}
+    assert statuses == {"r000": "deployed", "r001": "deployed", "r002": "planned", "bad": "failed"}
+    bad = next(r for r in summary["rows"] if r["key"] == "bad")
+    assert bad["exitCode"] == 2 and "no backend understands the target" in bad["error"]
+    assert state.stat().st_size == size and sorted(toy.updates) == ["r000", "r001"]
+
+
+def test_data_files_are_found_beside_the_manifest(tmp_path: Path, monkeypatch):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "loc1.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    manifest = tmp_path / "m" / "fleet.csv"
+    manifest.write_text("key,target,training_url,data\na,T,https://bes/jobs,loc1.csv\nb,T2,https://bes/jobs,container/blob.csv\n",
+                        encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    a, b = load_manifest(manifest)
+    assert a.data == str((tmp_path / "m" / "loc1.csv").resolve()) and b.data == "container/blob.csv"
