@@ -283,3 +283,30 @@ def test_gates_per_row_a_failed_gate_deploys_nothing_and_is_final(emulator_stora
     n = len(emu.requests())
     again = run_fleet(host, rows, opts, api_key=server.env()["AMLWS_API_KEY"], storage_connection_string=cs)
     assert again["exitCode"] == 5 and [e for e in emu.requests()[n:] if e["api"] != "control"] == []  # final: nothing re-run
+
+
+def test_arm_and_classic_rows_in_one_fleet(emulator_storage: Any, tmp_path: Path, monkeypatch):
+    server = emulator_storage
+    monkeypatch.setenv("AMLWS_STATE_DIR", str(tmp_path / "state"))
+    emu = server.emulator
+    training_url, scoring = demo_services(server)
+    arm_train = next(s for s in server.seed_summary["armServices"] if s["training"])
+    arm_pred = next(s for s in server.seed_summary["armServices"] if not s["training"])
+    data = tmp_path / "d.csv"
+    write_location_data(data, 5)
+    rows = [FleetRow(key="arm", target=arm_pred["id"], training_url=arm_train["apiLocation"] + "/jobs", data=str(data)),
+            FleetRow(key="classic", target=f"{scoring}/endpoints/retrain01", training_url=training_url, data=str(data))]
+    import amlws.plugins.arm as arm
+    import amlws.plugins.classic as classic
+
+    pm = get_plugin_manager(load_entrypoints=False)
+    register_plugin(pm, classic, "classic")
+    register_plugin(pm, arm, "arm")
+    check_plugins(pm)
+    host = Host(pm, Settings(env={**server.env(), "AMLWS_POLL_INTERVAL": "0.2"}, yes=True))
+    summary = run_fleet(host, rows, FleetOptions(state=tmp_path / "s.jsonl", jobs=2, poll_interval=0.05),
+                        api_key=server.env()["AMLWS_API_KEY"], storage_connection_string=server.env()["AMLWS_STORAGE_CONNECTION_STRING"])
+    assert summary["counts"] == {"deployed": 2}, summary
+    assert all(r["verified"] for r in summary["rows"])
+    ops = Counter(e["operation"] for e in emu.requests())
+    assert ops["WebServices_Patch"] == 1 and ops["Endpoints_Patch"] == 1 and ops["Jobs_Submit"] == 2
