@@ -88,6 +88,12 @@ class BesBackend:
         if "Input" in body and "Inputs" in body:
             raise classic_error(400, "DuplicateInputInBatchCall", "Cannot specify both single and multiple input at the same time")
         inputs = body.get("Inputs") or ({"input1": body["Input"]} if body.get("Input") else {})
+        if not inputs and target.training:
+            # A training experiment that reads its data with Import Data from a web-service parameter
+            # (the "many models" walkthrough's URI): the first GlobalParameters blob URL of a dataset.
+            url = self._import_data_url(body.get("GlobalParameters"))
+            if url:
+                inputs = {"input1": {"_url": url}}
         if not isinstance(inputs, dict) or "input1" not in inputs or not isinstance(inputs["input1"], dict):
             raise classic_error(400, "MissingInputBlobInformation", "The request must give the input1 blob (Inputs.input1).")
         spec = self._outputs_spec(target)
@@ -108,6 +114,14 @@ class BesBackend:
                "transition": self.emu.transition("bes"), "outcome": None}
         self.store.put(JOB, f"{target.scope}/{job_id}", job)
         return job_id
+
+    @staticmethod
+    def _import_data_url(params: Any) -> str | None:
+        for value in (params or {}).values() if isinstance(params, dict) else ():
+            if isinstance(value, str) and value.lower().startswith(("http://", "https://")) \
+                    and value.split("?", 1)[0].lower().endswith(DATASET_EXTENSIONS):
+                return value
+        return None
 
     def _job(self, target: Target, job_id: str) -> dict[str, Any]:
         job = self.store.get(JOB, f"{target.scope}/{job_id.lower()}")
@@ -158,7 +172,11 @@ class BesBackend:
         return f"Module: {module}; Error: {message}"
 
     def _execute(self, target: Target, job: dict[str, Any]) -> dict[str, Any]:
-        data = blobs.read_blob(job["inputs"]["input1"])
+        source = job["inputs"]["input1"]
+        if "_url" in source:  # Import Data from a GlobalParameters URL (see submit)
+            data = blobs.read_url(source["_url"], blobs.accounts_from(self.emu.setting("storage_connection_string")))
+        else:
+            data = blobs.read_blob(source)
         spec = self._outputs_spec(target)
         names = list(spec)
         results: dict[str, Any] = {}
