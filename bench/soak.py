@@ -151,7 +151,8 @@ class Soak:
         self.unclear: list[str] = []
         self.lost: list[str] = []
         self.applied_despite_error = 0
-        self.faults: Counter[str] = Counter()
+        self.armed: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()  # faults that fired
         self.markers: set[str] = set()
         self.next_endpoint = 0
         self.expected = self.actual()
@@ -169,6 +170,13 @@ class Soak:
         loc = (eps[self.demo.DEMO_ENDPOINT]["Resources"][0].get("Location") or {})
         return {"arm": arm_uri, "classic": loc.get("BaseLocation", "") + loc.get("RelativeLocation", ""),
                 "endpoints": sorted(eps)}
+
+    def clear_faults(self) -> None:
+        for f in self.emu.faults:
+            if f.get("fired"):
+                label = next((lab for lab, spec in FAULTS if all(f.get(k) == v for k, v in spec.items())), f["kind"])
+                self.faults[label] += int(f["fired"])
+        self.emu.clear_faults()
 
     def jobs(self) -> list[dict[str, Any]]:
         return list((self.emu.store.dump().get("bes_job") or {}).values())
@@ -290,6 +298,10 @@ class Soak:
         ("op_classic_get", 8), ("op_classic_update", 14), ("op_endpoint", 12), ("op_bes_submit", 6),
     ]
 
+    #: requests every run of the operation sends at least (a fault may hit any of them)
+    REQUESTS = {"op_arm_get": 1, "op_export": 1, "op_arm_update": 4, "op_rollback": 4, "op_classic_get": 1,
+                "op_classic_update": 3, "op_endpoint": 2, "op_bes_submit": 1}
+
     def step(self, i: int) -> None:
         names = [n for n, _ in self.OPS]
         weights = [w for _, w in self.OPS]
@@ -298,8 +310,10 @@ class Soak:
         if self.rng.random() < self.fault_rate:
             label, spec = self.rng.choice(FAULTS)
             fault = label
-            self.faults[label] += 1
-            self.emu.add_fault({**spec, "times": 1})
+            self.armed[label] += 1
+            # on any of the operation's requests (GET, PATCH, a poll, the final GET...), so that it fires
+            after = self.rng.randrange(self.REQUESTS[name]) if spec["kind"] != "lro_failure" else 0
+            self.emu.add_fault({**spec, "times": 1, "after": after})
         before = self.expected
         self.pending = before
         self.counts["attempted"] += 1
@@ -310,7 +324,7 @@ class Soak:
         except AmlwsError as exc:
             self.counts["failed_clear"] += 1
             self.exit_codes[int(exc.exit_code)] += 1
-            self.emu.clear_faults()
+            self.clear_faults()
             now = self.actual()
             if now == before:
                 pass
@@ -322,10 +336,10 @@ class Soak:
             return
         except Exception as exc:  # noqa: BLE001 - a bug: counted and reported
             self.unclear.append(f"#{i} {name} (fault {fault}): {type(exc).__name__}: {exc}")
-            self.emu.clear_faults()
+            self.clear_faults()
             self.expected = self.actual()
             return
-        self.emu.clear_faults()
+        self.clear_faults()
         self.counts["succeeded"] += 1
         now = self.actual()
         if now != after:
@@ -384,6 +398,7 @@ def run(ops: int = 1000, *, fault_rate: float = 0.1, seed: int = 7, max_seconds:
         "besSubmissions": len(soak.markers),
         "besJobsCreated": jobs,
         "finalStateExact": final == soak.expected,
+        "faultsArmed": dict(soak.armed),
         "faultsInjected": dict(soak.faults),
         "classicPatches": bool(soak.model_urls),
         "armHistoryEntries": history_entries,
