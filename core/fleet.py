@@ -706,10 +706,9 @@ class FleetRunner:
                 log.info("row %s changed in the manifest since the journal: starting it afresh", r.key)
                 st = None
             self.states[r.key] = st or RowState(r.key, target=r.target)
-        todo = [r for r in self.rows if self.states[r.key].status not in FINAL and not
-                (self.states[r.key].status == DEPLOYED and self.states[r.key].verified)]
+        todo = [r for r in self.rows if not _final(self.states[r.key])]
         if self.progress is not None:
-            self.progress.start(len(self.rows), {k: s.status for k, s in self.states.items()})
+            self.progress.start(len(self.rows), {k: s.status for k, s in self.states.items() if _final(s)})
         if not self.opt.what_if:
             self.journal = Journal(self.opt.state)
             self.journal.append({"event": "run", "version": JOURNAL_VERSION, "pid": os.getpid(),
@@ -811,7 +810,15 @@ class FleetRunner:
         target = host.resolve(row.target, backend=row.backend)
         if row.create and not self.states[row.key].created:
             if self.opt.what_if:
-                pass
+                from .errors import RemoteError
+
+                try:
+                    host.get_definition(target)
+                except RemoteError as exc:
+                    if exc.status != 404:
+                        raise
+                    self._note(row, PLANNED, "would create the target, then retrain and deploy")
+                    return {"status": PLANNED, "wouldCreate": True}
             elif hasattr(host, "ensure_target"):
                 self._note(row, "creating")
                 created = host.ensure_target(target, {"description": row.description or row.key})
@@ -869,6 +876,12 @@ class FleetRunner:
 
         result = host.update(target, patched, **_update_options(host, live=live, action=self.opt.action, note=f"fleet row {row.key}"))
         return {"verified": result.verified, "modelUri": result.model_uri}
+
+
+def _final(st: RowState) -> bool:
+    """Not run again: deployed and verified, or stopped by its gate. A deployed row the service did
+    not confirm yet is deployed again (a classic endpoint that already has the model gets no PATCH)."""
+    return st.status == GATE_FAILED or (st.status == DEPLOYED and st.verified)
 
 
 def _merge(st: RowState, new: RowState, rec: dict[str, Any]) -> None:

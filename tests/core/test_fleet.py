@@ -358,3 +358,21 @@ def test_data_files_are_found_beside_the_manifest(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     a, b = load_manifest(manifest)
     assert a.data == str((tmp_path / "m" / "loc1.csv").resolve()) and b.data == "container/blob.csv"
+
+
+def test_an_unverified_deployment_is_deployed_again(toy_host, tmp_path: Path):
+    class Lagging(Toy):
+        @hookimpl
+        def amlws_update(self, target, definition):
+            result = super().amlws_update(target, definition)
+            result.verified = len(self.updates) > 1  # the service shows the new model only later
+            return result
+
+    toy = Lagging(delay=0)
+    rows = toy_rows(1)
+    first = run_fleet(toy_host(toy), rows, FleetOptions(state=tmp_path / "s.jsonl"))
+    assert first["rows"][0]["status"] == "deployed" and first["rows"][0]["verified"] is False
+    second = run_fleet(toy_host(toy), rows, FleetOptions(state=tmp_path / "s.jsonl"))
+    assert second["rows"][0]["verified"] is True and toy.updates == ["r000", "r000"]
+    run_fleet(toy_host(toy), rows, FleetOptions(state=tmp_path / "s.jsonl"))
+    assert len(toy.updates) == 2

@@ -340,3 +340,24 @@ def test_arm_and_classic_rows_in_one_fleet(emulator_storage: Any, tmp_path: Path
     assert all(r["verified"] for r in summary["rows"])
     ops = Counter(e["operation"] for e in emu.requests())
     assert ops["WebServices_Patch"] == 1 and ops["Endpoints_Patch"] == 1 and ops["Jobs_Submit"] == 2
+
+
+def test_what_if_plans_rows_including_endpoints_to_create_and_sends_no_change(emulator_storage: Any, tmp_path: Path, monkeypatch):
+    server = emulator_storage
+    monkeypatch.setenv("AMLWS_STATE_DIR", str(tmp_path / "state"))
+    training_url, scoring = demo_services(server)
+    data = tmp_path / "d.csv"
+    write_location_data(data, 3)
+    rows = [FleetRow(key="new", target=f"{scoring}/endpoints/newep02", training_url=training_url, data=str(data), create=True),
+            FleetRow(key="old", target=f"{scoring}/endpoints/retrain01", training_url=training_url, data=str(data))]
+    import amlws.plugins.classic as classic
+
+    pm = get_plugin_manager(load_entrypoints=False)
+    register_plugin(pm, classic, "classic")
+    check_plugins(pm)
+    host = Host(pm, Settings(env=dict(server.env()), what_if=True))
+    summary = run_fleet(host, rows, FleetOptions(state=tmp_path / "s.jsonl", what_if=True),
+                        api_key=server.env()["AMLWS_API_KEY"], storage_connection_string=server.env()["AMLWS_STORAGE_CONNECTION_STRING"])
+    assert summary["counts"] == {"planned": 2} and summary["exitCode"] == 0
+    assert {e["method"] for e in server.emulator.requests() if e["api"] != "control"} == {"GET"}
+    assert not (tmp_path / "s.jsonl").exists()
