@@ -308,7 +308,9 @@ class Soak:
         name = self.rng.choices(names, weights)[0]
         fault = None
         if self.rng.random() < self.fault_rate:
-            label, spec = self.rng.choice(FAULTS)
+            # a failed long-running operation only where there is one (ARM update, rollback)
+            kinds = FAULTS if name in ("op_arm_update", "op_rollback") else [f for f in FAULTS if f[1]["kind"] != "lro_failure"]
+            label, spec = self.rng.choice(kinds)
             fault = label
             self.armed[label] += 1
             # on any of the operation's requests (GET, PATCH, a poll, the final GET...), so that it fires
