@@ -168,3 +168,30 @@ def test_host_patch_and_export_round_trip(host: Host, doc: dict[str, Any], uri: 
         pass
     else:
         raise AssertionError("an unknown --asset must be refused")
+
+
+hexids = st.text("0123456789abcdef", min_size=32, max_size=32)
+classic_resource = st.builds(lambda n, blob: {"Name": f"{n} [trained model]", "Kind": "TrainedModel",
+                                              "Location": {"BaseLocation": "https://acct.blob.core.windows.net/",
+                                                           "RelativeLocation": f"models/{blob}.ilearner",
+                                                           "SasBlobToken": "?sv=2020-02-10&sp=r&sig=OLD"}}, names, names)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(hexids, hexids, names, classic_resource, sas_uris)
+def test_classic_patch_changes_only_the_resource_location(host: Host, ws: str, svc: str, name: str,
+                                                         resource: dict[str, Any], uri: str) -> None:
+    doc = {"Name": name, "WorkspaceId": ws, "WebServiceId": svc, "Resources": [resource], "Description": "kept"}
+    d = host.import_definition(copy.deepcopy(doc), source="c.json")
+    assert d.backend == "classic" and d.document == doc
+    patched = host.patch_ilearner(d, ModelLocation.from_uri(uri))
+    loc = ModelLocation.from_uri(uri)
+    assert patched.document["Resources"][0]["Location"] == {
+        "BaseLocation": loc.base_location, "RelativeLocation": loc.relative_location, "SasBlobToken": loc.sas_blob_token}
+    rest = copy.deepcopy(patched.document)
+    rest["Resources"][0]["Location"] = resource["Location"]
+    assert rest == doc and d.document == doc  # nothing else changed, the input untouched
+    again = host.import_definition(host.export(patched, include_keys=True), source="e.json")
+    assert again.document == patched.document
+    masked = json.dumps(host.export(patched))
+    assert "sig=***" in masked and "SIGNATURE" not in masked
