@@ -72,12 +72,22 @@ def register(app: typer.Typer) -> None:
         endpoint: EndpointOpt = None,
         location: LocationOpt = None,
     ) -> None:
-        """List the definitions amlws saved before each change of a target (local; sends nothing)."""
+        """List the definitions amlws saved before each change of a target (local; sends nothing).
+
+        Without a target: every target with history, latest change first."""
         from .rollback import history
 
         ctx = get_context()
-        t = _target(ctx, target, backend, resource_group=resource_group, name=name, subscription=subscription,
-                    workspace=workspace, service=service, endpoint=endpoint, location=location)
+        options = dict(resource_group=resource_group, name=name, subscription=subscription, workspace=workspace,
+                       service=service, endpoint=endpoint, location=location)
+        if target is None and all(v is None for v in options.values()):
+            from .history import History
+            from .output import render_table
+
+            ctx.emit(History().targets(), table=lambda rows: render_table(
+                rows, columns=["lastTime", "lastAction", "revisions", "backend", "target"]))
+            return
+        t = _target(ctx, target, backend, **options)
         ctx.emit(history(t, revision=revision), table=_history_table)
 
     @app.command("diff")

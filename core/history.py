@@ -127,6 +127,20 @@ class History:
         data = {"revision": revision, "status": status, "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **details}
         atomic_write_text(self.folder(target_id) / f"{revision:06d}.status.json", json.dumps(redact_obj(data), indent=2) + "\n")
 
+    def targets(self) -> list[dict[str, Any]]:
+        """Every target with history: its ID, backend, number of revisions and the latest change."""
+        out = []
+        if not self.root.is_dir():
+            return out
+        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            files = self._revision_files(folder)
+            last = _read(files[-1]) if files else None
+            if not last:
+                continue
+            out.append({"target": last.get("target"), "backend": last.get("backend"), "revisions": len(files),
+                        "lastTime": last.get("time"), "lastAction": last.get("action")})
+        return sorted(out, key=lambda r: str(r["lastTime"]), reverse=True)
+
     def status(self, target_id: str, revision: int) -> dict[str, Any]:
         """The recorded outcome of the change after ``revision`` (``{}`` when none was recorded)."""
         return _read(self.folder(target_id) / f"{revision:06d}.status.json") or {}
