@@ -320,6 +320,7 @@ class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _lock_state(self.path)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
         self._fd = os.open(self.path, flags, 0o600)
         self._cond = threading.Condition()
@@ -369,12 +370,36 @@ class Journal:
         except OSError:  # pragma: no cover
             pass
         os.close(self._fd)
+        os.close(self._lock_fd)  # releases the lock
 
     def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _lock_state(path: Path) -> int:
+    """Hold ``STATE.lock`` for the run: two runs on one journal would both submit its rows' jobs.
+    The operating system drops the lock when the process ends, even on ``kill -9``."""
+    from .errors import ConflictError
+
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+    try:
+        if os.name == "nt":  # pragma: no cover - Windows
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise ConflictError(f"another amlws fleet run is using the state file {path}",
+                            hint="wait for it to finish or stop it; concurrent runs (shards) each need their own --state") from None
+    return fd
 
 
 def read_journal(path: str | Path) -> list[dict[str, Any]]:

@@ -376,3 +376,17 @@ def test_an_unverified_deployment_is_deployed_again(toy_host, tmp_path: Path):
     assert second["rows"][0]["verified"] is True and toy.updates == ["r000", "r000"]
     run_fleet(toy_host(toy), rows, FleetOptions(state=tmp_path / "s.jsonl"))
     assert len(toy.updates) == 2
+
+
+def test_two_runs_cannot_share_a_state_file(tmp_path: Path):
+    from amlws.errors import ConflictError
+
+    state = tmp_path / "s.jsonl"
+    first = Journal(state)
+    try:
+        with pytest.raises(ConflictError) as err:
+            Journal(state)
+        assert err.value.exit_code == ExitCode.CONFLICT and "--state" in (err.value.hint or "")
+    finally:
+        first.close()
+    Journal(state).close()  # free again once the first run ended
