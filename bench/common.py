@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,10 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from amlws.emulator.azurite import ACCOUNT_KEY as AZURITE_KEY  # the well-known demo key
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 AZURITE_PID: int | None = None  # of the running azurite() (for CPU accounting)
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
 @dataclass
@@ -83,62 +81,25 @@ def time_command(cmd: list[str], *, runs: int, env: dict[str, str] | None = None
 # --- Azurite -----------------------------------------------------------------------------------
 
 
-def find_azurite() -> str:
-    name = "azurite-blob.cmd" if os.name == "nt" else "azurite-blob"
-    local = REPO / "node_modules" / ".bin" / name
-    found = str(local) if local.exists() else (os.environ.get("AMLWS_AZURITE_BIN") or shutil.which("azurite-blob"))
-    if not found:
-        raise SystemExit("Azurite is not installed: run `npm install` at the repository root (make setup does)")
-    return found
-
-
 @contextmanager
 def azurite() -> Iterator[str]:
     """Azurite on a free port; yields its full connection string."""
-    cmd = [find_azurite(), "--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence", "--skipApiVersionCheck",
-           "--disableTelemetry"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-    lines: queue.Queue[str | None] = queue.Queue()
+    from amlws.emulator.azurite import AzuriteError, start_azurite
 
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    port = None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and port is None:
-        try:
-            line = lines.get(timeout=1)
-        except queue.Empty:
-            continue
-        if line is None:
-            break
-        m = re.search(r"successfully listens on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            port = int(m.group(1))
     global AZURITE_PID
-    AZURITE_PID = proc.pid
     try:
-        if port is None:
-            raise SystemExit("Azurite did not start")
-        yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-               f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
-    finally:
-        stop(proc)
+        instance = start_azurite(repo=REPO)
+    except AzuriteError as exc:
+        raise SystemExit(str(exc)) from None
+    AZURITE_PID = instance.pid
+    with instance:
+        yield instance.connection_string
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+    from amlws.emulator.azurite import stop_process
+
+    stop_process(proc)
 
 
 # --- the emulator, in its own process ------------------------------------------------------------

@@ -29,7 +29,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,6 @@ from typing import Any, Callable, Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 ARM_MODEL = "https://devstoreaccount1.blob.core.windows.net/models/soak-{n}.ilearner"
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
 # --- Azurite (classic model blobs), when installed ---------------------------------------------------
@@ -49,52 +47,15 @@ AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 @contextmanager
 def azurite() -> Iterator[str | None]:
     """A loopback Azurite blob service's connection string, or ``None`` when it is not installed."""
-    import queue
-    import re
-    import threading
+    from amlws.emulator.azurite import AzuriteError, start_azurite
 
-    name = "azurite-blob.cmd" if os.name == "nt" else "azurite-blob"
-    binary = REPO / "node_modules" / ".bin" / name
-    path = str(binary) if binary.exists() else os.environ.get("AMLWS_AZURITE_BIN") or shutil.which(name)
-    if not path:
+    try:
+        instance = start_azurite(repo=REPO)
+    except AzuriteError:
         yield None
         return
-    proc = subprocess.Popen([path, "--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence",
-                             "--skipApiVersionCheck", "--disableTelemetry"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, bufsize=1)
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    port = None
-    deadline = time.monotonic() + 60
-    while port is None and time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=1)
-        except queue.Empty:
-            continue
-        if line is None:
-            break
-        m = re.search(r"successfully listens on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            port = int(m.group(1))
-    try:
-        if port is None:
-            yield None
-        else:
-            yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-                   f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with instance:
+        yield instance.connection_string
 
 
 def upload_models(connection_string: str, count: int) -> list[str]:

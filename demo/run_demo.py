@@ -19,17 +19,16 @@ from __future__ import annotations
 import csv
 import json
 import os
-import queue
 import random
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from amlws.emulator.azurite import stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -52,52 +51,15 @@ class DemoError(Exception):
 # --- processes we start ----------------------------------------------------------------------
 
 
-def find_azurite() -> str:
-    name = "azurite-blob.cmd" if os.name == "nt" else "azurite-blob"
-    local = REPO / "node_modules" / ".bin" / name
-    found = str(local) if local.exists() else (os.environ.get("AMLWS_AZURITE_BIN") or shutil.which("azurite-blob"))
-    if not found:
-        raise DemoError("Azurite is not installed: run `npm install` at the repository root (it installs azurite 3.x)")
-    return found
+def start_azurite() -> tuple[subprocess.Popen, int]:
+    from amlws.emulator.azurite import AzuriteError
+    from amlws.emulator.azurite import start_azurite as start
 
-
-def start_azurite(workdir: Path) -> tuple[subprocess.Popen, int]:
-    cmd = [find_azurite(), "--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence",
-           "--skipApiVersionCheck", "--disableTelemetry"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=1)
-        except queue.Empty:
-            continue
-        if line is None:
-            break
-        m = re.search(r"successfully listens on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            return proc, int(m.group(1))
-    stop_process(proc)
-    raise DemoError("Azurite did not start (is Node.js installed?)")
-
-
-def stop_process(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+        azurite = start(repo=REPO)
+    except AzuriteError as exc:
+        raise DemoError(str(exc)) from None
+    return azurite.process, azurite.port
 
 
 def amlws_command() -> list[str]:
@@ -186,7 +148,7 @@ def run(workdir: Path) -> None:
     emulator_started = False
     try:
         step(1, "Starting Azurite (local Azure Storage) and the amlws emulator (local Azure ML web services)")
-        azurite, port = start_azurite(workdir)
+        azurite, port = start_azurite()
         storage = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
                    f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
         env["AMLWS_STORAGE_CONNECTION_STRING"] = storage
