@@ -110,10 +110,7 @@ def register(app: typer.Typer) -> None:
         ctx = _ctx()
         config = _config(ctx, job_config_file, job_config_string, input, output, global_param)
         if ctx.settings.what_if:
-            from .bes import api_location_from_url
-            from .jobconfig import redacted
-
-            ctx.emit({"whatIf": True, "method": "POST", "url": api_location_from_url(url) + "/jobs?api-version=2.0", "body": redacted(config)})
+            _emit_submit_plan(ctx, url, config)
             return
         job_id = _client(ctx, url).submit(config)
         ctx.emit({"jobId": job_id})
@@ -175,10 +172,7 @@ def register(app: typer.Typer) -> None:
         ctx = _ctx()
         config = _config(ctx, job_config_file, job_config_string, input, output, global_param)
         if ctx.settings.what_if:
-            from .bes import api_location_from_url
-            from .jobconfig import redacted
-
-            ctx.emit({"whatIf": True, "method": "POST", "url": api_location_from_url(url) + "/jobs?api-version=2.0", "body": redacted(config)})
+            _emit_submit_plan(ctx, url, config)
             return
         client = _client(ctx, url, poll_interval)
         status = _run_with_progress(
@@ -453,3 +447,11 @@ def _print_retrain(result: dict[str, Any]) -> None:
         if steps.get(key):
             rows[key] = ", ".join(f"{n}: {len(t['rows'])} rows" for n, t in steps[key]["outputs"].items())
     render_table(rows)
+
+
+def _emit_submit_plan(ctx: Any, url: str, config: dict) -> None:
+    """--what-if for a job submission: the POST that would be sent, secrets redacted."""
+    from .bes import api_location_from_url
+    from .jobconfig import redacted
+
+    ctx.emit({"whatIf": True, "method": "POST", "url": api_location_from_url(url) + "/jobs?api-version=2.0", "body": redacted(config)})
