@@ -294,3 +294,6 @@ def test_api_key_works_instead_of_the_workspace_token(fake, run, cc, monkeypatch
     monkeypatch.setenv("AMLWS_API_KEY", cc.TOKEN)  # the fake accepts this value either way
     r = run("classic", "endpoints", "list", *_ids(cc, None))
     assert r.code == 0, r.err
+    (req, _), = fake.server.log
+    assert req.method == "GET" and req.path.endswith("/endpoints")
+    assert req.headers["Authorization"] == f"Bearer {cc.TOKEN}"
