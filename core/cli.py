@@ -10,7 +10,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Callable, NamedTuple, Optional
 
 import typer
 
@@ -172,29 +172,100 @@ EndpointOpt = Annotated[Optional[str], typer.Option("--endpoint", help="Classic 
 LocationOpt = Annotated[Optional[str], typer.Option("--location", help="Classic workspace region, e.g. 'South Central US'.")]
 
 
-def resolve_target(ctx: AppContext, target: Optional[str], backend: Optional[str], **options: Any) -> Any:
-    return ctx.resolve(target, backend, **options)
+#: The options naming a target, in ``--help`` order: what :func:`with_target_options` adds by default.
+TARGET_OPTIONS: dict[str, Any] = {
+    "backend": BackendOpt,
+    "resource_group": ResourceGroupOpt,
+    "name": NameOpt,
+    "subscription": SubscriptionOpt,
+    "workspace": WorkspaceOpt,
+    "service": ServiceOpt,
+    "endpoint": EndpointOpt,
+    "location": LocationOpt,
+}
+
+
+class TargetInput(NamedTuple):
+    """A target as typed on the command line, not yet resolved.
+
+    :param text: the TARGET argument (ARM resource ID, management URL...), ``None`` when not given.
+    :param backend: ``--backend`` (or the backend fixed by the command), ``None`` for any.
+    :param options: the naming options (``resource_group``, ``name``, ``workspace``...), ``None`` when unset.
+    """
+
+    text: Optional[str]
+    backend: Optional[str]
+    options: dict[str, Optional[str]]
+
+    @property
+    def given(self) -> bool:
+        """Whether the user named a target at all (the argument or any naming option)."""
+        return self.text is not None or any(v is not None for v in self.options.values())
+
+    def resolve(self, ctx: Optional[AppContext] = None) -> Any:
+        """The :class:`~amlws.model.Target` the backends make of it (usage error when none or several claim it)."""
+        return (ctx or get_context()).resolve(self.text, self.backend, **self.options)
+
+
+def with_target_options(
+    fn: Optional[Callable[..., Any]] = None,
+    *,
+    target: Any = TargetArg,
+    options: Optional[dict[str, Any]] = None,
+    backend: Optional[str] = None,
+) -> Any:
+    """Give a command the TARGET argument and the target options, gathered in its ``target`` parameter.
+
+    The command declares ``target: TargetInput`` (where the argument goes in ``--help``) and gets a
+    :class:`TargetInput`; the options (default :data:`TARGET_OPTIONS`, name -> ``Annotated`` type) are
+    appended after its other parameters but before keyword-only ones (after a bare ``*``).
+    ``target=`` is the annotation of the TARGET parameter (an argument, or an option such as
+    ``--target``); ``backend=`` fixes the backend for a command without ``--backend``.
+    Use as ``@with_target_options`` or ``@with_target_options(options=..., backend="arm")``.
+    """
+    # Why: Typer reads a command's parameters from inspect.signature(), so the eight target
+    # options can be declared once and spliced into each command's __signature__ instead of
+    # repeated in every def. The command resolves (target.resolve()) when it chooses, so its
+    # own checks (e.g. a missing --service-updates) still come first and keep their errors.
+    extra = TARGET_OPTIONS if options is None else options
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        import functools
+        import inspect
+
+        sig = inspect.signature(fn, eval_str=True)
+        if "target" not in sig.parameters or set(extra) & set(sig.parameters):
+            raise TypeError(f"{fn.__qualname__}: needs a 'target' parameter and none named {sorted(extra)}")
+        kw = inspect.Parameter.KEYWORD_ONLY  # Typer passes keywords; this kind allows any order
+        own = [p.replace(kind=kw, annotation=target, default=None) if p.name == "target" else p.replace(kind=kw)
+               for p in sig.parameters.values()]
+        split = next((i for i, p in enumerate(sig.parameters.values()) if p.kind is p.KEYWORD_ONLY), len(own))
+        params = own[:split] + [inspect.Parameter(n, kw, annotation=a, default=None) for n, a in extra.items()] + own[split:]
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> Any:
+            named = {n: kwargs.pop(n, None) for n in extra}
+            kwargs["target"] = TargetInput(kwargs.pop("target", None), named.pop("backend", None) or backend, named)
+            return fn(**kwargs)
+
+        command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}  # evaluated: no string for Typer to resolve
+        return command
+
+    return decorate if fn is None else decorate(fn)
 
 
 @app.command("get")
+@with_target_options
 def get_cmd(
-    target: TargetArg = None,
+    target: TargetInput,
     region: Annotated[Optional[str], typer.Option("--region", help="ARM: region whose encrypted credentials to return.")] = None,
-    backend: BackendOpt = None,
-    resource_group: ResourceGroupOpt = None,
-    name: NameOpt = None,
-    subscription: SubscriptionOpt = None,
-    workspace: WorkspaceOpt = None,
-    service: ServiceOpt = None,
-    endpoint: EndpointOpt = None,
-    location: LocationOpt = None,
 ) -> None:
     """Get a web service (ARM) or endpoint (classic) definition. (Get-AzMlWebService, Get-AmlWebServiceEndpoint)"""
     ctx = get_context()
     if region:
         ctx.settings.flags["region"] = region
-    t = resolve_target(ctx, target, backend, resource_group=resource_group, name=name, subscription=subscription,
-                       workspace=workspace, service=service, endpoint=endpoint, location=location)
+    t = target.resolve(ctx)
     definition = ctx.host.get_definition(t)
     from .redact import redact_obj
     from .summary import summarize
@@ -210,27 +281,19 @@ def _table(data: Any) -> None:
 
 
 @app.command("export")
+@with_target_options
 def export_cmd(
-    target: TargetArg = None,
+    target: TargetInput,
     output_file: Annotated[Optional[Path], typer.Option("--output-file", "-f", help="Write here (atomically); default: print the JSON.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite the output file without asking.")] = False,
     include_keys: Annotated[bool, typer.Option("--include-keys", help="Keep API keys in the export (off by default).")] = False,
-    backend: BackendOpt = None,
-    resource_group: ResourceGroupOpt = None,
-    name: NameOpt = None,
-    subscription: SubscriptionOpt = None,
-    workspace: WorkspaceOpt = None,
-    service: ServiceOpt = None,
-    endpoint: EndpointOpt = None,
-    location: LocationOpt = None,
 ) -> None:
     """Export a definition to JSON. (Get- + Export-AzMlWebService -OutputFile / -ToJsonString)"""
     from . import api
     from .output import to_json
 
     ctx = get_context()
-    t = resolve_target(ctx, target, backend, resource_group=resource_group, name=name, subscription=subscription,
-                       workspace=workspace, service=service, endpoint=endpoint, location=location)
+    t = target.resolve(ctx)
     definition = ctx.host.get_definition(t)
     if output_file is None:
         sys.stdout.write(to_json(api.apply_query_if(ctx.settings, ctx.host.export(definition, include_keys=include_keys))) + "\n")
@@ -305,18 +368,11 @@ def patch_ilearner_cmd(
 
 
 @app.command("update")
+@with_target_options
 def update_cmd(
-    target: TargetArg = None,
+    target: TargetInput,
     service_updates: Annotated[Optional[Path], typer.Option("--service-updates", "--definition-file", help="Definition JSON to send (from export/import/patch-ilearner).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Skip the check that the service did not change since export.")] = False,
-    backend: BackendOpt = None,
-    resource_group: ResourceGroupOpt = None,
-    name: NameOpt = None,
-    subscription: SubscriptionOpt = None,
-    workspace: WorkspaceOpt = None,
-    service: ServiceOpt = None,
-    endpoint: EndpointOpt = None,
-    location: LocationOpt = None,
 ) -> None:
     """Update a service with a definition, wait for it to apply, verify. (Update-AzMlWebService -ServiceUpdates)"""
     from . import api
@@ -324,8 +380,7 @@ def update_cmd(
     ctx = get_context()
     if service_updates is None:
         raise UsageError("--service-updates FILE is required", hint="export the definition, patch it, then pass the file")
-    t = resolve_target(ctx, target, backend, resource_group=resource_group, name=name, subscription=subscription,
-                       workspace=workspace, service=service, endpoint=endpoint, location=location)
+    t = target.resolve(ctx)
     definition = api.load_definition(ctx.host, input_file=service_updates, backend=t.backend)
     if force:
         ctx.settings.flags["force"] = True
