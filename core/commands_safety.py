@@ -11,22 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .cli import (
-    BackendOpt,
-    EndpointOpt,
-    LocationOpt,
-    NameOpt,
-    ResourceGroupOpt,
-    ServiceOpt,
-    SubscriptionOpt,
-    TargetArg,
-    WorkspaceOpt,
-    get_context,
-)
-
-
-def _target(ctx: Any, target: Optional[str], backend: Optional[str], **options: Any) -> Any:
-    return ctx.resolve(target, backend, **options)
+from .cli import TargetInput, get_context, with_target_options
 
 
 def _history_table(data: Any) -> None:
@@ -60,17 +45,10 @@ def _rollback_table(data: dict[str, Any]) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command("history")
+    @with_target_options
     def history_cmd(
-        target: TargetArg = None,
+        target: TargetInput,
         revision: Annotated[Optional[int], typer.Option("--revision", help="Show this revision in full (its saved definition).")] = None,
-        backend: BackendOpt = None,
-        resource_group: ResourceGroupOpt = None,
-        name: NameOpt = None,
-        subscription: SubscriptionOpt = None,
-        workspace: WorkspaceOpt = None,
-        service: ServiceOpt = None,
-        endpoint: EndpointOpt = None,
-        location: LocationOpt = None,
     ) -> None:
         """List the definitions amlws saved before each change of a target (local; sends nothing).
 
@@ -78,60 +56,41 @@ def register(app: typer.Typer) -> None:
         from .rollback import history
 
         ctx = get_context()
-        options = dict(resource_group=resource_group, name=name, subscription=subscription, workspace=workspace,
-                       service=service, endpoint=endpoint, location=location)
-        if target is None and all(v is None for v in options.values()):
+        if not target.given:
             from .history import History
             from .output import render_table
 
             ctx.emit(History().targets(), table=lambda rows: render_table(
                 rows, columns=["lastTime", "lastAction", "revisions", "backend", "target"]))
             return
-        t = _target(ctx, target, backend, **options)
-        ctx.emit(history(t, revision=revision), table=_history_table)
+        ctx.emit(history(target.resolve(ctx), revision=revision), table=_history_table)
 
     @app.command("diff")
+    @with_target_options
     def diff_cmd(
-        target: TargetArg = None,
+        target: TargetInput,
         revision: Annotated[Optional[int], typer.Option("--revision", help="History revision to compare with (default: the latest).")] = None,
         file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Local definition file (as amlws export writes) to compare with.")] = None,
-        backend: BackendOpt = None,
-        resource_group: ResourceGroupOpt = None,
-        name: NameOpt = None,
-        subscription: SubscriptionOpt = None,
-        workspace: WorkspaceOpt = None,
-        service: ServiceOpt = None,
-        endpoint: EndpointOpt = None,
-        location: LocationOpt = None,
     ) -> None:
         """Unified diff from the live definition to a history revision or a local file (reads only)."""
         from .rollback import diff
 
         ctx = get_context()
-        t = _target(ctx, target, backend, resource_group=resource_group, name=name, subscription=subscription,
-                    workspace=workspace, service=service, endpoint=endpoint, location=location)
+        t = target.resolve(ctx)
         ctx.emit(diff(ctx.host, t, revision=revision, file=str(file) if file is not None else None), table=_diff_table)
 
     @app.command("rollback")
+    @with_target_options
     def rollback_cmd(
-        target: TargetArg = None,
+        target: TargetInput,
         to: Annotated[Optional[int], typer.Option("--to", help="Revision to restore (default: the latest, i.e. undo the last change).")] = None,
         sas_token: Annotated[Optional[str], typer.Option("--sas-token", envvar="AMLWS_SAS_BLOB_TOKEN", help="Read SAS for the revision's model blob when it differs from the live one (history never keeps SAS signatures).")] = None,
-        backend: BackendOpt = None,
-        resource_group: ResourceGroupOpt = None,
-        name: NameOpt = None,
-        subscription: SubscriptionOpt = None,
-        workspace: WorkspaceOpt = None,
-        service: ServiceOpt = None,
-        endpoint: EndpointOpt = None,
-        location: LocationOpt = None,
     ) -> None:
         """Restore a saved revision through the normal update path (confirmation, --what-if, its own history entry)."""
         from .rollback import rollback
 
         ctx = get_context()
-        t = _target(ctx, target, backend, resource_group=resource_group, name=name, subscription=subscription,
-                    workspace=workspace, service=service, endpoint=endpoint, location=location)
+        t = target.resolve(ctx)
         if sas_token:
             from .redact import register_secret
 
