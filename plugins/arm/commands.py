@@ -13,6 +13,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from amlws.cli import TargetInput, with_target_options
+
 TargetArg = Annotated[
     Optional[str], typer.Argument(help="Web service resource ID (or use -g/-n).", show_default=False)
 ]
@@ -33,10 +35,20 @@ def _ctx(cloud: Optional[str]) -> Any:
     return ctx
 
 
-def _target(ctx: Any, target: Optional[str], resource_group: Optional[str], name: Optional[str], subscription: Optional[str]) -> Any:
+#: The TARGET argument and -g/-n/--subscription of every command acting on one web service
+#: (``--cloud`` stays the command's own keyword-only parameter, so it comes after them in --help).
+arm_target = with_target_options(
+    target=TargetArg,
+    options={"resource_group": ResourceGroupOpt, "name": NameOpt, "subscription": SubscriptionOpt},
+    backend="arm",
+)
+
+
+def _target(ctx: Any, target: TargetInput) -> Any:
+    subscription = target.options.get("subscription")
     if subscription:
         ctx.settings.flags["subscription"] = subscription
-    return ctx.resolve(target, "arm", resource_group=resource_group, name=name, subscription=subscription)
+    return target.resolve(ctx)
 
 
 def _what_if(ctx: Any, target: Any, requests: list[dict[str, Any]], diff: str = "") -> None:
@@ -80,14 +92,13 @@ def list_cmd(
     ctx.emit(items, table=lambda _: render_table(rows))
 
 
+@arm_target
 def new_cmd(
-    target: TargetArg = None,
+    target: TargetInput,
     definition_file: Annotated[Optional[Path], typer.Option("--definition-file", "-i", help="Definition JSON (from export/import).")] = None,
     location: Annotated[Optional[str], typer.Option("--location", "-l", help="Azure region, e.g. 'South Central US' (overrides the file's).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite the web service if it exists (PUT replaces it).")] = False,
-    resource_group: ResourceGroupOpt = None,
-    name: NameOpt = None,
-    subscription: SubscriptionOpt = None,
+    *,
     cloud: CloudOpt = None,
 ) -> None:
     """Create a web service from a definition file. (New-AzMlWebService -DefinitionFile)"""
@@ -100,7 +111,7 @@ def new_cmd(
         from amlws.errors import UsageError
 
         raise UsageError("--definition-file FILE is required", hint="export a definition first (amlws export ... -f FILE)")
-    t = _target(ctx, target, resource_group, name, subscription)
+    t = _target(ctx, target)
     definition = api.load_definition(ctx.host, input_file=definition_file, backend="arm")
     if ctx.settings.what_if:
         plan = plan_create(t, definition, ctx.settings, location=location, force=force)
@@ -111,18 +122,17 @@ def new_cmd(
     ctx.emit(created.document, table=lambda _: _summary(created))
 
 
+@arm_target
 def remove_cmd(
-    target: TargetArg = None,
-    resource_group: ResourceGroupOpt = None,
-    name: NameOpt = None,
-    subscription: SubscriptionOpt = None,
+    target: TargetInput,
+    *,
     cloud: CloudOpt = None,
 ) -> None:
     """Delete a web service. (Remove-AzMlWebService)"""
     from .service import plan_remove, remove
 
     ctx = _ctx(cloud)
-    t = _target(ctx, target, resource_group, name, subscription)
+    t = _target(ctx, target)
     if ctx.settings.what_if:
         _what_if(ctx, t, plan_remove(t, ctx.settings))
         return
@@ -131,27 +141,25 @@ def remove_cmd(
     ctx.emit({"target": t.id, "removed": True})
 
 
+@arm_target
 def keys_cmd(
-    target: TargetArg = None,
-    resource_group: ResourceGroupOpt = None,
-    name: NameOpt = None,
-    subscription: SubscriptionOpt = None,
+    target: TargetInput,
+    *,
     cloud: CloudOpt = None,
 ) -> None:
     """Print the web service's API keys (secrets: printed only because you asked). (Get-AzMlWebServiceKey)"""
     from .service import list_keys
 
     ctx = _ctx(cloud)
-    t = _target(ctx, target, resource_group, name, subscription)
+    t = _target(ctx, target)
     ctx.emit(list_keys(t, ctx.settings))
 
 
+@arm_target
 def add_region_cmd(
-    target: TargetArg = None,
+    target: TargetInput,
     region: Annotated[Optional[str], typer.Option("--region", help="Region to create the encrypted credentials for.")] = None,
-    resource_group: ResourceGroupOpt = None,
-    name: NameOpt = None,
-    subscription: SubscriptionOpt = None,
+    *,
     cloud: CloudOpt = None,
 ) -> None:
     """Create the regional properties of a web service, then get it in that region. (Add-AzMlWebServiceRegionalProperty)"""
@@ -162,7 +170,7 @@ def add_region_cmd(
     ctx = _ctx(cloud)
     if not region:
         raise UsageError("--region is required", hint="e.g. amlws add-region ID --region 'Southeast Asia'")
-    t = _target(ctx, target, resource_group, name, subscription)
+    t = _target(ctx, target)
     if ctx.settings.what_if:
         _what_if(ctx, t, plan_add_region(t, ctx.settings, region))
         return
