@@ -12,6 +12,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from .cli import TARGET_OPTIONS, TargetInput, with_target_options
+
 API_KEY_HINT = "set AMLWS_API_KEY, or run: amlws config set api_key (the endpoint's primary key)"
 
 UrlOpt = Annotated[
@@ -298,9 +300,13 @@ def register(app: typer.Typer) -> None:
         ctx.emit(result.to_dict(), table=lambda _: _print_tables(result.outputs))
 
     @app.command("retrain")
+    @with_target_options(
+        target=Annotated[Optional[str], typer.Option("--target", help="Service to update: classic endpoint management URL or ARM resource ID.")],
+        options={k: TARGET_OPTIONS[k] for k in ("backend", "resource_group", "name", "workspace", "service", "endpoint")},
+    )
     def retrain_cmd(
         training_service: Annotated[str, typer.Option("--training-service", help="The training service's BES URL (ApiLocation + /jobs).")],
-        target: Annotated[Optional[str], typer.Option("--target", help="Service to update: classic endpoint management URL or ARM resource ID.")] = None,
+        target: TargetInput,
         data: Annotated[Optional[str], typer.Option("--data", help="New training data: a local CSV (uploaded), a blob URL with SAS, or container/blob.")] = None,
         gate: Annotated[Optional[list[str]], typer.Option("--gate", help='Metric gate, e.g. "Accuracy>=0.85" (>= <= > <). Repeatable; all must pass.')] = None,
         evaluation_output: Annotated[Optional[str], typer.Option("--evaluation-output", help="Output writing Evaluate Model's CSV (e.g. output2).")] = None,
@@ -317,12 +323,6 @@ def register(app: typer.Typer) -> None:
         poll_interval: PollOpt = 2.0,
         keep_job: KeepJobOpt = False,
         deploy_what_if: Annotated[bool, typer.Option("--deploy-what-if", help="Upload, train and evaluate, then only show the update.")] = False,
-        backend: Annotated[Optional[str], typer.Option("--backend", help="Backend to use (see amlws plugins).")] = None,
-        resource_group: Annotated[Optional[str], typer.Option("--resource-group", "-g", help="ARM resource group (with --name).")] = None,
-        name: Annotated[Optional[str], typer.Option("--name", "-n", help="ARM web service name (with --resource-group).")] = None,
-        workspace: Annotated[Optional[str], typer.Option("--workspace", help="Classic workspace ID.")] = None,
-        service: Annotated[Optional[str], typer.Option("--service", help="Classic web service ID.")] = None,
-        endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="Classic endpoint name.")] = None,
     ) -> None:
         """Upload data, train (BES), evaluate, gate, and deploy the new model, in one command."""
         from .blob import storage_connection_string
@@ -331,12 +331,11 @@ def register(app: typer.Typer) -> None:
         from .retrain import RetrainRequest, retrain
 
         ctx = _ctx()
-        options = {"resource_group": resource_group, "name": name, "workspace": workspace, "service": service, "endpoint": endpoint}
         request = RetrainRequest(
             training_url=training_service,
-            target=target,
-            target_options={k: v for k, v in options.items() if v is not None},
-            backend=backend,
+            target=target.text,
+            target_options={k: v for k, v in target.options.items() if v is not None},
+            backend=target.backend,
             data=data,
             input_name=input_name,
             model_output=model_output,
