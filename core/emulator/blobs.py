@@ -8,9 +8,35 @@ Blob references use the BES ``AzureBlobDataReference`` shape: ``ConnectionString
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import threading
 from typing import Any
 
-_CLIENT_KW = {"retry_total": 1, "connection_timeout": 5, "read_timeout": 30}
+_TIMEOUTS = {"connection_timeout": 5, "read_timeout": 30}
+_lock = threading.Lock()
+_transport: Any = None
+_services: dict[str, Any] = {}
+
+
+def _client_kw() -> dict[str, Any]:
+    """Keyword arguments for every storage client: one shared, pooled transport.
+
+    A BES job makes three blob calls and the emulator runs many jobs at once; a client (and
+    so a requests session and a TCP connection) per call cost more CPU than the job itself.
+    """
+    global _transport
+    with _lock:
+        if _transport is None:
+            import requests
+            from azure.core.pipeline.transport import RequestsTransport
+
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=64)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            # session_owner=False: a client going out of scope must not close the shared session
+            _transport = RequestsTransport(session=session, session_owner=False, **_TIMEOUTS)
+    return {"retry_total": 1, "transport": _transport, **_TIMEOUTS}
 
 
 class BlobError(Exception):
@@ -52,12 +78,17 @@ def join_url(base: str, relative: str, sas: str | None = None) -> str:
 
 
 def _service(cs: str) -> Any:
+    service = _services.get(cs)
+    if service is not None:
+        return service
     from azure.storage.blob import BlobServiceClient
 
     try:
-        return BlobServiceClient.from_connection_string(cs, **_CLIENT_KW)
+        service = BlobServiceClient.from_connection_string(cs, **_client_kw())
     except ValueError as exc:
         raise BlobError(f"invalid storage connection string: {str(exc).split(':')[0]}") from None
+    with _lock:
+        return _services.setdefault(cs, service)
 
 
 def _blob_client(ref: dict[str, Any]) -> Any:
@@ -67,7 +98,7 @@ def _blob_client(ref: dict[str, Any]) -> Any:
     if ref.get("BaseLocation"):
         from azure.storage.blob import BlobClient
 
-        return BlobClient.from_blob_url(join_url(ref["BaseLocation"], ref.get("RelativeLocation") or "", ref.get("SasBlobToken")), **_CLIENT_KW)
+        return BlobClient.from_blob_url(join_url(ref["BaseLocation"], ref.get("RelativeLocation") or "", ref.get("SasBlobToken")), **_client_kw())
     raise BlobError("the blob reference needs ConnectionString or BaseLocation + SasBlobToken")
 
 
@@ -110,7 +141,7 @@ def read_url(url: str, accounts: dict[str, str] | None = None) -> bytes:
         if name and accounts.get(name):
             credential = {"account_name": name, "account_key": accounts[name]}
     try:
-        return BlobClient.from_blob_url(url, credential=credential, **_CLIENT_KW).download_blob().readall()
+        return BlobClient.from_blob_url(url, credential=credential, **_client_kw()).download_blob().readall()
     except Exception as exc:  # noqa: BLE001
         raise BlobError(f"cannot read blob {url.split('?')[0]}: {_kind(exc)}") from None
 
@@ -122,15 +153,19 @@ def write_blob(ref: dict[str, Any], data: bytes, *, content_type: str = "applica
 
     try:
         client = _blob_client(ref)
-        if ref.get("ConnectionString"):
-            container = client.container_name
-            svc = _service(ref["ConnectionString"])
+        upload = functools.partial(client.upload_blob, data, overwrite=True, content_settings=ContentSettings(content_type=content_type))
+        try:
+            upload()
+        except Exception as exc:  # noqa: BLE001 - azure errors; only a missing container is ours to mend
+            if not ref.get("ConnectionString") or getattr(exc, "error_code", None) != "ContainerNotFound":
+                raise
+            # as BES does, create the output container on first use (one request per container, not per blob)
             try:
-                svc.get_container_client(container).create_container()
-            except Exception as exc:  # noqa: BLE001 - exists already
-                if "ContainerAlreadyExists" not in str(exc) and "already exists" not in str(exc):
+                _service(ref["ConnectionString"]).get_container_client(client.container_name).create_container()
+            except Exception as create_exc:  # noqa: BLE001 - created meanwhile by another job
+                if getattr(create_exc, "error_code", None) != "ContainerAlreadyExists":
                     raise
-        client.upload_blob(data, overwrite=True, content_settings=ContentSettings(content_type=content_type))
+            upload()
     except BlobError:
         raise
     except Exception as exc:  # noqa: BLE001
