@@ -6,7 +6,7 @@ from typing import Any
 
 from .classic_models import ClassicBackend
 from .core import Request, Response
-from .exceptions import classic_error
+from .exceptions import EmulatorHTTPError, classic_error
 
 
 def _bad_json(message: str) -> Any:
@@ -53,6 +53,27 @@ class ClassicResponses:
         self._auth(req)
         p = req.params
         return Response(200, self.backend.put_endpoint(p["ws"], p["svc"], p["ep"], req.json(_bad_json, required=False)))
+
+    def prepare_patch_endpoint(self, req: Request) -> None:
+        """Read the new models' blobs before the management lock (the server calls this first):
+        a PATCH holding the lock while it reads storage would stall every other management call.
+        Only successes are remembered; a failing location is read again, under the lock, and
+        reported there in the service's order of checks."""
+        try:
+            self._auth(req, endpoint_level=True)
+            body = req.json(_bad_json)
+            storage = self.backend.workspace(req.params["ws"]).get("storageConnectionString")
+        except EmulatorHTTPError:
+            return
+        for res in (body.get("Resources") or []) if isinstance(body, dict) else []:
+            loc = (res or {}).get("Location") if isinstance(res, dict) else None
+            if isinstance(loc, dict) and loc.get("BaseLocation") and loc.get("RelativeLocation"):
+                clean = {"BaseLocation": loc["BaseLocation"], "RelativeLocation": loc["RelativeLocation"],
+                         "SasBlobToken": loc.get("SasBlobToken") or ""}
+                try:
+                    self.emu.check_model_location(clean, storage)
+                except EmulatorHTTPError:
+                    pass
 
     def patch_endpoint(self, req: Request) -> Response:
         self._auth(req, endpoint_level=True)

@@ -269,6 +269,10 @@ class Emulator:
                 try:
                     # management calls are serialised (check-then-write on resources); BES/RRS lock per store call
                     if req.api in ("arm", "classic"):
+                        # slow reads that need no consistency with the write (model blobs) go first
+                        prepare = getattr(getattr(handler, "__self__", None), "prepare_" + getattr(handler, "__name__", ""), None)
+                        if prepare is not None:
+                            prepare(req)
                         with self.store.lock:
                             resp = handler(req)
                     else:
