@@ -184,3 +184,26 @@ def test_patch_ilearner_copies_the_path_and_leaves_the_input_alone():
                  (out["properties"]["assets"]["m"], doc["properties"]["assets"]["m"])):
         assert a is not b
     assert out["properties"]["package"] is doc["properties"]["package"]  # the big part is shared, not copied
+
+
+def test_many_registered_secrets_are_masked_as_with_few():
+    """Past a few dozen secrets redact() scans the text against a prefix index instead of
+    searching for every secret: the result must be the same."""
+    import random
+
+    rnd = random.Random(7)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    secrets = ["".join(rnd.choice(alphabet) for _ in range(rnd.choice((6, 9, 44, 88)))) for _ in range(400)]
+    for value in secrets:
+        R.register_secret(value)
+    filler = ["plain ", "https://acct.blob.core.windows.net/c/b.ilearner?sv=2020&se=2030 ", "é", "{\"Name\": \"x\"} "]
+    for _ in range(200):
+        picked = [rnd.choice(secrets) if rnd.random() < 0.4 else rnd.choice(filler) for _ in range(rnd.randint(0, 12))]
+        text = " ".join(picked)
+        masked = R.redact(text)
+        assert masked == reference_redact(text)
+        assert not any(value in masked for value in picked if value in secrets)
+    # a secret that is a prefix of a longer one: the longer one is masked whole
+    R.register_secret("PREFIXabcdefgh")
+    R.register_secret("PREFIXabcdefgh-and-more")
+    assert R.redact("x PREFIXabcdefgh-and-more y PREFIXabcdefgh z") == "x *** y *** z"
