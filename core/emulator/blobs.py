@@ -1,4 +1,8 @@
-"""Azure Storage access for BES jobs and RRS model loading (azure-storage-blob, imported lazily).
+"""Azure Storage access for BES jobs and RRS model loading.
+
+Reads and writes are plain HTTP with a SAS (made here from the account key when the reference
+has a connection string); azure-storage-blob, imported lazily, only parses connection strings,
+signs SAS tokens and creates containers.
 
 Blob references use the BES ``AzureBlobDataReference`` shape: ``ConnectionString`` +
 ``RelativeLocation`` (regular blob) or ``BaseLocation`` + ``RelativeLocation`` + ``SasBlobToken``
@@ -8,35 +12,33 @@ Blob references use the BES ``AzureBlobDataReference`` shape: ``ConnectionString
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import threading
 from typing import Any
 
-_TIMEOUTS = {"connection_timeout": 5, "read_timeout": 30}
+_TIMEOUT = (5, 30)  # connect, read (seconds)
 _lock = threading.Lock()
-_transport: Any = None
+_session: Any = None
 _services: dict[str, Any] = {}
 
 
-def _client_kw() -> dict[str, Any]:
-    """Keyword arguments for every storage client: one shared, pooled transport.
+def _http() -> Any:
+    """One pooled requests session for all blob I/O.
 
-    A BES job makes three blob calls and the emulator runs many jobs at once; a client (and
-    so a requests session and a TCP connection) per call cost more CPU than the job itself.
+    A BES job makes three blob calls and the emulator runs many jobs at once; plain HTTP with a
+    SAS costs a fraction of the CPU of an azure-storage-blob call (its pipeline, a client per
+    blob), and the emulator shares the machine with the client it serves.
     """
-    global _transport
+    global _session
     with _lock:
-        if _transport is None:
+        if _session is None:
             import requests
-            from azure.core.pipeline.transport import RequestsTransport
 
             session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=64)
+            adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=64, max_retries=1)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
-            # session_owner=False: a client going out of scope must not close the shared session
-            _transport = RequestsTransport(session=session, session_owner=False, **_TIMEOUTS)
-    return {"retry_total": 1, "transport": _transport, **_TIMEOUTS}
+            _session = session
+    return _session
 
 
 class BlobError(Exception):
@@ -78,28 +80,48 @@ def join_url(base: str, relative: str, sas: str | None = None) -> str:
 
 
 def _service(cs: str) -> Any:
+    """The SDK client for a connection string: its account URL, and creating containers."""
     service = _services.get(cs)
     if service is not None:
         return service
     from azure.storage.blob import BlobServiceClient
 
     try:
-        service = BlobServiceClient.from_connection_string(cs, **_client_kw())
+        service = BlobServiceClient.from_connection_string(cs, retry_total=1, connection_timeout=_TIMEOUT[0], read_timeout=_TIMEOUT[1])
     except ValueError as exc:
         raise BlobError(f"invalid storage connection string: {str(exc).split(':')[0]}") from None
     with _lock:
         return _services.setdefault(cs, service)
 
 
-def _blob_client(ref: dict[str, Any]) -> Any:
+def _ref_url(ref: dict[str, Any], permission: str) -> tuple[str, str, str]:
+    """(URL with a SAS, base location, container/blob) of a BES blob reference."""
+    from urllib.parse import quote
+
     if ref.get("ConnectionString"):
         container, blob = split_relative(ref.get("RelativeLocation") or "")
-        return _service(ref["ConnectionString"]).get_blob_client(container, blob)
+        service = _service(ref["ConnectionString"])
+        cs = parse_connection_string(ref["ConnectionString"])
+        base = service.url.rstrip("/") + "/"
+        sas = _sas(cs.get("AccountName") or service.account_name, cs.get("AccountKey", ""), container, blob, permission)
+        return f"{base}{quote(container)}/{quote(blob, safe='~/')}?{sas}", base, f"{container}/{blob}"
     if ref.get("BaseLocation"):
-        from azure.storage.blob import BlobClient
-
-        return BlobClient.from_blob_url(join_url(ref["BaseLocation"], ref.get("RelativeLocation") or "", ref.get("SasBlobToken")), **_client_kw())
+        relative = (ref.get("RelativeLocation") or "").lstrip("/")
+        return join_url(ref["BaseLocation"], relative, ref.get("SasBlobToken")), ref["BaseLocation"], relative
     raise BlobError("the blob reference needs ConnectionString or BaseLocation + SasBlobToken")
+
+
+class _StorageError(Exception):
+    def __init__(self, status: int, code: str | None) -> None:
+        super().__init__(code or f"HTTP {status}")
+        self.status_code, self.error_code = status, code or "StorageError"
+
+
+def _send(method: str, url: str, **kwargs: Any) -> Any:
+    r = _http().request(method, url, timeout=_TIMEOUT, **kwargs)
+    if r.status_code >= 300:
+        raise _StorageError(r.status_code, r.headers.get("x-ms-error-code"))
+    return r
 
 
 def _describe(ref: dict[str, Any]) -> str:
@@ -108,7 +130,7 @@ def _describe(ref: dict[str, Any]) -> str:
 
 def read_blob(ref: dict[str, Any]) -> bytes:
     try:
-        return _blob_client(ref).download_blob().readall()
+        return _send("GET", _ref_url(ref, "r")[0]).content
     except BlobError:
         raise
     except Exception as exc:  # noqa: BLE001 - azure errors carry URLs with signatures: keep only the kind
@@ -133,15 +155,16 @@ def read_url(url: str, accounts: dict[str, str] | None = None) -> bytes:
     :param accounts: account name -> key the service may use for URLs without a SAS (the ARM
         service's ``storageAccount``, the workspace's or the emulator's default storage).
     """
-    from azure.storage.blob import BlobClient
-
-    credential = None
-    if "?" not in url and accounts:
-        name = account_of(url)
-        if name and accounts.get(name):
-            credential = {"account_name": name, "account_key": accounts[name]}
     try:
-        return BlobClient.from_blob_url(url, credential=credential, **_client_kw()).download_blob().readall()
+        if "?" not in url and accounts:
+            name = account_of(url)
+            if name and accounts.get(name):
+                from azure.storage.blob import BlobClient
+
+                # rare (no SAS in the URL): the SDK signs the request with the account key
+                credential = {"account_name": name, "account_key": accounts[name]}
+                return BlobClient.from_blob_url(url, credential=credential, retry_total=1).download_blob().readall()
+        return _send("GET", url).content
     except Exception as exc:  # noqa: BLE001
         raise BlobError(f"cannot read blob {url.split('?')[0]}: {_kind(exc)}") from None
 
@@ -149,36 +172,43 @@ def read_url(url: str, accounts: dict[str, str] | None = None) -> bytes:
 def write_blob(ref: dict[str, Any], data: bytes, *, content_type: str = "application/octet-stream",
                sas_hours: float = 24.0) -> dict[str, Any]:
     """Write ``data`` and return the BES ``Results`` reference: base/relative location and a read SAS."""
-    from azure.storage.blob import ContentSettings
-
     try:
-        client = _blob_client(ref)
-        upload = functools.partial(client.upload_blob, data, overwrite=True, content_settings=ContentSettings(content_type=content_type))
+        url, base, relative = _ref_url(ref, "cw")
+        headers = {"x-ms-blob-type": "BlockBlob", "Content-Type": content_type}
         try:
-            upload()
-        except Exception as exc:  # noqa: BLE001 - azure errors; only a missing container is ours to mend
-            if not ref.get("ConnectionString") or getattr(exc, "error_code", None) != "ContainerNotFound":
+            _send("PUT", url, data=data, headers=headers)
+        except _StorageError as exc:
+            if not ref.get("ConnectionString") or exc.error_code != "ContainerNotFound":
                 raise
             # as BES does, create the output container on first use (one request per container, not per blob)
             try:
-                _service(ref["ConnectionString"]).get_container_client(client.container_name).create_container()
+                _service(ref["ConnectionString"]).create_container(relative.split("/", 1)[0])
             except Exception as create_exc:  # noqa: BLE001 - created meanwhile by another job
                 if getattr(create_exc, "error_code", None) != "ContainerAlreadyExists":
                     raise
-            upload()
+            _send("PUT", url, data=data, headers=headers)
     except BlobError:
         raise
     except Exception as exc:  # noqa: BLE001
         raise BlobError(f"cannot write blob {_describe(ref)}: {_kind(exc)}") from None
-    relative = f"{client.container_name}/{client.blob_name}"
     if ref.get("ConnectionString"):
         cs = parse_connection_string(ref["ConnectionString"])
-        base = client.url[: client.url.index(relative)] if relative in client.url else client.primary_endpoint.rsplit(relative, 1)[0]
-        token = read_sas(cs.get("AccountName") or client.account_name, cs.get("AccountKey", ""), client.container_name,
-                         client.blob_name, hours=sas_hours)
+        container, blob = split_relative(relative)
+        token = read_sas(cs.get("AccountName") or _service(ref["ConnectionString"]).account_name, cs.get("AccountKey", ""),
+                         container, blob, hours=sas_hours)
         return {"ConnectionString": None, "RelativeLocation": relative, "BaseLocation": base, "SasBlobToken": token}
     return {"ConnectionString": None, "RelativeLocation": relative, "BaseLocation": ref["BaseLocation"],
             "SasBlobToken": ref.get("SasBlobToken")}
+
+
+def _sas(account: str, key: str, container: str, blob: str, permission: str, *, hours: float = 1.0) -> str:
+    """A short blob SAS (no leading ``?``) for the emulator's own request."""
+    from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
+    now = _dt.datetime.now(_dt.timezone.utc)
+    return generate_blob_sas(account_name=account, container_name=container, blob_name=blob, account_key=key,
+                             permission=BlobSasPermissions.from_string(permission), start=now - _dt.timedelta(minutes=5),
+                             expiry=now + _dt.timedelta(hours=hours))
 
 
 def read_sas(account: str, key: str, container: str, blob: str, *, hours: float = 24.0) -> str:
