@@ -91,7 +91,7 @@ def start_azurite(*, repo: Path | None = None, binary: str | None = None, timeou
             "(or set AMLWS_AZURITE_BIN to an azurite-blob binary)"
         )
     cmd = [binary, "--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence",
-           "--skipApiVersionCheck", "--disableTelemetry"]
+           "--skipApiVersionCheck", "--disableTelemetry", "--silent"]  # no access log: a line per request to pump
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     except OSError as exc:
