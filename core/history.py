@@ -10,6 +10,7 @@ written beside it (``000001.status.json``) once known.
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import hashlib
 import json
@@ -125,7 +126,9 @@ class History:
     def mark(self, target_id: str, revision: int, status: str, **details: Any) -> None:
         """Record the outcome of the change that followed ``revision`` (applied, failed...)."""
         data = {"revision": revision, "status": status, "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **details}
-        atomic_write_text(self.folder(target_id) / f"{revision:06d}.status.json", json.dumps(redact_obj(data), indent=2) + "\n")
+        # 0o600 as the revision beside it (mkstemp's mode); no lookup of an old file's mode or the umask
+        atomic_write_text(self.folder(target_id) / f"{revision:06d}.status.json", json.dumps(redact_obj(data), indent=2) + "\n",
+                          mode=0o600)
 
     def targets(self) -> list[dict[str, Any]]:
         """Every target with history: its ID, backend, number of revisions and the latest change."""
@@ -193,7 +196,9 @@ class History:
         return int(files[-1].stem) + 1 if files else 1
 
 
+@functools.lru_cache(maxsize=1)
 def _user() -> str:
+    # cached: without USER/LOGNAME set getpass reads the password database, once per entry
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name in some containers
