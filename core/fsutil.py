@@ -12,17 +12,21 @@ from typing import Any, BinaryIO
 from .errors import AmlwsError, UsageError
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> Path:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None, durable: bool = True) -> Path:
     """Write ``data`` to ``path`` through a temporary file, fsync, then rename over it.
 
     :param mode: file permissions to create the file with (e.g. ``0o600`` for secrets).
         By default an existing file keeps its permissions and a new one gets the usual
         ``0o666`` less the umask (the temporary file alone would be ``0o600``).
+    :param durable: fsync the file and its folder (survives power loss). ``False`` keeps the
+        write atomic (a crashed or killed process leaves the old file or the new one) without
+        waiting for the disk, for records whose loss on power failure costs nothing.
     """
-    return atomic_write_with(path, lambda fh: fh.write(data), mode=mode)
+    return atomic_write_with(path, lambda fh: fh.write(data), mode=mode, durable=durable)
 
 
-def atomic_write_with(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any], *, mode: int | None = None) -> Path:
+def atomic_write_with(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any], *, mode: int | None = None,
+                      durable: bool = True) -> Path:
     """Like :func:`atomic_write_bytes`, with ``write(fh)`` streaming the content into the binary
     temporary file (a large document need not be one string in memory first)."""
     target = Path(path)
@@ -37,7 +41,8 @@ def atomic_write_with(path: str | os.PathLike[str], write: Callable[[BinaryIO], 
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException as exc:
@@ -50,7 +55,8 @@ def atomic_write_with(path: str | os.PathLike[str], write: Callable[[BinaryIO], 
         raise AmlwsError(
             f"cannot write {target}: {exc.strerror or exc}", hint="free disk space or choose a writable output path"
         ) from None
-    _fsync_dir(target.parent)
+    if durable:
+        _fsync_dir(target.parent)
     return target
 
 
@@ -79,8 +85,8 @@ def _current_umask() -> int:
     return value
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int | None = None) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int | None = None, durable: bool = True) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), mode=mode, durable=durable)
 
 
 def _fsync_dir(directory: Path) -> None:

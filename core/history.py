@@ -26,7 +26,7 @@ from typing import Any
 from . import __version__
 from .config import state_dir
 from .errors import AmlwsError, NotFoundError
-from .fsutil import atomic_write_text
+from .fsutil import _fsync_dir, atomic_write_text
 from .redact import redact_obj
 
 #: Keys removed from saved definitions: they are secrets and no update needs them.
@@ -126,9 +126,10 @@ class History:
     def mark(self, target_id: str, revision: int, status: str, **details: Any) -> None:
         """Record the outcome of the change that followed ``revision`` (applied, failed...)."""
         data = {"revision": revision, "status": status, "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **details}
-        # 0o600 as the revision beside it (mkstemp's mode); no lookup of an old file's mode or the umask
+        # 0o600 as the revision beside it (mkstemp's mode). Not fsynced: the revision, written
+        # before the change, is what rollback needs; a status lost to a power cut reads "unknown".
         atomic_write_text(self.folder(target_id) / f"{revision:06d}.status.json", json.dumps(redact_obj(data), indent=2) + "\n",
-                          mode=0o600)
+                          mode=0o600, durable=False)
 
     def targets(self) -> list[dict[str, Any]]:
         """Every target with history: its ID, backend, number of revisions and the latest change."""
@@ -227,6 +228,7 @@ def _create_exclusive(path: Path, text: str) -> bool:
                 os.link(tmp, path)  # fails when the target exists; the rename-free path is atomic
         except FileExistsError:
             return False
+        _fsync_dir(path.parent)  # the new name, not only the data, survives a power cut
         return True
     finally:
         try:
