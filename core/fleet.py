@@ -20,7 +20,7 @@ gets a second job (the resumed run waits on that job), and a row journaled as de
 and verified is never deployed again. ``--shard I/N`` keeps the rows whose key hashes
 (SHA-256, stable across machines and Python versions) to slice I of N.
 
-Manifests are CSV or JSON (YAML when PyYAML happens to be installed; it is not a
+Manifests are CSV, JSON or YAML (YAML with the ``amlws[yaml]`` extra, i.e. PyYAML; it is not a
 dependency). See ``docs/fleet.md`` for the columns.
 """
 
@@ -226,14 +226,14 @@ def parse_manifest(text: str, *, fmt: str, source: str = "<manifest>", defaults:
             try:
                 import yaml  # type: ignore[import-untyped]
             except ImportError:
-                raise UsageError(f"{source}: YAML manifests need PyYAML, which amlws does not depend on",
-                                 hint="pip install PyYAML, or write the manifest as CSV or JSON") from None
+                raise UsageError(f"{source}: YAML manifests need PyYAML, which is not installed",
+                                 hint="pip install 'amlws[yaml]' (or PyYAML), or write the manifest as CSV or JSON") from None
             try:
                 doc = yaml.safe_load(text)
             except yaml.YAMLError as exc:
                 raise UsageError(f"{source}: invalid YAML: {exc}") from None
         else:
-            raise UsageError(f"unknown manifest format {fmt!r}", hint="use .csv, .json (or .yaml with PyYAML)")
+            raise UsageError(f"unknown manifest format {fmt!r}", hint="use .csv, .json or .yaml")
         if isinstance(doc, dict):
             defaults = {**defaults, **(doc.get("defaults") or {})}
             doc = doc.get("rows")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -83,17 +84,34 @@ def test_bad_manifests_say_which_line(text: str, message: str):
     assert message in err.value.message and err.value.exit_code == ExitCode.USAGE
 
 
-def test_yaml_without_pyyaml_names_the_fix():
-    pytest.importorskip  # noqa: B018 - PyYAML is not a dependency; the message must say so
-    try:
-        import yaml  # noqa: F401
-    except ImportError:
-        with pytest.raises(UsageError) as err:
-            parse_manifest("- key: a\n", fmt="yaml", source="m.yaml")
-        assert "PyYAML" in err.value.message and "CSV or JSON" in (err.value.hint or "")
-    else:  # pragma: no cover - when someone installed PyYAML
-        rows = parse_manifest("- {key: a, target: T, training_url: u}\n", fmt="yaml")
-        assert rows[0].key == "a"
+def test_yaml_without_pyyaml_names_the_fix(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(sys.modules, "yaml", None)  # as if PyYAML were not installed: import raises ImportError
+    with pytest.raises(UsageError) as err:
+        parse_manifest("- key: a\n", fmt="yaml", source="m.yaml")
+    assert "PyYAML" in err.value.message and "amlws[yaml]" in (err.value.hint or "") and err.value.exit_code == ExitCode.USAGE
+
+
+def test_yaml_manifest_with_defaults_and_global_parameters():
+    pytest.importorskip("yaml")  # the yaml extra; in the test extra too
+    text = """
+defaults:
+  training_url: https://ussouthcentral.services.azureml.net/workspaces/w/services/s/jobs
+  gate: "Coefficient of Determination>=0.5"
+rows:
+  - key: loc1
+    target: https://management.azureml.net/workspaces/w/webservices/p/endpoints/ep1
+    global_parameters: {URI: "https://example.com/data/loc1.csv"}
+  - key: loc2
+    target: https://management.azureml.net/workspaces/w/webservices/p/endpoints/ep2
+    model: https://a.blob.core.windows.net/m/loc2.ilearner?sv=1&sig=x
+"""
+    rows = parse_manifest(text, fmt="yaml", source="fleet.yaml")
+    assert [r.key for r in rows] == ["loc1", "loc2"]
+    assert rows[0].training_url.endswith("/services/s/jobs") and rows[0].global_parameters == {"URI": "https://example.com/data/loc1.csv"}
+    assert rows[0].gates == ["Coefficient of Determination>=0.5"]
+    with pytest.raises(UsageError) as err:
+        parse_manifest("rows: [key: a\n", fmt="yaml", source="bad.yaml")
+    assert err.value.message.startswith("bad.yaml: invalid YAML")
 
 
 # --- sharding -------------------------------------------------------------------------------------
@@ -390,3 +408,11 @@ def test_two_runs_cannot_share_a_state_file(tmp_path: Path):
     finally:
         first.close()
     Journal(state).close()  # free again once the first run ended
+
+
+def test_the_yaml_manifest_in_the_docs_parses():
+    pytest.importorskip("yaml")
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "fleet.md").read_text(encoding="utf-8")
+    block = docs.split("**YAML.**", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    rows = parse_manifest(block, fmt="yaml", source="docs/fleet.md")
+    assert rows[0].key == "loc1" and rows[0].gates and rows[0].global_parameters["URI"].endswith("loc1.csv")
