@@ -102,8 +102,10 @@ def _ref_url(ref: dict[str, Any], permission: str) -> tuple[str, str, str]:
         container, blob = split_relative(ref.get("RelativeLocation") or "")
         service = _service(ref["ConnectionString"])
         cs = parse_connection_string(ref["ConnectionString"])
-        base = service.url.rstrip("/") + "/"
-        sas = _sas(cs.get("AccountName") or service.account_name, cs.get("AccountKey", ""), container, blob, permission)
+        base = service.url.split("?", 1)[0].rstrip("/") + "/"  # the URL of a SAS connection string carries the SAS
+        sas = cs.get("SharedAccessSignature", "").lstrip("?")  # a SAS connection string brings its own
+        if not sas:
+            sas = _sas(cs.get("AccountName") or service.account_name, cs.get("AccountKey", ""), container, blob, permission)
         return f"{base}{quote(container)}/{quote(blob, safe='~/')}?{sas}", base, f"{container}/{blob}"
     if ref.get("BaseLocation"):
         relative = (ref.get("RelativeLocation") or "").lstrip("/")
@@ -194,8 +196,11 @@ def write_blob(ref: dict[str, Any], data: bytes, *, content_type: str = "applica
     if ref.get("ConnectionString"):
         cs = parse_connection_string(ref["ConnectionString"])
         container, blob = split_relative(relative)
-        token = read_sas(cs.get("AccountName") or _service(ref["ConnectionString"]).account_name, cs.get("AccountKey", ""),
-                         container, blob, hours=sas_hours)
+        if cs.get("SharedAccessSignature"):
+            token = "?" + cs["SharedAccessSignature"].lstrip("?")
+        else:
+            token = read_sas(cs.get("AccountName") or _service(ref["ConnectionString"]).account_name, cs.get("AccountKey", ""),
+                             container, blob, hours=sas_hours)
         return {"ConnectionString": None, "RelativeLocation": relative, "BaseLocation": base, "SasBlobToken": token}
     return {"ConnectionString": None, "RelativeLocation": relative, "BaseLocation": ref["BaseLocation"],
             "SasBlobToken": ref.get("SasBlobToken")}
