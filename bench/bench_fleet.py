@@ -79,10 +79,11 @@ def fleet(emu: Any, env: dict[str, str], path: Path, jobs: int, extra: list[str]
 
 
 def measure(label: str, emu: Any, env: dict[str, str], work: Path, t: dict[str, str], rows: int, sample: int, prefix: str,
-            columns: dict[str, str], extra: list[str], again: dict[str, str] | None = None) -> list[Result]:
+            columns: dict[str, str], extra: list[str], again: dict[str, str] | None = None, floor: int = 0) -> list[Result]:
     """``again``: columns for a second parallel run over the same endpoints (another model, so every
     row changes again); the better of the two runs counts (best-of-N, as timeit), against the noise
-    of other work on the machine."""
+    of other work on the machine. ``floor``: the fewest requests a row can take (shown beside the
+    ratio, which counts the requests really made, as the issue's bound does)."""
     names = [f"{prefix}{i:04d}" for i in range(rows)]
     seq_names = [f"{prefix}s{i:03d}" for i in range(sample)]
     create_endpoints(emu, t, names + seq_names)
@@ -115,11 +116,13 @@ def measure(label: str, emu: Any, env: dict[str, str], work: Path, t: dict[str, 
     say(f"   {label}: {cpu_text}" + (f" (machine {100 * busy / (cores * cpu['wall']):.0f}% busy)" if cpu.get("wall") else ""))
     return [
         Result("fleet", f"{label}: time / ideal bound", par_s / ideal, "<= 1.25x", par_s / ideal <= 1.25,
-               detail=f"{par_s:.1f} s vs {rows}x{per_row:.2f}x{LATENCY * 1000:.0f}ms/{JOBS} = {ideal:.1f} s; {cpu_text}"),
+               detail=f"{par_s:.1f} s vs {rows}x{per_row:.2f}x{LATENCY * 1000:.0f}ms/{JOBS} = {ideal:.1f} s"
+               + (f" ({par_s / (rows * floor * LATENCY / JOBS):.2f}x at the floor of {floor} requests a row)" if floor and per_row > floor else "")
+               + f"; {cpu_text}"),
         Result("fleet", f"{label}: speed-up over --jobs 1", sequential / par_s, ">= 10x", sequential / par_s >= 10,
                detail=f"sequential {sequential:.0f} s extrapolated from {sample} rows"),
         # not a target of the issue: the bound that counts what the emulator really spent per request
-        # (injected latency + its own work, e.g. running each BES job in Jobs_Start) instead of latency alone
+        # (injected latency + its own work, e.g. reading a model blob on a classic PATCH) instead of latency alone
         Result("fleet", f"{label}: time / service-time bound (info)", par_s / service_bound, "info", True,
                detail=f"sum of the emulator's request durations / {JOBS} = {service_bound:.1f} s"),
     ]
@@ -136,12 +139,14 @@ def run(quick: bool = False) -> list[Result]:
         t = demo_targets(emu)
         model = upload_blob(cs, "models", "bench/fleet.ilearner", emulator_model())
         model2 = upload_blob(cs, "models", "bench/fleet2.ilearner", emulator_model(intercept=60.0))
-        results += measure("endpoint patch", emu, env, work, t, rows, sample, "pt", {"model": model}, [], again={"model": model2})
+        results += measure("endpoint patch", emu, env, work, t, rows, sample, "pt", {"model": model}, [], again={"model": model2}, floor=3)
         data = upload_blob(cs, "data", "bench/bike.csv", bike_csv(60, 1))
-        emu.control("POST", "transitions", {"bes": {"mode": "immediate"}})
+        # as the service runs them: Start returns at once, the job runs (Azurite reads and writes,
+        # training) and the first status poll after it is done reports Finished
+        emu.control("POST", "transitions", {"bes": {"mode": "polls", "count": 0}})
         retrain_columns = {"training_url": t["training_url"], "data": data}
         results += measure("full retrain", emu, env, work, t, rows, sample, "rt", retrain_columns, ["--poll-interval", "0.05"],
-                           again=retrain_columns)  # the second run trains and deploys a new model again on every row
+                           again=retrain_columns, floor=7)  # the second run trains and deploys a new model again on every row
         counts = Counter(e["operation"] for e in emu.requests())
         say("   emulator operations: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "Control"))
     return results
