@@ -128,6 +128,44 @@ def measure(label: str, emu: Any, env: dict[str, str], work: Path, t: dict[str, 
     ]
 
 
+def bare_requests(emu: Any, t: dict[str, str], names: list[str], model_url: str) -> float:
+    """The endpoint-patch fleet's HTTP alone: the same GET + PATCH + GET per row from ``JOBS``
+    threads with a keep-alive ``requests`` session each, and nothing else (no history, journal,
+    validation or redaction). Its time over the ideal bound is what the HTTP stack, the emulator
+    and the two cores cost before amlws does anything."""
+    import json
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    token = emu.env["AMLWS_WORKSPACE_TOKEN"]
+    base, sas = model_url.split("?", 1)
+    account_url, relative = base.rsplit("/", 2)[0] + "/", "/".join(base.rsplit("/", 2)[1:])
+    local = threading.local()
+
+    def row(name: str) -> None:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+            session.trust_env = False
+        url = f"{t['scoring']}/endpoints/{name}"
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        endpoint = session.get(url, headers=headers, verify=emu.ca, timeout=60).json()
+        body = {"Resources": [{"Name": endpoint["Resources"][0]["Name"],
+                               "Location": {"BaseLocation": account_url, "RelativeLocation": relative, "SasBlobToken": "?" + sas}}]}
+        r = session.patch(url, data=json.dumps(body), headers={**headers, "Content-Type": "application/json"}, verify=emu.ca, timeout=60)
+        if r.status_code >= 300:
+            raise RuntimeError(f"bare PATCH {name}: {r.status_code} {r.text[:200]}")
+        session.get(url, headers=headers, verify=emu.ca, timeout=60).json()
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(JOBS) as pool:
+        list(pool.map(row, names))
+    return time.perf_counter() - t0
+
+
 def run(quick: bool = False) -> list[Result]:
     rows = 160 if quick else ROWS
     sample = 16 if quick else SAMPLE
@@ -140,6 +178,15 @@ def run(quick: bool = False) -> list[Result]:
         model = upload_blob(cs, "models", "bench/fleet.ilearner", emulator_model())
         model2 = upload_blob(cs, "models", "bench/fleet2.ilearner", emulator_model(intercept=60.0))
         results += measure("endpoint patch", emu, env, work, t, rows, sample, "pt", {"model": model}, [], again={"model": model2}, floor=3)
+        emu.control("POST", "faults", {"kind": "latency", "seconds": LATENCY, "api": "*"})
+        try:  # the baseline on the same endpoints, now at their second model: every PATCH changes them again
+            bare = bare_requests(emu, t, [f"pt{i:04d}" for i in range(rows)], model)
+        finally:
+            emu.control("DELETE", "faults")
+        ideal = rows * 3 * LATENCY / JOBS
+        say(f"   endpoint patch, bare requests: {rows} rows in {bare:.1f} s ({bare / ideal:.2f}x the ideal bound)")
+        results.append(Result("fleet", "endpoint patch: bare requests / ideal bound (info)", bare / ideal, "info", True,
+                              detail=f"{bare:.1f} s: the same 3 requests a row from {JOBS} threads with requests alone"))
         data = upload_blob(cs, "data", "bench/bike.csv", bike_csv(60, 1))
         # as the service runs them: Start returns at once, the job runs (Azurite reads and writes,
         # training) and the first status poll after it is done reports Finished
