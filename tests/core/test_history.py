@@ -1,4 +1,5 @@
 import json
+import os
 import threading
 
 import pytest
@@ -118,3 +119,14 @@ def test_unmask_restores_unchanged_secrets_from_live_and_reports_lost_sas():
     assert d.document == live
     with pytest.raises(Exception, match="masked SAS signatures"):
         restore_masked(Definition("arm", other), Definition("arm", live))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_revision_and_status_files_are_private_and_leave_no_temporary_files(tmp_path):
+    h = History(tmp_path)
+    entry = h.record(TARGET, "arm", {"properties": {"title": "t"}}, action="update")
+    h.mark(TARGET, entry["revision"], "applied", verified=True)
+    folder = h.folder(TARGET)
+    assert sorted(p.name for p in folder.iterdir()) == ["000001.json", "000001.status.json"]
+    assert {oct(p.stat().st_mode & 0o777) for p in folder.iterdir()} == {"0o600"}
+    assert json.loads((folder / "000001.status.json").read_text())["status"] == "applied"
