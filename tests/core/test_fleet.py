@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import sys
 import threading
 import time
@@ -416,3 +417,27 @@ def test_the_yaml_manifest_in_the_docs_parses():
     block = docs.split("**YAML.**", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     rows = parse_manifest(block, fmt="yaml", source="docs/fleet.md")
     assert rows[0].key == "loc1" and rows[0].gates and rows[0].global_parameters["URI"].endswith("loc1.csv")
+
+
+def test_the_github_actions_matrix_in_the_docs_is_valid_and_uses_real_options():
+    """docs/fleet.md's workflow: valid YAML, one shard per matrix value, every option it passes exists."""
+    yaml = pytest.importorskip("yaml")
+    import re
+    import subprocess
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "fleet.md").read_text(encoding="utf-8")
+    workflow = next(b.split("```", 1)[0] for b in docs.split("```yaml\n")[1:] if "strategy:" in b.split("```", 1)[0])
+    doc = yaml.safe_load(workflow)
+    shards = doc["jobs"]["shard"]["strategy"]["matrix"]["shard"]
+    runs = [step["run"] for job in doc["jobs"].values() for step in job["steps"] if "run" in step]
+    fleet_run = next(r for r in runs if "amlws fleet run" in r)
+    total = int(re.search(r"--shard \$\{\{ matrix.shard \}\}/(\d+)", fleet_run).group(1))
+    assert sorted(parse_shard(f"{s}/{total}")[0] for s in shards) == list(range(1, total + 1))
+    assert doc["jobs"]["shard"]["strategy"]["fail-fast"] is False
+    import shutil
+
+    exe = shutil.which("amlws", path=str(Path(sys.executable).parent))
+    help_text = subprocess.run([exe, "fleet", "run", "--help"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}).stdout
+    for option in set(re.findall(r"(?<!\S)(--[a-z][a-z-]+)", fleet_run)) - {"--yes"}:
+        assert option in help_text, option
+    assert any(r.startswith("amlws fleet status state/") for r in runs)
