@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
 
     @fleet.command("run")
     def fleet_run(
-        manifest: Annotated[Path, typer.Argument(help="CSV or JSON manifest, one row per model (see docs/fleet.md).")],
+        manifest: Annotated[Path, typer.Argument(help="CSV, JSON or YAML manifest, one row per model (see docs/fleet.md).")],
         state: Annotated[Optional[Path], typer.Option("--state", help="Journal file (default: MANIFEST.fleet-state.jsonl beside the manifest, per shard).")] = None,
         jobs: Annotated[int, typer.Option("--jobs", "-j", help="Rows in flight at once.", min=1)] = 4,
         bes_jobs: Annotated[Optional[int], typer.Option("--bes-jobs", help="BES jobs in flight at once (default: --jobs).", min=1)] = None,
