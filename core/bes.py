@@ -240,6 +240,44 @@ def parse_status(job_id: str, body: Any, *, retry_after: float | None = None) ->
     return JobStatus(job_id, status, results, details or None, dict(body), retry_after)
 
 
+def loads_tolerant(text: str) -> Any:
+    """``json.loads``, also accepting a UTF-8 BOM and trailing commas before ``}``/``]``.
+
+    The 2016 consume docs print the BES status with trailing commas (REFERENCE.md §4.3,
+    ``docs-consume-2016-bes-status-response.VERBATIM-INVALID.txt``); a client copied from
+    them must still read it. Commas inside strings are left alone; anything else that
+    is not JSON still raises ``ValueError``.
+    """
+    text = text.lstrip("\ufeff")
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    out: list[str] = []
+    in_string = escaped = False
+    pending_comma: int | None = None
+    for ch in text:
+        if in_string:
+            out.append(ch)
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch in "}]" and pending_comma is not None:
+            out[pending_comma] = ""  # a comma directly before a closing bracket
+        if ch == ",":
+            pending_comma = len(out)
+        elif not ch.isspace():
+            pending_comma = None
+        if ch == '"':
+            in_string = True
+        out.append(ch)
+    return json.loads("".join(out))
+
+
 def _one_line(text: str, limit: int = 400) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -378,7 +416,7 @@ class BesClient:
             error_context=f"reading the status of BES job {job_id}", deadline=deadline,
         )
         try:
-            body = resp.json()
+            body = loads_tolerant(resp.content.decode("utf-8", "replace"))
         except ValueError:
             raise AmlwsError(
                 f"the BES service returned a non-JSON status for job {job_id}", hint="rerun with --debug to see the response"

@@ -1,7 +1,8 @@
 """Request-Response Service (RRS): score rows on a web service (``Invoke-AmlWebServiceRRSEndpoint``).
 
 ``POST {ApiLocation}/execute?api-version=2.0&details=true`` with ``Authorization: Bearer <api key>``
-and the classic DataTable body (REFERENCE.md §5)::
+and the classic DataTable body (REFERENCE.md §5); ``&format=swagger`` is added for the
+swagger form (a list of row objects per input) or when the given URL asks for it::
 
     {"Inputs": {"input1": {"ColumnNames": ["a", "b"], "Values": [["1", "x"]]}}, "GlobalParameters": {}}
 
@@ -156,6 +157,18 @@ def parse_results(body: Any) -> dict[str, Table]:
     return out
 
 
+def wants_swagger(url: str, body: Any) -> bool:
+    """``format=swagger`` (REFERENCE.md §5): kept from the URL the user gave, and sent with a
+    list-of-rows body (the swagger input format), which the DataTable endpoint does not read."""
+    from urllib.parse import parse_qs, urlsplit
+
+    query = {k.lower(): v for k, v in parse_qs(urlsplit(str(url)).query, keep_blank_values=True).items()}
+    if any(v.lower() == "swagger" for v in query.get("format", [])):
+        return True
+    inputs = body.get("Inputs") if isinstance(body, dict) else None
+    return isinstance(inputs, dict) and any(isinstance(t, list) for t in inputs.values())
+
+
 @dataclass
 class RrsResult:
     outputs: dict[str, Table]
@@ -174,23 +187,26 @@ def invoke(
     settings: Any = None,
 ) -> RrsResult:
     """Score ``body`` on the service at ``url`` (its ``ApiLocation`` or ``…/execute`` URL)."""
-    from .bes import api_location_from_url
+    from .bes import api_location_from_url, loads_tolerant
 
     if not api_key:
         raise UsageError("no API key for the RRS service", hint="set AMLWS_API_KEY or run: amlws config set api_key")
     register_secret(api_key)
     api_location = api_location_from_url(url)
+    params = dict(PARAMS)
+    if wants_swagger(url, body):
+        params["format"] = "swagger"
     if http is None:
         from .http import HttpClient
 
         http = HttpClient(settings)
     resp = http.request(
-        "POST", f"{api_location}/execute", params=PARAMS, json_body=body,
+        "POST", f"{api_location}/execute", params=params, json_body=body,
         headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
         idempotent=True, error_context="scoring (RRS)",
     )
     try:
-        raw = resp.json()
+        raw = loads_tolerant(resp.content.decode("utf-8", "replace"))
     except ValueError:
         raise AmlwsError("the RRS service returned a non-JSON response", hint="rerun with --debug to see it") from None
     return RrsResult(parse_results(raw), raw)
