@@ -77,8 +77,11 @@ class ManagementClient:
     def _json(resp: Any, default: Any = None) -> Any:
         if resp.status_code == 204 or not (resp.content or b"").strip():
             return default
+        from amlws.bes import loads_tolerant
+
         try:
-            data = resp.json()
+            # tolerant: a UTF-8 BOM or a trailing comma does not turn a list into "no endpoints"
+            data = loads_tolerant(resp.content.decode("utf-8", "replace"))
         except ValueError:
             return default
         _register_keys(data)
