@@ -282,10 +282,29 @@ class ArmClient:
                 if not next_link or next_link in seen:
                     return items
                 seen.add(next_link)
-                url = next_link
-                if "api-version=" not in url:
-                    url += ("&" if "?" in url else "?") + f"api-version={API_VERSION}"
+                url = self._next_page_url(next_link, collection_path)
                 page = _json(self._send(HttpRequest("GET", url), "list web services (next page)", collection_path))
+
+    def _next_page_url(self, next_link: str, collection_path: str) -> str:
+        """The request for the page after one whose ``nextLink`` is ``next_link``.
+
+        A link on the ARM endpoint in use (or relative) is followed as given (``api-version`` added
+        if it lacks one). A link to another host that carries a ``$skiptoken`` becomes the list call
+        itself on the endpoint in use, ``?$skiptoken=...&api-version=2017-01-01`` (the spec's
+        continuation parameter; what the cmdlets send: they re-issue the list call with the token
+        taken from ``nextLink``), so the bearer token stays with the configured endpoint.
+        """
+        from urllib.parse import parse_qsl, quote, urlsplit
+
+        link = urlsplit(next_link)
+        ours = urlsplit(self.endpoint)
+        if link.netloc and (link.scheme.lower(), link.netloc.lower()) != (ours.scheme.lower(), ours.netloc.lower()):
+            tokens = [v for k, v in parse_qsl(link.query, keep_blank_values=True) if k.lower() == "$skiptoken"]
+            if tokens:
+                return self.url(collection_path) + f"?$skiptoken={quote(tokens[0], safe='')}&api-version={API_VERSION}"
+        if "api-version=" in next_link:
+            return next_link
+        return next_link + ("&" if "?" in next_link else "?") + f"api-version={API_VERSION}"
 
     def patch(self, resource_id: str, body: bytes) -> dict[str, Any]:
         """``PATCH {id}`` with exact bytes, poll to a terminal state, return the final GET's document."""
@@ -293,7 +312,7 @@ class ArmClient:
         with _mapped(self, "update the web service", resource_id, lro=(start, "PATCH")):
             poller = self.client.resources.begin_update_by_id(
                 resource_id.lstrip("/"), body, api_version=API_VERSION, content_type="application/json; charset=utf-8",
-                polling_interval=self.poll_interval, cls=_raw_json,
+                polling=_arm_polling(self.poll_interval), cls=_raw_json,
             )
             result = self._wait(poller, "update")
         return result
@@ -304,7 +323,7 @@ class ArmClient:
         with _mapped(self, "create the web service", resource_id, lro=(start, "PUT")):
             poller = self.client.resources.begin_create_or_update_by_id(
                 resource_id.lstrip("/"), body, api_version=API_VERSION, content_type="application/json; charset=utf-8",
-                polling_interval=self.poll_interval, cls=_raw_json,
+                polling=_arm_polling(self.poll_interval), cls=_raw_json,
             )
             return self._wait(poller, "create")
 
@@ -313,7 +332,7 @@ class ArmClient:
         start = len(self.wire)
         with _mapped(self, "remove the web service", resource_id, lro=(start, "DELETE")):
             poller = self.client.resources.begin_delete_by_id(
-                resource_id.lstrip("/"), api_version=API_VERSION, polling_interval=self.poll_interval
+                resource_id.lstrip("/"), api_version=API_VERSION, polling=_arm_polling(self.poll_interval)
             )
             self._wait(poller, "remove")
 
@@ -353,6 +372,13 @@ class ArmClient:
 
         from amlws.http import parse_retry_after
 
+        if resp.status_code != 202:
+            # 200 (AsyncOperationStatus, "Used for SDK return values") or 204: the operation is over,
+            # even if the answer also names a status URL (the .NET client polls only a 202).
+            body = _safe_json(resp) if resp.status_code == 200 else None
+            if isinstance(body, dict) and _status_of(body) in _TERMINAL_FAILED:
+                raise _operation_failed(body, what, resource, self._initial_request_id(start, "POST"))
+            return resp
         url = resp.headers.get("Azure-AsyncOperation") or resp.headers.get("Location")
         via_location = "Azure-AsyncOperation" not in resp.headers
         if not url:
@@ -372,11 +398,50 @@ class ArmClient:
                     continue
                 return last
             body = _json(last)
-            status = str(body.get("status") or body.get("provisioningState") or "").lower()
+            status = _status_of(body)
             if status in _TERMINAL_OK:
                 return last
             if status in _TERMINAL_FAILED:
                 raise _operation_failed(body, what, resource, self._initial_request_id(start, "POST"))
+
+
+def _status_of(body: Any) -> str:
+    """The state in an operation-status body, lower-cased: ``status`` (what the service sends) or
+    ``provisioningState`` (the spec's ``AsyncOperationStatus``)."""
+    if not isinstance(body, dict):
+        return ""
+    return str(body.get("status") or body.get("provisioningState") or "").lower()
+
+
+def _arm_polling(interval: float) -> Any:
+    """``ARMPolling`` for PUT/PATCH/DELETE, with two changes to its ``Azure-AsyncOperation`` algorithm:
+
+    - a **204** answer is final (the spec's "No Content" of ``WebServices_Remove``; its example sends an
+      ``azure-asyncoperation`` header on the 204 too, which the .NET client never polls);
+    - the status body's state is read from ``status`` or, as the spec's ``AsyncOperationStatus``
+      names it, ``provisioningState`` (azure-core knows only ``status``).
+    """
+    from azure.core.polling.base_polling import LocationPolling, StatusCheckPolling, _as_json, _is_empty
+    from azure.mgmt.core.polling.arm_polling import ARMPolling, AzureAsyncOperationPolling, BodyContentPolling
+
+    class AsyncOperationPolling(AzureAsyncOperationPolling):
+        def set_initial_status(self, pipeline_response: Any) -> str:
+            response = pipeline_response.http_response
+            if response.status_code == 204:
+                self._request = response.request
+                self._set_async_url_if_present(response)
+                return "Succeeded"
+            return super().set_initial_status(pipeline_response)
+
+        def get_status(self, pipeline_response: Any) -> str:
+            response = pipeline_response.http_response
+            if not _is_empty(response):
+                body = _as_json(response)
+                if isinstance(body, dict) and not body.get("status") and body.get("provisioningState"):
+                    return str(body["provisioningState"])
+            return super().get_status(pipeline_response)
+
+    return ARMPolling(interval, lro_algorithms=[AsyncOperationPolling(), LocationPolling(), BodyContentPolling(), StatusCheckPolling()])
 
 
 def _is_tls_failure(error: BaseException | None) -> bool:
