@@ -283,7 +283,8 @@ class ArmClient:
                     return items
                 seen.add(next_link)
                 url = self._next_page_url(next_link, collection_path)
-                page = _json(self._send(HttpRequest("GET", url), "list web services (next page)", collection_path))
+                request = HttpRequest("GET", url, headers={"Accept": "application/json"})  # as the first page's
+                page = _json(self._send(request, "list web services (next page)", collection_path))
 
     def _next_page_url(self, next_link: str, collection_path: str) -> str:
         """The request for the page after one whose ``nextLink`` is ``next_link``.

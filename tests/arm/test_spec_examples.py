@@ -128,7 +128,7 @@ def test_list_by_resource_group_example_with_next_link(run, server, h):
     assert [i["id"] for i in json.loads(out)] == ["TheWebServiceId", "TheWebServiceId2", "TheWebServiceId3"]
     server.check_assertions()
     for req, _ in server.log:
-        assert_common_headers(req, h, accept_json=False)
+        assert_common_headers(req, h)
     assert server.log[0][0].query_string == b"api-version=2017-01-01"
 
 
@@ -150,7 +150,7 @@ def test_list_follows_a_next_link_on_another_host_by_its_skiptoken(run, server, 
     second = server.log[1][0]
     assert second.path == coll
     assert second.query_string == b"$skiptoken=TOKEN%3D%3D&api-version=2017-01-01"
-    assert_common_headers(second, h, accept_json=False)
+    assert_common_headers(second, h)
 
 
 def test_list_by_subscription_example_single_page(run, server, h):
@@ -324,7 +324,7 @@ def test_create_regional_properties_example(run, server, h, live_document):
     post = server.log[0][0]
     assert post.method == "POST" and post.path == path + "/CreateRegionalBlob"
     assert post.query_string == b"region=Southeast%20Asia&api-version=2017-01-01"  # the spec's parameter order
-    assert post.get_data() == b""
+    assert post.get_data() == b"" and post.headers.get("Content-Length") == "0"  # ARM answers 411 without it
     assert_common_headers(post, h, accept_json=False)
     get = server.log[-1][0]
     assert get.query_string == b"region=Southeast%20Asia&api-version=2017-01-01"
@@ -365,3 +365,42 @@ def test_requests_use_the_specs_path_casing_whatever_the_target_casing(run, serv
     # subscription, resource group and name are kept as given; the fixed segments as the spec spells them
     sub, rg, name = lower.split("/")[2], lower.split("/")[4], lower.split("/")[8]
     assert req.path == f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearning/webServices/{name}/listKeys"
+
+
+# --- shapes of the recorded 2017-01-01 traffic (azure-powershell TestCreateAndGetRegionalProperties) ----------------
+
+
+def test_recorded_delete_202_with_async_operation_and_location_polls_the_status_only(run, server, h, live_document):
+    """The recorded DELETE answered 202 with both ``Azure-AsyncOperation`` (operationsStatus) and
+    ``Location`` (operationresults); the client polled the status URL to ``Succeeded`` and stopped."""
+    status = server.url_for(h.op_path("del1")) + "?api-version=2017-01-01"
+    results = server.url_for(h.op_path("del1").replace("operationsStatus", "operationresults")) + "?api-version=2017-01-01"
+    server.expect_ordered_request(h.WS_PATH, method="GET").respond_with_json(live_document)
+    server.expect_ordered_request(h.WS_PATH, method="DELETE", query_string=h.API).respond_with_response(Response(
+        "", status=202, headers={"Azure-AsyncOperation": status, "Azure-AsyncOperationPercentComplete": "0",
+                                 "Location": results, "x-ms-request-id": "c81e86af"}))
+    server.expect_ordered_request(h.op_path("del1"), method="GET", query_string=h.API).respond_with_json(
+        {"id": h.op_path("del1"), "name": "del1", "status": "Succeeded", "startTime": "2017-04-12T05:58:23.0143208Z",
+         "endTime": "2017-04-12T05:58:25.0707157Z", "percentComplete": 1.0})
+    code, out, err = run("remove", h.WS_PATH, "--yes")
+    assert code == 0, err
+    server.check_assertions()
+    assert [(r.method, r.path) for r, _ in server.log] == [("GET", h.WS_PATH), ("DELETE", h.WS_PATH), ("GET", h.op_path("del1"))]
+
+
+def test_recorded_create_regional_blob_202_with_a_resource_body(run, server, h, live_document):
+    """The recorded POST ``CreateRegionalBlob?region=westcentralus`` answered 202 with a resource body
+    (``provisioningState: Provisioning``) and ``Azure-AsyncOperation``; one poll said Succeeded."""
+    server.expect_ordered_request(h.WS_PATH + "/CreateRegionalBlob", method="POST",
+                                  query_string={"region": "westcentralus", "api-version": "2017-01-01"}).respond_with_json(
+        {"id": h.NAME, "name": h.NAME, "type": "Microsoft.MachineLearning/webServices", "location": "South Central US",
+         "properties": {"payloadsInBlobStorage": False, "provisioningState": "Provisioning"}},
+        status=202, headers={**h.async_headers(server, "reg1"), "Azure-AsyncOperationPercentComplete": "0"})
+    server.expect_ordered_request(h.op_path("reg1"), method="GET", query_string=h.API).respond_with_json(
+        {"id": h.op_path("reg1"), "name": "reg1", "status": "Succeeded", "percentComplete": 1.0})
+    server.expect_ordered_request(h.WS_PATH, method="GET",
+                                  query_string={"region": "westcentralus", "api-version": "2017-01-01"}).respond_with_json(live_document)
+    code, out, err = run("add-region", h.WS_PATH, "--region", "westcentralus", "--yes", "-o", "json")
+    assert code == 0, err
+    server.check_assertions()
+    assert server.log[0][0].query_string == b"region=westcentralus&api-version=2017-01-01"
