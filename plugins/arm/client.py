@@ -316,7 +316,23 @@ class ArmClient:
                 polling=_arm_polling(self.poll_interval), cls=_raw_json,
             )
             result = self._wait(poller, "update")
+        if not self._read_back_since(start, resource_id):
+            # A 200 without a status URL ends the poller on the PATCH answer itself; the spec: "The PATCH
+            # API call is an asynchronous operation. To determine whether it has completed successfully,
+            # you must perform a Get operation."
+            result = self.get(resource_id)
         return result
+
+    def _read_back_since(self, start: int, resource_id: str) -> bool:
+        """Whether the last response after wire index ``start`` is a GET of the resource itself."""
+        from urllib.parse import urlsplit
+
+        with self._lock:
+            rows = self.wire[start:]
+        if not rows or rows[-1]["method"] != "GET":
+            return False
+        path = urlsplit(rows[-1]["url"]).path.rstrip("/").lower()
+        return path.endswith("/" + resource_id.strip("/").lower())
 
     def put(self, resource_id: str, body: bytes) -> dict[str, Any]:
         """``PUT {id}`` with exact bytes (+LRO); the created/overwritten document."""

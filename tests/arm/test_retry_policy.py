@@ -65,9 +65,11 @@ def test_throttled_patch_is_retried(run, server, h, live_document, tmp_path):
     server.expect_ordered_request(h.WS_PATH, method="PATCH").respond_with_handler(
         _answers((429, {"Retry-After": "0"}, {"error": {"code": "TooManyRequests", "message": "slow down"}})))
     server.expect_ordered_request(h.WS_PATH, method="PATCH").respond_with_json(live_document, status=200)
+    # the PATCH answer carries no status URL: the service is read back (webservices.json, WebServices_Patch)
+    server.expect_ordered_request(h.WS_PATH, method="GET").respond_with_json(live_document)
     code, out, err = run("update", h.WS_PATH, "--service-updates", str(path), "--yes", "-o", "json")
     assert code == 0, err
-    assert [r.method for r, _ in server.log] == ["GET", "PATCH", "PATCH"]
+    assert [r.method for r, _ in server.log] == ["GET", "PATCH", "PATCH", "GET"]
 
 
 def test_settings_timeout_reaches_the_retry_policy(arm_env):

@@ -404,3 +404,27 @@ def test_recorded_create_regional_blob_202_with_a_resource_body(run, server, h, 
     assert code == 0, err
     server.check_assertions()
     assert server.log[0][0].query_string == b"region=westcentralus&api-version=2017-01-01"
+
+
+def test_patch_answered_200_without_a_status_url_is_still_read_back(run, server, h, live_document, tmp_path: Path):
+    """WebServices_Patch: "To determine whether it has completed successfully, you must perform a Get
+    operation." A 200 carrying no Azure-AsyncOperation ends the LRO on the PATCH answer; amlws still
+    GETs the service and verifies against that. Before the fix it verified the PATCH answer (no assets)."""
+    new_uri = h.NEW_BLOB
+    doc = copy.deepcopy(live_document)
+    doc["properties"]["assets"]["asset3"]["locationInfo"]["uri"] = new_uri
+    wsd = tmp_path / "wsd.json"
+    wsd.write_text(json.dumps(doc), encoding="utf-8")
+    final = copy.deepcopy(doc)
+    server.expect_ordered_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(live_document)
+    server.expect_ordered_request(h.WS_PATH, method="PATCH", query_string=h.API).respond_with_json(
+        {"id": h.WS_PATH, "name": h.NAME, "type": "Microsoft.MachineLearning/webServices", "location": doc["location"],
+         "properties": {"provisioningState": "Succeeded"}})
+    server.expect_ordered_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(final)
+    code, out, err = run("update", h.WS_PATH, "--service-updates", str(wsd), "--force", "--yes", "-o", "json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["verified"] is True
+    assert result["details"]["assets"]["asset3"] == {"sent": new_uri, "live": new_uri, "match": True}
+    server.check_assertions()
+    assert [r.method for r, _ in server.log] == ["GET", "PATCH", "GET"]
