@@ -157,6 +157,8 @@ def _location_from_bes(value: Any, output_name: str | None) -> ModelLocation:
         raise UsageError("the BES result must be a JSON object")
     lowered = {k.lower(): v for k, v in value.items()}
     results = lowered.get("results")
+    if results is None and isinstance(lowered.get("result"), dict):
+        results = {"Result": lowered["result"]}  # the 2015 legacy status: one "Result" (REFERENCE §4.3)
     if results is None and "relativelocation" in lowered:
         return ModelLocation.from_bes_result(value)
     if not isinstance(results, dict) or not results:

@@ -215,3 +215,15 @@ def test_status_error_body_of_the_service_is_reported(httpserver: HTTPServer, be
     with pytest.raises(RemoteError) as info:
         bes.status("jz")
     assert info.value.detail_codes == ["InvalidBlobExtension"] and "vishal/training/input" in info.value.message
+
+
+def test_patch_ilearner_bes_result_reads_the_2015_legacy_status() -> None:
+    """``--bes-result`` with a whole legacy status (integer StatusCode, single ``Result``), or just its ``Result``."""
+    from amlws.api import model_location_from
+
+    result = json.loads(example("docs-consume-2015-legacy-bes-status-Result.json"))
+    result["RelativeLocation"] = "models/legacy.ilearner"
+    whole = model_location_from(bes_result=json.dumps({"StatusCode": 4, "Result": result, "Details": None}))
+    alone = model_location_from(bes_result=json.dumps(result))
+    assert whole == alone
+    assert whole.to_dict() == {"BaseLocation": "BASE_LOCATION", "RelativeLocation": "models/legacy.ilearner", "SasBlobToken": "SAS_BLOB_TOKEN"}
