@@ -428,3 +428,23 @@ def test_patch_answered_200_without_a_status_url_is_still_read_back(run, server,
     assert result["details"]["assets"]["asset3"] == {"sent": new_uri, "live": new_uri, "match": True}
     server.check_assertions()
     assert [r.method for r, _ in server.log] == ["GET", "PATCH", "GET"]
+
+
+def test_patch_rejected_with_an_arm_error_body(run, server, h, live_document, tmp_path: Path):
+    """The RP's error (REFERENCE.md section 5, azure-powershell#3465): ARM ``{"error": {code, message,
+    target, details[]}}``; amlws shows all of it with the request id and exits 2 (bad input)."""
+    wsd = tmp_path / "wsd.json"
+    wsd.write_text(json.dumps({"properties": {"packageType": "Graph", "title": "t"}}), encoding="utf-8")
+    server.expect_ordered_request(h.WS_PATH, method="GET").respond_with_json(live_document)
+    server.expect_ordered_request(h.WS_PATH, method="PATCH", query_string=h.API).respond_with_json(
+        {"error": {"code": "BadRequest", "message": "The request is invalid.", "target": None, "details": [
+            {"code": "CannotChangeStorageAccount",
+             "message": "The StorageAccount cannot be changed. Currently configured storage account name = 'differentaccountname' ."}]}},
+        status=400, headers={"x-ms-request-id": "aa521ca0-6119-4bf0-83d0-dd83f0000006"})
+    code, out, err = run("update", h.WS_PATH, "--service-updates", str(wsd), "--force", "--yes")
+    assert code == 2
+    for text in ("BadRequest", "The request is invalid.", "CannotChangeStorageAccount", "differentaccountname",
+                 "aa521ca0-6119-4bf0-83d0-dd83f0000006", "storageAccount.name"):
+        assert text in err, text
+    assert out == ""
+    assert [r.method for r, _ in server.log] == ["GET", "PATCH"]  # a 400 is not retried
