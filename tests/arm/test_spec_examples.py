@@ -448,3 +448,17 @@ def test_patch_rejected_with_an_arm_error_body(run, server, h, live_document, tm
         assert text in err, text
     assert out == ""
     assert [r.method for r, _ in server.log] == ["GET", "PATCH"]  # a 400 is not retried
+
+
+def test_list_follows_a_relative_next_link_on_the_endpoint(run, server, h):
+    coll = f"/subscriptions/{h.SUB}/providers/Microsoft.MachineLearning/webServices"
+    item = {"id": f"{coll}/a", "name": "a", "properties": {"packageType": "Graph"}}
+    server.expect_ordered_request(coll, method="GET", query_string=h.API).respond_with_json(
+        {"value": [item], "nextLink": f"{coll}?api-version=2017-01-01&$skiptoken=2"})
+    server.expect_ordered_request(coll, method="GET", query_string={"api-version": "2017-01-01", "$skiptoken": "2"}).respond_with_json(
+        {"value": [{**item, "name": "b"}], "nextLink": None})
+    code, out, err = run("list", "--subscription", h.SUB, "-o", "json")
+    assert code == 0, err
+    assert [i["name"] for i in json.loads(out)] == ["a", "b"]
+    server.check_assertions()
+    assert server.log[1][0].query_string == b"api-version=2017-01-01&$skiptoken=2"  # as the service wrote it
