@@ -168,18 +168,27 @@ class ModelLocation:
         q = parse_qs(self.sas_blob_token.lstrip("?"), keep_blank_values=True)
         return {k: v[0] for k, v in q.items()}
 
-    def check(self, *, now: datetime | None = None, require_https: bool = True, check_sas: bool = True) -> None:
-        """Refuse locations the service would reject: not a ``.ilearner``, not https, SAS expired or without read.
+    def check(self, *, now: datetime | None = None, require_https: bool = False, check_sas: bool = True) -> None:
+        """Refuse locations the service would reject: not a ``.ilearner``, SAS expired or without read.
+
+        A plain-http blob URL is accepted with a warning (Microsoft's create-models walkthrough
+        patches endpoints with an ``http://`` BaseLocation), unless ``require_https``.
 
         :param check_sas: check the SAS too (off when the SAS will not be sent, e.g. an ARM asset URI
             built from base + relative location).
         """
         url = urlsplit(self.blob_url)
-        if require_https and url.scheme != "https" and not _is_loopback(url.hostname or ""):
-            raise UsageError(
-                f"the model URI is not https: {self.blob_url}",
-                hint="use the https:// blob URL that the BES job returned",
-            )
+        if url.scheme != "https" and not _is_loopback(url.hostname or ""):
+            if require_https:
+                raise UsageError(
+                    f"the model URI is not https: {self.blob_url}",
+                    hint="use the https:// blob URL that the BES job returned",
+                )
+            import logging
+
+            logging.getLogger("amlws").warning(
+                "the model URI is plain http (%s): the service accepts it, but its SAS signature travels "
+                "unencrypted; prefer the https:// URL", self.blob_url)
         if not self.relative_location.lower().split("?")[0].endswith(".ilearner"):
             raise UsageError(
                 f"the model URI does not name an .ilearner blob: {self.blob_url}",

@@ -164,7 +164,6 @@ def test_patch_without_trained_model_is_not_found(live_document):
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("http://acct.blob.core.windows.net/models/new.ilearner", "not https"),
         ("https://acct.blob.core.windows.net/models/new.csv", "does not name an .ilearner"),
         ("https://acct.blob.core.windows.net/models/new.ilearner?se=2001-01-01T00%3A00%3A00Z&sp=r&sig=x", "expired"),
         ("https://acct.blob.core.windows.net/models/new.ilearner?se=2099-01-01&sp=w&sig=x", "does not grant read"),
@@ -209,3 +208,15 @@ def test_patch_with_uri_keeps_it_verbatim_and_checks_its_sas(live_document, h):
     # The same expired SAS in BES form is not stored, so it does not block the patch.
     loc = ModelLocation("https://acct.blob.core.windows.net/", "models/new.ilearner", "?sv=2019-02-02&se=2001-01-01T00%3A00%3A00Z&sp=r&sr=b&sig=x")
     assert defs.patch_ilearner(doc, loc)[0]["properties"]["assets"]["model0"]["locationInfo"]["uri"].endswith("new.ilearner")
+
+
+def test_patch_cli_accepts_a_plain_http_uri_with_a_warning(run, live_document, tmp_path: Path):
+    """The create-models walkthrough uses http:// blob URLs: patched as given, with a warning on stderr."""
+    path = tmp_path / "wsd.json"
+    path.write_text(json.dumps(defs.export_document(live_document)), encoding="utf-8")
+    out_file = tmp_path / "patched.json"
+    uri = "http://bostonmtc.blob.core.windows.net/models/loc1.ilearner"
+    code, out, err = run("patch-ilearner", str(path), "--uri", uri, "--output-file", str(out_file), "--yes")
+    assert code == 0, err
+    assert json.loads(out_file.read_text())["properties"]["assets"]["asset3"]["locationInfo"]["uri"] == uri
+    assert "plain http" in err

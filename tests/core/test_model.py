@@ -55,7 +55,6 @@ def test_uri_adds_the_question_mark():
     [
         ("https://a.blob.core.windows.net/c/m.ilearner?sv=1&sp=r&se=2025-06-01T00:00:00Z&sig=x", "the SAS token expired at 2025-06-01T00:00:00Z"),
         ("https://a.blob.core.windows.net/c/m.ilearner?sv=1&sp=w&se=2030-01-01&sig=x", "the SAS token does not grant read (sp=w)"),
-        ("http://a.blob.core.windows.net/c/m.ilearner", "the model URI is not https: http://a.blob.core.windows.net/c/m.ilearner"),
         ("https://a.blob.core.windows.net/c/model.csv", "the model URI does not name an .ilearner blob: https://a.blob.core.windows.net/c/model.csv"),
     ],
 )
@@ -230,3 +229,14 @@ def test_write_json_asks_before_overwriting(tmp_path):
     assert Path(f).read_text() == '{\n  "a": 1\n}\n'
     api.write_json(f, {"a": 2}, force=True)
     assert '"a": 2' in f.read_text()
+
+
+def test_plain_http_is_accepted_with_a_warning_unless_https_is_required(caplog):
+    """Microsoft's create-models walkthrough patches endpoints with an http:// BaseLocation."""
+    location = ModelLocation.from_uri("http://bostonmtc.blob.core.windows.net/models/loc1.ilearner?sv=1&sp=r&se=2099-01-01&sig=x")
+    with caplog.at_level("WARNING", logger="amlws"):
+        location.check(now=NOW)
+    assert "plain http (http://bostonmtc.blob.core.windows.net/models/loc1.ilearner)" in caplog.text and "sig=" not in caplog.text
+    with pytest.raises(UsageError) as info:
+        location.check(now=NOW, require_https=True)
+    assert info.value.message == "the model URI is not https: http://bostonmtc.blob.core.windows.net/models/loc1.ilearner"

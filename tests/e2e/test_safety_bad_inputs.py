@@ -149,8 +149,6 @@ LOCAL: list[tuple[str, list[str], dict[str, str | None], int, str]] = [
     ("missing-trained-model", ["patch-ilearner", "{F:nomodel.json}", "--uri", GOOD_URI, "-f", "{OUT}"], {}, 3,
      "no trained-model asset"),
     ("unknown-asset", ["patch-ilearner", "{F:good.json}", "--uri", GOOD_URI, "--asset", "nope", "-f", "{OUT}"], {}, 3, "no asset '"),
-    ("non-https-uri", ["patch-ilearner", "{F:good.json}", "--uri", "http://acct.blob.core.windows.net/m/new.ilearner", "-f", "{OUT}"],
-     {}, 2, "is not https"),
     ("not-ilearner", ["patch-ilearner", "{F:good.json}", "--uri", "https://acct.blob.core.windows.net/m/model.csv", "-f", "{OUT}"],
      {}, 2, "does not name an .ilearner"),
     ("expired-sas", ["patch-ilearner", "{F:good.json}", "--uri",
