@@ -39,7 +39,11 @@ MANAGEMENT_HOST_RE = re.compile(r"^(?:[a-z0-9-]+\.)?management(?:-tm)?\.azureml(
 _PATH_RE = re.compile(
     r"^workspaces/(?P<ws>[^/]+)/webservices/(?P<svc>[^/]+)(?:/endpoints/(?P<ep>[^/]+))?/?$", re.IGNORECASE
 )
-_ID_RE = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")
+# Ids are GUIDs (32 hex digits, dashes tolerated), but the published samples obfuscate them into
+# 26-27 letters and digits (workspaces/00bf70534500b34rebfa1843d6/webservices/af3er32ad393852f9b30ac9a35b,
+# REFERENCE §3): accept 16-64 letters, digits and inner dashes and leave the exact check to the
+# service (WebServiceIdInvalid). Placeholders ('xxx', '--scoring experiment--') are still refused.
+_ID_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{14,62}[0-9A-Za-z]$")
 _ENDPOINT_NAME_RE = re.compile(r"^[a-z0-9]{1,24}$")
 
 TARGET_HELP = "https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/NAME (or --workspace/--service/--endpoint)"
@@ -74,11 +78,11 @@ def normalise_base(url: str) -> str:
 
 
 def check_id(value: str, what: str) -> str:
-    """Workspace and web service ids are 32-hex GUIDs (dashes tolerated)."""
+    """Workspace and web service ids: GUID-like tokens (see ``_ID_RE``)."""
     if not value or not _ID_RE.match(value):
         flag = "--workspace" if what == "workspace" else "--service"
         raise UsageError(
-            f"invalid {what} id {value!r}: expected 32 hexadecimal characters",
+            f"invalid {what} id {value!r}: expected a GUID (32 hexadecimal characters)",
             hint=f"copy the {what} id from the portal or from amlws classic services list ({flag})",
         )
     return value

@@ -138,3 +138,25 @@ def test_management_bodies_with_a_bom_are_read(run, cc, httpserver, classic_env)
     r = run("classic", "endpoints", "list", *_ids(cc, None), "-o", "json")
     assert r.code == 0, r.err
     assert [e["Name"] for e in r.json] == ["default"] and "pk-secret-1==" not in r.out
+
+
+def test_readme_patch_with_its_verbatim_http_base_location(fake, run, cc, httpserver, tmp_path: Path) -> None:
+    """The README and create-models samples use ``http://`` BaseLocations: sent as published, with a warning."""
+    name = "Income Predictor [Trained Model]"
+    fake.put_endpoint(cc.SVC, "ep03", [{"Name": name, "Kind": "TrainedModel", "Location": dict(cc.OLD_LOCATION)}])
+    url = cc.ep_url(httpserver.url_for("/"), "ep03")
+    exported = tmp_path / "ep03.json"
+    assert run("export", url, "-f", str(exported)).code == 0
+    sas = "?sr=b&se=2099-02-05T04%3A00%3A00Z&sp=r&sv=2015-02-21&sig=UkVBRE1FLXNpZw%3D%3D"
+    r = run("patch-ilearner", str(exported), "--base-location", "http://mystorageaccount.blob.core.windows.net",
+            "--relative-location", "mycontainer/retrain/new_model.ilearner", "--sas-blob-token", sas)
+    assert r.code == 0, r.err
+    assert "plain http" in r.err
+    before = len(fake.requests)
+    r = run("update", url, "--service-updates", str(exported), "--yes", "-o", "json")
+    assert r.code == 0, r.err
+    (patch,) = [q for q in fake.requests[before:] if q.method == "PATCH"]
+    assert patch.get_data() == (
+        '{"Resources":[{"Name":"Income Predictor [Trained Model]","Location":{"BaseLocation":"http://mystorageaccount.blob.core.windows.net",'
+        '"RelativeLocation":"mycontainer/retrain/new_model.ilearner","SasBlobToken":"%s"}}]}' % sas
+    ).encode()
