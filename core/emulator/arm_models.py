@@ -284,6 +284,14 @@ class ArmBackend:
         self.settle_immediate(op)
         return op
 
+    def regional_summary(self, sub: str, rg: str, name: str) -> dict[str, Any]:
+        """What CreateRegionalBlob answers with: the resource, provisioning (recorded shape)."""
+        rg = self.check_scope(sub, rg) or rg
+        r = self._load(sub, rg, name)["resource"]
+        return {"id": r["id"], "name": r["name"], "type": RESOURCE_TYPE, "location": r.get("location"),
+                "properties": {"payloadsInBlobStorage": bool(r.get("properties", {}).get("payloadsInBlobStorage", False)),
+                               "provisioningState": "Provisioning"}}
+
     # --- async operations -----------------------------------------------------------------------
     def operation_status(self, sub: str, location: str, op_id: str) -> dict[str, Any]:
         self.check_scope(sub)

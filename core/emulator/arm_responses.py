@@ -61,17 +61,23 @@ class ArmResponses:
         body, op = self.backend.patch(*self._args(req), self._body(req))
         return Response(200, body, self._lro_headers(op))
 
+    def _results_url(self, op: dict[str, Any]) -> str:
+        return f"{self.emu.base_url}{op['id'].replace('/operationsStatus/', '/operationresults/')}?api-version={API_VERSION}"
+
     def delete(self, req: Request) -> Response:
         self._check(req)
         op = self.backend.delete(*self._args(req))
         if op is None:
             return Response(204)
-        return Response(202, None, self._lro_headers(op))
+        # as recorded: Azure-AsyncOperation (operationsStatus) and Location (operationresults)
+        return Response(202, None, {**self._lro_headers(op), "Location": self._results_url(op)})
 
     def create_regional(self, req: Request) -> Response:
         self._check(req)
-        op = self.backend.create_regional(*self._args(req), req.query.get("region"))
-        return Response(202, None, self._lro_headers(op))
+        sub, rg, name = self._args(req)
+        op = self.backend.create_regional(sub, rg, name, req.query.get("region"))
+        # as recorded: 202 with the resource, provisioning
+        return Response(202, self.backend.regional_summary(sub, rg, name), self._lro_headers(op))
 
     def list_keys(self, req: Request) -> Response:
         self._check(req)
@@ -90,6 +96,18 @@ class ArmResponses:
         self._check(req)
         p = req.params
         return Response(200, self.backend.operation_status(p["sub"], p["loc"], p["op"]))
+
+    def operation_result(self, req: Request) -> Response:
+        """The ``Location`` URL of an operation (ARM's generic polling): 202 while it runs, then
+        204 (or the operation's error, as the status URL reports it)."""
+        self._check(req)
+        p = req.params
+        body = self.backend.operation_status(p["sub"], p["loc"], p["op"])
+        if body["status"] == "Provisioning":
+            return Response(202, None, {"Location": self.emu.base_url + req.path + f"?api-version={API_VERSION}", "Retry-After": "1"})
+        if body["status"] == "Failed":
+            return Response(400, {"error": body["error"]})
+        return Response(204)
 
     def operations_list(self, req: Request) -> Response:
         self._check(req)

@@ -15,6 +15,8 @@ ROUTES = [
      "list_by_subscription", "WebServices_ListBySubscriptionId"),
     ("GET", r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.MachineLearning/locations/(?P<loc>[^/]+)/operationsStatus/(?P<op>[^/]+)$",
      "operation_status", "OperationsStatus_Get"),
+    ("GET", r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.MachineLearning/locations/(?P<loc>[^/]+)/operationresults/(?P<op>[^/]+)$",
+     "operation_result", "OperationResults_Get"),
     ("GET", r"/providers/Microsoft\.MachineLearning/operations$", "operations_list", "Operations_List"),
     ("*", r"/subscriptions/[^/]+/(resourceGroups/[^/]+/)?providers/Microsoft\.MachineLearning/.*", "not_found", "NotFound"),
 ]

@@ -179,8 +179,13 @@ def test_delete_202_then_gone_and_204_when_missing(http, arm_headers):
     r = http.delete(PRED, params=API, headers=arm_headers)
     assert r.status_code == 202 and OP_URL.match(r.headers["Azure-AsyncOperation"])
     op = r.headers["Azure-AsyncOperation"]
-    assert http.get(op, headers=arm_headers).json()["status"] == "Provisioning"
+    # as recorded, a Location (operationresults) beside it: 202 while running, 204 when done
+    results = r.headers["Location"]
+    assert results == op.replace("/operationsStatus/", "/operationresults/")
+    polled = http.get(results, headers=arm_headers)
+    assert polled.status_code == 202 and polled.headers["Location"] == results and polled.headers["Retry-After"] == "1"
     assert http.get(op, headers=arm_headers).json()["status"] == "Succeeded"
+    assert http.get(results, headers=arm_headers).status_code == 204
     assert http.get(PRED, params=API, headers=arm_headers).status_code == 404
     assert http.delete(PRED, params=API, headers=arm_headers).status_code == 204
 
@@ -191,6 +196,9 @@ def test_create_regional_blob_then_get_with_region(http, arm_headers, validate_a
     assert http.post(PRED + "/CreateRegionalBlob", params=API, headers=arm_headers).status_code == 400  # region required
     r = http.post(PRED + "/CreateRegionalBlob", params={**API, "region": "Southeast Asia"}, headers=arm_headers)
     assert r.status_code == 202
+    summary = r.json()  # as recorded: the resource, provisioning
+    assert summary["id"].endswith("/" + summary["name"]) and summary["type"] == "Microsoft.MachineLearning/webServices"
+    assert summary["properties"] == {"payloadsInBlobStorage": False, "provisioningState": "Provisioning"}
     op = r.headers["Azure-AsyncOperation"]
     while http.get(op, headers=arm_headers).json()["status"] == "Provisioning":
         pass
