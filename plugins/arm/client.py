@@ -438,24 +438,22 @@ def _arm_polling(interval: float) -> Any:
     - the status body's state is read from ``status`` or, as the spec's ``AsyncOperationStatus``
       names it, ``provisioningState`` (azure-core knows only ``status``).
     """
-    from azure.core.polling.base_polling import LocationPolling, StatusCheckPolling, _as_json, _is_empty
+    from azure.core.polling.base_polling import LocationPolling, StatusCheckPolling
     from azure.mgmt.core.polling.arm_polling import ARMPolling, AzureAsyncOperationPolling, BodyContentPolling
 
+    # Public API only (no azure-core private helpers), so a newer azure-core cannot break it.
     class AsyncOperationPolling(AzureAsyncOperationPolling):
         def set_initial_status(self, pipeline_response: Any) -> str:
-            response = pipeline_response.http_response
-            if response.status_code == 204:
-                self._request = response.request
-                self._set_async_url_if_present(response)
-                return "Succeeded"
-            return super().set_initial_status(pipeline_response)
+            status = super().set_initial_status(pipeline_response)  # records the request and status URL
+            return "Succeeded" if pipeline_response.http_response.status_code == 204 else status
 
         def get_status(self, pipeline_response: Any) -> str:
-            response = pipeline_response.http_response
-            if not _is_empty(response):
-                body = _as_json(response)
-                if isinstance(body, dict) and not body.get("status") and body.get("provisioningState"):
-                    return str(body["provisioningState"])
+            try:
+                body = json.loads(pipeline_response.http_response.text() or "null")
+            except ValueError:
+                body = None
+            if isinstance(body, dict) and not body.get("status") and body.get("provisioningState"):
+                return str(body["provisioningState"])
             return super().get_status(pipeline_response)
 
     return ARMPolling(interval, lro_algorithms=[AsyncOperationPolling(), LocationPolling(), BodyContentPolling(), StatusCheckPolling()])
