@@ -58,9 +58,12 @@ def test_every_cmdlet_sends_clean_management_requests(fake, run, cc) -> None:
     assert {base, f"{base}/{cc.SVC}", f"{base}/{cc.SVC}/endpoints", f"{base}/{cc.SVC}/endpoints/ep01"} <= gets
 
 
-def test_readme_patch_values_are_passed_through_unchanged(fake, run, cc, httpserver, tmp_path: Path) -> None:
+@pytest.mark.parametrize("base_location", ["https://mystorageaccount.blob.core.windows.net",
+                                           "http://mystorageaccount.blob.core.windows.net"])  # the README's own, verbatim
+def test_readme_patch_values_are_passed_through_unchanged(fake, run, cc, httpserver, tmp_path: Path, base_location: str) -> None:
     """README ``Patch-AmlWebServiceEndpoint`` values: BaseLocation without a trailing slash is sent as given
-    (REFERENCE §3.7 "pass the BES values through unchanged"); the resource name keeps its casing."""
+    (REFERENCE §3.7 "pass the BES values through unchanged"); the resource name keeps its casing. The
+    README's (and create-models') ``http://`` is sent as published too, with a warning."""
     name = "Income Predictor [Trained Model]"
     fake.put_endpoint(cc.SVC, "ep02", [{"Name": name, "Kind": "TrainedModel", "Location": dict(cc.OLD_LOCATION)}])
     url = cc.ep_url(httpserver.url_for("/"), "ep02")
@@ -68,17 +71,18 @@ def test_readme_patch_values_are_passed_through_unchanged(fake, run, cc, httpser
     assert run("export", url, "-f", str(exported)).code == 0
     sas = "?sr=b&se=2099-02-05T04%3A00%3A00Z&sp=r&sv=2015-02-21&sig=UkVBRE1FLXNpZw%3D%3D"
     r = run("patch-ilearner", str(exported), "--resource", "income predictor [trained model]",
-            "--base-location", "https://mystorageaccount.blob.core.windows.net",
+            "--base-location", base_location,
             "--relative-location", "mycontainer/retrain/new_model.ilearner", "--sas-blob-token", sas)
     assert r.code == 0, r.err
+    assert ("plain http" in r.err) == base_location.startswith("http:")
     before = len(fake.requests)
     r = run("update", url, "--service-updates", str(exported), "--yes", "-o", "json")
     assert r.code == 0, r.err
     (patch,) = [q for q in fake.requests[before:] if q.method == "PATCH"]
     assert patch.path == f"/workspaces/{cc.WS}/webservices/{cc.SVC}/endpoints/ep02"
     assert patch.get_data() == (
-        '{"Resources":[{"Name":"Income Predictor [Trained Model]","Location":{"BaseLocation":"https://mystorageaccount.blob.core.windows.net",'
-        '"RelativeLocation":"mycontainer/retrain/new_model.ilearner","SasBlobToken":"%s"}}]}' % sas
+        '{"Resources":[{"Name":"Income Predictor [Trained Model]","Location":{"BaseLocation":"%s",'
+        '"RelativeLocation":"mycontainer/retrain/new_model.ilearner","SasBlobToken":"%s"}}]}' % (base_location, sas)
     ).encode()
     _check_request_line(patch, cc)
     assert r.json["verified"] is True
@@ -139,24 +143,3 @@ def test_management_bodies_with_a_bom_are_read(run, cc, httpserver, classic_env)
     assert r.code == 0, r.err
     assert [e["Name"] for e in r.json] == ["default"] and "pk-secret-1==" not in r.out
 
-
-def test_readme_patch_with_its_verbatim_http_base_location(fake, run, cc, httpserver, tmp_path: Path) -> None:
-    """The README and create-models samples use ``http://`` BaseLocations: sent as published, with a warning."""
-    name = "Income Predictor [Trained Model]"
-    fake.put_endpoint(cc.SVC, "ep03", [{"Name": name, "Kind": "TrainedModel", "Location": dict(cc.OLD_LOCATION)}])
-    url = cc.ep_url(httpserver.url_for("/"), "ep03")
-    exported = tmp_path / "ep03.json"
-    assert run("export", url, "-f", str(exported)).code == 0
-    sas = "?sr=b&se=2099-02-05T04%3A00%3A00Z&sp=r&sv=2015-02-21&sig=UkVBRE1FLXNpZw%3D%3D"
-    r = run("patch-ilearner", str(exported), "--base-location", "http://mystorageaccount.blob.core.windows.net",
-            "--relative-location", "mycontainer/retrain/new_model.ilearner", "--sas-blob-token", sas)
-    assert r.code == 0, r.err
-    assert "plain http" in r.err
-    before = len(fake.requests)
-    r = run("update", url, "--service-updates", str(exported), "--yes", "-o", "json")
-    assert r.code == 0, r.err
-    (patch,) = [q for q in fake.requests[before:] if q.method == "PATCH"]
-    assert patch.get_data() == (
-        '{"Resources":[{"Name":"Income Predictor [Trained Model]","Location":{"BaseLocation":"http://mystorageaccount.blob.core.windows.net",'
-        '"RelativeLocation":"mycontainer/retrain/new_model.ilearner","SasBlobToken":"%s"}}]}' % sas
-    ).encode()

@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
+from amlws import hookimpl
 from amlws.host import check_plugins, get_plugin_manager, register_plugin
+from amlws.model import BackendInfo, Target
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DIR = REPO / "examples" / "amlws-file-backend"
@@ -171,3 +173,15 @@ def stderr_lines(err: str) -> list[str]:
 
 
 __all__ = ["EXAMPLE_DIR", "GET_WEB_SERVICE", "REPO", "SHARED", "LogCapture", "io", "stderr_lines"]
+
+
+class AcmeBackend:
+    """A toy backend named ``acme`` claiming ``acme:NAME`` targets; tests subclass it with the hooks they need."""
+
+    @hookimpl
+    def amlws_backend_info(self):
+        return BackendInfo(name="acme", target_help="acme:NAME")
+
+    @hookimpl
+    def amlws_claim_target(self, target):
+        return Target("acme", target) if target.startswith("acme:") else None

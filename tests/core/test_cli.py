@@ -14,25 +14,19 @@ import pytest
 from amlws import __version__, hookimpl
 from amlws.cli import hoist_global_options
 from amlws.errors import AmlwsError, AuthError, ConflictError, NotFoundError
-from amlws.model import BackendInfo, Definition, Target
+from amlws.model import Definition
 from amlws.redact import register_secret
+
+from .conftest import AcmeBackend
 
 pytestmark = pytest.mark.usefixtures("amlws_env")
 
 
-class Backend:
+class Backend(AcmeBackend):
     """A backend whose get_definition does what the test says."""
 
     def __init__(self, action=None):
         self.action = action
-
-    @hookimpl
-    def amlws_backend_info(self):
-        return BackendInfo(name="acme", target_help="acme:NAME")
-
-    @hookimpl
-    def amlws_claim_target(self, target):
-        return Target("acme", target) if target.startswith("acme:") else None
 
     @hookimpl
     def amlws_get_definition(self, target):

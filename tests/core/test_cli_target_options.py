@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 
 from amlws import cli, hookimpl
 from amlws.cli import TARGET_OPTIONS, NameOpt, TargetInput, with_target_options
-from amlws.model import BackendInfo, Definition, Target
+from amlws.model import Definition
+
+from .conftest import AcmeBackend
 
 pytestmark = pytest.mark.usefixtures("amlws_env")
 
@@ -163,19 +165,11 @@ def test_retrain_command():
 # --- through the real CLI and host --------------------------------------------------------------------
 
 
-class Named:
+class Named(AcmeBackend):
     """A backend whose targets can also be named with -n; it records the options it was given."""
 
     def __init__(self) -> None:
         self.options: list[dict[str, Any]] = []
-
-    @hookimpl
-    def amlws_backend_info(self):
-        return BackendInfo(name="acme", target_help="acme:NAME")
-
-    @hookimpl
-    def amlws_claim_target(self, target):
-        return Target("acme", target) if target.startswith("acme:") else None
 
     @hookimpl
     def amlws_target_from_options(self, options):
