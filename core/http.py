@@ -316,15 +316,20 @@ def parse_error_body(text: str) -> tuple[str | None, str | None, list[dict[str, 
     if isinstance(body, dict):
         err = body.get("error") or body.get("Error") or body
         if isinstance(err, dict):
-            lowered = {k.lower(): v for k, v in err.items()}
-            details = lowered.get("details") or []
-            if not isinstance(details, list):
-                details = []
-            code = lowered.get("code")
-            message = lowered.get("message")
-            return (str(code) if code is not None else None, str(message) if message is not None else None,
-                    [d for d in details if isinstance(d, dict)])
+            return error_parts(err)
     return None, None, []
+
+
+def error_parts(err: dict[str, Any]) -> tuple[str | None, str | None, list[dict[str, Any]]]:
+    """``(code, message, details)`` of an error object, its keys in any case (ARM and classic alike)."""
+    lowered = {str(k).lower(): v for k, v in err.items()}
+    details = lowered.get("details") or []
+    if not isinstance(details, list):
+        details = []
+    code = lowered.get("code")
+    message = lowered.get("message")
+    return (str(code) if code is not None else None, str(message) if message is not None else None,
+            [d for d in details if isinstance(d, dict)])
 
 
 def error_from_response(resp: Any, context: str | None = None) -> RemoteError:

@@ -32,6 +32,7 @@ from amlws.errors import (
     OperationTimeout,
     RemoteError,
 )
+from amlws.http import error_parts
 from amlws.redact import redact, register_secret
 
 from .definition import API_VERSION
@@ -593,17 +594,6 @@ def _safe_json(resp: Any) -> Any:
         return None
 
 
-def _error_parts(err: dict[str, Any]) -> tuple[str | None, str | None, list[dict[str, Any]]]:
-    lowered = {str(k).lower(): v for k, v in err.items()}
-    details = lowered.get("details") or []
-    if not isinstance(details, list):
-        details = []
-    code = lowered.get("code")
-    message = lowered.get("message")
-    return (str(code) if code is not None else None, str(message) if message is not None else None,
-            [d for d in details if isinstance(d, dict)])
-
-
 def _describe(head: str, code: str | None, message: str | None, details: list[dict[str, Any]], request_id: str | None) -> str:
     """``head: CODE: message [DetailCode] detail message (request id X)`` with the service's text verbatim."""
     text = ": ".join(p for p in (head, code, message) if p)
@@ -634,7 +624,7 @@ def _error_from_response(resp: Any, what: str, resource: str, initial_request_id
     status = resp.status_code
     body = _safe_json(resp)
     err = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else (body if isinstance(body, dict) else {})
-    code, message, details = _error_parts(err)
+    code, message, details = error_parts(err)
     if not message and not code:
         text = (resp.text() or "").strip()
         message = text.splitlines()[0][:300] if text else None
@@ -654,7 +644,7 @@ def _operation_failed(body: Any, what: str, resource: str, initial_request_id: s
     body = body if isinstance(body, dict) else {}
     lowered = {str(k).lower(): v for k, v in body.items()}
     err = lowered.get("error") or lowered.get("errorinfo") or {}
-    code, message, details = _error_parts(err if isinstance(err, dict) else {})
+    code, message, details = error_parts(err if isinstance(err, dict) else {})
     status = lowered.get("status") or lowered.get("provisioningstate") or "Failed"
     text = _describe(f"the operation to {what} ended {status}", code, message, details, initial_request_id)
     detail_codes = [str(d.get("code")) for d in details if d.get("code")]
