@@ -139,3 +139,32 @@ def validate_arm(arm_spec: dict[str, Any]) -> Any:
         assert not errors, errors[:5]
 
     return check
+
+
+def in_process_cli(capsys: pytest.CaptureFixture[str]) -> Any:
+    """``run(*args) -> (exit code, stdout, stderr)``: the CLI in-process with exactly the arm and
+    classic plugins (STYLE.md principle 10), its command registration restored after each call."""
+    import amlws.plugins.arm
+    import amlws.plugins.classic
+    from amlws import cli as amlws_cli
+    from amlws.host import get_plugin_manager, register_plugin
+
+    pm = get_plugin_manager(load_entrypoints=False)
+    register_plugin(pm, amlws.plugins.arm, "arm")
+    register_plugin(pm, amlws.plugins.classic, "classic")
+    pm.check_pending()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        saved = (list(amlws_cli.app.registered_commands), list(amlws_cli.app.registered_groups), amlws_cli._registered)
+        amlws_cli._registered = False
+        capsys.readouterr()
+        try:
+            code = amlws_cli.main(list(args), pm=pm)
+        finally:
+            amlws_cli.app.registered_commands[:] = saved[0]
+            amlws_cli.app.registered_groups[:] = saved[1]
+            amlws_cli._registered = saved[2]
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

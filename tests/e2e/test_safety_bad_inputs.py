@@ -25,7 +25,7 @@ import pytest
 from amlws.emulator import seed as demo
 from amlws.emulator.server import EmulatorServer
 
-from .conftest import Http, arm_ws_path
+from .conftest import Http, arm_ws_path, in_process_cli
 
 REPO = Path(__file__).resolve().parents[2]
 ERRORS_MD = REPO / "docs" / "errors.md"
@@ -103,36 +103,13 @@ def files(server: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> d
 
 @pytest.fixture
 def cli(server: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    import amlws.plugins.arm
-    import amlws.plugins.classic
-    from amlws import cli as amlws_cli
-    from amlws.host import get_plugin_manager, register_plugin
-
     for name in list(os.environ):
         if name.startswith("AMLWS_") or name.startswith("AZURE_") or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
             monkeypatch.delenv(name)
     for k, v in {**server.env(), "AMLWS_STATE_DIR": str(tmp_path / "state"), "AMLWS_CONFIG_DIR": str(tmp_path / "config"),
                  "AMLWS_POLL_INTERVAL": "0.02"}.items():
         monkeypatch.setenv(k, v)
-    pm = get_plugin_manager(load_entrypoints=False)
-    register_plugin(pm, amlws.plugins.arm, "arm")
-    register_plugin(pm, amlws.plugins.classic, "classic")
-    pm.check_pending()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        saved = (list(amlws_cli.app.registered_commands), list(amlws_cli.app.registered_groups), amlws_cli._registered)
-        amlws_cli._registered = False
-        capsys.readouterr()
-        try:
-            code = amlws_cli.main(list(args), pm=pm)
-        finally:
-            amlws_cli.app.registered_commands[:] = saved[0]
-            amlws_cli.app.registered_groups[:] = saved[1]
-            amlws_cli._registered = saved[2]
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return in_process_cli(capsys)
 
 
 #: id, command line, environment changes, expected exit code, message fragment (in docs/errors.md).

@@ -17,7 +17,7 @@ import pytest
 from amlws.emulator import seed as demo
 from amlws.emulator.server import EmulatorServer
 
-from .conftest import Http, arm_ws_path
+from .conftest import Http, arm_ws_path, in_process_cli
 
 RID = arm_ws_path(demo.DEMO_ARM_PREDICTIVE)
 NEW_URI = "https://devstoreaccount1.blob.core.windows.net/models/new.ilearner?sv=2020-02-10&sp=r&se=2099-01-01T00%3A00%3A00Z&sig=NEWSIGNATURE0001"
@@ -46,30 +46,7 @@ def env(emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 @pytest.fixture
 def cli(env: dict[str, str], capsys: pytest.CaptureFixture[str]):
     """Run the CLI in-process with exactly the arm and classic plugins (STYLE.md principle 10)."""
-    import amlws.plugins.arm
-    import amlws.plugins.classic
-    from amlws import cli as amlws_cli
-    from amlws.host import get_plugin_manager, register_plugin
-
-    pm = get_plugin_manager(load_entrypoints=False)
-    register_plugin(pm, amlws.plugins.arm, "arm")
-    register_plugin(pm, amlws.plugins.classic, "classic")
-    pm.check_pending()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        saved = (list(amlws_cli.app.registered_commands), list(amlws_cli.app.registered_groups), amlws_cli._registered)
-        amlws_cli._registered = False
-        capsys.readouterr()
-        try:
-            code = amlws_cli.main(list(args), pm=pm)
-        finally:
-            amlws_cli.app.registered_commands[:] = saved[0]
-            amlws_cli.app.registered_groups[:] = saved[1]
-            amlws_cli._registered = saved[2]
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return in_process_cli(capsys)
 
 
 def live(http: Http) -> dict[str, Any]:
