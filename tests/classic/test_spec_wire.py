@@ -143,3 +143,16 @@ def test_management_bodies_with_a_bom_are_read(run, cc, httpserver, classic_env)
     assert r.code == 0, r.err
     assert [e["Name"] for e in r.json] == ["default"] and "pk-secret-1==" not in r.out
 
+
+
+def test_the_docs_obfuscated_ids_go_on_the_wire_as_published(run, cc, httpserver, classic_env) -> None:
+    """The MS docs PATCH URL's ids (26/27 letters and digits, REFERENCE §3) are sent, not refused locally."""
+    path = "/workspaces/00bf70534500b34rebfa1843d6/webservices/af3er32ad393852f9b30ac9a35b/endpoints/newendpoint2"
+    httpserver.expect_request(path, method="GET").respond_with_json(
+        {"Name": "newendpoint2", "ThrottleLevel": "Low", "MaxConcurrentCalls": 4, "Resources": []})
+    r = run("classic", "endpoints", "get", "--workspace", "00bf70534500b34rebfa1843d6", "--service", "af3er32ad393852f9b30ac9a35b",
+            "--endpoint", "newendpoint2", "-o", "json")
+    assert r.code == 0, r.err
+    assert r.json["Name"] == "newendpoint2"
+    (req, _), = httpserver.log
+    assert (req.method, req.path, req.query_string) == ("GET", path, b"")

@@ -142,6 +142,8 @@ def test_the_docs_obfuscated_ids_are_accepted() -> None:
     assert ref is not None
     ref.validate()
     assert (ref.workspace, ref.service, ref.endpoint) == ("00bf70534500b34rebfa1843d6", "af3er32ad393852f9b30ac9a35b", "newendpoint2")
+    assert ref.endpoint_url == ("https://management.azureml.net/workspaces/00bf70534500b34rebfa1843d6"
+                                "/webservices/af3er32ad393852f9b30ac9a35b/endpoints/newendpoint2")
     for bad in ("xxx", "a b c d e f g h i j k", "-" * 20, "0123456789abcdef/0123456789"):
         with pytest.raises(UsageError, match="invalid workspace id"):
             ClassicRef("https://management.azureml.net/", bad, "af3er32ad393852f9b30ac9a35b", "e").validate()

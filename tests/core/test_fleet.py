@@ -18,6 +18,7 @@ from amlws import hookimpl
 from amlws.config import Settings
 from amlws.errors import ExitCode, RemoteError, UsageError
 from amlws.fleet import (
+    FLEET_SWITCH_INTERVAL,
     FleetOptions,
     FleetRow,
     Journal,
@@ -441,3 +442,21 @@ def test_the_github_actions_matrix_in_the_docs_is_valid_and_uses_real_options():
     for option in set(re.findall(r"(?<!\S)(--[a-z][a-z-]+)", fleet_run)) - {"--yes"}:
         assert option in help_text, option
     assert any(r.startswith("amlws fleet status state/") for r in runs)
+
+
+def test_workers_run_with_a_1_ms_switch_interval_restored_afterwards(toy_host, tmp_path: Path):
+    """While the workers wait on the network, a worker whose answer came gets the GIL within 1 ms
+    (not 5); the interpreter's setting is restored when the run ends, even when a row fails."""
+    seen: list[float] = []
+
+    class Watching(Toy):
+        @hookimpl
+        def amlws_update(self, target, definition):
+            seen.append(sys.getswitchinterval())
+            return super().amlws_update(target, definition)
+
+    before = sys.getswitchinterval()
+    summary = run_fleet(toy_host(Watching(delay=0.0, fail={"r001": 5})), toy_rows(3), FleetOptions(state=tmp_path / "s.jsonl", jobs=2))
+    assert summary["counts"] == {"deployed": 2, "failed": 1}
+    assert seen and set(seen) == {min(before, FLEET_SWITCH_INTERVAL)} and FLEET_SWITCH_INTERVAL == 0.001
+    assert sys.getswitchinterval() == before

@@ -207,3 +207,39 @@ def test_many_registered_secrets_are_masked_as_with_few():
     R.register_secret("PREFIXabcdefgh")
     R.register_secret("PREFIXabcdefgh-and-more")
     assert R.redact("x PREFIXabcdefgh-and-more y PREFIXabcdefgh z") == "x *** y *** z"
+
+
+def test_durable_writes_fsync_file_and_folder_and_non_durable_ones_do_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``durable=False`` (history outcome files) stays atomic but skips both fsyncs."""
+    from amlws.fsutil import atomic_write_bytes
+
+    calls: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real_fsync(fd))[1])
+    atomic_write_bytes(tmp_path / "a.json", b"1")
+    assert len(calls) == (2 if os.name == "posix" else 1)  # the file, then (POSIX) its folder
+    calls.clear()
+    atomic_write_bytes(tmp_path / "a.json", b"2", durable=False)
+    assert calls == [] and (tmp_path / "a.json").read_bytes() == b"2"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # no temporary file left
+
+
+def test_history_fsyncs_the_revision_and_its_folder_but_not_the_outcome(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from amlws.history import History
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append("dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "file")
+        real_fsync(fd)
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc to tell files from folders")
+    monkeypatch.setattr(os, "fsync", fsync)
+    h = History(tmp_path)
+    entry = h.record("/t/x", "arm", {"properties": {}}, action="update")
+    assert synced == ["file", "dir"]
+    synced.clear()
+    h.mark("/t/x", entry["revision"], "applied")
+    assert synced == [] and h.list("/t/x")[0]["status"] == "applied"
