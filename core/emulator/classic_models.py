@@ -35,6 +35,11 @@ def public(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: copy.deepcopy(v) for k, v in doc.items() if k != "emulator"}
 
 
+def model_location(loc: dict[str, Any]) -> dict[str, Any]:
+    """The ``Location`` a PATCH stores (and whose blob must be readable): the three BES fields."""
+    return {"BaseLocation": loc["BaseLocation"], "RelativeLocation": loc["RelativeLocation"], "SasBlobToken": loc.get("SasBlobToken") or ""}
+
+
 class ClassicBackend:
     def __init__(self, emulator: Any) -> None:
         self.emu = emulator
@@ -244,8 +249,7 @@ class ClassicBackend:
                 loc = res.get("Location") or {}
                 if not loc.get("BaseLocation") or not loc.get("RelativeLocation"):
                     raise classic_error(400, "RequestBodyInvalid", "Location needs BaseLocation, RelativeLocation and SasBlobToken.")
-                clean = {"BaseLocation": loc["BaseLocation"], "RelativeLocation": loc["RelativeLocation"],
-                         "SasBlobToken": loc.get("SasBlobToken") or ""}
+                clean = model_location(loc)
                 self.emu.check_model_location(clean, self.workspace(ws).get("storageConnectionString"))
                 for r in new_resources:
                     if r["Name"] == rname:

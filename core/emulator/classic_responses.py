@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .classic_models import ClassicBackend
+from .classic_models import ClassicBackend, model_location
 from .core import Request, Response
 from .exceptions import EmulatorHTTPError, classic_error
 
@@ -68,10 +68,8 @@ class ClassicResponses:
         for res in (body.get("Resources") or []) if isinstance(body, dict) else []:
             loc = (res or {}).get("Location") if isinstance(res, dict) else None
             if isinstance(loc, dict) and loc.get("BaseLocation") and loc.get("RelativeLocation"):
-                clean = {"BaseLocation": loc["BaseLocation"], "RelativeLocation": loc["RelativeLocation"],
-                         "SasBlobToken": loc.get("SasBlobToken") or ""}
                 try:
-                    self.emu.check_model_location(clean, storage)
+                    self.emu.check_model_location(model_location(loc), storage)
                 except EmulatorHTTPError:
                     pass
 

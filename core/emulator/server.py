@@ -78,11 +78,16 @@ class Emulator:
         self.on_shutdown: Any = None
         self._model_checks: dict[str, float] = {}
         self.routes: list[tuple[str, str, re.Pattern[str], Any, str]] = []
+        #: operation -> the handler's ``prepare_*`` method: slow reads that need no consistency with
+        #: the write (a model blob), run before the management lock is taken
+        self.prepare: dict[str, Any] = {}
         for api, module, responses in (("arm", arm_routes, self.arm), ("classic", classic_routes, self.classic),
                                        ("bes", bes_routes, self.bes)):
             for method, pattern, handler, op in module.ROUTES:
                 name = "rrs" if op in ("Execute", "Swagger") else api
                 self.routes.append((name, method, re.compile("^" + pattern, re.IGNORECASE), getattr(responses, handler), op))
+                if hasattr(responses, "prepare_" + handler):
+                    self.prepare[op] = getattr(responses, "prepare_" + handler)
 
     # --- settings -----------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
@@ -269,8 +274,7 @@ class Emulator:
                 try:
                     # management calls are serialised (check-then-write on resources); BES/RRS lock per store call
                     if req.api in ("arm", "classic"):
-                        # slow reads that need no consistency with the write (model blobs) go first
-                        prepare = getattr(getattr(handler, "__self__", None), "prepare_" + getattr(handler, "__name__", ""), None)
+                        prepare = self.prepare.get(req.operation)
                         if prepare is not None:
                             prepare(req)
                         with self.store.lock:
