@@ -9,12 +9,15 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import UsageError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -184,9 +187,7 @@ class ModelLocation:
                     f"the model URI is not https: {self.blob_url}",
                     hint="use the https:// blob URL that the BES job returned",
                 )
-            import logging
-
-            logging.getLogger("amlws").warning(
+            log.warning(
                 "the model URI is plain http (%s): the service accepts it, but its SAS signature travels "
                 "unencrypted; prefer the https:// URL", self.blob_url)
         if not self.relative_location.lower().split("?")[0].endswith(".ilearner"):
