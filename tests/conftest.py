@@ -69,3 +69,25 @@ def azurite_container(azurite: Azurite) -> Iterator[str]:
 
 
 __all__ = ["AZURITE_ACCOUNT", "AZURITE_KEY", "Azurite", "REPO", "start_azurite", "stop_process"]
+
+
+# --- the suite runs every test: a skip is a failure ------------------------------------------
+
+_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _SKIPPED.append(report.nodeid)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Nothing skips for want of data or a service: the data is vendored (tests/data) and the
+    services are started by fixtures. A skip would hide a test from a contributor, so it fails
+    the run (platform skips only apply on Windows, where they are expected)."""
+    if _SKIPPED and os.name == "posix" and not os.environ.get("AMLWS_ALLOW_SKIPS"):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        tr = session.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            tr.write_line(f"error: {len(_SKIPPED)} test(s) skipped ({', '.join(_SKIPPED[:3])}): the suite must run every test", red=True)

@@ -19,7 +19,7 @@ from amlws import cli
 from amlws.host import get_plugin_manager, register_plugin
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_ARM = REPO / ".." / "shared" / "specs" / "arm"
+SHARED_ARM = REPO / "tests" / "data" / "specs" / "arm"
 SPEC_FILE = SHARED_ARM / "stable-2017-01-01" / "webservices.json"
 TESTDATA = SHARED_ARM / "testdata" / "GraphWebServiceDefinition_Prod.json"
 PACKAGED_SPEC = Path(amlws.__file__).parent / "data" / "arm-webservices-2017-01-01.json"
@@ -150,8 +150,6 @@ def run(pm: Any, capsys: pytest.CaptureFixture[str], arm_env: dict[str, str]) ->
 @pytest.fixture(scope="session")
 def prod_definition() -> dict[str, Any]:
     """The real definition file of the azure-powershell scenario tests (PascalCase mix)."""
-    if not TESTDATA.exists():
-        pytest.skip("../shared/specs/arm/testdata is not available")
     return json.loads(TESTDATA.read_text(encoding="utf-8-sig"))
 
 

@@ -43,8 +43,6 @@ def test_import_normalises_only_schema_property_names(prod_definition, h):
 
 
 def test_import_cli_prints_camelcase_and_sends_nothing(run, server, h, tmp_path: Path):
-    if not h.TESTDATA.exists():
-        pytest.skip("testdata missing")
     code, out, err = run("import", "--input-file", str(h.TESTDATA))
     assert code == 0, err
     doc = json.loads(out)

@@ -25,7 +25,7 @@ import amlws.plugins.classic as classic_plugin
 from amlws.host import Host, check_plugins, get_plugin_manager, register_plugin
 
 REPO = Path(__file__).resolve().parents[2]
-SPECS = REPO / ".." / "shared" / "specs" / "classic"
+SPECS = REPO / "tests" / "data" / "specs" / "classic"
 AZUREMLPS_CONFIG = SPECS / "examples" / "azuremlps-README-config.json"
 
 WS = "d2f62586bed343d621441d55b3872d53"

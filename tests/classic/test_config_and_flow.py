@@ -22,7 +22,7 @@ def _config(classic_env: Path) -> dict[str, Any]:
 
 
 def test_config_import_the_azuremlps_readme_example(run, cc, classic_env: Path) -> None:
-    assert cc.AZUREMLPS_CONFIG.is_file(), "CI has ../shared beside the clone"
+    assert cc.AZUREMLPS_CONFIG.is_file(), "the vendored specs are in tests/data/specs"
     r = run("classic", "config", "import", str(cc.AZUREMLPS_CONFIG), "-o", "json")
     assert r.code == 0, r.err
     assert r.json["profile"] == "default"

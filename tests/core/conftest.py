@@ -24,7 +24,7 @@ from amlws.model import BackendInfo, Target
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DIR = REPO / "examples" / "amlws-file-backend"
-SHARED = REPO / ".." / "shared"
+SHARED = REPO / "tests" / "data"
 GET_WEB_SERVICE = SHARED / "specs" / "arm" / "stable-2017-01-01" / "examples" / "getWebService.json"
 
 

@@ -1,4 +1,4 @@
-"""The documented BES/RRS samples (``../shared/specs/classic/examples``) replayed through amlws over the wire.
+"""The documented BES/RRS samples (``tests/data/specs/classic/examples``, vendored) replayed through amlws over the wire.
 
 Each test serves or submits one example file as published (the ``VERBATIM-INVALID`` and
 ``TYPOS-VERBATIM`` ones included: real clients meet them) and asserts the exact request
@@ -23,9 +23,7 @@ from amlws.rrs import invoke, load_input
 
 pytestmark = pytest.mark.usefixtures("amlws_env")
 
-EXAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "specs" / "classic" / "examples"
-if not EXAMPLES.is_dir():  # pragma: no cover - CI has ../shared beside the clone
-    pytest.skip("the shared classic specs are not beside the repository", allow_module_level=True)
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "specs" / "classic" / "examples"
 
 KEY = "spec-example-api-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}", "Accept": "application/json"}

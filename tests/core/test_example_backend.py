@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("amlws_env")
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DIR = REPO / "examples" / "amlws-file-backend"
 SAMPLE = EXAMPLE_DIR / "sample" / "service.json"
-GET_WEB_SERVICE = REPO / ".." / "shared" / "specs" / "arm" / "stable-2017-01-01" / "examples" / "getWebService.json"
+GET_WEB_SERVICE = REPO / "tests" / "data" / "specs" / "arm" / "stable-2017-01-01" / "examples" / "getWebService.json"
 
 #: The [trained model] asset of Microsoft's retraining walkthrough (REFERENCE.md 3.3).
 TRAINED_MODEL_ASSET = {
@@ -34,8 +34,6 @@ NEW_SAS = "?sv=2020-08-04&sr=b&sp=r&se=2099-01-01T00%3A00%3A00Z&sig=SIGNATURE012
 
 
 def spec_body() -> dict:
-    if not GET_WEB_SERVICE.is_file():
-        pytest.skip("../shared/specs is not beside the repository")
     return json.loads(GET_WEB_SERVICE.read_text(encoding="utf-8"))["responses"]["200"]["body"]
 
 
