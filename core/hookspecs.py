@@ -166,6 +166,25 @@ def amlws_ensure_target(target: Any, settings: Any, options: Any) -> Any:
     """
 
 
+@hookspec(firstresult=True)
+def amlws_service_endpoints(target: Any, settings: Any, include_key: bool, definition: Any) -> Any:
+    """Say where a web service's BES and RRS live, and the API key they take.
+
+    Lets ``amlws retrain``, ``amlws invoke`` and ``amlws jobs`` accept a web service target in
+    place of URLs. Optional for backends: one without it leaves users to pass ``--url``.
+
+    firstresult: stops at the first non-None result.
+
+    :param target: an :class:`amlws.model.Target` this backend claimed.
+    :param include_key: also return the service's API key (``False`` under ``--what-if``:
+        do not read secrets that will not be used).
+    :param definition: the live :class:`amlws.model.Definition` of ``target`` when the caller has
+        just read it (use it instead of reading the service again), or ``None``.
+    :returns: an :class:`amlws.model.ServiceEndpoints`.
+    :raises amlws.errors.AmlwsError: when the service cannot say (e.g. it is not provisioned yet).
+    """
+
+
 # --- CLI -----------------------------------------------------------------------------
 
 

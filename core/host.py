@@ -27,7 +27,7 @@ from .errors import (
     UsageError,
     VetoError,
 )
-from .model import BackendInfo, Definition, ModelLocation, Target, UpdateResult
+from .model import BackendInfo, Definition, ModelLocation, ServiceEndpoints, Target, UpdateResult
 
 log = logging.getLogger("amlws")
 
@@ -396,6 +396,26 @@ class Host:
         :raises PluginError: the backend cannot create targets.
         """
         return self._call(target.backend, "amlws_ensure_target", dict, target=target, settings=self.settings, options=dict(options or {}))
+
+    def service_endpoints(
+        self, target: Target, *, include_key: bool = True, definition: Definition | None = None
+    ) -> ServiceEndpoints:
+        """Where ``target``'s BES and RRS live, and (``include_key``) its API key (``amlws_service_endpoints``).
+
+        :raises UsageError: the backend cannot tell (it does not implement the hook): pass the URL instead.
+        """
+        if not self._implements(target.backend, "amlws_service_endpoints"):
+            raise UsageError(
+                f"backend {target.backend!r} cannot find the BES/RRS URLs of {target.id}",
+                hint="give the BES/RRS URL instead (--url; for retrain: --training-service URL, --smoke-url)",
+            )
+        result = self._call(target.backend, "amlws_service_endpoints", ServiceEndpoints, target=target,
+                            settings=self.settings, include_key=include_key, definition=definition)
+        if result.api_key:
+            from .redact import register_secret
+
+            register_secret(result.api_key)
+        return result
 
     def check_vetoes(self, target: Target, definition: Definition) -> None:
         """Ask every ``amlws_before_update`` observer; the first reason given vetoes.

@@ -101,6 +101,15 @@ def amlws_ensure_target(target: Any, settings: Any, options: Any) -> Any:
 
 
 @hookimpl
+def amlws_service_endpoints(target: Any, settings: Any, include_key: bool, definition: Any) -> Any:
+    if target.backend != NAME:
+        return None
+    from .ops import service_endpoints
+
+    return service_endpoints(target, settings, include_key=include_key, definition=definition)
+
+
+@hookimpl
 def amlws_register_commands(app: Any) -> None:
     from .commands import register
 
