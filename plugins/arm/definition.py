@@ -273,8 +273,13 @@ def export_document(document: dict[str, Any], *, include_keys: bool = False) -> 
 
 
 def request_body(document: dict[str, Any]) -> bytes:
-    """The exact bytes sent in a PUT/PATCH: the export document as UTF-8 JSON, order kept."""
-    return json.dumps(export_document(document, include_keys=True), ensure_ascii=False).encode("utf-8")
+    """The exact bytes sent in a PUT/PATCH: the export document as UTF-8 JSON, order kept, with the
+    whole payload inline (:func:`.payloads.request_fields`)."""
+    from .payloads import request_fields
+
+    body = export_document(document, include_keys=True)
+    request_fields(body)
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
 # --- trained-model assets --------------------------------------------------------------
