@@ -61,10 +61,11 @@ def inline_payloads(document: dict[str, Any], settings: Any) -> dict[str, Any]:
     return document
 
 
-def fetch(uri: str, credentials: str, settings: Any) -> bytes:
-    """The payload blob's bytes: a SAS (in ``uri`` or ``credentials``) through the HTTP policy, or a
+def fetch(uri: str, credentials: str, settings: Any) -> str:
+    """The payload blob's text: a SAS (in ``uri`` or ``credentials``) through the HTTP policy, or a
     connection string in ``credentials`` through azure-storage-blob. Credentials are registered as
-    secrets first, so no log line or error shows them."""
+    secrets first, so no log line or error shows them. The bytes are decoded and dropped before the
+    JSON is parsed: a 50 MB graph then costs its text and its objects, not its bytes as well."""
     credentials = credentials.strip()
     if credentials:
         register_secret(credentials)
@@ -76,7 +77,7 @@ def fetch(uri: str, credentials: str, settings: Any) -> bytes:
     if credentials and "=" in credentials and not credentials.startswith("?") and "sig=" not in credentials:
         from amlws.blob import download
 
-        return download(uri, connection_string=credentials, max_bytes=None)
+        return _text(download(uri, connection_string=credentials, max_bytes=None))
     url = uri
     if credentials:
         url += ("&" if "?" in uri else "?") + credentials.lstrip("?&")
@@ -85,13 +86,21 @@ def fetch(uri: str, credentials: str, settings: Any) -> bytes:
     with HttpClient(settings) as http:
         resp = http.request("GET", url, headers={"x-ms-version": "2019-02-02"},
                             error_context="read the web service's payload from blob storage")
-        return resp.content
+        raw, resp = resp.content, None
+    return _text(raw)
 
 
-def _parts(raw: bytes) -> dict[str, Any]:
+def _text(raw: bytes) -> str:
     try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise RemoteError("the payload blob is not UTF-8 text", hint="report the service's payload format to amlws") from None
+
+
+def _parts(text: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
         raise RemoteError(f"the payload blob is not JSON ({type(exc).__name__})",
                           hint="the blob format is unverified; report the service's payload format to amlws") from None
     if isinstance(doc, dict):
