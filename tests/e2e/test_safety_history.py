@@ -71,6 +71,8 @@ def test_update_records_history_then_diff_and_rollback_restore(cli, http, tmp_pa
     code, out, _ = cli("history", RID, "-o", "json")
     rows = json.loads(out)
     assert [(r["revision"], r["action"], r["status"]) for r in rows] == [(1, "update", "applied")]
+    (model,) = rows[0]["models"]  # the model revision 1's definition pointed at (the ARM asset), without SAS
+    assert model["uri"] == before.split("?")[0] and model["name"].endswith("[trained model]")
     code, out, _ = cli("history", "-o", "json")  # every target with history
     assert [(r["target"], r["backend"], r["revisions"], r["lastAction"]) for r in json.loads(out)] == [(RID, "arm", 1, "update")]
     code, out, _ = cli("history", RID, "--revision", "1", "-o", "json")
