@@ -352,6 +352,7 @@ class Host:
             result = self._call(target.backend, "amlws_update", UpdateResult, target=target, definition=definition,
                                 settings=self.settings, live=live)
             entry["outcome"] = {"verified": result.verified, "modelUri": result.model_uri}
+            entry["unchanged"] = not result.changed  # nothing to roll back to: no revision
         self._after_change(target, result.definition)
         self.notify_after_update(target, result)
         return result

@@ -397,7 +397,7 @@ def update(target: Target, definition: Definition, settings: Any, http: Any = No
             log.info("endpoint %s already references these models; nothing sent", ref.endpoint)
             first = wanted[next(iter(wanted))]
             return UpdateResult(target, Definition(BACKEND, strip_keys(live_doc), target), True, _model(first).blob_url,
-                                client.request_count + already, {"changed": [], "message": "no change"})
+                                client.request_count + already, {"changed": [], "message": "no change"}, changed=False)
         body = patch_body(wanted, changed)
         client.patch_endpoint(ref, body)
         after = normalise(client.get_endpoint(ref))
