@@ -377,14 +377,9 @@ def fresh_read_sas(connection_string: str | None, blob_url: str, *, now: datetim
     if not connection_string:
         return None
     account = StorageAccount.from_connection_string(connection_string)
-    if not account.account_key or not account.account_name:
+    if not account.account_key or not account.account_name or not account.serves(ModelLocation.from_uri(blob_url).base_location):
         return None
-    loc = ModelLocation.from_uri(blob_url)
-    if not account.serves(loc.base_location):
-        return None
-    container, _, blob = unquote(loc.relative_location).lstrip("/").partition("/")
-    if not container or not blob:
-        return None
+    container, blob = blob_in_account(account, blob_url)
     return make_sas(connection_string, container, blob, now=now).sas_blob_token
 
 

@@ -6,7 +6,6 @@ each revision's model. Through the CLI against the emulator backed by Azurite.""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -15,7 +14,7 @@ import pytest
 
 from amlws.emulator import seed as demo
 
-from .conftest import Http, in_process_cli
+from .conftest import Http, client_env, in_process_cli, model_blob
 
 WS_AUTH = {"Authorization": f"Bearer {demo.DEMO_WORKSPACE_TOKEN}"}
 OTHER_ACCOUNT = ("DefaultEndpointsProtocol=https;AccountName=otheraccount;"
@@ -24,14 +23,8 @@ OTHER_ACCOUNT = ("DefaultEndpointsProtocol=https;AccountName=otheraccount;"
 
 @pytest.fixture
 def env(emulator_storage: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name in list(os.environ):
-        if name.startswith("AMLWS_") or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-            monkeypatch.delenv(name)
-    values = {**emulator_storage.env(), "AMLWS_STATE_DIR": str(tmp_path / "state"), "AMLWS_CONFIG_DIR": str(tmp_path / "config"),
-              "AMLWS_POLL_INTERVAL": "0.02"}
+    values = client_env(emulator_storage, tmp_path, monkeypatch)
     assert values["AMLWS_STORAGE_CONNECTION_STRING"]
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
     return values
 
 
@@ -47,28 +40,13 @@ def _location(http: Http, ep_path: str) -> dict[str, str]:
     return res["Location"]
 
 
-def _new_model(azurite: Any) -> str:
-    """A second readable .ilearner in Azurite, as a URL with a read SAS."""
-    from amlws.blob import make_read_sas
-    from amlws.emulator import mlmodel
-
-    container = azurite.service().get_container_client("rollback")
-    try:
-        container.create_container()
-    except Exception:  # noqa: BLE001 - exists
-        pass
-    model = mlmodel.make_model(label="rentals", coefficients={"temperature": 5.0, "humidity": -0.1}, intercept=3.0)
-    container.upload_blob("new.ilearner", mlmodel.dumps(model), overwrite=True)
-    return make_read_sas(azurite.connection_string, "rollback", "new.ilearner").uri
-
-
 def test_classic_rollback_makes_a_fresh_sas_and_a_noop_refresh_records_nothing(cli, emulator_storage, azurite, tmp_path, monkeypatch):
     http = Http(emulator_storage)
     ep_path = f"/workspaces/{demo.DEMO_WORKSPACE}/webservices/{demo.DEMO_PREDICTIVE_SERVICE}/endpoints/{demo.DEMO_ENDPOINT}"
     ep = http.url + ep_path
     seed = _location(http, ep_path)
     seed_url = seed["BaseLocation"].rstrip("/") + "/" + seed["RelativeLocation"]
-    new_uri = _new_model(azurite)
+    new_uri = model_blob(azurite, "rollback", "new.ilearner", {"temperature": 5.0, "humidity": -0.1}, 3.0)
     f = tmp_path / "ep.json"
     assert cli("export", ep, "-f", str(f))[0] == 0
     assert cli("patch-ilearner", str(f), "--uri", new_uri)[0] == 0
