@@ -262,12 +262,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Make a SAS for one blob with the storage account key (az storage blob generate-sas --full-uri).
 
-        Prints {url, sasToken, expiry}: the token is shown because you asked for it; it never goes to logs."""
+        Prints the URL with its SAS (-o json: {url, sasToken, expiry}): the token is shown because
+        you asked for it; it never goes to logs."""
         from .blob import blob_sas, parse_expiry, storage_connection_string
 
         ctx = _ctx()
         when = parse_expiry(expiry) if expiry else None
-        ctx.emit(blob_sas(storage_connection_string(ctx.settings), source, permissions=permissions, expiry=when, https_only=https_only))
+        data = blob_sas(storage_connection_string(ctx.settings), source, permissions=permissions, expiry=when, https_only=https_only)
+        ctx.emit(data, table=_sas_table)
 
     @app.command("evaluate")
     def evaluate_cmd(
@@ -426,6 +428,12 @@ def _table(data: Any) -> None:
     from .output import render_table
 
     render_table(data)
+
+
+def _sas_table(data: dict[str, Any]) -> None:
+    """The URL alone on stdout, one line to copy (a folded table cell cannot be); the expiry on stderr."""
+    sys.stdout.write(data["url"] + "\n")
+    sys.stderr.write(f"expires {data['expiry']}\n")
 
 
 def _location_arg(ctx: Any, source: Optional[str], bes_result: Optional[Path], output_name: Optional[str]) -> Any:

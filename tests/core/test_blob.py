@@ -128,6 +128,10 @@ def test_blob_sas_command_makes_a_working_read_sas_shown_only_on_stdout(
     # shown because it was asked for, never in the logs (stderr carries the --debug log; making a SAS sends nothing)
     assert "made a SAS (sp=r" in err and fields["sig"] not in err and quote(fields["sig"], safe="") not in err
     assert urlsplit(data["url"]).path.endswith("/models/m.ilearner")
+    # the table format: the URL alone on one line of stdout (to copy), the expiry on stderr
+    code, out, err = run_cli(["blob", "sas", f"{azurite_container}/models/m.ilearner"], make_pm())
+    assert code == 0 and out.count("\n") == 1 and out.startswith(f"{azurite.blob_endpoint}/{azurite_container}/models/m.ilearner?")
+    assert "sp=r" in out and err.startswith("expires ")
 
 
 def test_blob_sas_by_url_with_permissions_iso_expiry_and_https_only(azurite, azurite_container: str, tmp_path: Path) -> None:
