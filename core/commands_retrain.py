@@ -253,6 +253,24 @@ def register(app: typer.Typer) -> None:
         atomic_write_bytes(output_file, data)
         ctx.emit({"file": str(output_file), "bytes": len(data)})
 
+    @blob_app.command("sas")
+    def blob_sas_cmd(
+        source: Annotated[str, typer.Argument(help="Blob URL (in the connection string's account) or CONTAINER/BLOB.")],
+        permissions: Annotated[str, typer.Option("--permissions", help="SAS permission letters as az storage blob generate-sas (r, w, c, d, a, ...).")] = "r",
+        expiry: Annotated[Optional[str], typer.Option("--expiry", help="A duration (30m, 1h, 7d) or a UTC time (2027-01-31T12:00Z). Default: 1h.")] = None,
+        https_only: Annotated[bool, typer.Option("--https-only", help="Only allow the token over https (spr=https).")] = False,
+    ) -> None:
+        """Make a SAS for one blob with the storage account key (az storage blob generate-sas --full-uri).
+
+        Prints the URL with its SAS (-o json: {url, sasToken, expiry}): the token is shown because
+        you asked for it; it never goes to logs."""
+        from .blob import blob_sas, parse_expiry, storage_connection_string
+
+        ctx = _ctx()
+        when = parse_expiry(expiry) if expiry else None
+        data = blob_sas(storage_connection_string(ctx.settings), source, permissions=permissions, expiry=when, https_only=https_only)
+        ctx.emit(data, table=_sas_table)
+
     @app.command("evaluate")
     def evaluate_cmd(
         source: Annotated[Optional[str], typer.Argument(help="Evaluate Model CSV: a local file, a blob URL (with SAS) or container/blob.")] = None,
@@ -410,6 +428,12 @@ def _table(data: Any) -> None:
     from .output import render_table
 
     render_table(data)
+
+
+def _sas_table(data: dict[str, Any]) -> None:
+    """The URL alone on stdout, one line to copy (a folded table cell cannot be); the expiry on stderr."""
+    sys.stdout.write(data["url"] + "\n")
+    sys.stderr.write(f"expires {data['expiry']}\n")
 
 
 def _location_arg(ctx: Any, source: Optional[str], bes_result: Optional[Path], output_name: Optional[str]) -> Any:
