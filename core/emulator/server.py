@@ -47,6 +47,14 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 LOG_LIMIT = 20000
 
 
+def internal_error(exc: Exception) -> str:
+    """What a 500 says about an unexpected exception: its type only (its text may hold request data),
+    but a missing module by name, since the client sees only this line (the traceback is in the log)."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return f"module '{exc.name}' is not installed; reinstall amlws with its dependencies"
+    return type(exc).__name__
+
+
 def is_loopback(host: str) -> bool:
     if host in ("localhost", ""):
         return host == "localhost"
@@ -287,8 +295,9 @@ class Emulator:
                     import traceback
 
                     traceback.print_exc()
-                    err = arm_error(500, "InternalServerError", f"Emulator error: {type(exc).__name__}") if req.api == "arm" else \
-                        classic_error(500, "InternalError", f"Emulator error: {type(exc).__name__}")
+                    message = f"Emulator error: {internal_error(exc)}"
+                    err = arm_error(500, "InternalServerError", message) if req.api == "arm" else \
+                        classic_error(500, "InternalError", message)
                     resp = Response(500, err.body)
         self._log(req, resp, start, fault)
         return resp
