@@ -305,7 +305,8 @@ class Emulator:
                         classic_error(500, "InternalError", f"Emulator error: {type(exc).__name__}")
                     resp = Response(500, err.body)
         if req.api == "arm" and isinstance(resp, Response):
-            resp.headers = {**self.arm_headers(req), **resp.headers}
+            resp.headers = {**self.arm_headers(req), **resp.headers,
+                            "x-ms-request-duration": str(round((time.monotonic() - start) * 1000))}
         self._log(req, resp, start, fault)
         return resp
 
