@@ -300,3 +300,41 @@ def test_azure_sdk_generic_resources_client_round_trip(emulator, arm_headers):
                                                  api_version="2017-01-01", polling_interval=0)
     result = poller.result(timeout=30)
     assert result.properties["title"] == "via sdk" and result.properties["provisioningState"] == "Succeeded"
+
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def test_every_arm_answer_carries_the_recorded_headers_and_errors_no_target(http, arm_headers):
+    """As recorded on every ARM response, errors included: request, correlation and routing ids and the
+    remaining reads (GET) or writes (PUT/PATCH/DELETE/POST) of the subscription; error bodies have no
+    ``target``."""
+    http.control("POST", "transitions", {"arm_lro": {"mode": "polls", "count": 0}})
+    patch = http.patch(PRED, params=API, headers={**arm_headers, "x-ms-correlation-request-id": "my-correlation"},
+                       json={"properties": {"packageType": "Graph", "title": "h"}})
+    answers = {
+        "get": http.get(PRED, params=API, headers=arm_headers),
+        "patch": patch,
+        "status": http.get(patch.headers["Azure-AsyncOperation"], headers=arm_headers),
+        "keys": http.get(PRED + "/listKeys", params=API, headers=arm_headers),
+        "list": http.get(arm_ws_path("").rstrip("/"), params=API, headers=arm_headers),
+        "401": http.get(PRED, params=API),
+        "404": http.get(arm_ws_path("nope"), params=API, headers=arm_headers),
+        "400": http.patch(PRED, params=API, headers=arm_headers, json={"properties": {}}),
+        "delete-404-sub": http.delete(PRED.replace(demo.DEMO_SUBSCRIPTION, "11111111-1111-1111-1111-111111111111"),
+                                      params=API, headers=arm_headers),
+    }
+    for what, r in answers.items():
+        kind = "reads" if r.request.method == "GET" else "writes"
+        assert UUID.match(r.headers["x-ms-request-id"]), what
+        correlation = r.headers["x-ms-correlation-request-id"]
+        assert re.match(rf"^LOCALHOST:\d{{8}}T\d{{6}}Z:{re.escape(correlation)}$", r.headers["x-ms-routing-request-id"]), what
+        assert int(r.headers[f"x-ms-ratelimit-remaining-subscription-{kind}"]) > 0, what
+        other = "writes" if kind == "reads" else "reads"
+        assert f"x-ms-ratelimit-remaining-subscription-{other}" not in r.headers, what
+        if r.status_code >= 400:
+            assert "target" not in r.json()["error"], what
+    assert patch.headers["x-ms-correlation-request-id"] == "my-correlation"  # the client's, echoed
+    assert UUID.match(answers["get"].headers["x-ms-correlation-request-id"])
+    reads = [int(answers[w].headers["x-ms-ratelimit-remaining-subscription-reads"]) for w in ("get", "status", "keys")]
+    assert reads == sorted(reads, reverse=True) and reads[0] > reads[-1]  # counts down
