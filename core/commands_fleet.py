@@ -125,7 +125,7 @@ def register(app: typer.Typer) -> None:
 
     @fleet.command("status")
     def fleet_status_cmd(
-        states: Annotated[list[Path], typer.Argument(help="State file(s) from fleet run; several shards are merged.")],
+        states: Annotated[list[Path], typer.Argument(help="State file(s) from fleet run (a manifest: its state files beside it); several shards are merged.")],
     ) -> None:
         """Per-row state of a fleet (merging shard journals); exit code as the run's: 0 only when every row is deployed."""
         from .fleet import fleet_status
