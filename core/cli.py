@@ -91,7 +91,9 @@ def hoist_global_options(argv: list[str]) -> list[str]:
             rest.extend(argv[i:])
             break
         name = arg.split("=", 1)[0]
-        if name in _VALUE_OPTIONS:
+        if arg.startswith("-o") and not arg.startswith("--") and len(arg) > 2:  # -otsv, as -o tsv
+            front.append(arg)
+        elif name in _VALUE_OPTIONS:
             if "=" in arg:
                 front.append(arg)
             elif i + 1 < len(argv):
@@ -116,7 +118,7 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def root(
     typer_ctx: typer.Context,
-    output: Annotated[str, typer.Option("--output", "-o", help="Output format: table or json (json is alone on stdout).")] = "table",
+    output: Annotated[str, typer.Option("--output", "-o", metavar="FORMAT", help="Output format: table, json, tsv (values only, tab-separated, as az) or none (exit code only). json and tsv are alone on stdout.")] = "table",
     query: Annotated[Optional[str], typer.Option("--query", help="JMESPath query over the JSON result (as in az).")] = None,
     profile: Annotated[Optional[str], typer.Option("--profile", help="Config profile to use (AMLWS_PROFILE).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
@@ -134,7 +136,7 @@ def root(
     from .output import FORMATS, setup_logging
 
     if output not in FORMATS:
-        raise UsageError(f"invalid --output {output!r}", hint="use -o json or -o table")
+        raise UsageError(f"invalid --output {output!r}", hint="use -o " + ", -o ".join(FORMATS))
     setup_logging(verbose=verbose, debug=debug)
     settings = Settings.load(
         profile,
@@ -290,13 +292,13 @@ def export_cmd(
 ) -> None:
     """Export a definition to JSON. (Get- + Export-AzMlWebService -OutputFile / -ToJsonString)"""
     from . import api
-    from .output import to_json
+    from .output import emit_document
 
     ctx = get_context()
     t = target.resolve(ctx)
     definition = ctx.host.get_definition(t)
     if output_file is None:
-        sys.stdout.write(to_json(api.apply_query_if(ctx.settings, ctx.host.export(definition, include_keys=include_keys))) + "\n")
+        emit_document(ctx.host.export(definition, include_keys=include_keys), output=ctx.settings.output, query=ctx.settings.query)
         _note_export(ctx, t, definition, None)
         return
     if ctx.settings.what_if:
@@ -329,11 +331,11 @@ def import_cmd(
     definition = api.load_definition(ctx.host, input_file=input_file, json_string=json_string, backend=backend)
     if output_file is not None:
         api.write_json(output_file, definition.document, force=force or ctx.settings.yes, settings=ctx.settings)
-    from .output import to_json
+    from .output import emit_document
     from .redact import redact_obj
 
     # the printed copy has SAS signatures masked; the --output-file copy is complete
-    sys.stdout.write(to_json(api.apply_query_if(ctx.settings, redact_obj(definition.document))) + "\n")
+    emit_document(redact_obj(definition.document), output=ctx.settings.output, query=ctx.settings.query)
 
 
 @app.command("patch-ilearner")

@@ -405,21 +405,14 @@ def _location_arg(ctx: Any, source: Optional[str], bes_result: Optional[Path], o
 
 
 def _print_tables(outputs: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from .output import render_table
 
-    console = Console(file=sys.stdout, soft_wrap=True)
     for name, table in outputs.items():
-        t = Table(title=name)
-        for c in table.columns:
-            t.add_column(str(c), overflow="fold")
-        for row in table.rows:
-            t.add_row(*("" if v is None else str(v) for v in row))
-        console.print(t)
+        render_table([dict(zip(map(str, table.columns), row)) for row in table.rows], columns=[str(c) for c in table.columns], title=name)
 
 
 def _print_retrain(result: dict[str, Any]) -> None:
-    from .output import render_table
+    from .output import format_number, render_table
 
     steps = result.get("steps", {})
     rows: dict[str, Any] = {"run": result.get("runId"), "status": result.get("status"), "target": result.get("target")}
@@ -433,19 +426,52 @@ def _print_retrain(result: dict[str, Any]) -> None:
         rows["model"] = steps["model"]["uri"]
     ev = steps.get("evaluation")
     if ev:
-        rows["metrics"] = ", ".join(f"{k}={v}" for k, v in ev["metrics"].items())
+        rows["metrics"] = ", ".join(f"{k}={format_number(v)}" for k, v in ev["metrics"].items())
     gate = steps.get("gate")
     if gate:
         rows["gate"] = ("passed: " if gate["passed"] else "FAILED: ") + "; ".join(
-            f"{g['metric']}={g['value']:g} {g['op']} {g['threshold']:g}" for g in gate["gates"]
+            f"{g['metric']}={format_number(g['value'])} {g['op']} {format_number(g['threshold'])}" for g in gate["gates"]
         )
     dep = steps.get("deploy")
     if dep:
         rows["deploy"] = "planned (what-if)" if dep.get("whatIf") else f"verified={dep.get('verified')}"
-    for key in ("smokeBefore", "smokeAfter"):
-        if steps.get(key):
-            rows[key] = ", ".join(f"{n}: {len(t['rows'])} rows" for n, t in steps[key]["outputs"].items())
+    before, after = steps.get("smokeBefore"), steps.get("smokeAfter")
+    if after and before:
+        rows["smoke test"] = "predictions changed" if after.get("changed") else "predictions unchanged"
+    elif before:
+        rows["smoke test"] = ", ".join(f"{n}: {len(t['rows'])} rows scored before" for n, t in before["outputs"].items())
     render_table(rows)
+    if after and before:
+        _print_smoke(before["outputs"], after["outputs"])
+
+
+def _print_smoke(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """The smoke test's predictions before and after the update, side by side, one table per output.
+
+    Only the columns that changed are shown (the scored ones); when none changed, the last
+    column (where Score Model puts its scores) is shown.
+    """
+    from .output import render_table
+
+    for name, old in before.items():
+        new = after.get(name) or {"columns": [], "rows": []}
+        columns = [str(c) for c in old["columns"]]
+        n = max(len(old["rows"]), len(new["rows"]))
+
+        def cell(rows: list[Any], r: int, c: int) -> Any:
+            return rows[r][c] if r < len(rows) and c < len(rows[r]) else None
+
+        changed = [c for c in range(len(columns)) if any(cell(old["rows"], r, c) != cell(new["rows"], r, c) for r in range(n))]
+        shown = changed or ([len(columns) - 1] if columns else [])
+        table = []
+        for r in range(n):
+            row: dict[str, Any] = {"row": r + 1}
+            for c in shown:
+                row[f"{columns[c]} before"] = cell(old["rows"], r, c)
+                row[f"{columns[c]} after"] = cell(new["rows"], r, c)
+            row["changed"] = any(cell(old["rows"], r, c) != cell(new["rows"], r, c) for c in range(len(columns)))
+            table.append(row)
+        render_table(table, columns=list(table[0]) if table else None, title=f"smoke test {name}: before / after")
 
 
 def _emit_submit_plan(ctx: Any, url: str, config: dict) -> None:
