@@ -56,7 +56,9 @@ class AppContext:
 
     def confirm(self, question: str) -> None:
         from .api import confirm
+        from .progress import current
 
+        current().pause()  # a live progress line must not overwrite the prompt
         confirm(self.settings, question)
 
     def resolve(self, target: Optional[str], backend: Optional[str] = None, **options: Any) -> Any:
@@ -539,8 +541,11 @@ def main(argv: Optional[list[str]] = None, *, pm: Any = None) -> int:
             pm = get_plugin_manager()
         _pm = pm
         register_commands(pm)
+        from .progress import ConsoleProgress, reporting
+
         try:
-            rv = app(args=args, prog_name="amlws", standalone_mode=False)
+            with reporting(ConsoleProgress(stream=sys.stderr)):  # state and elapsed time of long waits
+                rv = app(args=args, prog_name="amlws", standalone_mode=False)
         except SystemExit as exc:  # sys.exit() inside a command
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         else:

@@ -88,11 +88,11 @@ def _status_table(data: dict[str, Any]) -> None:
 
 
 def _run_with_progress(client: Any, fn: Any, label: str) -> Any:
-    from .bes import ConsoleProgress
+    from .bes import job_progress
+    from .progress import pausing
 
-    with ConsoleProgress(label) as bar:
-        client.ask = bar.asking(client.ask)
-        return fn(bar.update)
+    client.ask = pausing(client.ask)
+    return fn(job_progress(label))
 
 
 def register(app: typer.Typer) -> None:
@@ -353,19 +353,18 @@ def register(app: typer.Typer) -> None:
             deploy_what_if=deploy_what_if,
         )
         api_key = None if ctx.settings.what_if else _api_key(ctx)
-        from .bes import BesClient, ConsoleProgress
+        from .bes import BesClient, job_progress
+        from .progress import pausing
 
         bes = None
         if api_key:
             bes = BesClient.from_url(training_service, api_key, settings=ctx.settings, poll_interval=poll_interval, interactive=ctx.settings.interactive)
+            bes.ask = pausing(bes.ask)
         try:
-            with ConsoleProgress("training job") as bar:
-                if bes is not None:
-                    bes.ask = bar.asking(bes.ask)
-                result = retrain(
-                    ctx.host, request, api_key=api_key or "", storage_connection_string=storage_connection_string(ctx.settings),
-                    bes=bes, progress=bar.update, confirm=ctx.confirm if (ctx.settings.yes or ctx.settings.interactive) else None,
-                )
+            result = retrain(
+                ctx.host, request, api_key=api_key or "", storage_connection_string=storage_connection_string(ctx.settings),
+                bes=bes, progress=job_progress("training job"), confirm=ctx.confirm if (ctx.settings.yes or ctx.settings.interactive) else None,
+            )
         except GateFailedError as exc:
             if "result" in exc.details:
                 ctx.emit(exc.details["result"], table=_print_retrain)
