@@ -96,7 +96,7 @@ def _run_with_progress(client: Any, fn: Any, label: str) -> Any:
 
 
 def register(app: typer.Typer) -> None:
-    jobs = typer.Typer(help="Batch Execution Service jobs: train and batch-score (Invoke-AmlWebServiceBESEndpoint).", no_args_is_help=True)
+    jobs = typer.Typer(help="Batch Execution Service jobs: train and batch-score (Invoke-AmlWebServiceBESEndpoint).\n\nExamples:\n    Submit, start and wait in one step\n        amlws jobs run --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --job-config-file job.json --results-file status.json", no_args_is_help=True)
     app.add_typer(jobs, name="jobs")
 
     @jobs.command("submit")
@@ -108,7 +108,12 @@ def register(app: typer.Typer) -> None:
         output: OutputOpt = None,
         global_param: ParamOpt = None,
     ) -> None:
-        """Create a BES job (not started); prints its id. The POST is never retried."""
+        """Create a BES job (not started); prints its id. The POST is never retried.
+
+        Examples:
+            Create a training job on uploaded data
+                amlws jobs submit --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --input-blob input1=amlws-retrain/train.csv --output-blob output1=amlws-retrain/model.ilearner
+        """
         ctx = _ctx()
         config = _config(ctx, job_config_file, job_config_string, input, output, global_param)
         if ctx.settings.what_if:
@@ -119,7 +124,12 @@ def register(app: typer.Typer) -> None:
 
     @jobs.command("start")
     def jobs_start(url: UrlOpt, job_id: JobIdArg) -> None:
-        """Start a submitted BES job."""
+        """Start a submitted BES job.
+
+        Examples:
+            Start the job jobs submit created
+                amlws jobs start --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs JOB_ID
+        """
         ctx = _ctx()
         if ctx.settings.what_if:
             from .bes import api_location_from_url
@@ -131,13 +141,24 @@ def register(app: typer.Typer) -> None:
 
     @jobs.command("status")
     def jobs_status(url: UrlOpt, job_id: JobIdArg, results_file: ResultsFileOpt = None) -> None:
-        """Show a BES job's status and outputs (SAS signatures redacted)."""
+        """Show a BES job's status and outputs (SAS signatures redacted).
+
+        Examples:
+            Status, and the full results (with SAS) for patch-ilearner
+                amlws jobs status --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs JOB_ID
+                amlws jobs status --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs JOB_ID --results-file status.json
+        """
         ctx = _ctx()
         _emit_status(ctx, _client(ctx, url).status(job_id), results_file)
 
     @jobs.command("wait")
     def jobs_wait(url: UrlOpt, job_id: JobIdArg, poll_interval: PollOpt = 2.0, keep_job: KeepJobOpt = False, results_file: ResultsFileOpt = None) -> None:
-        """Wait for a BES job to finish (Failed and Cancelled are errors). --timeout cancels it unless --keep-job."""
+        """Wait for a BES job to finish (Failed and Cancelled are errors). --timeout cancels it unless --keep-job.
+
+        Examples:
+            Wait at most an hour, leaving the job running after that
+                amlws jobs wait --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs JOB_ID --timeout 3600 --keep-job
+        """
         ctx = _ctx()
         client = _client(ctx, url, poll_interval)
         status = _run_with_progress(
@@ -147,7 +168,12 @@ def register(app: typer.Typer) -> None:
 
     @jobs.command("cancel")
     def jobs_cancel(url: UrlOpt, job_id: JobIdArg) -> None:
-        """Cancel a running BES job, or delete a finished one (DELETE)."""
+        """Cancel a running BES job, or delete a finished one (DELETE).
+
+        Examples:
+            Cancel without a prompt
+                amlws jobs cancel --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs JOB_ID --yes
+        """
         ctx = _ctx()
         if ctx.settings.what_if:
             from .bes import api_location_from_url
@@ -170,7 +196,12 @@ def register(app: typer.Typer) -> None:
         keep_job: KeepJobOpt = False,
         results_file: ResultsFileOpt = None,
     ) -> None:
-        """Submit, start and wait for a BES job (Invoke-AmlWebServiceBESEndpoint)."""
+        """Submit, start and wait for a BES job (Invoke-AmlWebServiceBESEndpoint).
+
+        Examples:
+            Train on a local config and save the results for patch-ilearner
+                amlws jobs run --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --job-config-file job.json --results-file status.json
+        """
         ctx = _ctx()
         config = _config(ctx, job_config_file, job_config_string, input, output, global_param)
         if ctx.settings.what_if:
@@ -184,7 +215,7 @@ def register(app: typer.Typer) -> None:
         )
         _emit_status(ctx, status, results_file)
 
-    blob_app = typer.Typer(help="Blob storage for retraining data and BES outputs (connection string: AMLWS_STORAGE_CONNECTION_STRING).", no_args_is_help=True)
+    blob_app = typer.Typer(help="Blob storage for retraining data and BES outputs (connection string: AMLWS_STORAGE_CONNECTION_STRING).\n\nExamples:\n    Upload training data\n        amlws blob upload train.csv --container amlws-retrain", no_args_is_help=True)
     app.add_typer(blob_app, name="blob")
 
     @blob_app.command("upload")
@@ -194,7 +225,12 @@ def register(app: typer.Typer) -> None:
         blob_name: Annotated[Optional[str], typer.Option("--blob-name", help="Blob name (default: the file name).")] = None,
         overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing blob.")] = False,
     ) -> None:
-        """Upload a local file; prints its container/blob for jobs --input-blob NAME=container/blob."""
+        """Upload a local file; prints its container/blob for jobs --input-blob NAME=container/blob.
+
+        Examples:
+            Upload training data
+                amlws blob upload train.csv --container amlws-retrain --overwrite
+        """
         from .blob import DEFAULT_CONTAINER, storage_connection_string, upload_file
 
         ctx = _ctx()
@@ -213,7 +249,14 @@ def register(app: typer.Typer) -> None:
         output_name: Annotated[Optional[str], typer.Option("--output-name", help="Which BES output (with --bes-result).")] = None,
         output_file: Annotated[Optional[Path], typer.Option("--output-file", "-f", help="Write here (default: stdout).")] = None,
     ) -> None:
-        """Download a blob, e.g. a BES job's evaluation output."""
+        """Download a blob, e.g. a BES job's evaluation output.
+
+        Examples:
+            Download a BES job's evaluation output
+                amlws blob download --bes-result status.json --output-name output2 --output-file evaluation.csv
+            Download by container/blob to stdout
+                amlws blob download amlws-retrain/retrain/run1/evaluation.csv
+        """
         from .blob import download, storage_connection_string
 
         ctx = _ctx()
@@ -235,7 +278,14 @@ def register(app: typer.Typer) -> None:
         output_name: Annotated[Optional[str], typer.Option("--output-name", help="The evaluation output's name (with --bes-result), e.g. output2.")] = None,
         gate: Annotated[Optional[list[str]], typer.Option("--gate", help='Metric gate, e.g. "Accuracy>=0.85". Repeatable; exit 5 when one fails.')] = None,
     ) -> None:
-        """Print an evaluation output's metrics and check gates (exit 5 when the model is worse)."""
+        """Print an evaluation output's metrics and check gates (exit 5 when the model is worse).
+
+        Examples:
+            Gate a local Evaluate Model CSV (exit 5 when it fails)
+                amlws evaluate evaluation.csv --gate "Accuracy>=0.85" --gate "AUC>=0.9"
+            Read the evaluation output of a BES job
+                amlws evaluate --bes-result status.json --output-name output2 -o json
+        """
         from .evaluation import check_gates, parse_evaluation, parse_gate
 
         ctx = _ctx()
@@ -271,7 +321,14 @@ def register(app: typer.Typer) -> None:
         global_param: ParamOpt = None,
         output_json_file: Annotated[Optional[Path], typer.Option("--output-json-file", help="Write the raw response here (AzureMLPS -OutputJsonFile).")] = None,
     ) -> None:
-        """Score rows with the Request-Response Service (Invoke-AmlWebServiceRRSEndpoint)."""
+        """Score rows with the Request-Response Service (Invoke-AmlWebServiceRRSEndpoint).
+
+        Examples:
+            Score a CSV file; print the raw response too
+                amlws invoke --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC2 --input-file rows.csv --output-json-file response.json
+            Score one row given as JSON
+                amlws invoke --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC2 --input-json '{"Inputs": {"input1": [{"age": 39}]}}' -o json
+        """
         import io
 
         from . import rrs
@@ -324,7 +381,14 @@ def register(app: typer.Typer) -> None:
         keep_job: KeepJobOpt = False,
         deploy_what_if: Annotated[bool, typer.Option("--deploy-what-if", help="Upload, train and evaluate, then only show the update.")] = False,
     ) -> None:
-        """Upload data, train (BES), evaluate, gate, and deploy the new model, in one command."""
+        """Upload data, train (BES), evaluate, gate, and deploy the new model, in one command.
+
+        Examples:
+            Retrain and deploy to an ARM web service when accuracy holds
+                amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs -g MyRG -n MyService --data train.csv --evaluation-output output2 --gate "Accuracy>=0.85" --yes
+            Train and evaluate, then only show the update
+                amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --target https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default --data train.csv --deploy-what-if
+        """
         from .blob import storage_connection_string
         from .errors import GateFailedError
         from .jobconfig import _split_pair, load_job_config
