@@ -145,3 +145,17 @@ def test_retrain_table_shows_the_smoke_predictions_side_by_side(monkeypatch, cap
     assert header == ["row", "Scored Labels before", "Scored Labels after", "Scored Probabilities before", "Scored Probabilities after", "changed"]
     assert ["1", "0", "1", "0.1", "0.7", "yes"] in lines
     assert ["2", "1", "1", "0.6", "0.6", "no"] in lines
+
+
+def test_a_document_is_json_for_people_too_tsv_and_none_as_any_result():
+    from amlws.output import emit_document
+
+    doc = {"name": "svc", "properties": {"title": "T"}}
+    for output, expected in (("table", json.dumps(doc, indent=2) + "\n"), ("json", json.dumps(doc, indent=2) + "\n"),
+                             ("tsv", "svc\t\n"), ("none", "")):
+        out = io.StringIO()
+        emit_document(doc, output=output, stream=out)
+        assert out.getvalue() == expected, output
+    out = io.StringIO()
+    emit_document(doc, output="table", query="properties.title", stream=out)
+    assert out.getvalue() == '"T"\n'
