@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 from .errors import AmlwsError, OperationFailed, OperationTimeout, RemoteError, UsageError
 from .model import ModelLocation
+from .progress import current as current_reporter
 from .redact import redact, redact_obj, register_secret
 
 log = logging.getLogger("amlws.bes")
@@ -305,9 +306,7 @@ ProgressCallback = Callable[[JobStatus, float], None]
 def job_progress(label: str = "BES job") -> ProgressCallback:
     """A ``progress`` callback that reports each status to :func:`amlws.progress.current`
     (``BES job ID: Running (12s)`` on stderr in the CLI)."""
-    from .progress import current
-
-    reporter = current()
+    reporter = current_reporter()
     return lambda status, elapsed: reporter.update(f"{label} {status.job_id}", status.status, elapsed)
 
 

@@ -33,6 +33,7 @@ from amlws.errors import (
     RemoteError,
 )
 from amlws.http import error_parts
+from amlws.progress import current as current_reporter
 from amlws.redact import redact, register_secret
 
 from .definition import API_VERSION
@@ -373,9 +374,7 @@ class ArmClient:
     def _progress(self, what: str, resource_id: str) -> Callable[[str], None]:
         """A callback for each state of a long-running operation: reported, with the seconds since
         now, to the invocation's progress reporter (``update MyService: Updating (4s)`` on stderr)."""
-        from amlws.progress import current
-
-        reporter, started, subject = current(), time.monotonic(), f"{what} {resource_id.rstrip('/').rsplit('/', 1)[-1]}"
+        reporter, started, subject = current_reporter(), time.monotonic(), f"{what} {resource_id.rstrip('/').rsplit('/', 1)[-1]}"
         return lambda state: reporter.update(subject, state or "InProgress", time.monotonic() - started)
 
     def _wait(self, poller: Any, what: str) -> Any:
