@@ -73,7 +73,7 @@ def _rerun_hint(failed: list[dict[str, Any]]) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    fleet = typer.Typer(help="Retrain and deploy many models from one manifest: concurrent, resumable, shardable.",
+    fleet = typer.Typer(help="Retrain and deploy many models from one manifest: concurrent, resumable, shardable.\n\nExamples:\n    Run, then check the state\n        amlws fleet run models.csv --state fleet.db --yes\n        amlws fleet status fleet.db",
                         no_args_is_help=True)
     app.add_typer(fleet, name="fleet")
 
@@ -92,7 +92,14 @@ def register(app: typer.Typer) -> None:
         create: Annotated[bool, typer.Option("--create-missing", help="Create missing classic endpoints (rows may say create=true).")] = False,
         poll_interval: Annotated[float, typer.Option("--poll-interval", help="First wait between BES status polls (s).", min=0.0)] = 2.0,
     ) -> None:
-        """Run the retrain workflow for every manifest row; re-run to resume after a crash or Ctrl-C."""
+        """Run the retrain workflow for every manifest row; re-run to resume after a crash or Ctrl-C.
+
+        Examples:
+            Retrain every row of a manifest, 8 at a time, resumable
+                amlws fleet run models.csv --state fleet.db --jobs 8 --gate "AUC>=0.85" --yes
+            Plan only
+                amlws fleet run models.csv --state fleet.db --what-if
+        """
         from .blob import storage_connection_string
         from .fleet import FleetOptions, FleetProgress, default_state_path, load_manifest, parse_shard, run_fleet, select_shard
 
@@ -127,7 +134,13 @@ def register(app: typer.Typer) -> None:
     def fleet_status_cmd(
         states: Annotated[list[Path], typer.Argument(help="State file(s) from fleet run (a manifest: its state files beside it); several shards are merged.")],
     ) -> None:
-        """Per-row state of a fleet (merging shard journals); exit code as the run's: 0 only when every row is deployed."""
+        """Per-row state of a fleet (merging shard journals); exit code as the run's: 0 only when every row is deployed.
+
+        Examples:
+            State of a run split in two shards
+                amlws fleet status shard0.db shard1.db
+                amlws fleet status fleet.db -o json --query "rows[?status!='deployed'].key"
+        """
         from .fleet import fleet_status
 
         ctx = _ctx()

@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -272,7 +273,10 @@ def test_remote_failure_leaves_the_service_as_it_was(case, cli, http, patched, t
     got, stdout, stderr = cli(*args)
     assert (got, fragment in stderr) == (code, True), stderr
     assert documented(fragment)
-    assert stdout == "" and stderr.startswith("error: ")
+    # one error line, last; before it only the progress of the long-running operation ("update X: State (Ns)")
+    *progress, last = stderr.splitlines()
+    assert stdout == "" and last.startswith("error: ")
+    assert all(re.fullmatch(r"[^:]+: \w+ \(\d+s\)", line) for line in progress), stderr
     if fault == "slow":
         http.control("POST", "transitions", {"arm_lro": {"mode": "polls", "count": 1, "seconds": 0}})
         # the emulator finishes the change later by itself; it is in history, marked failed
