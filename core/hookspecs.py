@@ -120,6 +120,24 @@ def amlws_patch_ilearner(definition: Any, location: Any, settings: Any, selector
 
 
 @hookspec(firstresult=True)
+def amlws_model_reference(definition: Any, settings: Any) -> Any:
+    """Say which trained models a definition points at (the reference ``amlws_patch_ilearner`` writes).
+
+    Purely local. ``amlws history`` shows them per revision; ``amlws rollback`` uses them to
+    make a fresh read SAS for a revision whose SAS history masked. Optional: without it,
+    history shows no model and rollback needs ``--sas-token``.
+
+    firstresult: stops at the first non-None result.
+
+    :param definition: an :class:`amlws.model.Definition` of this backend (possibly from history,
+        its secrets masked).
+    :returns: a ``list`` of ``{"name", "selector", "uri"}`` dicts, one per trained model: a display
+        name, what ``amlws_patch_ilearner``'s ``selector`` accepts for it, and the reference as the
+        document holds it (a blob URL with its SAS, if any); ``[]`` when it points at none.
+    """
+
+
+@hookspec(firstresult=True)
 def amlws_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
     """Send a definition to the service, wait for it to apply, and verify it.
 

@@ -296,6 +296,18 @@ class Host:
             selector=selector,
         )
 
+    def model_references(self, definition: Definition) -> list[dict[str, str]]:
+        """The trained models ``definition`` points at (``amlws_model_reference``); ``[]`` when its
+        backend does not say. Each is ``{"name", "selector", "uri"}``; ``uri`` keeps any SAS."""
+        if not self._implements(definition.backend, "amlws_model_reference"):
+            return []
+        refs = self._call(definition.backend, "amlws_model_reference", list, definition=definition, settings=self.settings)
+        if not all(isinstance(r, dict) and isinstance(r.get("uri"), str) for r in refs):
+            raise PluginError(f"backend {definition.backend!r}: amlws_model_reference must return a list of "
+                              "{'name', 'selector', 'uri'} dicts")
+        return [{"name": str(r.get("name") or r.get("selector") or ""), "selector": str(r.get("selector") or r.get("name") or ""),
+                 "uri": r["uri"]} for r in refs]
+
     def update(
         self,
         target: Target,
@@ -340,6 +352,7 @@ class Host:
             result = self._call(target.backend, "amlws_update", UpdateResult, target=target, definition=definition,
                                 settings=self.settings, live=live)
             entry["outcome"] = {"verified": result.verified, "modelUri": result.model_uri}
+            entry["unchanged"] = not result.changed  # nothing to roll back to: no revision
         self._after_change(target, result.definition)
         self.notify_after_update(target, result)
         return result

@@ -271,6 +271,8 @@ class UpdateResult:
     :param verified: whether a read-back showed the service now uses what was sent.
     :param model_uri: the trained-model reference after the update (without SAS), if any.
     :param requests: number of HTTP requests the update took.
+    :param changed: ``False`` when the service already had this definition and nothing was
+        changed (the host then keeps no history revision of it).
     """
 
     target: Target
@@ -279,6 +281,7 @@ class UpdateResult:
     model_uri: str | None = None
     requests: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    changed: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -83,6 +83,15 @@ def amlws_patch_ilearner(definition: Any, location: Any, settings: Any, selector
 
 
 @hookimpl
+def amlws_model_reference(definition: Any) -> Any:
+    if definition.backend != NAME:
+        return None
+    from .definition import model_references
+
+    return model_references(definition.document)
+
+
+@hookimpl
 def amlws_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
     if target.backend != NAME:
         return None

@@ -228,6 +228,7 @@ def refresh_endpoint(
                                request=_plan(("POST", url, body))["requests"]) as entry:
             changed = client.refresh_endpoint(ref, overwrite_resources)
             entry["outcome"] = {"refreshed": changed}
+            entry["unchanged"] = not changed  # 304: no revision (it would make a plain rollback a no-op)
     if not changed:
         message = f'No change detected, so endpoint "{ref.endpoint}" is NOT refreshed.'
     elif overwrite_resources:
