@@ -52,7 +52,7 @@ class BesResponses:
         meta = doc.get("emulator") or {}
         accounts = blobs.accounts_from(meta.get("storageConnectionString"))
         sa = props.get("storageAccount") or {}
-        if sa.get("name") and sa.get("key"):
+        if sa.get("name") and blobs.valid_account_key(sa.get("key")):  # state files of earlier versions hold a placeholder
             accounts[sa["name"]] = sa["key"]
         return Target(kind="arm", scope=f"arm/{doc['serviceId']}", keys=[keys.get("primary"), keys.get("secondary")],
                       training=meta.get("training"), model_ref=model_ref, storage=meta.get("storageConnectionString"),

@@ -60,12 +60,15 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, state: str = ":memory:", se
           storage_connection_string: str | None = None, cert_dir: str | None = None, ready_file: str | None = None,
           on_ready: Callable[[dict[str, Any]], None] | None = None) -> None:
     """Run the emulator in the foreground until Ctrl-C, SIGTERM or ``POST /_emulator/shutdown``."""
+    from .exceptions import ConfigurationError
     from .server import EmulatorServer
 
     server = EmulatorServer(host=host, port=port, state=state, seed=None if seed in (None, "none") else seed,
                             cert_dir=cert_dir, storage_connection_string=storage_connection_string)
     try:
         server.start()
+    except ConfigurationError as exc:
+        raise UsageError(str(exc), hint=exc.hint) from None
     except ValueError as exc:
         hint = ("bind to 127.0.0.1 or use --seed FILE with your own credentials" if "non-loopback" in str(exc)
                 else "fix the seed file (see docs/emulator.md, Seed files)")

@@ -28,7 +28,7 @@ from .bes_responses import BesResponses
 from .classic_responses import ClassicResponses
 from .control import Control
 from .core import DROP, Request, Response, hex_id, iso
-from .exceptions import EmulatorHTTPError, arm_error, classic_error
+from .exceptions import ConfigurationError, EmulatorHTTPError, arm_error, classic_error
 from .store import Store
 
 CONFIG = "emulator_config"
@@ -77,6 +77,8 @@ class Emulator:
         self.control = Control(self)
         self.on_shutdown: Any = None
         self._model_checks: dict[str, float] = {}
+        self._start_settings: dict[str, Any] = json.loads(json.dumps(DEFAULT_SETTINGS))
+        self._settings: dict[str, Any] = json.loads(json.dumps(DEFAULT_SETTINGS))
         self.routes: list[tuple[str, str, re.Pattern[str], Any, str]] = []
         #: operation -> the handler's ``prepare_*`` method: slow reads that need no consistency with
         #: the write (a model blob), run before the management lock is taken
@@ -89,36 +91,41 @@ class Emulator:
                 if hasattr(responses, "prepare_" + handler):
                     self.prepare[op] = getattr(responses, "prepare_" + handler)
 
-    # --- settings -----------------------------------------------------------------------
-    def settings(self) -> dict[str, Any]:
-        stored = self.store.get(CONFIG, "settings") or {}
-        merged = json.loads(json.dumps(DEFAULT_SETTINGS))
-        for k, v in stored.items():
-            if k == "transitions" and isinstance(v, dict):
-                for t, cfg in v.items():
-                    merged["transitions"].setdefault(t, {}).update(cfg)
+    # --- settings (configuration: given at start, kept in memory, never read from the state file) ----
+    @staticmethod
+    def _merge_settings(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+        """``base`` with ``changes`` applied (transitions merged per name); 400 for unknown names."""
+        out = json.loads(json.dumps(base))
+        for k, v in changes.items():
+            if k not in DEFAULT_SETTINGS:
+                raise EmulatorHTTPError(400, {"error": {"code": "UnknownSetting", "message": f"unknown setting {k!r}",
+                                                        "known": sorted(DEFAULT_SETTINGS)}})
+            if k == "transitions":
+                for name, cfg in (v or {}).items():
+                    if name not in DEFAULT_SETTINGS["transitions"]:
+                        raise EmulatorHTTPError(400, {"error": {"code": "UnknownTransition", "message": f"unknown transition {name!r}"}})
+                    if not isinstance(cfg, dict) or cfg.get("mode", "polls") not in ("immediate", "time", "polls"):
+                        raise EmulatorHTTPError(400, {"error": {"code": "InvalidTransition", "message": "mode must be immediate, time or polls"}})
+                    out["transitions"].setdefault(name, {}).update(cfg)
             else:
-                merged[k] = v
-        return merged
+                out[k] = v
+        return out
+
+    def configure(self, start_settings: dict[str, Any]) -> None:
+        """Set the start configuration (flags, environment): what :meth:`reset` returns to."""
+        config = self._merge_settings(DEFAULT_SETTINGS, start_settings)
+        with self._lock:
+            self._start_settings = config
+            self._settings = json.loads(json.dumps(config))
+
+    def settings(self) -> dict[str, Any]:
+        with self._lock:
+            return json.loads(json.dumps(self._settings))
 
     def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
-        with self.store.lock:
-            stored = self.store.get(CONFIG, "settings") or {}
-            for k, v in changes.items():
-                if k not in DEFAULT_SETTINGS:
-                    raise EmulatorHTTPError(400, {"error": {"code": "UnknownSetting", "message": f"unknown setting {k!r}",
-                                                            "known": sorted(DEFAULT_SETTINGS)}})
-                if k == "transitions":
-                    t = stored.setdefault("transitions", {})
-                    for name, cfg in (v or {}).items():
-                        if name not in DEFAULT_SETTINGS["transitions"]:
-                            raise EmulatorHTTPError(400, {"error": {"code": "UnknownTransition", "message": f"unknown transition {name!r}"}})
-                        if cfg.get("mode", "polls") not in ("immediate", "time", "polls"):
-                            raise EmulatorHTTPError(400, {"error": {"code": "InvalidTransition", "message": "mode must be immediate, time or polls"}})
-                        t.setdefault(name, {}).update(cfg)
-                else:
-                    stored[k] = v
-            self.store.put(CONFIG, "settings", stored)
+        """Change settings for this run (``POST /_emulator/config``); a reset or a restart undoes it."""
+        with self._lock:
+            self._settings = self._merge_settings(self._settings, changes)
         return self.settings()
 
     def setting(self, name: str) -> Any:
@@ -316,9 +323,13 @@ class Emulator:
             self.log.clear()
 
     def reset(self) -> None:
+        """Empty the state (resources, operations, jobs, models), faults and the request log, and
+        return the settings to the start configuration."""
         self.store.clear()
         self.clear_faults()
         self.clear_log()
+        with self._lock:
+            self._settings = json.loads(json.dumps(self._start_settings))
 
     def rebase(self, new_base: str) -> None:
         """Rewrite stored URLs when a persisted state is served on a new port."""
@@ -458,8 +469,22 @@ class EmulatorServer:
 
         if not is_loopback(self.host) and (self.seed == "demo"):
             raise ValueError(f"refusing to serve the well-known demo credentials on non-loopback address {self.host}")
+        start_settings = dict(self.initial_settings)
+        if self.storage_connection_string:
+            start_settings["storage_connection_string"] = self.storage_connection_string
+        if start_settings.get("storage_connection_string"):
+            from .blobs import check_connection_string
+
+            check_connection_string(start_settings["storage_connection_string"])
         store = Store(self.state)
         emu = Emulator(store, host=self.host)
+        try:
+            emu.configure(start_settings)
+        except EmulatorHTTPError as exc:
+            store.close()
+            raise ConfigurationError(f"invalid settings: {exc.body['error']['message']}",
+                                     hint="see docs/emulator.md, Control plane") from None
+        store.delete(CONFIG, "settings")  # written by earlier versions: settings are configuration, not state
         if self.tls:
             from .certs import ensure_certificates
 
@@ -481,16 +506,12 @@ class EmulatorServer:
         self.port = httpd.server_address[1]
         try:
             emu.rebase(self.url)
-            if self.initial_settings:
-                emu.update_settings(self.initial_settings)
-            if self.storage_connection_string:
-                emu.update_settings({"storage_connection_string": self.storage_connection_string})
             if not is_loopback(self.host) and set(emu.arm_tokens()) & DEMO_CREDENTIAL_VALUES:
                 raise ValueError(f"refusing to serve the well-known demo credentials on non-loopback address {self.host}")
             dump = store.dump()
             if self.seed is not None and not dump.get("classic_workspace") and not dump.get("arm_subscription"):
                 try:
-                    data = load_seed(self.seed, self.storage_connection_string)
+                    data = load_seed(self.seed)
                     self.seed_summary = apply_seed(emu, data)
                 except ValueError:
                     raise
