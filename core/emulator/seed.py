@@ -263,7 +263,11 @@ def _storage_account(cs: str | None) -> dict[str, str]:
 
 
 def client_env(server: Any) -> dict[str, str]:
-    """What ``amlws emulator serve`` prints: the env vars that point a client at this emulator."""
+    """What ``amlws emulator start|serve|status`` print: every variable the walkthroughs in the
+    README and docs/ use against the emulator (tests/e2e/test_emulator_env.py checks the docs).
+
+    The demo credentials only when the demo seed is loaded; the storage only when one is configured.
+    """
     env = {
         "AMLWS_ARM_ENDPOINT": server.url,
         "AMLWS_CLASSIC_ENDPOINT": server.url,
@@ -275,11 +279,13 @@ def client_env(server: Any) -> dict[str, str]:
         env.update({
             "AMLWS_ARM_TOKEN": DEMO_ARM_TOKEN,
             "AMLWS_WORKSPACE_TOKEN": DEMO_WORKSPACE_TOKEN,
-            "AMLWS_API_KEY": DEMO_API_KEY,
+            "AMLWS_API_KEY": DEMO_API_KEY,  # the training services' key (BES), also every demo endpoint's
+            "AMLWS_SCORING_API_KEY": DEMO_API_KEY,  # the predictive endpoints' key (retrain --smoke-input)
             "AMLWS_SUBSCRIPTION": DEMO_SUBSCRIPTION,
             "AMLWS_RESOURCE_GROUP": DEMO_RESOURCE_GROUP,
-            "AMLWS_WORKSPACE": DEMO_WORKSPACE,
             "AMLWS_TENANT": DEMO_TENANT,
+            "AMLWS_WORKSPACE": DEMO_WORKSPACE,
+            "AMLWS_LOCATION": "South Central US",
         })
     cs = emu.setting("storage_connection_string") if emu is not None else None
     if cs:
