@@ -203,7 +203,8 @@ def read_url(url: str, accounts: dict[str, str] | None = None) -> bytes:
 
                 # rare (no SAS in the URL): the SDK signs the request with the account key
                 credential = {"account_name": name, "account_key": accounts[name]}
-                return BlobClient.from_blob_url(url, credential=credential, retry_total=1).download_blob().readall()
+                return BlobClient.from_blob_url(url, credential=credential, retry_total=0, connection_timeout=_TIMEOUT[0],
+                                               read_timeout=_TIMEOUT[1]).download_blob().readall()
         return _send("GET", url).content
     except Exception as exc:  # noqa: BLE001
         raise BlobError(f"cannot read blob {url.split('?')[0]}: {_kind(exc)}") from None

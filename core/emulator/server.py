@@ -38,6 +38,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "bes_status_format": "names",  # or "integers" (legacy 0-4)
     "classic_patch_delay": 0,  # seconds before a PATCHed model serves RRS (real service: about 30 s)
     "storage_connection_string": None,
+    # load the trained model an ARM PUT/PATCH or a classic PATCH points at, as the services do;
+    # false accepts any location (rehearsing with made-up blob URIs, like Azurite's --loose)
+    "check_models": True,
     "transitions": {
         "arm_lro": {"mode": "polls", "count": 1, "seconds": 0},
         "bes": {"mode": "polls", "count": 1, "seconds": 0},
@@ -141,19 +144,32 @@ class Emulator:
         current = self.arm_tokens()
         self.store.put(CONFIG, "arm_tokens", {"tokens": current + [t for t in tokens if t not in current]})
 
-    def check_model_location(self, location: dict[str, Any], storage: str | None = None) -> None:
-        """A classic PATCH must name a readable .ilearner (else 400, as the real service's URL check)."""
+    def model_load_error(self, location: dict[str, Any], accounts: dict[str, str] | None = None) -> str | None:
+        """Why the service could not load the trained model at ``location`` (a classic ``Location`` or
+        an ARM ``locationInfo``), or ``None`` when it can: a missing blob, a refused SAS, an
+        unreachable host, not an ``.ilearner``. The real services load the model when they deploy it."""
         from . import blobs, mlmodel
 
-        key = json.dumps([location, storage], sort_keys=True)
+        if not self.setting("check_models"):
+            return None
+        key = json.dumps([location, accounts], sort_keys=True)
         now = time.monotonic()
         if now - self._model_checks.get(key, -1e9) < MODEL_CHECK_TTL:
-            return
+            return None
         try:
-            self.bes.backend.load_model(location, blobs.accounts_from(storage))
-            self._model_checks[key] = now
+            self.bes.backend.load_model(location, accounts)
         except (blobs.BlobError, mlmodel.ModelError) as exc:
-            raise classic_error(400, "RequestBodyInvalid", f"URL for the retraining model is invalid: {exc}") from None
+            return str(exc)
+        self._model_checks[key] = now
+        return None
+
+    def check_model_location(self, location: dict[str, Any], storage: str | None = None) -> None:
+        """A classic PATCH must name a readable .ilearner (else 400, as the real service's URL check)."""
+        from . import blobs
+
+        error = self.model_load_error(location, blobs.accounts_from(storage))
+        if error is not None:
+            raise classic_error(400, "RequestBodyInvalid", f"URL for the retraining model is invalid: {error}")
 
     # --- faults -------------------------------------------------------------------------------
     def add_fault(self, fault: dict[str, Any]) -> dict[str, Any]:
