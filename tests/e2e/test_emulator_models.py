@@ -53,6 +53,14 @@ def _score(h: Http, api: dict[str, Any]) -> Any:
     return r.json()["Results"]["output1"]["value"]["Values"]
 
 
+def _operation_end(h: Http, r: Any) -> dict[str, Any]:
+    """Poll the operation an ARM PUT/PATCH started until it ends; its final status body."""
+    status = h.get(r.headers["Azure-AsyncOperation"], headers=ARM_AUTH).json()
+    while status["status"] == "Provisioning":
+        status = h.get(r.headers["Azure-AsyncOperation"], headers=ARM_AUTH).json()
+    return status
+
+
 def _arm_api(h: Http) -> dict[str, Any]:
     return next(s for s in describe(h.server.emulator)["armServices"] if s["id"].endswith(demo.DEMO_ARM_PREDICTIVE))
 
@@ -73,9 +81,7 @@ def test_arm_operation_fails_and_the_service_keeps_its_model(shttp, unreadable, 
     scores = _score(shttp, _arm_api(shttp))
     r = shttp.request(method, PRED, params=API, headers=ARM_AUTH, json=_with_model(before, uri))
     assert r.status_code == 200, r.text  # accepted: the model is loaded while the operation runs
-    status = shttp.get(r.headers["Azure-AsyncOperation"], headers=ARM_AUTH).json()
-    while status["status"] == "Provisioning":
-        status = shttp.get(r.headers["Azure-AsyncOperation"], headers=ARM_AUTH).json()
+    status = _operation_end(shttp, r)
     assert status["status"] == "Failed"
     assert status["error"]["code"] == "TrainedModelLoadFailed" == status["errorInfo"]["code"]
     message = status["error"]["message"]
@@ -91,9 +97,7 @@ def test_arm_update_with_a_loadable_model_succeeds_and_scores_with_it(shttp, unr
     uri = make_read_sas(azurite.connection_string, azurite_container, "present.ilearner").uri
     before = shttp.get(PRED, params=API, headers=ARM_AUTH).json()
     r = shttp.patch(PRED, params=API, headers=ARM_AUTH, json=_with_model(before, uri))
-    status = shttp.get(r.headers["Azure-AsyncOperation"], headers=ARM_AUTH).json()
-    while status["status"] == "Provisioning":
-        status = shttp.get(r.headers["Azure-AsyncOperation"], headers=ARM_AUTH).json()
+    status = _operation_end(shttp, r)
     assert status["status"] == "Succeeded", status
     assert _score(shttp, _arm_api(shttp)) == [["10", "50", "30.0"]]
 
@@ -102,9 +106,7 @@ def test_check_models_false_accepts_any_location(shttp):
     shttp.control("POST", "config", {"check_models": False})
     before = shttp.get(PRED, params=API, headers=ARM_AUTH).json()
     r = shttp.patch(PRED, params=API, headers=ARM_AUTH, json=_with_model(before, "https://acct.blob.core.windows.net/m/made-up.ilearner"))
-    status = shttp.get(r.headers["Azure-AsyncOperation"], headers=ARM_AUTH).json()
-    while status["status"] == "Provisioning":
-        status = shttp.get(r.headers["Azure-AsyncOperation"], headers=ARM_AUTH).json()
+    status = _operation_end(shttp, r)
     assert status["status"] == "Succeeded"
 
 
