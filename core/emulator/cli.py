@@ -32,6 +32,8 @@ def register(app: Any) -> None:
             "--storage-connection-string", envvar="AMLWS_STORAGE_CONNECTION_STRING", show_envvar=True,
             help="Default storage for BES outputs (Azurite's full connection string).")] = None,
         cert_dir: Annotated[Optional[str], typer.Option("--cert-dir", help="Where ca.pem/server.pem are kept.")] = None,
+        realistic_timing: Annotated[bool, typer.Option(
+            "--realistic-timing", help="Real durations (ARM operations ~13 s, classic model switch 30 s) for a dress rehearsal.")] = False,
     ) -> None:
         """Serve in the foreground until Ctrl-C; prints the URLs and the env vars a client needs."""
         from ..cli import get_context
@@ -45,7 +47,7 @@ def register(app: Any) -> None:
             sys.stderr.write("Press Ctrl-C to stop.\n")
 
         serve(host=host, port=port, state=state, seed=seed, storage_connection_string=storage_connection_string,
-              cert_dir=cert_dir, on_ready=ready)
+              cert_dir=cert_dir, on_ready=ready, realistic_timing=realistic_timing)
 
     @emulator_app.command("start")
     def start_cmd(
@@ -55,6 +57,8 @@ def register(app: Any) -> None:
         storage_connection_string: Annotated[Optional[str], typer.Option(
             "--storage-connection-string", envvar="AMLWS_STORAGE_CONNECTION_STRING", show_envvar=True,
             help="Default storage for BES outputs.")] = None,
+        realistic_timing: Annotated[bool, typer.Option(
+            "--realistic-timing", help="Real durations (ARM operations ~13 s, classic model switch 30 s) for a dress rehearsal.")] = False,
     ) -> None:
         """Start the emulator in the background (pid and URLs recorded in the amlws state dir)."""
         from ..cli import get_context
@@ -62,7 +66,7 @@ def register(app: Any) -> None:
 
         ctx = get_context()
         info = start_background(port=port, state=os.path.abspath(state) if state else None, seed=seed,
-                                storage_connection_string=storage_connection_string)
+                                storage_connection_string=storage_connection_string, realistic_timing=realistic_timing)
         ctx.emit(info, table=_print_info)
 
     @emulator_app.command("stop")

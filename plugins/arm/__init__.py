@@ -83,6 +83,15 @@ def amlws_patch_ilearner(definition: Any, location: Any, settings: Any, selector
 
 
 @hookimpl
+def amlws_model_reference(definition: Any) -> Any:
+    if definition.backend != NAME:
+        return None
+    from .definition import model_references
+
+    return model_references(definition.document)
+
+
+@hookimpl
 def amlws_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
     if target.backend != NAME:
         return None
@@ -98,6 +107,15 @@ def amlws_plan_update(target: Any, definition: Any, settings: Any) -> Any:
     from .service import plan_update
 
     return plan_update(target, definition, settings)
+
+
+@hookimpl
+def amlws_service_endpoints(target: Any, settings: Any, include_key: bool, definition: Any) -> Any:
+    if target.backend != NAME:
+        return None
+    from .service import service_endpoints
+
+    return service_endpoints(target, settings, include_key=include_key, definition=definition)
 
 
 @hookimpl

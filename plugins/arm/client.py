@@ -610,6 +610,8 @@ def _hint_for(code: str | None, detail_codes: list[str], status: int | None) -> 
     codes = {c.lower() for c in detail_codes if c} | ({code.lower()} if code else set())
     if "cannotchangestorageaccount" in codes:
         return "keep properties.storageAccount.name as the live service has it (export again and re-apply your edit)"
+    if "perregionpayloadnotfound" in codes:
+        return "create the regional properties first: amlws add-region ID --region REGION (then get it again)"
     return {
         400: "the service rejected the definition; check it with amlws import",
         401: "check the ARM credentials (az login, AMLWS_ARM_TOKEN, service principal)",

@@ -324,6 +324,18 @@ def patch_ilearner(definition: Definition, location: ModelLocation, selector: st
     return Definition(BACKEND, doc, definition.target)
 
 
+def model_references(definition: Definition) -> list[dict[str, str]]:
+    """``amlws_model_reference``: each updatable resource's ``Location`` (base + relative + SAS)."""
+    doc = normalise(definition.document)
+    out = []
+    for r in doc.get("Resources") or []:
+        if isinstance(r, dict) and r.get("Name") in patchable_names(doc) and isinstance(r.get("Location"), dict):
+            loc = _location(r["Location"])
+            if loc["BaseLocation"] or loc["RelativeLocation"]:
+                out.append({"name": r["Name"], "selector": r["Name"], "uri": _model(loc).uri})
+    return out
+
+
 def _wanted(ref: ClassicRef, doc: dict[str, Any]) -> dict[str, dict[str, str]]:
     svc = doc.get("WebServiceId")
     if isinstance(svc, str) and svc and svc.replace("-", "").lower() != ref.service.replace("-", "").lower():
@@ -385,7 +397,7 @@ def update(target: Target, definition: Definition, settings: Any, http: Any = No
             log.info("endpoint %s already references these models; nothing sent", ref.endpoint)
             first = wanted[next(iter(wanted))]
             return UpdateResult(target, Definition(BACKEND, strip_keys(live_doc), target), True, _model(first).blob_url,
-                                client.request_count + already, {"changed": [], "message": "no change"})
+                                client.request_count + already, {"changed": [], "message": "no change"}, changed=False)
         body = patch_body(wanted, changed)
         client.patch_endpoint(ref, body)
         after = normalise(client.get_endpoint(ref))

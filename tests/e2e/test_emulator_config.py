@@ -10,27 +10,16 @@ from typing import Any
 
 import pytest
 
-from amlws.emulator import mlmodel
 from amlws.emulator import seed as demo
 from amlws.emulator.seed import describe
 from amlws.emulator.exceptions import ConfigurationError
 from amlws.emulator.server import EmulatorServer
 
-from .conftest import API, Http, arm_ws_path
+from .conftest import API, Http, arm_ws_path, model_blob, operation_end
 
 PRED = arm_ws_path(demo.DEMO_ARM_PREDICTIVE)
 ARM_AUTH = {"Authorization": f"Bearer {demo.DEMO_ARM_TOKEN}"}
 ROW = {"Inputs": {"input1": {"ColumnNames": ["temperature", "humidity"], "Values": [["10", "50"]]}}}
-
-
-def _upload_model(azurite: Any, container: str, intercept: float) -> str:
-    """A trained model in Azurite, and its URI without a SAS (the ARM retrain walkthrough's form)."""
-    model = mlmodel.make_model(label="rentals", coefficients={"temperature": 1.0, "humidity": 0.0}, intercept=intercept)
-    with azurite.service() as svc:
-        svc.create_container(container)
-        blob = svc.get_blob_client(container, "retrained.ilearner")
-        blob.upload_blob(mlmodel.dumps(model))
-        return blob.url
 
 
 def _point_arm_service_at(h: Http, uri: str) -> dict[str, Any]:
@@ -41,11 +30,7 @@ def _point_arm_service_at(h: Http, uri: str) -> dict[str, Any]:
     body = {"properties": {"packageType": "Graph", "assets": {asset_id: asset}}}
     r = h.patch(PRED, params=API, headers=ARM_AUTH, json=body)
     assert r.status_code == 200, r.text
-    for _ in range(20):
-        status = h.get(r.headers["Azure-AsyncOperation"], headers=ARM_AUTH).json()
-        if status["status"] != "Provisioning":
-            return status
-    raise AssertionError("the operation never ended")
+    return operation_end(h, r)
 
 
 def _score_arm(h: Http) -> Any:
@@ -62,7 +47,8 @@ def test_storage_given_at_restart_wins_over_the_saved_state_and_survives_a_reset
         h = Http(server)
         assert h.control("GET", "config")["storage_connection_string"] == azurite.connection_string
         assert server.env()["AMLWS_STORAGE_CONNECTION_STRING"] == azurite.connection_string
-        uri = _upload_model(azurite, azurite_container, intercept=7.0)
+        # the ARM retrain walkthrough's form: the model's URI without a SAS
+        uri = model_blob(azurite, azurite_container, "retrained.ilearner", {"temperature": 1.0, "humidity": 0.0}, 7.0).split("?")[0]
         assert _point_arm_service_at(h, uri)["status"] == "Succeeded"
         # the service reads its URI without a SAS with the storage given now, not with a key saved before
         r = _score_arm(h)
@@ -74,7 +60,7 @@ def test_storage_given_at_restart_wins_over_the_saved_state_and_survives_a_reset
         h.control("POST", "reset", {"seed": "demo"})
         config = h.control("GET", "config")
         assert config["storage_connection_string"] == azurite.connection_string
-        assert config["arm_page_size"] == 100 and config["transitions"]["arm_lro"]["mode"] == "polls"
+        assert config["arm_page_size"] == 100 and config["transitions"]["arm_lro"]["mode"] == "time"
         ep = h.get(f"/workspaces/{demo.DEMO_WORKSPACE}/webservices/{demo.DEMO_PREDICTIVE_SERVICE}/endpoints/{demo.DEMO_ENDPOINT}",
                    headers={"Authorization": f"Bearer {demo.DEMO_WORKSPACE_TOKEN}"}).json()
         # the re-seeded model is a blob in that storage, as a deployed experiment's model is

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 
 from amlws.blob import make_read_sas
-from amlws.emulator import mlmodel
 from amlws.emulator import seed as demo
 from amlws.emulator.seed import describe
 
-from .conftest import API, Http, arm_ws_path
+from .conftest import API, Http, arm_ws_path, model_blob, operation_end
 
 PRED = arm_ws_path(demo.DEMO_ARM_PREDICTIVE)
 ARM_AUTH = {"Authorization": f"Bearer {demo.DEMO_ARM_TOKEN}"}
@@ -33,11 +32,7 @@ def _closed_port() -> int:
 @pytest.fixture
 def unreadable(azurite: Any, azurite_container: str) -> dict[str, tuple[str, str]]:
     """Model URLs the service cannot load: a missing blob, a refused SAS, a storage that does not answer."""
-    with azurite.service() as svc:
-        svc.create_container(azurite_container)
-        svc.get_blob_client(azurite_container, "present.ilearner").upload_blob(
-            mlmodel.dumps(mlmodel.make_model(label="rentals", coefficients={"temperature": 3.0}, intercept=0.0)))
-    present = make_read_sas(azurite.connection_string, azurite_container, "present.ilearner").uri
+    present = model_blob(azurite, azurite_container, "present.ilearner", {"temperature": 3.0}, 0.0)
     missing = make_read_sas(azurite.connection_string, azurite_container, "missing.ilearner").uri
     return {
         "missing blob": (missing, "BlobNotFound (HTTP 404)"),
@@ -51,14 +46,6 @@ def _score(h: Http, api: dict[str, Any]) -> Any:
                headers={"Authorization": f"Bearer {api['primaryKey']}"}, json=ROW)
     assert r.status_code == 200, r.text
     return r.json()["Results"]["output1"]["value"]["Values"]
-
-
-def _operation_end(h: Http, r: Any) -> dict[str, Any]:
-    """Poll the operation an ARM PUT/PATCH started until it ends; its final status body."""
-    status = h.get(r.headers["Azure-AsyncOperation"], headers=ARM_AUTH).json()
-    while status["status"] == "Provisioning":
-        status = h.get(r.headers["Azure-AsyncOperation"], headers=ARM_AUTH).json()
-    return status
 
 
 def _arm_api(h: Http) -> dict[str, Any]:
@@ -81,7 +68,7 @@ def test_arm_operation_fails_and_the_service_keeps_its_model(shttp, unreadable, 
     scores = _score(shttp, _arm_api(shttp))
     r = shttp.request(method, PRED, params=API, headers=ARM_AUTH, json=_with_model(before, uri))
     assert r.status_code == 200, r.text  # accepted: the model is loaded while the operation runs
-    status = _operation_end(shttp, r)
+    status = operation_end(shttp, r)
     assert status["status"] == "Failed"
     assert status["error"]["code"] == "TrainedModelLoadFailed" == status["errorInfo"]["code"]
     message = status["error"]["message"]
@@ -97,7 +84,7 @@ def test_arm_update_with_a_loadable_model_succeeds_and_scores_with_it(shttp, unr
     uri = make_read_sas(azurite.connection_string, azurite_container, "present.ilearner").uri
     before = shttp.get(PRED, params=API, headers=ARM_AUTH).json()
     r = shttp.patch(PRED, params=API, headers=ARM_AUTH, json=_with_model(before, uri))
-    status = _operation_end(shttp, r)
+    status = operation_end(shttp, r)
     assert status["status"] == "Succeeded", status
     assert _score(shttp, _arm_api(shttp)) == [["10", "50", "30.0"]]
 
@@ -106,7 +93,7 @@ def test_check_models_false_accepts_any_location(shttp):
     shttp.control("POST", "config", {"check_models": False})
     before = shttp.get(PRED, params=API, headers=ARM_AUTH).json()
     r = shttp.patch(PRED, params=API, headers=ARM_AUTH, json=_with_model(before, "https://acct.blob.core.windows.net/m/made-up.ilearner"))
-    status = _operation_end(shttp, r)
+    status = operation_end(shttp, r)
     assert status["status"] == "Succeeded"
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from amlws.emulator import seed as demo
 
-from .conftest import Http, arm_ws_path
+from .conftest import Http, arm_ws_path, model_blob
 
 ARM_ID = arm_ws_path(demo.DEMO_ARM_PREDICTIVE)
 
@@ -36,20 +36,13 @@ def cli(emulator_storage: Any, azurite: Any, tmp_path: Path):
 
 
 def test_arm_walkthrough_get_export_patch_import_update(cli, emulator_storage, azurite, azurite_container, tmp_path):
-    from amlws.blob import make_read_sas
-    from amlws.emulator import mlmodel
-
     http = Http(emulator_storage)
     http.control("DELETE", "requests")
     cli("get", ARM_ID)
     definition = tmp_path / "mlservice_export.json"
     cli("export", ARM_ID, "--output-file", str(definition))
     # the retrained model: a blob the service can load (it fails the update otherwise, as Azure does)
-    with azurite.service() as svc:
-        svc.create_container(azurite_container)
-        svc.get_blob_client(azurite_container, "retrained.ilearner").upload_blob(
-            mlmodel.dumps(mlmodel.make_model(label="rentals", coefficients={"temperature": 2.0}, intercept=0.0)))
-    new_uri = make_read_sas(azurite.connection_string, azurite_container, "retrained.ilearner").uri
+    new_uri = model_blob(azurite, azurite_container, "retrained.ilearner", {"temperature": 2.0}, 0.0)
     cli("patch-ilearner", str(definition), "--uri", new_uri)
     cli("import", "--input-file", str(definition))
     result = cli("update", ARM_ID, "--service-updates", str(definition), "--yes")

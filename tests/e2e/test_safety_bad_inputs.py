@@ -160,7 +160,7 @@ LOCAL: list[tuple[str, list[str], dict[str, str | None], int, str]] = [
     ("missing-ca-bundle", ["classic", "endpoints", "list", "{SVC}"], {"AMLWS_CA_BUNDLE": "/no/such/ca.pem"}, 2, "CA bundle not found"),
     ("output-is-a-directory", ["import", "-i", "{F:good.json}", "-f", "{F:adir}"], {}, 2, "output path is a directory"),
     ("unwritable-output", ["patch-ilearner", "{F:good.json}", "--uri", GOOD_URI, "-f", "/proc/amlws-no/x.json"], {}, 2, "cannot write"),
-    ("missing-definition-file", ["update", "{RID}", "--service-updates", "{F:good.json}.missing", "--yes"], {}, 2,
+    ("missing-definition-file", ["update", "{RID}", "--service-updates", "{F:good.json}.missing", "--yes"], {}, 3,
      "definition file not found"),
     ("missing-service-updates", ["update", "{RID}", "--yes"], {}, 2, "--service-updates FILE is required"),
     ("confirmation-needed", ["update", "{RID}", "--service-updates", "{F:good.json}"], {}, 2,
