@@ -6,7 +6,11 @@ graph nodes) through export -> patch-ilearner -> import, each step against plain
 Each step runs in a fresh process, through the same code the CLI runs, and so does each
 baseline: every side is timed by the harness's wall clock around its whole process (start-up
 and imports included), median of ``REPEATS``, interleaved (``common.time_sides``):
-- export: the GET body (bytes) -> ``json.loads`` -> ``Host.export`` -> ``api.write_json`` (``amlws export -f``);
+- export: the service is large, so its GET body has ``payloadsInBlobStorage: true`` and a
+  ``payloadsLocation``; the step parses that body, reads the payload blob (served on loopback by
+  this process, outside the measured one) and merges it back, as ``ArmClient.get`` does
+  (``plugins/arm/payloads.py``), then ``Host.export`` -> ``api.write_json`` (``amlws export -f``).
+  Its baseline and its memory ratio use the whole definition's file;
 - patch-ilearner: ``amlws patch-ilearner FILE --uri URL -f OUT``;
 - import: ``api.load_definition`` + ``api.write_json``, i.e. ``amlws import -i FILE -f OUT`` without
   its echo of the whole (redacted) document on stdout.
@@ -39,6 +43,8 @@ if step != "baseline":
     from amlws.host import Host, check_plugins, get_plugin_manager, register_plugin
     from amlws.model import Definition, Target
     import amlws.plugins.arm as arm
+    from amlws.plugins.arm.payloads import inline_payloads
+    import amlws.http, requests  # imported before tracemalloc, like the rest of the CLI's modules
     pm = get_plugin_manager(load_entrypoints=False)
     register_plugin(pm, arm, "arm")
     check_plugins(pm)
@@ -55,6 +61,7 @@ if step == "baseline":
 elif step == "export":
     doc = json.loads(raw)
     del raw
+    doc = inline_payloads(doc, host.settings)
     rid = doc["id"]
     target = Target("arm", rid, {})
     api.write_json(dst, host.export(Definition("arm", doc, target)), force=True)
@@ -123,6 +130,37 @@ def generate(path: Path, target_mb: float) -> dict[str, int]:
     return {"nodes": len(nodes), "edges": len(edges), "bytes": path.stat().st_size}
 
 
+PAYLOAD_PARTS = ("assets", "input", "output", "package", "parameters", "exampleRequest")
+
+
+def offload(full: Path, work: Path, port: int) -> Path:
+    """The GET body of the large service (parts in blob storage) and the payload blob beside it."""
+    doc = json.loads(full.read_text(encoding="utf-8"))
+    props = doc["properties"]
+    parts = {k: props.pop(k) for k in PAYLOAD_PARTS if k in props}
+    (work / "payload.json").write_text(json.dumps(parts, separators=(",", ":")), encoding="utf-8")
+    props["payloadsInBlobStorage"] = True
+    props["payloadsLocation"] = {"uri": f"http://127.0.0.1:{port}/payload.json", "credentials": "?sv=2017-04-17&sr=b&sp=r&sig=bench"}
+    body = work / "get-body.json"
+    body.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    return body
+
+
+def serve(directory: Path) -> tuple[object, int]:
+    """A loopback HTTP server for the payload blob (in this process: not measured)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(directory)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
 def step(mode: str, name: str, src: Path, dst: Path) -> dict[str, float]:
     r = subprocess.run([sys.executable, "-c", STEP, mode, name, str(src), str(dst), MODEL_URI], capture_output=True, text=True,
                        env=clean_env(AMLWS_STATE_DIR=str(dst.parent / "state"), AMLWS_CONFIG_DIR=str(dst.parent / "config")),
@@ -138,25 +176,30 @@ def run(quick: bool = False) -> list[Result]:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        get_body = work / "get-body.json"
-        info = generate(get_body, mb)
+        full = work / "full.json"
+        info = generate(full, mb)
         size = info["bytes"]
-        say(f"   generated {size / 1e6:.1f} MB: {info['nodes']} graph nodes, {info['edges']} edges")
+        say(f"   generated {size / 1e6:.1f} MB: {info['nodes']} graph nodes, {info['edges']} edges (payload in blob storage)")
+        server, port = serve(work)
+        get_body = offload(full, work, port)
         exported, patched, imported = work / "exported.json", work / "patched.json", work / "imported.json"
         plan = [("export", get_body, exported), ("patch-ilearner", exported, patched), ("import", patched, imported)]
         # each step, and the baseline on the same input as that step (the exported file is what
         # patch-ilearner and import read), in this order in every round
         sides = {}
+        whole = {name: full if name == "export" else src for name, src, _ in plan}  # the definition each step handles
         for name, src, dst in plan:
             sides[name] = lambda i, name=name, src=src, dst=dst: step("time", name, src, dst)
-            sides[f"baseline {name}"] = lambda i, name=name, src=src: step("time", "baseline", src, work / f"baseline-{name}.json")
+            sides[f"baseline {name}"] = lambda i, name=name: step("time", "baseline", whole[name], work / f"baseline-{name}.json")
         times = time_sides(sides)
         say(f"   {STATISTIC} of {REPEATS} interleaved runs each, wall clock of the whole process: "
             + "; ".join(f"{k} {t.runs()}" for k, t in times.items()))
         memory = {name: step("memory", name, src, work / f"mem-{name}.json") for name, src, _ in plan}
         base_mem = step("memory", "baseline", exported, work / "baseline-mem.json")
+        server.shutdown()
         assert json.loads(patched.read_text(encoding="utf-8"))["properties"]["assets"]["asset-model"]["locationInfo"]["uri"] == MODEL_URI
-        for name, src, _ in plan:
+        for name, _, _ in plan:
+            src = whole[name]
             ratio = times[name].value / times[f"baseline {name}"].value
             mem = memory[name]["peak"] / src.stat().st_size
             results.append(Result("large", f"{name}: time / json.load+json.dump", ratio, f"< {TARGET_TIME:g}x", ratio < TARGET_TIME,

@@ -15,7 +15,7 @@ import copy
 import time
 from typing import Any
 
-from . import arm_schema
+from . import arm_payloads, arm_schema
 from .core import hex_id, iso, new_key, norm_location
 from .exceptions import EmulatorHTTPError, arm_bad_request, arm_error
 from .regions import display_name
@@ -41,19 +41,6 @@ def resource_id(sub: str, rg: str, name: str) -> str:
 
 def _key(sub: str, rg: str, name: str) -> str:
     return resource_id(sub, rg, name).lower()
-
-
-def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """PATCH semantics: objects merge recursively, everything else is replaced, nulls are ignored."""
-    out = copy.deepcopy(base)
-    for k, v in patch.items():
-        if v is None:
-            continue
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
 
 
 def trained_models(props: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -120,6 +107,7 @@ class ArmBackend:
         if sparse:
             for k in SPARSE_DROP:
                 props.pop(k, None)
+        arm_payloads.offload(doc, props, self.emu.base_url)
         ordered = {"payloadsInBlobStorage": props.pop("payloadsInBlobStorage", False)}
         ordered.update(props)
         r["properties"] = ordered
@@ -182,6 +170,7 @@ class ArmBackend:
             raise arm_error(400, "BadRequest", "The request is invalid.",
                             [{"code": "InvalidRequestContent", "message": p} for p in problems[:20]])
         body["properties"] = {k: v for k, v in body["properties"].items() if k not in READ_ONLY_PROPERTIES}
+        arm_payloads.strip_storage_fields(body["properties"])
         for k in ("id", "name", "type"):
             body.pop(k, None)
         if body.get("location"):
@@ -279,7 +268,7 @@ class ArmBackend:
             merged["tags"] = body["tags"]
         if body.get("location") and norm_location(body["location"]) != norm_location(current.get("location", "")):
             raise arm_bad_request("CannotChangeLocation", "The location of a web service cannot be changed.")
-        merged["properties"] = deep_merge(current["properties"], body["properties"])
+        merged["properties"] = arm_payloads.patch_properties(current["properties"], body["properties"])
         merged["properties"]["modifiedOn"] = iso()
         merged["properties"]["provisioningState"] = "Succeeded"
         key = _key(sub, rg, name)
@@ -335,9 +324,10 @@ class ArmBackend:
     def regional_summary(self, sub: str, rg: str, name: str) -> dict[str, Any]:
         """What CreateRegionalBlob answers with, as recorded: the bare name as ``id``, no ``tags``."""
         rg = self.check_scope(sub, rg) or rg
-        r = self._load(sub, rg, name)["resource"]
+        doc = self._load(sub, rg, name)
+        r = doc["resource"]
         return {"id": r["name"], "name": r["name"], "type": RESOURCE_TYPE, "location": r.get("location"),
-                "properties": {"payloadsInBlobStorage": bool(r.get("properties", {}).get("payloadsInBlobStorage", False)),
+                "properties": {"payloadsInBlobStorage": bool(doc.get("payload")),
                                "provisioningState": "Provisioning"}}
 
     # --- async operations -----------------------------------------------------------------------
@@ -375,6 +365,7 @@ class ArmBackend:
                 doc["resource"]["properties"]["provisioningState"] = "Succeeded"
         elif op["kind"] in ("put", "patch"):
             doc["resource"] = op["pending"]
+            arm_payloads.after_change(doc, self.emu)
         elif op["kind"] == "delete":
             self.store.delete(SERVICE, op["resource"])
             return

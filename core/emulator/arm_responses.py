@@ -118,5 +118,13 @@ class ArmResponses:
                                          "display": {"provider": "Microsoft Machine Learning", "resource": "Web Service",
                                                      "operation": d, "description": d}} for n, d in ops]})
 
+    def payload_blob(self, req: Request) -> Response:
+        """The offloaded payload (``payloadsLocation``): no bearer token, the SAS ``sig`` instead."""
+        from . import arm_payloads
+        from .arm_models import SERVICE
+
+        self.backend.advance_all()
+        return arm_payloads.serve(self.emu.store.list(SERVICE), req.params["blob"], req.query.get("sig"))
+
     def not_found(self, req: Request) -> Response:
         raise arm_error(404, "InvalidResourceType", f"The resource type could not be found for path '{req.path}'.")

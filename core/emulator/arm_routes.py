@@ -18,6 +18,8 @@ ROUTES = [
     ("GET", r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.MachineLearning/locations/(?P<loc>[^/]+)/operationresults/(?P<op>[^/]+)$",
      "operation_result", "OperationResults_Get"),
     ("GET", r"/providers/Microsoft\.MachineLearning/operations$", "operations_list", "Operations_List"),
+    # the payload blob of a large service (payloadsLocation), served as a storage blob would be
+    ("GET", r"/_payloads/(?P<blob>[0-9a-f]{32})/payload\.json$", "payload_blob", "Payloads_Get"),
     ("*", r"/subscriptions/[^/]+/(resourceGroups/[^/]+/)?providers/Microsoft\.MachineLearning/.*", "not_found", "NotFound"),
 ]
 

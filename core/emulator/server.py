@@ -36,6 +36,7 @@ CONFIG = "emulator_config"
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "arm_page_size": 100,
+    "arm_payload_threshold": None,  # bytes of assets+input+output+package+parameters+exampleRequest before offload (None: 3 MiB)
     "bes_status_format": "names",  # or "integers" (legacy 0-4)
     "classic_patch_delay": 0,  # seconds before a PATCHed model serves RRS (real service: about 30 s)
     "storage_connection_string": None,

@@ -37,6 +37,7 @@ from amlws.progress import current as current_reporter
 from amlws.redact import redact, register_secret
 
 from .definition import API_VERSION
+from .payloads import inline_payloads
 
 log = logging.getLogger("amlws.arm")
 
@@ -254,12 +255,14 @@ class ArmClient:
     # --- operations ----------------------------------------------------------------------
 
     def get(self, resource_id: str, *, region: str | None = None) -> dict[str, Any]:
-        """``GET {id}?api-version=2017-01-01[&region=]``: the raw JSON document."""
+        """``GET {id}?api-version=2017-01-01[&region=]``: the JSON document, with a large service's
+        payload read back from ``payloadsLocation`` (:mod:`.payloads`), so it is always whole."""
         params = {"region": region} if region else {}
         with _mapped(self, "get the web service", resource_id):
-            return self.client.resources.get_by_id(
+            document = self.client.resources.get_by_id(
                 resource_id.lstrip("/"), api_version=API_VERSION, params=params, cls=_raw_json
             )
+        return inline_payloads(document, self.settings)
 
     def list_keys(self, resource_id: str) -> dict[str, Any]:
         """``GET {id}/listKeys``: ``{"primary", "secondary"}`` (registered as secrets)."""
@@ -323,7 +326,7 @@ class ArmClient:
             # API call is an asynchronous operation. To determine whether it has completed successfully,
             # you must perform a Get operation."
             result = self.get(resource_id)
-        return result
+        return inline_payloads(result, self.settings)
 
     def _read_back_since(self, start: int, resource_id: str) -> bool:
         """Whether the last response after wire index ``start`` is a GET of the resource itself."""
@@ -344,7 +347,8 @@ class ArmClient:
                 resource_id.lstrip("/"), body, api_version=API_VERSION, content_type="application/json; charset=utf-8",
                 polling=_arm_polling(self.poll_interval, self._progress("create", resource_id)), cls=_raw_json,
             )
-            return self._wait(poller, "create")
+            result = self._wait(poller, "create")
+        return inline_payloads(result, self.settings)
 
     def delete(self, resource_id: str) -> None:
         """``DELETE {id}`` (+LRO: 202/204, ``Azure-AsyncOperation`` or ``Location``)."""

@@ -246,13 +246,14 @@ def validation_errors(document: Any) -> list[str]:
     return walk.errors
 
 
-def export_document(document: dict[str, Any], *, include_keys: bool = False) -> dict[str, Any]:
+def export_document(document: dict[str, Any], *, include_keys: bool = False, for_request: bool = False) -> dict[str, Any]:
     """What ``Export-AzMlWebService`` writes: no read-only fields, no null properties.
 
     Nulls are dropped only where they are schema properties (as Newtonsoft's
     ``NullValueHandling.Ignore`` does for model properties); nulls inside example data and
     free-form values are data and stay. Keys (``properties.keys``, ``storageAccount.key``)
-    are dropped unless ``include_keys``; GET never returns them anyway.
+    are dropped unless ``include_keys``; GET never returns them anyway. An empty ``parameters``
+    map is left out of exports (not of ``for_request`` bodies, which send what the file says).
     """
     walk = _Walk("<export>", convert_old_parameters=False)
     out = walk.value(document, {"$ref": "#/definitions/WebService"}, "$", strip_nulls=True)  # a new document
@@ -264,6 +265,10 @@ def export_document(document: dict[str, Any], *, include_keys: bool = False) -> 
     if isinstance(props, dict):
         for key in READ_ONLY_PROPERTIES:
             props.pop(key, None)
+        if props.get("parameters") == {} and not for_request:
+            # No global parameters either way; the service itself drops the empty map after a PATCH
+            # (REC-update), so leaving it out keeps export -> update -> export free of spurious diffs.
+            del props["parameters"]
         if not include_keys:
             props.pop("keys", None)
             storage = props.get("storageAccount")
@@ -273,8 +278,13 @@ def export_document(document: dict[str, Any], *, include_keys: bool = False) -> 
 
 
 def request_body(document: dict[str, Any]) -> bytes:
-    """The exact bytes sent in a PUT/PATCH: the export document as UTF-8 JSON, order kept."""
-    return json.dumps(export_document(document, include_keys=True), ensure_ascii=False).encode("utf-8")
+    """The exact bytes sent in a PUT/PATCH: the export document as UTF-8 JSON, order kept, with the
+    whole payload inline (:func:`.payloads.request_fields`)."""
+    from .payloads import request_fields
+
+    body = export_document(document, include_keys=True, for_request=True)
+    request_fields(body)
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
 # --- trained-model assets --------------------------------------------------------------

@@ -218,3 +218,13 @@ def test_patch_cli_accepts_a_plain_http_uri_with_a_warning(run, live_document, t
     assert code == 0, err
     assert json.loads(out_file.read_text())["properties"]["assets"]["asset3"]["locationInfo"]["uri"] == uri
     assert "plain http" in err
+
+
+def test_export_leaves_out_an_empty_parameters_map_but_requests_send_it():
+    from amlws.plugins.arm.definition import export_document, request_body
+
+    doc = {"location": "West US", "properties": {"packageType": "Graph", "title": "t", "parameters": {}}}
+    assert "parameters" not in export_document(doc)["properties"]  # the service drops it after a PATCH
+    assert json.loads(request_body(doc))["properties"]["parameters"] == {}  # a request sends what the file says
+    kept = {"location": "West US", "properties": {"packageType": "Graph", "parameters": {"seed": {"value": "1"}}}}
+    assert export_document(kept)["properties"]["parameters"] == {"seed": {"value": "1"}}

@@ -17,11 +17,7 @@ from amlws.emulator.server import EmulatorServer
 from .replay import RECORDS, SEED, compare, load, replay
 
 #: (record, aspect) -> why the emulator answers differently
-ALLOWED: dict[tuple[str, str], str] = {
-    ("TestUpdateWebService.json", "extra key properties.parameters"):
-        "after a whole-definition PATCH that sent \"parameters\": {}, the real GET no longer has the key; the "
-        "emulator merges the PATCH (PATCH semantics: issue 13 item 3, pending)",
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 RECORDINGS = ("TestUpdateWebService.json", "TestCreateAndGetRegionalProperties.json")
 
