@@ -209,12 +209,18 @@ def setup_logging(*, verbose: bool = False, debug: bool = False) -> None:
     handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s" if debug else "%(levelname)s: %(message)s"))
     root.addHandler(handler)
     root.propagate = False
+    # azure-core logs requests at DEBUG too; with --debug they go through the same redaction.
+    # Without it, a handler left by an earlier --debug call in this process (scripts and tests
+    # run several commands in one interpreter) is removed: it may write to a closed stream.
+    az = logging.getLogger("azure")
+    for h in list(az.handlers):
+        if getattr(h, "_amlws", False):
+            az.removeHandler(h)
     if debug:
-        # azure-core logs requests at DEBUG too; route them through the same redaction.
-        az = logging.getLogger("azure")
-        for h in list(az.handlers):
-            if getattr(h, "_amlws", False):
-                az.removeHandler(h)
         az.setLevel(logging.DEBUG)
         az.addHandler(handler)
         az.propagate = False
+    elif getattr(az, "_amlws_debug", False):
+        az.setLevel(logging.NOTSET)
+        az.propagate = True
+    az._amlws_debug = debug  # type: ignore[attr-defined]

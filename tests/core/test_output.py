@@ -159,3 +159,26 @@ def test_a_document_is_json_for_people_too_tsv_and_none_as_any_result():
     out = io.StringIO()
     emit_document(doc, output="table", query="properties.title", stream=out)
     assert out.getvalue() == '"T"\n'
+
+
+def test_a_debug_call_leaves_no_azure_handler_for_the_next_call(monkeypatch) -> None:
+    """Scripts and tests run several commands in one interpreter: after a ``--debug`` command, a
+    plain one must not keep tracing azure-core to the first command's stderr."""
+    import io
+    import logging
+
+    from amlws.output import setup_logging
+
+    first = io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    setup_logging(debug=True)
+    logging.getLogger("azure.core.pipeline").debug("traced while debugging")
+    assert "traced while debugging" in first.getvalue()
+    second = io.StringIO()
+    monkeypatch.setattr("sys.stderr", second)
+    setup_logging(debug=False)
+    logging.getLogger("azure.core.pipeline").debug("poll-2")
+    assert "poll-2" not in first.getvalue() + second.getvalue()
+    az = logging.getLogger("azure")
+    assert not [h for h in az.handlers if getattr(h, "_amlws", False)]
+    assert az.propagate and az.level == logging.NOTSET
