@@ -139,6 +139,40 @@ def amlws_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
 
 
 @hookspec(firstresult=True)
+def amlws_model_references(definition: Any, settings: Any) -> Any:
+    """The trained-model references a definition holds, as the service would read them.
+
+    The host uses them around an update: what changed against the live definition is checked
+    before sending (https, SAS, and with ``amlws update`` one ``HEAD`` of the blob), and
+    ``amlws patch-ilearner`` prints the reference it wrote. Purely local: nothing is sent.
+
+    firstresult: stops at the first non-None result.
+
+    :param definition: an :class:`amlws.model.Definition` of this backend.
+    :returns: a ``dict`` of asset/resource name to :class:`amlws.model.ModelLocation` (empty when the
+        definition has no trained model); the location holds the SAS only when the definition stores one.
+    """
+
+
+@hookspec(firstresult=True)
+def amlws_check_same_service(definition: Any, live: Any, settings: Any) -> Any:
+    """Say whether a definition describes the live service, or another one.
+
+    ``amlws update`` refuses (exit 5, unless ``--force``) a definition that another service's
+    export would give: sending it would retitle and rewire the live service. Compare what
+    identifies a service in your format (ARM: the title and the graph's nodes and edges;
+    classic: the workspace, web service and endpoint name).
+
+    firstresult: stops at the first non-None result, so return ``""`` (not ``None``) for "the same service".
+
+    :param definition: the :class:`amlws.model.Definition` about to be sent.
+    :param live: the :class:`amlws.model.Definition` just read from the target.
+    :returns: ``""`` when it is the same service, else a one-line summary of the difference
+        (``"title 'A' vs the live 'B'; graph: 2 nodes, 1 edge differ"``).
+    """
+
+
+@hookspec(firstresult=True)
 def amlws_plan_update(target: Any, definition: Any, settings: Any) -> Any:
     """Describe the requests ``amlws_update`` would send, without sending them (``--what-if``).
 

@@ -46,6 +46,22 @@ def _isolated_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
         os.environ.pop("AMLWS_STATE_DIR", None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_model_head_by_default() -> Iterator[None]:
+    """``amlws update`` HEADs the new model blob before sending. Tests use invented storage hosts
+    (``acct.blob.core.windows.net``...): on a machine with internet access that HEAD would reach
+    Azure and answer 403/404. The tests of the check itself pass ``--check-model``."""
+    saved = os.environ.get("AMLWS_CHECK_MODEL")
+    os.environ["AMLWS_CHECK_MODEL"] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("AMLWS_CHECK_MODEL", None)
+        else:
+            os.environ["AMLWS_CHECK_MODEL"] = saved
+
+
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
     """The session's Azurite blob service (started on first use, stopped at the end)."""

@@ -74,6 +74,24 @@ def amlws_patch_ilearner(definition: Any, location: Any, settings: Any, selector
 
 
 @hookimpl
+def amlws_model_references(definition: Any, settings: Any) -> Any:
+    if definition.backend != NAME:
+        return None
+    from .backend import model_references
+
+    return model_references(definition)
+
+
+@hookimpl
+def amlws_check_same_service(definition: Any, live: Any, settings: Any) -> Any:
+    if definition.backend != NAME:
+        return None
+    from .backend import service_difference
+
+    return service_difference(definition.document, live.document)
+
+
+@hookimpl
 def amlws_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
     if target.backend != NAME:
         return None
