@@ -179,8 +179,8 @@ class ModelLocation:
         use ``http://``; then the URL is accepted with a warning.
         """
         url = urlsplit(self.blob_url)
-        if url.scheme == "https" or _is_loopback(url.hostname or ""):
-            return
+        if url.scheme.lower() != "http" or _is_loopback(url.hostname or ""):
+            return  # https, a loopback emulator, or a scheme of the service's own (aml://)
         if not allow_http:
             https = urlunsplit(("https", url.netloc, url.path, "", ""))
             raise UsageError(

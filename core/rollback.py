@@ -1,7 +1,8 @@
 """History, diff and rollback as library functions (``amlws history|diff|rollback`` are thin over these).
 
 - :func:`note_export` remembers what ``amlws export`` wrote, for the changed-since-export check
-  of ``amlws update`` (:meth:`amlws.host.Host.check_unchanged_since_export`);
+  of ``amlws update`` (:meth:`amlws.host.Host.check_unchanged_since_export`), and which target the
+  file came from (:func:`check_file_source` refuses to send it to another one);
 - :func:`history` lists a target's revisions (the definitions saved before each change);
 - :func:`diff` is a unified diff of canonical JSON between the live definition and a revision
   or a local file;
