@@ -362,20 +362,22 @@ def service_difference(document: dict[str, Any], live: dict[str, Any]) -> str:
 
     What identifies a web service in a PATCH body is its title and its graph (``package.nodes``
     by id with the asset or port each is bound to, and ``package.edges``): another service's
-    definition differs there and would retitle and rewire this one. A document without a title
-    or a package leaves that part unchanged on the service and is not compared. Node parameters
-    are configuration, not identity (and may be masked in an export), so they are not compared.
+    definition differs there and would retitle and rewire this one. Only a whole definition (one
+    with a ``package``) is compared: a partial document such as ``{"properties": {"title": ...}}``
+    is how ``Update-AzMlWebService -Title`` is written, and changes just that. Node parameters are
+    configuration, not identity (and may be masked in an export), so they are not compared.
     """
     props, live_props = document.get("properties") or {}, live.get("properties") or {}
+    package = props.get("package")
+    if not isinstance(package, dict) or not package:
+        return ""
     parts: list[str] = []
     title, live_title = props.get("title"), live_props.get("title")
     if title is not None and title != live_title:
         parts.append(f"title {title!r} vs the live {live_title!r}")
-    package = props.get("package")
-    if isinstance(package, dict) and package:
-        graph = _graph_difference(package, live_props.get("package") or {})
-        if graph:
-            parts.append("graph: " + graph)
+    graph = _graph_difference(package, live_props.get("package") or {})
+    if graph:
+        parts.append("graph: " + graph)
     return "; ".join(parts)
 
 

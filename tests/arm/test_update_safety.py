@@ -242,3 +242,18 @@ def test_update_refuses_a_plain_http_model_uri_unless_allow_http(run, server, h,
     assert "plain http" in err
     patch = [r for r, _ in server.log if r.method == "PATCH"][0]
     assert json.loads(patch.get_data())["properties"]["assets"]["asset3"]["locationInfo"]["uri"] == uri
+
+
+def test_service_difference_compares_whole_definitions_only(live_document):
+    """``Update-AzMlWebService -Title`` is a partial file: it retitles on purpose. A whole definition
+    (with a package) with another title, or another graph, is another service's."""
+    from amlws.plugins.arm.definition import export_document, service_difference
+
+    assert service_difference({"properties": {"packageType": "Graph", "title": "New title"}}, live_document) == ""
+    assert service_difference(export_document(live_document), live_document) == ""
+    retitled = export_document(live_document)
+    retitled["properties"]["title"] = "New title"
+    assert service_difference(retitled, live_document) == f"title 'New title' vs the live {live_document['properties']['title']!r}"
+    rewired = export_document(live_document)
+    rewired["properties"]["package"]["nodes"]["node5"] = {"assetId": "asset1"}
+    assert service_difference(rewired, live_document) == "graph: 1 node(s) bound to other assets or ports"
