@@ -14,6 +14,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,6 +61,21 @@ def _no_model_head_by_default() -> Iterator[None]:
             os.environ.pop("AMLWS_CHECK_MODEL", None)
         else:
             os.environ["AMLWS_CHECK_MODEL"] = saved
+
+
+@pytest.fixture
+def blobs() -> Iterator[Any]:
+    """A loopback blob store (path-style, as Azurite) that answers as each test says: for the
+    HEAD of a model blob that ``amlws update`` sends before changing a service."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.clear()
+        server.stop()
 
 
 @pytest.fixture(scope="session")

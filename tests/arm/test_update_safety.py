@@ -138,16 +138,6 @@ def test_patch_ilearner_bes_result_prints_the_uri_it_wrote(run, live_document, h
 # --- 12.5: the model blob is HEADed before sending ----------------------------------------------------
 
 
-@pytest.fixture
-def blobs() -> HTTPServer:
-    """A blob store on loopback (path-style, as Azurite): answers HEAD as each test says."""
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.clear()
-        server.stop()
 
 
 def _blob_uri(blobs: HTTPServer, h) -> str:

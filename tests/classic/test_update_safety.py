@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from amlws.errors import ExitCode
@@ -71,15 +69,6 @@ def test_patch_ilearner_prints_the_uri_it_wrote_with_the_sas_masked(fake, run, c
     assert "sig=***" in r.json["modelUri"] and "37lTTfngRwxCcf94" not in r.out
 
 
-@pytest.fixture
-def blobs() -> HTTPServer:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.clear()
-        server.stop()
 
 
 def test_update_heads_the_model_blob_with_the_resources_sas(fake, run, cc, httpserver, tmp_path: Path, blobs) -> None:
