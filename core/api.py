@@ -20,7 +20,8 @@ from .config import Settings
 from .errors import AmlwsError, ConflictError, UsageError
 from .fsutil import atomic_write_text, atomic_write_with, read_text
 from .host import Host, get_plugin_manager
-from .model import Definition, ModelLocation, Target, UpdateResult, canonical_json
+from .model import Definition, ModelLocation, ServiceEndpoints, Target, UpdateResult, canonical_json
+from .modelcheck import references
 from .redact import redact, redact_obj
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "parse_json",
     "plan_update",
     "update_conflicts",
+    "service_endpoint",
     "write_json",
     "written_model_uri",
 ]
@@ -118,6 +120,66 @@ def confirm(settings: Settings | None, question: str, *, hint: str = "pass --yes
     answer = sys.stdin.readline().strip().lower()
     if answer not in ("y", "yes"):
         raise AmlwsError("cancelled", hint="nothing was changed")
+
+
+API_KEY_HINT = "set AMLWS_API_KEY, or run: amlws config set api_key (the endpoint's primary key)"
+
+
+def service_endpoint(
+    host: Host,
+    kind: str,
+    *,
+    url: str | None = None,
+    target: str | None = None,
+    backend: str | None = None,
+    options: dict[str, Any] | None = None,
+    api_key: str | None = None,
+    include_key: bool = True,
+    key_setting: str = "api_key",
+    key_hint: str = API_KEY_HINT,
+    definition: Definition | None = None,
+) -> tuple[str, str | None]:
+    """The BES (``kind="bes"``) or RRS (``"rrs"``) URL of a web service, and the key to call it with.
+
+    Either ``url`` (a BES/RRS URL, with the ``key_setting`` setting as its key) or a web service:
+    ``target`` and/or the naming ``options`` (``resource_group``/``name``, ...), whose backend says
+    where its BES/RRS live and gives its own key (``amlws_service_endpoints``). A ``url`` that a
+    backend claims (an ARM resource ID, a classic management URL) is taken as the web service.
+    Key order: ``api_key`` > the service's own key > the ``key_setting`` setting (or prompt).
+
+    :param include_key: find the key (``False`` under ``--what-if``: the key is then ``None``).
+    :param definition: the live definition of the target, when the caller has just read it.
+    :raises UsageError: both or neither of a URL and a web service were given (exit 2).
+    """
+    from .errors import NoBackendError
+
+    if kind not in ("bes", "rrs"):
+        raise ValueError(f"kind must be 'bes' or 'rrs', not {kind!r}")
+    named = bool(target) or any(v is not None for v in (options or {}).values())
+    if url and named:
+        raise UsageError("give the URL (--url) or the web service, not both",
+                         hint="a web service (ARM resource ID, -g/-n, or classic endpoint URL) is enough: amlws finds its URLs")
+    if url and not named:
+        try:
+            resolved = host.resolve(url, backend=backend)
+        except NoBackendError:
+            resolved = None
+        if resolved is None:
+            key = api_key or (host.settings.require(key_setting, hint=key_hint, secret=True) if include_key else None)
+            return url, key
+        target = url
+    if not url and not named:
+        raise UsageError(
+            "no web service or URL given",
+            hint="pass the web service (an ARM resource ID, -g RG -n NAME, or a classic endpoint URL), or --url",
+        )
+    resolved = host.resolve(target, backend=backend, options=options)
+    endpoints: ServiceEndpoints = host.service_endpoints(resolved, include_key=include_key and not api_key, definition=definition)
+    found = endpoints.bes_url if kind == "bes" else endpoints.rrs_url
+    key = api_key or endpoints.api_key
+    if key is None and include_key:
+        key = host.settings.require(key_setting, hint=key_hint, secret=True)
+    return found, key
 
 
 def model_location_from(
@@ -208,7 +270,7 @@ def plan_update(
 def written_model_uri(host: Host, patched: Definition, location: ModelLocation) -> str:
     """The trained-model reference ``patched`` now holds for ``location``, as the backend wrote it
     (an ARM asset URI built from a BES result has no SAS; a classic resource keeps it)."""
-    for ref in host.model_references(patched).values():
+    for ref in references(host, patched).values():
         if ref.blob_url == location.blob_url:
             return ref.uri
     return location.uri

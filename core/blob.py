@@ -1,4 +1,4 @@
-"""Blob storage for retraining: upload training data, download BES outputs, make read SAS tokens.
+"""Blob storage for retraining: upload training data, download BES outputs, make SAS tokens.
 
 Uses ``azure-storage-blob`` (imported lazily: the CLI must start fast). Works against
 Azure and against Azurite's path-style URLs (``http://127.0.0.1:10000/devstoreaccount1/c/b``).
@@ -10,6 +10,7 @@ it is never printed.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -89,6 +90,14 @@ class StorageAccount:
 
     def blob_url(self, container: str, blob: str) -> str:
         return f"{self.blob_endpoint}{quote(container)}/{quote(blob)}"
+
+    def serves(self, base_location: str) -> bool:
+        """Whether a blob URL's base (``https://acct.blob.core.windows.net/``, path-style
+        ``http://127.0.0.1:10000/acct/``) is this account's blob endpoint; the scheme may differ."""
+        def key(url: str) -> str:
+            return url.split("://", 1)[-1].rstrip("/").lower()
+
+        return key(base_location) == key(self.blob_endpoint)
 
     def location(self, container: str, blob: str, sas_token: str = "") -> ModelLocation:
         return ModelLocation(self.blob_endpoint, f"{container}/{blob}", sas_token)
@@ -221,6 +230,92 @@ def download(
     return data
 
 
+#: ``az storage blob generate-sas --permissions`` letters (add, create, delete, execute,
+#: set immutability policy, move, read, tag, write, delete previous version, permanent delete).
+SAS_PERMISSIONS = "acdeimrtwxy"
+#: How long a SAS made by ``amlws blob sas`` (without ``--expiry``) and by ``amlws rollback`` lasts:
+#: the service reads the model while the update is applied ("if your SAS token expires before
+#: you finish updating the endpoint, ... obtain a fresh token"), not afterwards.
+DEFAULT_SAS_LIFETIME = timedelta(hours=1)
+#: A SAS starts this long ago, so that a storage service whose clock is a little behind accepts it.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def parse_expiry(text: str, *, now: datetime | None = None) -> datetime:
+    """``--expiry``: a duration from now (``30m``, ``1h``, ``7d``) or a UTC date/time (``2027-01-31T12:00Z``).
+
+    :raises UsageError: unreadable, or not in the future.
+    """
+    from .model import parse_sas_time
+
+    now = now or datetime.now(timezone.utc)
+    value = text.strip()
+    match = re.fullmatch(r"(?i)(\d+(?:\.\d+)?)\s*([mhd])", value)
+    if match:
+        amount, unit = float(match.group(1)), match.group(2).lower()
+        when = now + {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
+    else:
+        parsed = parse_sas_time(value) if re.match(r"\d{4}-\d{2}-\d{2}", value) else None
+        if parsed is None:
+            raise UsageError(f"--expiry {text!r} is neither a duration nor a date",
+                             hint="give a duration such as 30m, 1h or 7d, or a UTC time such as 2027-01-31T12:00Z")
+        when = parsed
+    if when <= now:
+        raise UsageError(f"--expiry {text!r} is not in the future", hint="give a later time, or a duration such as 1h")
+    return when.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def _check_permissions(permissions: str) -> str:
+    letters = permissions.strip()
+    bad = sorted({c for c in letters if c not in SAS_PERMISSIONS})
+    if not letters or bad:
+        raise UsageError(f"--permissions {permissions!r} has letters a blob SAS does not know: {''.join(bad) or '(none given)'}",
+                         hint=f"use letters from {SAS_PERMISSIONS!r} (as az storage blob generate-sas), e.g. r")
+    return letters
+
+
+def make_sas(
+    connection_string: str,
+    container: str,
+    blob: str,
+    *,
+    permissions: str = "r",
+    expiry: datetime | None = None,
+    https_only: bool = False,
+    now: datetime | None = None,
+) -> ModelLocation:
+    """A SAS for one blob, signed with the account key (``az storage blob generate-sas``), as a
+    location with its ``?``-prefixed token. Its signature is registered as a secret (never logged).
+
+    :param expiry: when it ends (default: :data:`DEFAULT_SAS_LIFETIME` from now).
+    :param https_only: ``spr=https``: the service refuses the token over plain http.
+    :raises UsageError: no account key in the connection string (a SAS-only connection string
+        cannot sign), or unknown permission letters.
+    """
+    from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
+    letters = _check_permissions(permissions)
+    account = StorageAccount.from_connection_string(connection_string)
+    if not account.account_key or not account.account_name:
+        raise UsageError(
+            "cannot make a SAS without the account key",
+            hint="use a connection string with AccountName and AccountKey, or give a blob URL that already has a SAS",
+        )
+    current = now or datetime.now(timezone.utc)
+    token = generate_blob_sas(
+        account_name=account.account_name,
+        container_name=container,
+        blob_name=blob,
+        account_key=account.account_key,
+        permission=BlobSasPermissions.from_string(letters),
+        start=current - CLOCK_SKEW,
+        expiry=expiry or current + DEFAULT_SAS_LIFETIME,
+        protocol="https" if https_only else None,
+    )
+    register_sas(token)
+    return account.location(container, blob, "?" + token)
+
+
 def make_read_sas(
     connection_string: str,
     container: str,
@@ -229,30 +324,63 @@ def make_read_sas(
     hours: float = 24.0,
     now: datetime | None = None,
 ) -> ModelLocation:
-    """A read-only (``sp=r``) SAS for one blob, as a location with its ``?``-prefixed token.
+    """A read-only (``sp=r``) SAS for one blob, valid for ``hours`` (see :func:`make_sas`)."""
+    current = now or datetime.now(timezone.utc)
+    return make_sas(connection_string, container, blob, expiry=current + timedelta(hours=hours), now=current)
 
-    Needs an account key in the connection string (a SAS-only connection string cannot sign).
+
+def blob_in_account(account: StorageAccount, source: str) -> tuple[str, str]:
+    """``(container, blob)`` of a blob URL in ``account``, or of ``container/blob``.
+
+    :raises UsageError: the URL is in another storage account (the key would not sign for it),
+        or ``source`` names no blob.
     """
-    from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+    if source.startswith(("https://", "http://")):
+        loc = ModelLocation.from_uri(source)
+        if not account.serves(loc.base_location):
+            raise UsageError(
+                f"{redact(loc.blob_url)} is not in the storage account of the connection string ({account.blob_endpoint})",
+                hint="set storage_connection_string to that account's connection string (amlws config set storage_connection_string)",
+            )
+        relative = unquote(loc.relative_location)
+    else:
+        relative = source
+    container, _, blob = relative.lstrip("/").partition("/")
+    if not container or not blob:
+        raise UsageError(f"not a blob: {redact(source)!r}", hint="give a blob URL or CONTAINER/BLOB")
+    return container, blob
 
+
+def blob_sas(
+    connection_string: str,
+    source: str,
+    *,
+    permissions: str = "r",
+    expiry: datetime | None = None,
+    https_only: bool = False,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """What ``amlws blob sas`` prints: ``{url, sasToken, expiry}`` (the URL with the token, the
+    token alone without ``?``, the expiry in UTC). The caller asked for the token: it is shown, never logged."""
     account = StorageAccount.from_connection_string(connection_string)
-    if not account.account_key or not account.account_name:
-        raise UsageError(
-            "cannot make a SAS without the account key",
-            hint="use a connection string with AccountName and AccountKey, or give a blob URL that already has a SAS",
-        )
-    start = (now or datetime.now(timezone.utc)) - timedelta(minutes=5)
-    token = generate_blob_sas(
-        account_name=account.account_name,
-        container_name=container,
-        blob_name=blob,
-        account_key=account.account_key,
-        permission=BlobSasPermissions(read=True),
-        start=start,
-        expiry=start + timedelta(hours=hours, minutes=5),
-    )
-    register_sas(token)
-    return account.location(container, blob, "?" + token)
+    container, blob = blob_in_account(account, source)
+    current = now or datetime.now(timezone.utc)
+    when = expiry or (current + DEFAULT_SAS_LIFETIME).replace(microsecond=0)
+    loc = make_sas(connection_string, container, blob, permissions=permissions, expiry=when, https_only=https_only, now=current)
+    log.info("made a SAS (sp=%s, until %s) for %s", permissions, when.isoformat(), loc.blob_url)
+    return {"url": account.blob_url(container, blob) + loc.sas_blob_token, "sasToken": loc.sas_blob_token.lstrip("?"), "expiry": when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")}
+
+
+def fresh_read_sas(connection_string: str | None, blob_url: str, *, now: datetime | None = None) -> str | None:
+    """A ``?``-prefixed read SAS for ``blob_url`` when the connection string's account key can sign
+    for it (same storage account), else ``None`` (``amlws rollback`` then asks for ``--sas-token``)."""
+    if not connection_string:
+        return None
+    account = StorageAccount.from_connection_string(connection_string)
+    if not account.account_key or not account.account_name or not account.serves(ModelLocation.from_uri(blob_url).base_location):
+        return None
+    container, blob = blob_in_account(account, blob_url)
+    return make_sas(connection_string, container, blob, now=now).sas_blob_token
 
 
 def make_container_sas(

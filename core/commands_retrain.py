@@ -1,7 +1,9 @@
 """CLI: ``amlws jobs submit|start|status|wait|cancel|run``, ``amlws invoke`` and ``amlws retrain``.
 
-Thin commands over :mod:`amlws.bes`, :mod:`amlws.rrs` and :mod:`amlws.retrain`. API keys
-come from ``AMLWS_API_KEY``, the profile or a hidden prompt, never from the command line.
+Thin commands over :mod:`amlws.bes`, :mod:`amlws.rrs` and :mod:`amlws.retrain`. Each takes a web
+service (ARM resource ID or ``-g/-n``, classic endpoint URL...) whose backend finds its BES/RRS URLs
+and key (:func:`amlws.api.service_endpoint`), or an explicit ``--url``. API keys come from the
+service, ``AMLWS_API_KEY``, the profile or a hidden prompt, never from the command line.
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ import typer
 
 from .cli import TARGET_OPTIONS, TargetInput, with_target_options
 
-API_KEY_HINT = "set AMLWS_API_KEY, or run: amlws config set api_key (the endpoint's primary key)"
-
 UrlOpt = Annotated[
-    str,
+    Optional[str],
     typer.Option(
         "--url",
-        help="The service's BES URL: ApiLocation + /jobs (AzureMLPS -SubmitJobRequestUrl), with or without ?api-version=2.0.",
+        help="The service's BES URL: ApiLocation + /jobs (AzureMLPS -SubmitJobRequestUrl), with or without ?api-version=2.0. "
+        "Not needed with --target or -g/-n.",
     ),
+]
+#: ``amlws jobs ...``: the web service whose BES to call, as an option (JOB_ID is the positional argument).
+JobsTargetOpt = Annotated[
+    Optional[str],
+    typer.Option("--target", help="The web service (ARM resource ID or classic endpoint URL; or -g/-n): amlws finds its BES URL and key."),
 ]
 JobIdArg = Annotated[str, typer.Argument(help="The BES job id (from jobs submit).")]
 ConfigFileOpt = Annotated[Optional[Path], typer.Option("--job-config-file", help="Job config JSON file (AzureMLPS -JobConfigFile).")]
@@ -43,14 +49,26 @@ def _ctx() -> Any:
     return get_context()
 
 
-def _api_key(ctx: Any, key: str = "api_key") -> str:
-    return ctx.settings.require(key, hint=API_KEY_HINT, secret=True)
+def _endpoint(ctx: Any, kind: str, url: Optional[str], target: TargetInput, *, include_key: bool = True) -> tuple[str, Optional[str]]:
+    """The BES/RRS URL and key: ``--url`` (key from the settings) or the web service's own."""
+    from .api import service_endpoint
+
+    return service_endpoint(ctx.host, kind, url=url, target=target.text, backend=target.backend,
+                            options=target.options, include_key=include_key)
 
 
-def _client(ctx: Any, url: str, poll_interval: float = 2.0) -> Any:
+def _client(ctx: Any, url: Optional[str], target: TargetInput, poll_interval: float = 2.0) -> Any:
     from .bes import BesClient
 
-    return BesClient.from_url(url, _api_key(ctx), settings=ctx.settings, poll_interval=poll_interval, interactive=ctx.settings.interactive)
+    found, key = _endpoint(ctx, "bes", url, target)
+    return BesClient.from_url(found, key, settings=ctx.settings, poll_interval=poll_interval, interactive=ctx.settings.interactive)
+
+
+def _plan_url(ctx: Any, url: Optional[str], target: TargetInput, path: str) -> str:
+    """``--what-if``: the BES URL a request would go to (the service is read, its key is not)."""
+    from .bes import api_location_from_url
+
+    return api_location_from_url(_endpoint(ctx, "bes", url, target, include_key=False)[0]) + path
 
 
 def _config(ctx: Any, file: Optional[Path], string: Optional[str], inputs: Any, outputs: Any, params: Any) -> dict[str, Any]:
@@ -100,8 +118,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(jobs, name="jobs")
 
     @jobs.command("submit")
+    @with_target_options(target=JobsTargetOpt)
     def jobs_submit(
-        url: UrlOpt,
+        target: TargetInput,
+        url: UrlOpt = None,
         job_config_file: ConfigFileOpt = None,
         job_config_string: ConfigStringOpt = None,
         input: InputOpt = None,
@@ -112,55 +132,60 @@ def register(app: typer.Typer) -> None:
         ctx = _ctx()
         config = _config(ctx, job_config_file, job_config_string, input, output, global_param)
         if ctx.settings.what_if:
-            _emit_submit_plan(ctx, url, config)
+            _emit_submit_plan(ctx, _plan_url(ctx, url, target, "/jobs?api-version=2.0"), config)
             return
-        job_id = _client(ctx, url).submit(config)
+        job_id = _client(ctx, url, target).submit(config)
         ctx.emit({"jobId": job_id})
 
     @jobs.command("start")
-    def jobs_start(url: UrlOpt, job_id: JobIdArg) -> None:
+    @with_target_options(target=JobsTargetOpt)
+    def jobs_start(job_id: JobIdArg, target: TargetInput, url: UrlOpt = None) -> None:
         """Start a submitted BES job."""
         ctx = _ctx()
         if ctx.settings.what_if:
-            from .bes import api_location_from_url
-
-            ctx.emit({"whatIf": True, "method": "POST", "url": f"{api_location_from_url(url)}/jobs/{job_id}/start?api-version=2.0"})
+            ctx.emit({"whatIf": True, "method": "POST", "url": _plan_url(ctx, url, target, f"/jobs/{job_id}/start?api-version=2.0")})
             return
-        _client(ctx, url).start(job_id)
+        _client(ctx, url, target).start(job_id)
         ctx.emit({"jobId": job_id, "started": True})
 
     @jobs.command("status")
-    def jobs_status(url: UrlOpt, job_id: JobIdArg, results_file: ResultsFileOpt = None) -> None:
+    @with_target_options(target=JobsTargetOpt)
+    def jobs_status(job_id: JobIdArg, target: TargetInput, url: UrlOpt = None, results_file: ResultsFileOpt = None) -> None:
         """Show a BES job's status and outputs (SAS signatures redacted)."""
         ctx = _ctx()
-        _emit_status(ctx, _client(ctx, url).status(job_id), results_file)
+        _emit_status(ctx, _client(ctx, url, target).status(job_id), results_file)
 
     @jobs.command("wait")
-    def jobs_wait(url: UrlOpt, job_id: JobIdArg, poll_interval: PollOpt = 2.0, keep_job: KeepJobOpt = False, results_file: ResultsFileOpt = None) -> None:
+    @with_target_options(target=JobsTargetOpt)
+    def jobs_wait(
+        job_id: JobIdArg, target: TargetInput, url: UrlOpt = None, poll_interval: PollOpt = 2.0, keep_job: KeepJobOpt = False,
+        results_file: ResultsFileOpt = None,
+    ) -> None:
         """Wait for a BES job to finish (Failed and Cancelled are errors). --timeout cancels it unless --keep-job."""
         ctx = _ctx()
-        client = _client(ctx, url, poll_interval)
+        client = _client(ctx, url, target, poll_interval)
         status = _run_with_progress(
             client, lambda cb: client.wait(job_id, timeout=ctx.settings.timeout(), keep_job=keep_job, progress=cb), "BES job"
         )
         _emit_status(ctx, status, results_file)
 
     @jobs.command("cancel")
-    def jobs_cancel(url: UrlOpt, job_id: JobIdArg) -> None:
+    @with_target_options(target=JobsTargetOpt)
+    def jobs_cancel(job_id: JobIdArg, target: TargetInput, url: UrlOpt = None) -> None:
         """Cancel a running BES job, or delete a finished one (DELETE)."""
         ctx = _ctx()
         if ctx.settings.what_if:
-            from .bes import api_location_from_url
-
-            ctx.emit({"whatIf": True, "method": "DELETE", "url": f"{api_location_from_url(url)}/jobs/{job_id}?api-version=2.0"})
+            ctx.emit({"whatIf": True, "method": "DELETE", "url": _plan_url(ctx, url, target, f"/jobs/{job_id}?api-version=2.0")})
             return
         ctx.confirm(f"Cancel BES job {job_id}?")
-        _client(ctx, url).cancel(job_id)
+        _client(ctx, url, target).cancel(job_id)
         ctx.emit({"jobId": job_id, "cancelled": True})
 
     @jobs.command("run")
+    @with_target_options(target=JobsTargetOpt)
     def jobs_run(
-        url: UrlOpt,
+        target: TargetInput,
+        url: UrlOpt = None,
         job_config_file: ConfigFileOpt = None,
         job_config_string: ConfigStringOpt = None,
         input: InputOpt = None,
@@ -174,9 +199,9 @@ def register(app: typer.Typer) -> None:
         ctx = _ctx()
         config = _config(ctx, job_config_file, job_config_string, input, output, global_param)
         if ctx.settings.what_if:
-            _emit_submit_plan(ctx, url, config)
+            _emit_submit_plan(ctx, _plan_url(ctx, url, target, "/jobs?api-version=2.0"), config)
             return
-        client = _client(ctx, url, poll_interval)
+        client = _client(ctx, url, target, poll_interval)
         status = _run_with_progress(
             client, lambda cb: client.run(config, timeout=ctx.settings.timeout(), keep_job=keep_job, progress=cb,
                                   on_submitted=lambda j: sys.stderr.write(f"submitted BES job {j}\n")),
@@ -228,6 +253,24 @@ def register(app: typer.Typer) -> None:
         atomic_write_bytes(output_file, data)
         ctx.emit({"file": str(output_file), "bytes": len(data)})
 
+    @blob_app.command("sas")
+    def blob_sas_cmd(
+        source: Annotated[str, typer.Argument(help="Blob URL (in the connection string's account) or CONTAINER/BLOB.")],
+        permissions: Annotated[str, typer.Option("--permissions", help="SAS permission letters as az storage blob generate-sas (r, w, c, d, a, ...).")] = "r",
+        expiry: Annotated[Optional[str], typer.Option("--expiry", help="A duration (30m, 1h, 7d) or a UTC time (2027-01-31T12:00Z). Default: 1h.")] = None,
+        https_only: Annotated[bool, typer.Option("--https-only", help="Only allow the token over https (spr=https).")] = False,
+    ) -> None:
+        """Make a SAS for one blob with the storage account key (az storage blob generate-sas --full-uri).
+
+        Prints the URL with its SAS (-o json: {url, sasToken, expiry}): the token is shown because
+        you asked for it; it never goes to logs."""
+        from .blob import blob_sas, parse_expiry, storage_connection_string
+
+        ctx = _ctx()
+        when = parse_expiry(expiry) if expiry else None
+        data = blob_sas(storage_connection_string(ctx.settings), source, permissions=permissions, expiry=when, https_only=https_only)
+        ctx.emit(data, table=_sas_table)
+
     @app.command("evaluate")
     def evaluate_cmd(
         source: Annotated[Optional[str], typer.Argument(help="Evaluate Model CSV: a local file, a blob URL (with SAS) or container/blob.")] = None,
@@ -263,15 +306,21 @@ def register(app: typer.Typer) -> None:
         ctx.emit(data, table=lambda d: _table(d["metrics"]))
 
     @app.command("invoke")
+    @with_target_options
     def invoke_cmd(
-        url: Annotated[str, typer.Option("--url", help="The scoring service's ApiLocation (or its …/execute URL).")],
+        target: TargetInput,
+        url: Annotated[Optional[str], typer.Option("--url", help="The scoring service's ApiLocation (or its …/execute URL), instead of TARGET.")] = None,
         input_file: Annotated[Optional[str], typer.Option("--input-file", "-i", help="JSON or CSV input; - or omitted: stdin (AzureMLPS -InputJsonFile).")] = None,
         input_json: Annotated[Optional[str], typer.Option("--input-json", help="The input as a JSON string (AzureMLPS -InputJsonText).")] = None,
         input_name: Annotated[str, typer.Option("--input-name", help="Input name for CSV/DataTable input.")] = "input1",
         global_param: ParamOpt = None,
         output_json_file: Annotated[Optional[Path], typer.Option("--output-json-file", help="Write the raw response here (AzureMLPS -OutputJsonFile).")] = None,
     ) -> None:
-        """Score rows with the Request-Response Service (Invoke-AmlWebServiceRRSEndpoint)."""
+        """Score rows with the Request-Response Service (Invoke-AmlWebServiceRRSEndpoint).
+
+        TARGET is the web service (ARM resource ID or -g/-n, classic endpoint URL): amlws finds its RRS URL
+        and key. Or give --url, with the key in AMLWS_API_KEY.
+        """
         import io
 
         from . import rrs
@@ -287,12 +336,11 @@ def register(app: typer.Typer) -> None:
             body = rrs.load_input(None, input_name=input_name, global_parameters=params, stdin=io.StringIO(input_json))
         else:
             body = rrs.load_input(input_file, input_name=input_name, global_parameters=params)
+        found, key = _endpoint(ctx, "rrs", url, target, include_key=not ctx.settings.what_if)
         if ctx.settings.what_if:
-            from .bes import api_location_from_url
-
-            ctx.emit({"whatIf": True, "method": "POST", "url": api_location_from_url(url) + "/execute?api-version=2.0&details=true", "body": body})
+            ctx.emit({"whatIf": True, "method": "POST", "url": rrs.execute_url(found, body), "body": rrs.request_body(found, body)})
             return
-        result = rrs.invoke(url, _api_key(ctx), body, settings=ctx.settings)
+        result = rrs.invoke(found, key or "", body, settings=ctx.settings)
         if output_json_file is not None:
             from . import api
 
@@ -305,7 +353,7 @@ def register(app: typer.Typer) -> None:
         options={k: TARGET_OPTIONS[k] for k in ("backend", "resource_group", "name", "workspace", "service", "endpoint")},
     )
     def retrain_cmd(
-        training_service: Annotated[str, typer.Option("--training-service", help="The training service's BES URL (ApiLocation + /jobs).")],
+        training_service: Annotated[str, typer.Option("--training-service", help="The training web service (ARM resource ID or classic endpoint URL), or its BES URL (ApiLocation + /jobs).")],
         target: TargetInput,
         data: Annotated[Optional[str], typer.Option("--data", help="New training data: a local CSV (uploaded), a blob URL with SAS, or container/blob.")] = None,
         gate: Annotated[Optional[list[str]], typer.Option("--gate", help='Metric gate, e.g. "Accuracy>=0.85" (>= <= > <). Repeatable; all must pass.')] = None,
@@ -319,7 +367,7 @@ def register(app: typer.Typer) -> None:
         global_param: ParamOpt = None,
         resource: Annotated[Optional[str], typer.Option("--resource", "--asset", help="Which trained-model resource (classic) or asset (ARM) to replace.")] = None,
         smoke_input: Annotated[Optional[Path], typer.Option("--smoke-input", help="RRS input scored before and after the update.")] = None,
-        smoke_url: Annotated[Optional[str], typer.Option("--smoke-url", help="Scoring service RRS URL (default: the endpoint's ApiLocation). Key: AMLWS_SCORING_API_KEY.")] = None,
+        smoke_url: Annotated[Optional[str], typer.Option("--smoke-url", help="Scoring service RRS URL (default: the updated service's own, with its key). Key: AMLWS_SCORING_API_KEY.")] = None,
         poll_interval: PollOpt = 2.0,
         keep_job: KeepJobOpt = False,
         deploy_what_if: Annotated[bool, typer.Option("--deploy-what-if", help="Upload, train and evaluate, then only show the update.")] = False,
@@ -331,8 +379,12 @@ def register(app: typer.Typer) -> None:
         from .retrain import RetrainRequest, retrain
 
         ctx = _ctx()
+        from .api import service_endpoint
+
+        # the training service's BES URL and key, found once (a web service is read here, before any upload)
+        training_url, api_key = service_endpoint(ctx.host, "bes", url=training_service, include_key=not ctx.settings.what_if)
         request = RetrainRequest(
-            training_url=training_service,
+            training_url=training_url,
             target=target.text,
             target_options={k: v for k, v in target.options.items() if v is not None},
             backend=target.backend,
@@ -352,12 +404,11 @@ def register(app: typer.Typer) -> None:
             timeout=ctx.settings.timeout(),
             deploy_what_if=deploy_what_if,
         )
-        api_key = None if ctx.settings.what_if else _api_key(ctx)
         from .bes import BesClient, ConsoleProgress
 
         bes = None
         if api_key:
-            bes = BesClient.from_url(training_service, api_key, settings=ctx.settings, poll_interval=poll_interval, interactive=ctx.settings.interactive)
+            bes = BesClient.from_url(training_url, api_key, settings=ctx.settings, poll_interval=poll_interval, interactive=ctx.settings.interactive)
         try:
             with ConsoleProgress("training job") as bar:
                 if bes is not None:
@@ -377,6 +428,12 @@ def _table(data: Any) -> None:
     from .output import render_table
 
     render_table(data)
+
+
+def _sas_table(data: dict[str, Any]) -> None:
+    """The URL alone on stdout, one line to copy (a folded table cell cannot be); the expiry on stderr."""
+    sys.stdout.write(data["url"] + "\n")
+    sys.stderr.write(f"expires {data['expiry']}\n")
 
 
 def _location_arg(ctx: Any, source: Optional[str], bes_result: Optional[Path], output_name: Optional[str]) -> Any:
@@ -449,8 +506,7 @@ def _print_retrain(result: dict[str, Any]) -> None:
 
 
 def _emit_submit_plan(ctx: Any, url: str, config: dict) -> None:
-    """--what-if for a job submission: the POST that would be sent, secrets redacted."""
-    from .bes import api_location_from_url
+    """--what-if for a job submission: the POST that would be sent (to ``url``), secrets redacted."""
     from .jobconfig import redacted
 
-    ctx.emit({"whatIf": True, "method": "POST", "url": api_location_from_url(url) + "/jobs?api-version=2.0", "body": redacted(config)})
+    ctx.emit({"whatIf": True, "method": "POST", "url": url, "body": redacted(config)})

@@ -18,14 +18,26 @@ def _history_table(data: Any) -> None:
     from .output import render_table
 
     if isinstance(data, list):
-        render_table(data, columns=["revision", "time", "user", "action", "status", "note"])
+        rows = [{**r, "model": _models_cell(r.get("models"))} for r in data]
+        render_table(rows, columns=["revision", "time", "user", "action", "status", "model", "note"])
         return
     out = sys.stdout
     out.write(f"revision {data['revision']} of {data['target']}: {data['action']} at {data['time']} by {data['user']} "
               f"({data['status']})\n")
+    if data.get("models"):
+        out.write(f"model: {_models_cell(data['models'])}\n")
     import json
 
     out.write(json.dumps(data.get("definition"), indent=2, ensure_ascii=False) + "\n")
+
+
+def _models_cell(models: Any) -> str:
+    """The model URI (``name: uri`` per model when a definition has several)."""
+    if not isinstance(models, list):
+        return ""
+    if len(models) == 1:
+        return str(models[0].get("uri", ""))
+    return "; ".join(f"{m.get('name')}: {m.get('uri')}" for m in models)
 
 
 def _diff_table(data: dict[str, Any]) -> None:
@@ -63,7 +75,7 @@ def register(app: typer.Typer) -> None:
             ctx.emit(History().targets(), table=lambda rows: render_table(
                 rows, columns=["lastTime", "lastAction", "revisions", "backend", "target"]))
             return
-        ctx.emit(history(target.resolve(ctx), revision=revision), table=_history_table)
+        ctx.emit(history(ctx.host, target.resolve(ctx), revision=revision), table=_history_table)
 
     @app.command("diff")
     @with_target_options

@@ -109,7 +109,11 @@ class History:
         note: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Record ``definition`` before a change, then its outcome: ``applied``, ``failed`` or
-        ``interrupted``. Put details for the outcome in ``entry["outcome"]`` inside the block."""
+        ``interrupted``. Put details for the outcome in ``entry["outcome"]`` inside the block.
+
+        Set ``entry["unchanged"] = True`` inside the block when the service reports that nothing
+        changed (a classic refresh answered 304): the revision is then removed, since history
+        records changes, and a revision equal to the live state would make ``amlws rollback`` a no-op."""
         entry = self.record(target_id, backend, definition, action=action, request=request, note=note)
         entry["outcome"] = {}
         try:
@@ -121,7 +125,18 @@ class History:
             message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             self.mark(target_id, entry["revision"], "failed", error=str(message))
             raise
+        if entry.get("unchanged"):
+            self.discard(target_id, entry["revision"])
+            return
         self.mark(target_id, entry["revision"], "applied", **entry["outcome"])
+
+    def discard(self, target_id: str, revision: int) -> None:
+        """Remove a revision recorded for a change that changed nothing (see :meth:`change`)."""
+        for name in (f"{revision:06d}.status.json", f"{revision:06d}.json"):
+            try:
+                (self.folder(target_id) / name).unlink()
+            except FileNotFoundError:
+                pass
 
     def mark(self, target_id: str, revision: int, status: str, **details: Any) -> None:
         """Record the outcome of the change that followed ``revision`` (applied, failed...)."""
@@ -149,8 +164,8 @@ class History:
         """The recorded outcome of the change after ``revision`` (``{}`` when none was recorded)."""
         return _read(self.folder(target_id) / f"{revision:06d}.status.json") or {}
 
-    def list(self, target_id: str) -> list[dict[str, Any]]:
-        """Revisions, oldest first, without the definitions (``amlws history``)."""
+    def list(self, target_id: str, *, definitions: bool = False) -> list[dict[str, Any]]:
+        """Revisions, oldest first (``amlws history``); their saved definitions too with ``definitions``."""
         out = []
         for path in self._revision_files(self.folder(target_id)):
             entry = _read(path)
@@ -165,6 +180,7 @@ class History:
                     "action": entry.get("action"),
                     "status": status.get("status", "unknown (no outcome recorded)"),
                     "note": entry.get("note"),
+                    **({"backend": entry.get("backend"), "definition": entry.get("definition")} if definitions else {}),
                 }
             )
         return out

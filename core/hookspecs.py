@@ -120,6 +120,24 @@ def amlws_patch_ilearner(definition: Any, location: Any, settings: Any, selector
 
 
 @hookspec(firstresult=True)
+def amlws_model_reference(definition: Any, settings: Any) -> Any:
+    """Say which trained models a definition points at (the reference ``amlws_patch_ilearner`` writes).
+
+    Purely local. ``amlws history`` shows them per revision; ``amlws rollback`` uses them to
+    make a fresh read SAS for a revision whose SAS history masked. Optional: without it,
+    history shows no model and rollback needs ``--sas-token``.
+
+    firstresult: stops at the first non-None result.
+
+    :param definition: an :class:`amlws.model.Definition` of this backend (possibly from history,
+        its secrets masked).
+    :returns: a ``list`` of ``{"name", "selector", "uri"}`` dicts, one per trained model: a display
+        name, what ``amlws_patch_ilearner``'s ``selector`` accepts for it, and the reference as the
+        document holds it (a blob URL with its SAS, if any); ``[]`` when it points at none.
+    """
+
+
+@hookspec(firstresult=True)
 def amlws_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
     """Send a definition to the service, wait for it to apply, and verify it.
 
@@ -135,22 +153,6 @@ def amlws_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
     :param live: the :class:`amlws.model.Definition` the host just read from ``target``
         (``amlws_get_definition``), or ``None``.
     :returns: an :class:`amlws.model.UpdateResult`.
-    """
-
-
-@hookspec(firstresult=True)
-def amlws_model_references(definition: Any, settings: Any) -> Any:
-    """The trained-model references a definition holds, as the service would read them.
-
-    The host uses them around an update: what changed against the live definition is checked
-    before sending (https, SAS, and with ``amlws update`` one ``HEAD`` of the blob), and
-    ``amlws patch-ilearner`` prints the reference it wrote. Purely local: nothing is sent.
-
-    firstresult: stops at the first non-None result.
-
-    :param definition: an :class:`amlws.model.Definition` of this backend.
-    :returns: a ``dict`` of asset/resource name to :class:`amlws.model.ModelLocation` (empty when the
-        definition has no trained model); the location holds the SAS only when the definition stores one.
     """
 
 
@@ -197,6 +199,25 @@ def amlws_ensure_target(target: Any, settings: Any, options: Any) -> Any:
     :param target: the :class:`amlws.model.Target` that should exist.
     :param options: a ``dict`` of creation options, e.g. ``{"description": "rentalloc001"}``.
     :returns: a ``dict`` with ``created`` (``True`` when it was created now, ``False`` when it existed).
+    """
+
+
+@hookspec(firstresult=True)
+def amlws_service_endpoints(target: Any, settings: Any, include_key: bool, definition: Any) -> Any:
+    """Say where a web service's BES and RRS live, and the API key they take.
+
+    Lets ``amlws retrain``, ``amlws invoke`` and ``amlws jobs`` accept a web service target in
+    place of URLs. Optional for backends: one without it leaves users to pass ``--url``.
+
+    firstresult: stops at the first non-None result.
+
+    :param target: an :class:`amlws.model.Target` this backend claimed.
+    :param include_key: also return the service's API key (``False`` under ``--what-if``:
+        do not read secrets that will not be used).
+    :param definition: the live :class:`amlws.model.Definition` of ``target`` when the caller has
+        just read it (use it instead of reading the service again), or ``None``.
+    :returns: an :class:`amlws.model.ServiceEndpoints`.
+    :raises amlws.errors.AmlwsError: when the service cannot say (e.g. it is not provisioned yet).
     """
 
 

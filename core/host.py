@@ -27,7 +27,7 @@ from .errors import (
     UsageError,
     VetoError,
 )
-from .model import BackendInfo, Definition, ModelLocation, Target, UpdateResult
+from .model import BackendInfo, Definition, ModelLocation, ServiceEndpoints, Target, UpdateResult
 from .modelcheck import check_references
 
 log = logging.getLogger("amlws")
@@ -302,6 +302,18 @@ class Host:
             selector=selector,
         )
 
+    def model_references(self, definition: Definition) -> list[dict[str, str]]:
+        """The trained models ``definition`` points at (``amlws_model_reference``); ``[]`` when its
+        backend does not say. Each is ``{"name", "selector", "uri"}``; ``uri`` keeps any SAS."""
+        if not self._implements(definition.backend, "amlws_model_reference"):
+            return []
+        refs = self._call(definition.backend, "amlws_model_reference", list, definition=definition, settings=self.settings)
+        if not all(isinstance(r, dict) and isinstance(r.get("uri"), str) for r in refs):
+            raise PluginError(f"backend {definition.backend!r}: amlws_model_reference must return a list of "
+                              "{'name', 'selector', 'uri'} dicts")
+        return [{"name": str(r.get("name") or r.get("selector") or ""), "selector": str(r.get("selector") or r.get("name") or ""),
+                 "uri": r["uri"]} for r in refs]
+
     def update(
         self,
         target: Target,
@@ -353,6 +365,7 @@ class Host:
             result = self._call(target.backend, "amlws_update", UpdateResult, target=target, definition=definition,
                                 settings=self.settings, live=live)
             entry["outcome"] = {"verified": result.verified, "modelUri": result.model_uri}
+            entry["unchanged"] = not result.changed  # nothing to roll back to: no revision
         if model_check:
             result.details["modelCheck"] = model_check
         self._after_change(target, result.definition)
@@ -389,17 +402,6 @@ class Host:
             f"{target.id} changed since it was exported",
             hint="export it again and re-apply your change (amlws diff TARGET --file FILE shows what changed), or pass --force",
         )
-
-    def model_references(self, definition: Definition) -> dict[str, ModelLocation]:
-        """The trained-model references of ``definition`` (``amlws_model_references``); ``{}`` when
-        its backend does not say."""
-        if not self._implements(definition.backend, "amlws_model_references"):
-            return {}
-        refs = self._call(definition.backend, "amlws_model_references", dict, definition=definition, settings=self.settings)
-        for name, loc in refs.items():
-            if not isinstance(loc, ModelLocation):
-                raise PluginError(f"backend {definition.backend!r}: amlws_model_references gave {type(loc).__name__} for {name!r}")
-        return refs
 
     def same_service_difference(self, definition: Definition, live: Definition) -> str:
         """``""`` when ``definition`` describes the live service, else the backend's summary of the
@@ -445,6 +447,26 @@ class Host:
         :raises PluginError: the backend cannot create targets.
         """
         return self._call(target.backend, "amlws_ensure_target", dict, target=target, settings=self.settings, options=dict(options or {}))
+
+    def service_endpoints(
+        self, target: Target, *, include_key: bool = True, definition: Definition | None = None
+    ) -> ServiceEndpoints:
+        """Where ``target``'s BES and RRS live, and (``include_key``) its API key (``amlws_service_endpoints``).
+
+        :raises UsageError: the backend cannot tell (it does not implement the hook): pass the URL instead.
+        """
+        if not self._implements(target.backend, "amlws_service_endpoints"):
+            raise UsageError(
+                f"backend {target.backend!r} cannot find the BES/RRS URLs of {target.id}",
+                hint="give the BES/RRS URL instead (--url; for retrain: --training-service URL, --smoke-url)",
+            )
+        result = self._call(target.backend, "amlws_service_endpoints", ServiceEndpoints, target=target,
+                            settings=self.settings, include_key=include_key, definition=definition)
+        if result.api_key:
+            from .redact import register_secret
+
+            register_secret(result.api_key)
+        return result
 
     def check_vetoes(self, target: Target, definition: Definition) -> None:
         """Ask every ``amlws_before_update`` observer; the first reason given vetoes.

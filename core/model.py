@@ -249,6 +249,30 @@ def _is_path_style(host: str) -> bool:
     return _is_loopback(host) or host.replace(".", "").isdigit()
 
 
+@dataclass(frozen=True)
+class ServiceEndpoints:
+    """Where a web service's Batch Execution (BES) and Request-Response (RRS) APIs live, and their key.
+
+    What ``amlws_service_endpoints`` returns, so that ``amlws retrain``, ``amlws invoke`` and
+    ``amlws jobs`` can take a web service (ARM resource ID, classic endpoint URL...) instead of
+    URLs worked out by hand.
+
+    :param target: the service these endpoints belong to.
+    :param bes_url: the BES jobs URL (``{api location}/jobs``), as ``BesClient.from_url`` takes it.
+    :param rrs_url: the RRS execute URL with its query (``{api location}/execute?api-version=2.0&...``).
+    :param api_key: the key both accept (``Authorization: Bearer``); ``None`` when it was not asked
+        for or the backend cannot tell. Never shown in ``repr`` or :meth:`to_dict`.
+    """
+
+    target: Target
+    bes_url: str
+    rrs_url: str
+    api_key: str | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target.id, "backend": self.target.backend, "besUrl": self.bes_url, "rrsUrl": self.rrs_url}
+
+
 @dataclass
 class UpdateResult:
     """What ``amlws_update`` returns.
@@ -261,6 +285,8 @@ class UpdateResult:
     :param requests: number of HTTP requests the update took.
     :param verification: one line saying what the read-back checked (and, for ``amlws update``,
         what was checked before sending), so that ``verified`` is never read as a "yes" about nothing.
+    :param changed: ``False`` when the service already had this definition and nothing was
+        changed (the host then keeps no history revision of it).
     """
 
     target: Target
@@ -270,6 +296,7 @@ class UpdateResult:
     requests: int = 0
     details: dict[str, Any] = field(default_factory=dict)
     verification: str = ""
+    changed: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -36,13 +36,25 @@ HEAD_TIMEOUT = (5.0, 15.0)
 HEAD_RETRIES = 1
 
 
+def references(host: Any, definition: Definition) -> dict[str, ModelLocation]:
+    """Selector (ARM asset id, classic resource name) -> location, from ``amlws_model_reference``;
+    a reference that is not a URL is left to the service's own validation."""
+    out: dict[str, ModelLocation] = {}
+    for ref in host.model_references(definition):
+        try:
+            out[ref["selector"] or ref["name"]] = ModelLocation.from_uri(ref["uri"])
+        except UsageError:
+            continue
+    return out
+
+
 def changed_references(host: Any, definition: Definition, live: Definition | None) -> dict[str, ModelLocation]:
     """The trained-model references of ``definition`` that the live service does not have now."""
-    refs = host.model_references(definition)
+    refs = references(host, definition)
     if not refs or live is None:
         return refs
-    current = host.model_references(live)
-    return {name: loc for name, loc in refs.items() if name not in current or current[name].uri != loc.uri}
+    current = {name: loc.uri for name, loc in references(host, live).items()}
+    return {name: loc for name, loc in refs.items() if current.get(name) != loc.uri}
 
 
 def check_references(
@@ -133,4 +145,4 @@ def _signed_with_account_key(location: ModelLocation, settings: Any) -> ModelLoc
     return replace(signed, given_uri=None)
 
 
-__all__ = ["changed_references", "check_references", "head_blob"]
+__all__ = ["changed_references", "check_references", "head_blob", "references"]

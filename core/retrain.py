@@ -44,7 +44,8 @@ SAS_MARGIN = timedelta(minutes=10)
 class RetrainRequest:
     """What ``amlws retrain`` was asked to do.
 
-    :param training_url: the training service's BES URL (``{ApiLocation}/jobs``).
+    :param training_url: the training service's BES URL (``{ApiLocation}/jobs``), or the training web
+        service itself (an ARM resource ID, a classic endpoint URL: its backend finds the URL and key).
     :param target: the service to update (classic endpoint URL, ARM resource ID, ...).
     :param data: local CSV to upload, a blob URL (with SAS), or ``container/blob``; ``None``
         when the training service reads its own data (e.g. an Import Data global parameter).
@@ -55,7 +56,7 @@ class RetrainRequest:
     :param job_config: an extra job config merged under the generated one (global parameters, inputs).
     :param selector: which trained-model resource/asset to patch when there are several.
     :param smoke_input: an RRS input file scored before and after the update.
-    :param smoke_url: the scoring service's RRS URL (default: the definition's ``ApiLocation``).
+    :param smoke_url: the scoring service's RRS URL (default: the updated service's own, from its backend).
     :param deploy_what_if: train and evaluate, then only show the update (plan) instead of sending it.
     """
 
@@ -148,6 +149,7 @@ def retrain(
     trained or changed: the result is the plan. With ``request.deploy_what_if`` the model
     is trained and evaluated and the update is only planned (:func:`amlws.api.plan_update`).
 
+    :param api_key: the training service's key; empty: the service's own, else the ``api_key`` setting.
     :param bes: a :class:`~amlws.bes.BesClient` (default: one for ``request.training_url``).
     :param confirm: asks before the update (default: :func:`amlws.api.confirm`).
     :raises GateFailedError: a gate failed (exit 5); nothing was deployed.
@@ -174,6 +176,12 @@ def retrain(
         raise UsageError("retrain updates the service and needs confirmation, but stdin is not a terminal", hint="pass --yes (or --what-if / --deploy-what-if)")
 
     target = host.resolve(request.target, backend=request.backend, options=request.target_options or None)
+    if bes is None or what_if:  # a training web service -> its BES URL (and key); a URL stays as it is
+        training_url, found_key = api.service_endpoint(host, "bes", url=request.training_url, api_key=api_key or None,
+                                                       include_key=bes is None and not what_if)
+        api_key = api_key or found_key or ""
+    else:
+        training_url = request.training_url
     out = _Outcome(runId=run_id, target=target.id, backend=target.backend, status="running", steps={})
     steps: dict[str, Any] = out["steps"]
 
@@ -186,7 +194,7 @@ def retrain(
         from .rrs import load_input
 
         smoke_body = load_input(request.smoke_input)
-        smoke_url, smoke_key = _smoke_endpoint(request, live, scoring_api_key, settings)
+        smoke_url, smoke_key = _smoke_endpoint(host, request, target, live, scoring_api_key)
 
     container = request.container or settings.get("storage_container") or "amlws-retrain"
     prefix = "/".join(p for p in (request.blob_prefix.strip("/"), run_id) if p)
@@ -208,7 +216,7 @@ def retrain(
         if what_if:
             out.update(status="what_if", whatIf=True)
             steps["upload"] = upload
-            steps["job"] = {"url": _jobs_url(request.training_url), "config": redacted(config)}
+            steps["job"] = {"url": _jobs_url(training_url), "config": redacted(config)}
             steps["deploy"] = {"target": target.id, "wouldPatch": request.selector or "the trained model", "wouldUpdate": True}
             return dict(out)
 
@@ -224,7 +232,7 @@ def retrain(
         if bes is None:
             from .bes import BesClient
 
-            bes = BesClient.from_url(request.training_url, api_key, settings=settings, interactive=bool(getattr(settings, "interactive", False)))
+            bes = BesClient.from_url(training_url, api_key, settings=settings, interactive=bool(getattr(settings, "interactive", False)))
         job_ids: list[str] = []
         say(f"training: BES job on {bes.api_location} (run {run_id})")
         try:
@@ -364,15 +372,16 @@ def _output_refs(request: RetrainRequest, cs: str | None, container: str, prefix
     return outputs
 
 
-def _smoke_endpoint(request: RetrainRequest, live: Any, scoring_api_key: str | None, settings: Any) -> tuple[str, str]:
+def _smoke_endpoint(host: Any, request: RetrainRequest, target: Any, live: Any, scoring_api_key: str | None) -> tuple[str, str]:
+    """The RRS URL and key of the smoke test: ``--smoke-url`` with ``scoring_api_key``, or the updated
+    service's own (``amlws_service_endpoints``, from the live definition just read)."""
     from .redact import register_secret
 
-    doc = live.document if live is not None else {}
-    lowered = {k.lower(): v for k, v in doc.items()} if isinstance(doc, dict) else {}
-    url = request.smoke_url or lowered.get("apilocation")
+    url, key = request.smoke_url, scoring_api_key
     if not url:
-        raise UsageError("--smoke-input needs the scoring service's RRS URL", hint="pass --smoke-url (the endpoint's ApiLocation or …/execute URL)")
-    key = scoring_api_key or lowered.get("primarykey") or settings.require(
+        endpoints = host.service_endpoints(target, include_key=not key, definition=live)
+        url, key = endpoints.rrs_url, key or endpoints.api_key
+    key = key or host.settings.require(
         "scoring_api_key", hint="--smoke-input needs the predictive endpoint's API key: set AMLWS_SCORING_API_KEY", secret=True
     )
     register_secret(key)

@@ -11,8 +11,9 @@
 
 History files never hold secrets: API keys are removed and SAS signatures, storage keys and
 tokens are masked. A masked value that is unchanged on the live service is taken from it; a
-SAS signature that is not (the revision used another model blob) must be given again with
-``sas_token``.
+SAS signature that is not (the revision used another model blob) is made afresh when the
+storage connection string holds that account's key (:func:`fresh_model_sas`), else it must be
+given again with ``sas_token``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any, Callable
 
 from .errors import AmlwsError, ConflictError, NotFoundError, UsageError
 from .history import History, file_source, record_export, record_file_source, safe_definition
-from .model import Definition, Target, canonical_json
+from .model import Definition, ModelLocation, Target, canonical_json
 from .redact import MASK, redact_obj
 
 log = logging.getLogger("amlws")
@@ -72,17 +73,38 @@ def check_file_source(target: Target, file: str | Path, *, force: bool = False) 
         )
 
 
-def history(target: Target, *, revision: int | None = None) -> Any:
-    """Revisions of ``target``, oldest first; with ``revision``, that whole entry (its definition included)."""
+def history(host: Any, target: Target, *, revision: int | None = None) -> Any:
+    """Revisions of ``target``, oldest first, each with the trained models its saved definition
+    pointed at (``models``, without SAS); with ``revision``, that whole entry (its definition included)."""
     store = History()
     if revision is not None:
         entry = store.get(target.id, revision)
         status = store.status(target.id, revision)
-        return {**entry, "status": status.get("status", "unknown (no outcome recorded)"), "outcome": status}
-    rows = store.list(target.id)
+        return {**entry, "status": status.get("status", "unknown (no outcome recorded)"), "outcome": status,
+                "models": models_of(host, entry.get("backend") or target.backend, entry.get("definition"))}
+    rows = store.list(target.id, definitions=True)
     if not rows:
         raise NotFoundError(f"no history for {target.id}", hint="amlws records history before each change it makes")
-    return rows
+    out = []
+    for row in rows:
+        backend, document = row.pop("backend", None), row.pop("definition", None)
+        out.append({**row, "models": models_of(host, backend or target.backend, document)})
+    return out
+
+
+def models_of(host: Any, backend: str, document: Any) -> list[dict[str, str]]:
+    """``[{"name", "uri"}]``: the trained models a (saved) definition points at, SAS left out.
+
+    Asked of the backend (``amlws_model_reference``); ``[]`` when it cannot say (no definition,
+    a backend that is not installed any more)."""
+    if not isinstance(document, dict):
+        return []
+    try:
+        refs = host.model_references(Definition(backend, document))
+    except AmlwsError as exc:
+        log.debug("no model references for a %s definition: %s", backend, exc.message)
+        return []
+    return [{"name": r["name"], "uri": r["uri"].split("?", 1)[0]} for r in refs]
 
 
 def _pretty(doc: Any) -> list[str]:
@@ -196,6 +218,33 @@ def restore_masked(definition: Definition, live: Definition) -> Definition:
     return Definition(definition.backend, restored, definition.target)
 
 
+def fresh_model_sas(host: Any, backend: str, document: Any, live_document: Any) -> tuple[Any, list[str]]:
+    """Give each trained model whose SAS history masked a fresh read SAS, when the storage
+    connection string (setting ``storage_connection_string``) has the key of its account.
+
+    The backend says where its models are (``amlws_model_reference``) and writes the new
+    reference (``amlws_patch_ilearner``); core learns no field names.
+
+    :returns: the document and the paths of masked SAS values still left (as :func:`unmask`).
+    """
+    from .blob import fresh_read_sas, storage_connection_string
+
+    connection_string = storage_connection_string(host.settings, required=False)
+    definition = Definition(backend, document)
+    if connection_string:
+        for ref in host.model_references(definition):
+            if not is_masked(ref["uri"]):
+                continue
+            blob_url = ref["uri"].split("?", 1)[0]
+            token = fresh_read_sas(connection_string, blob_url)
+            if token is None:
+                log.info("the storage connection string is not for %s: no fresh SAS for it", blob_url)
+                continue
+            definition = host.patch_ilearner(definition, ModelLocation.from_uri(blob_url + token), selector=ref["selector"] or None)
+            log.info("made a fresh read SAS for %s (history keeps no SAS signature)", blob_url)
+    return unmask(definition.document, live_document)
+
+
 def _masked(key: str | None, value: str) -> Any:
     return redact_obj({key: value})[key] if key is not None else redact_obj(value)
 
@@ -239,9 +288,12 @@ def rollback(
         ) from None
     restored, lost = unmask(saved, live.document, sas_token=sas_token)
     if lost:
+        restored, lost = fresh_model_sas(host, target.backend, restored, live.document)
+    if lost:
         raise UsageError(
             f"revision {revision} references a model whose SAS signature history does not keep ({', '.join(lost)})",
-            hint="pass --sas-token with a read SAS for that blob (amlws never stores SAS signatures)",
+            hint="pass --sas-token with a read SAS for that blob (amlws blob sas URL makes one), or set "
+                 "storage_connection_string to its storage account so that amlws makes it",
         )
     change = unified(view(host, target.backend, safe_definition(live.document)),
                      view(host, target.backend, safe_definition(restored)), f"live {target.id}", f"revision {revision}")

@@ -169,6 +169,39 @@ def wants_swagger(url: str, body: Any) -> bool:
     return isinstance(inputs, dict) and any(isinstance(t, list) for t in inputs.values())
 
 
+def execute_params(url: str, body: Any) -> dict[str, str]:
+    """The query of the execute POST: ``api-version=2.0&details=true`` (+ ``format=swagger``)."""
+    params = dict(PARAMS)
+    if wants_swagger(url, body):
+        params["format"] = "swagger"
+    return params
+
+
+def execute_url(url: str, body: Any) -> str:
+    """The full execute URL (what ``--what-if`` shows)."""
+    from urllib.parse import urlencode
+
+    from .bes import api_location_from_url
+
+    return f"{api_location_from_url(url)}/execute?{urlencode(execute_params(url, body))}"
+
+
+def request_body(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The body as sent: when the URL asks for ``format=swagger`` (the URL the portal shows for ARM
+    web services), DataTable inputs become the swagger form, a list of row objects per input, which
+    is what that format reads; otherwise ``body`` unchanged."""
+    inputs = body.get("Inputs") if isinstance(body, dict) else None
+    if not wants_swagger(url, None) or not isinstance(inputs, dict):
+        return body
+    converted = {}
+    for name, table in inputs.items():
+        if isinstance(table, dict) and isinstance(table.get("ColumnNames"), list):
+            cols = table["ColumnNames"]
+            table = [dict(zip(cols, row)) for row in table.get("Values") or []]
+        converted[name] = table
+    return {**body, "Inputs": converted}
+
+
 @dataclass
 class RrsResult:
     outputs: dict[str, Table]
@@ -192,16 +225,12 @@ def invoke(
     if not api_key:
         raise UsageError("no API key for the RRS service", hint="set AMLWS_API_KEY or run: amlws config set api_key")
     register_secret(api_key)
-    api_location = api_location_from_url(url)
-    params = dict(PARAMS)
-    if wants_swagger(url, body):
-        params["format"] = "swagger"
     if http is None:
         from .http import HttpClient
 
         http = HttpClient(settings)
     resp = http.request(
-        "POST", f"{api_location}/execute", params=params, json_body=body,
+        "POST", f"{api_location_from_url(url)}/execute", params=execute_params(url, body), json_body=request_body(url, body),
         headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
         idempotent=True, error_context="scoring (RRS)",
     )

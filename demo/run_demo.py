@@ -8,7 +8,7 @@ dataset, and drives the public ``amlws`` CLI exactly as you would against Azure:
     1. score a few rows            amlws invoke --url <endpoint ApiLocation> --input-file rows.csv
     2. retrain + gate + deploy     amlws retrain --data new.csv --training-service <BES URL> --target <endpoint> --gate ...
     3. score again                 (predictions change: the endpoint now uses the new model)
-    ... then the same for the ARM web service.
+    ... then the same for the ARM web service, named by its resource ID alone (amlws invoke ID).
 
 Everything it starts is stopped at the end, also on failure or Ctrl-C. Run it with the project's
 Python after ``pip install -e .`` and ``npm install`` at the repo root:  python demo/run_demo.py
@@ -193,11 +193,12 @@ def run(workdir: Path) -> None:
         say("   The predictions changed: the endpoint now scores with the retrained model.")
 
         step(6, "ARM web service: score, retrain, update (PATCH + long-running operation), score again")
-        arm_before = predictions(amlws(["invoke", "--url", arm_pred["apiLocation"], "--input-file", str(rows_file)], env))
-        result = amlws(["retrain", "--data", str(data), "--training-service", arm_train["apiLocation"] + "/jobs", "--target", arm_pred["id"],
+        say("   (by resource ID alone: amlws finds each service's BES/RRS URL from its swaggerLocation, and its key)")
+        arm_before = predictions(amlws(["invoke", arm_pred["id"], "--input-file", str(rows_file)], env))
+        result = amlws(["retrain", "--data", str(data), "--training-service", arm_train["id"], "--target", arm_pred["id"],
                         "--gate", GATE, "--evaluation-output", "output2", "--poll-interval", "0.2", "--yes"], env)
         say("   " + summarize(result))
-        arm_after = predictions(amlws(["invoke", "--url", arm_pred["apiLocation"], "--input-file", str(rows_file)], env))
+        arm_after = predictions(amlws(["invoke", arm_pred["id"], "--input-file", str(rows_file)], env))
         show_table(rows, arm_before, arm_after)
         if arm_after == arm_before:
             raise DemoError("the ARM web service's predictions did not change after retraining")

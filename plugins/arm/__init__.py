@@ -83,21 +83,21 @@ def amlws_patch_ilearner(definition: Any, location: Any, settings: Any, selector
 
 
 @hookimpl
-def amlws_model_references(definition: Any, settings: Any) -> Any:
-    if definition.backend != NAME:
-        return None
-    from .service import model_references
-
-    return model_references(definition)
-
-
-@hookimpl
 def amlws_check_same_service(definition: Any, live: Any, settings: Any) -> Any:
     if definition.backend != NAME:
         return None
     from .definition import service_difference
 
     return service_difference(definition.document, live.document)
+
+
+@hookimpl
+def amlws_model_reference(definition: Any) -> Any:
+    if definition.backend != NAME:
+        return None
+    from .definition import model_references
+
+    return model_references(definition.document)
 
 
 @hookimpl
@@ -116,6 +116,15 @@ def amlws_plan_update(target: Any, definition: Any, settings: Any) -> Any:
     from .service import plan_update
 
     return plan_update(target, definition, settings)
+
+
+@hookimpl
+def amlws_service_endpoints(target: Any, settings: Any, include_key: bool, definition: Any) -> Any:
+    if target.backend != NAME:
+        return None
+    from .service import service_endpoints
+
+    return service_endpoints(target, settings, include_key=include_key, definition=definition)
 
 
 @hookimpl

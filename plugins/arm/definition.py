@@ -301,6 +301,16 @@ def asset_uri(document: dict[str, Any], asset_id: str) -> str | None:
     return (asset.get("locationInfo") or {}).get("uri")
 
 
+def model_references(document: dict[str, Any]) -> list[dict[str, str]]:
+    """``amlws_model_reference``: each trained-model asset's ``locationInfo.uri`` (selector: the asset id)."""
+    out = []
+    for asset_id, asset in trained_model_assets(document).items():
+        uri = (asset.get("locationInfo") or {}).get("uri") if isinstance(asset.get("locationInfo"), dict) else None
+        if isinstance(uri, str) and uri:
+            out.append({"name": str(asset.get("name") or asset_id), "selector": asset_id, "uri": uri})
+    return out
+
+
 def select_trained_model(document: dict[str, Any], selector: str | None) -> str:
     """The id of the trained-model asset to patch; ``selector`` is an asset id or name."""
     assets = ((document.get("properties") or {}).get("assets")) or {}

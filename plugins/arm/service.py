@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from amlws.errors import ConflictError, NotFoundError, OperationFailed, UsageError
-from amlws.model import Definition, ModelLocation, Target, UpdateResult
+from amlws.model import Definition, ServiceEndpoints, Target, UpdateResult
 
 from . import definition as defs
 from .ids import build_id, target_parts
@@ -143,23 +143,57 @@ def _result(target: Target, document: dict[str, Any], final: dict[str, Any], sen
                         verification=verification)
 
 
-def model_references(definition: Definition) -> dict[str, ModelLocation]:
-    """Trained-model asset id -> its ``locationInfo.uri`` as a location (the SAS only when the URI has one)."""
-    out: dict[str, ModelLocation] = {}
-    for asset_id, asset in defs.trained_model_assets(definition.document).items():
-        uri = (asset.get("locationInfo") or {}).get("uri")
-        if isinstance(uri, str) and uri.strip():
-            try:
-                out[asset_id] = ModelLocation.from_uri(uri)
-            except UsageError:
-                continue  # not a URL: the service's own validation reports it
-    return out
-
-
 def patch_ilearner(definition: Definition, location: Any, selector: str | None) -> Definition:
     document, asset_id = defs.patch_ilearner(definition.document, location, selector)
     log.info("asset %s now points at %s", asset_id, location.blob_url)
     return Definition(BACKEND, document, definition.target)
+
+
+# --- BES and RRS of a web service ------------------------------------------------------------
+
+#: The query of the RRS URL the Azure ML Web Services portal shows for a new (ARM) web service.
+RRS_QUERY = "api-version=2.0&format=swagger"
+
+
+def api_location_from_swagger(swagger_location: str, target: Target) -> str:
+    """``https://{region}.services.azureml.net/subscriptions/{sub}/services/{id}/swagger.json`` ->
+    the same URL without ``/swagger.json``: the base of ``/jobs`` (BES) and ``/execute`` (RRS).
+
+    UNVERIFIED against the real service: the API reference gives only the swagger URL's shape;
+    that BES and RRS live beside it is what the portal's "Consume" page and the BES docs show
+    (``.../subscriptions/{sub}/services/{id}/jobs``), and what the amlws emulator serves.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(str(swagger_location).strip())
+    path = parts.path.rstrip("/")
+    if parts.scheme not in ("https", "http") or not parts.netloc or not path.lower().endswith("/swagger.json"):
+        raise UsageError(
+            f"{target.id}: unexpected swaggerLocation {swagger_location!r} (expected .../services/ID/swagger.json)",
+            hint="pass the service's BES or RRS URL with --url",
+        )
+    return urlunsplit((parts.scheme, parts.netloc, path[: -len("/swagger.json")], "", ""))
+
+
+def service_endpoints(target: Target, settings: Any, *, include_key: bool, definition: Definition | None = None) -> ServiceEndpoints:
+    """BES and RRS URLs from the web service's ``properties.swaggerLocation`` (``GET {id}``, unless the
+    live ``definition`` is given) and, when asked, its primary key (``GET {id}/listKeys``)."""
+    with _client(settings, target) as client:
+        document = definition.document if definition is not None else client.get(target.id)
+        props = (document or {}).get("properties") or {}
+        swagger = props.get("swaggerLocation")
+        if not swagger:
+            state = props.get("provisioningState") or "unknown"
+            raise UsageError(
+                f"{target.id} has no swaggerLocation yet (provisioningState {state}): its BES/RRS URLs are not known",
+                hint="wait until amlws get shows provisioningState Succeeded, or pass the URL with --url",
+            )
+        api = api_location_from_swagger(swagger, target)
+        key = None
+        if include_key:
+            keys = client.list_keys(target.id) or {}
+            key = keys.get("primary") or keys.get("secondary") or None
+    return ServiceEndpoints(target, bes_url=api + "/jobs", rrs_url=f"{api}/execute?{RRS_QUERY}", api_key=key)
 
 
 # --- the other cmdlets ----------------------------------------------------------------------

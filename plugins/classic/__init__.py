@@ -74,7 +74,7 @@ def amlws_patch_ilearner(definition: Any, location: Any, settings: Any, selector
 
 
 @hookimpl
-def amlws_model_references(definition: Any, settings: Any) -> Any:
+def amlws_model_reference(definition: Any) -> Any:
     if definition.backend != NAME:
         return None
     from .backend import model_references
@@ -116,6 +116,15 @@ def amlws_ensure_target(target: Any, settings: Any, options: Any) -> Any:
     from .ops import ensure_endpoint
 
     return ensure_endpoint(target, settings, options or {})
+
+
+@hookimpl
+def amlws_service_endpoints(target: Any, settings: Any, include_key: bool, definition: Any) -> Any:
+    if target.backend != NAME:
+        return None
+    from .ops import service_endpoints
+
+    return service_endpoints(target, settings, include_key=include_key, definition=definition)
 
 
 @hookimpl

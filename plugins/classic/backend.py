@@ -324,6 +324,18 @@ def patch_ilearner(definition: Definition, location: ModelLocation, selector: st
     return Definition(BACKEND, doc, definition.target)
 
 
+def model_references(definition: Definition) -> list[dict[str, str]]:
+    """``amlws_model_reference``: each updatable resource's ``Location`` (base + relative + SAS)."""
+    doc = normalise(definition.document)
+    out = []
+    for r in doc.get("Resources") or []:
+        if isinstance(r, dict) and r.get("Name") in patchable_names(doc) and isinstance(r.get("Location"), dict):
+            loc = _location(r["Location"])
+            if loc["BaseLocation"] or loc["RelativeLocation"]:
+                out.append({"name": r["Name"], "selector": r["Name"], "uri": _model(loc).uri})
+    return out
+
+
 def _same_id(a: str, b: str) -> bool:
     return a.replace("-", "").lower() == b.replace("-", "").lower()
 
@@ -370,17 +382,6 @@ def patch_body(wanted: dict[str, dict[str, str]], names: list[str]) -> dict[str,
     return {"Resources": [{"Name": n, "Location": dict(wanted[n])} for n in names]}
 
 
-def model_references(definition: Definition) -> dict[str, ModelLocation]:
-    """Resource name -> its ``Location`` (BaseLocation, RelativeLocation, SasBlobToken as stored)."""
-    out: dict[str, ModelLocation] = {}
-    for r in normalise(definition.document).get("Resources") or []:
-        if isinstance(r, dict) and isinstance(r.get("Name"), str) and isinstance(r.get("Location"), dict):
-            loc = _location(r["Location"])
-            if loc["BaseLocation"] and loc["RelativeLocation"]:
-                out[r["Name"]] = _model(loc)
-    return out
-
-
 def service_difference(document: dict[str, Any], live: dict[str, Any]) -> str:
     """``""`` when ``document`` is of the live endpoint (its workspace, web service and endpoint name,
     where the document names them), else a one-line summary of what differs."""
@@ -418,7 +419,7 @@ def update(target: Target, definition: Definition, settings: Any, http: Any = No
             log.info("endpoint %s already references these models; nothing sent", ref.endpoint)
             first = wanted[next(iter(wanted))]
             return UpdateResult(target, Definition(BACKEND, strip_keys(live_doc), target), True, _model(first).blob_url,
-                                client.request_count + already, {"changed": [], "message": "no change"},
+                                client.request_count + already, {"changed": [], "message": "no change"}, changed=False,
                                 verification="the endpoint already reports the model locations of the definition; nothing sent")
         body = patch_body(wanted, changed)
         client.patch_endpoint(ref, body)

@@ -228,6 +228,7 @@ def refresh_endpoint(
                                request=_plan(("POST", url, body))["requests"]) as entry:
             changed = client.refresh_endpoint(ref, overwrite_resources)
             entry["outcome"] = {"refreshed": changed}
+            entry["unchanged"] = not changed  # 304: no revision (it would make a plain rollback a no-op)
     if not changed:
         message = f'No change detected, so endpoint "{ref.endpoint}" is NOT refreshed.'
     elif overwrite_resources:
@@ -259,3 +260,34 @@ def ensure_endpoint(target: Any, settings: Any, options: dict[str, Any], *, http
         client.add_endpoint(ref, body)
     log.info('Web service endpoint "%s" was successfully added.', ref.endpoint)
     return {"created": True, "endpoint": ref.endpoint, "target": ref.endpoint_url}
+
+
+def service_endpoints(target: Any, settings: Any, *, include_key: bool, definition: Any = None, http: Any = None) -> Any:
+    """BES (``{ApiLocation}/jobs``) and RRS (``{ApiLocation}/execute?api-version=2.0&details=true``) of an
+    endpoint, with its ``PrimaryKey`` when asked (REFERENCE §1.2: build them from ``ApiLocation``).
+
+    A web-service target (no ``/endpoints/NAME``) means its default endpoint, the one BES training
+    runs against in the docs' walkthrough. The live ``definition``, when given, saves the GET unless
+    the key is wanted and this invocation has not read it yet.
+    """
+    from amlws.model import ServiceEndpoints
+
+    from .backend import KEY_FIELDS, _stash
+
+    ref = ClassicRef.from_target(target).validate()
+    doc: dict[str, Any] = {}
+    keys: dict[str, Any] = _stash(settings, "_classic_keys").get(target.id) or {}
+    if definition is not None and (keys or not include_key):
+        doc = normalise(definition.document)
+    if not doc.get("ApiLocation"):
+        with make_client(settings, http) as client:
+            if not ref.endpoint:
+                ref = ref.with_endpoint(_default_name(client, ref)[0])
+            doc = normalise(client.get_endpoint(ref))
+        keys = {k: doc[k] for k in KEY_FIELDS if doc.get(k)}
+    api = str(doc.get("ApiLocation") or "").rstrip("/")
+    if not api:
+        raise UsageError(f"endpoint {ref.endpoint} of web service {ref.service} has no ApiLocation",
+                         hint="pass the endpoint's BES or RRS URL with --url")
+    key = (keys.get("PrimaryKey") or keys.get("SecondaryKey") or None) if include_key else None
+    return ServiceEndpoints(target, bes_url=api + "/jobs", rrs_url=api + "/execute?api-version=2.0&details=true", api_key=key)

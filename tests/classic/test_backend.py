@@ -250,6 +250,9 @@ def test_update_with_nothing_changed_sends_no_patch(fake, run, cc, httpserver, t
     assert r.code == 0, r.err
     assert [q.method for q in fake.requests] == ["GET"]
     assert r.json["details"]["message"] == "no change"
+    # nothing changed: no history revision (a plain rollback still undoes the last real change)
+    r = run("history", _url(httpserver, cc), "-o", "json")
+    assert r.code == ExitCode.NOT_FOUND and "no history for" in r.err
 
 
 def test_update_reports_unverified_when_the_service_keeps_the_old_model(fake, run, cc, httpserver, tmp_path: Path) -> None:

@@ -231,6 +231,13 @@ def test_endpoints_refresh_304_is_no_change(fake, run, cc) -> None:
     assert r.code == 0, r.err
     assert r.json["refreshed"] is False
     assert r.json["message"] == 'No change detected, so endpoint "ep01" is NOT refreshed.'
+    # nothing changed: no history revision (it would make a plain `amlws rollback` a no-op)
+    r = run("history", *_ids(cc), "-o", "json")
+    assert r.code == ExitCode.NOT_FOUND and "no history for" in r.err
+    fake.refresh_status = 200
+    assert run("classic", "endpoints", "refresh", *_ids(cc), "--yes").code == 0
+    assert [(e["revision"], e["action"], e["status"]) for e in run("history", *_ids(cc), "-o", "json").json] == [
+        (1, "endpoint-refresh", "applied")]
 
 
 def test_endpoints_refresh_default_sends_nothing(fake, run, cc) -> None:

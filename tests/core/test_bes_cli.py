@@ -164,3 +164,11 @@ def test_status_table(httpserver: HTTPServer, run_cli, pm, key) -> None:
     code, out, err = run_cli(["jobs", "status", "--url", url(httpserver), "jz"], pm)
     assert code == 0, err
     assert "Finished" in out and "https://acct.blob.core.windows.net/models/m.ilearner" in out and SIG not in out
+
+
+def test_jobs_and_invoke_need_a_url_or_a_web_service(httpserver: HTTPServer, run_cli, pm, key) -> None:
+    for argv in (["jobs", "status", "job1"], ["invoke", "--input-json", '{"Inputs": {"input1": {"ColumnNames": ["a"], "Values": [["1"]]}}}']):
+        code, out, err = run_cli(argv, pm)
+        assert code == 2 and out == ""
+        assert err.startswith("error: no web service or URL given (fix: pass the web service"), err
+    assert httpserver.log == []

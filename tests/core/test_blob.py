@@ -86,3 +86,91 @@ def test_connection_string_from_settings(amlws_env: Path) -> None:
         parse_connection_string("justtext")
     with pytest.raises(UsageError, match="no AccountName/AccountKey"):
         parse_connection_string("AccountName=x;BlobEndpoint=https://x")
+
+
+# --- amlws blob sas (az storage blob generate-sas) -------------------------------------------
+
+
+def _upload(azurite, container: str, tmp_path: Path, name: str = "models/m.ilearner", data: bytes = b"model-bytes") -> None:
+    f = tmp_path / "upload.bin"
+    f.write_bytes(data)
+    upload_file(f, connection_string=azurite.connection_string, container=container, blob_name=name)
+
+
+def test_blob_sas_command_makes_a_working_read_sas_shown_only_on_stdout(
+    azurite, azurite_container: str, tmp_path: Path, run_cli, make_pm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    from urllib.parse import parse_qs, quote, urlsplit
+
+    from amlws.model import parse_sas_time
+
+    _upload(azurite, azurite_container, tmp_path)
+    monkeypatch.setenv("AMLWS_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    before = datetime.now(timezone.utc)
+    code, out, err = run_cli(["--debug", "blob", "sas", f"{azurite_container}/models/m.ilearner", "--expiry", "2h", "-o", "json"], make_pm())
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) == {"url", "sasToken", "expiry"}
+    assert data["url"] == f"{azurite.blob_endpoint}/{azurite_container}/models/m.ilearner?{data['sasToken']}"
+    fields = {k: v[0] for k, v in parse_qs(data["sasToken"]).items()}
+    assert fields["sp"] == "r" and fields["sr"] == "b" and "spr" not in fields
+    expiry = parse_sas_time(data["expiry"])
+    assert parse_sas_time(fields["se"]) == expiry and timedelta(hours=2) - timedelta(seconds=5) <= expiry - before <= timedelta(hours=2, seconds=5)
+    # the token works on its own (no account key) and only for reading
+    assert download(data["url"]) == b"model-bytes"
+    from azure.core.exceptions import HttpResponseError
+    from azure.storage.blob import BlobClient
+
+    with pytest.raises(HttpResponseError) as info:
+        BlobClient.from_blob_url(data["url"]).upload_blob(b"overwrite", overwrite=True)
+    assert info.value.status_code == 403
+    # shown because it was asked for, never in the logs (stderr carries the --debug log; making a SAS sends nothing)
+    assert "made a SAS (sp=r" in err and fields["sig"] not in err and quote(fields["sig"], safe="") not in err
+    assert urlsplit(data["url"]).path.endswith("/models/m.ilearner")
+    # the table format: the URL alone on one line of stdout (to copy), the expiry on stderr
+    code, out, err = run_cli(["blob", "sas", f"{azurite_container}/models/m.ilearner"], make_pm())
+    assert code == 0 and out.count("\n") == 1 and out.startswith(f"{azurite.blob_endpoint}/{azurite_container}/models/m.ilearner?")
+    assert "sp=r" in out and err.startswith("expires ")
+
+
+def test_blob_sas_by_url_with_permissions_iso_expiry_and_https_only(azurite, azurite_container: str, tmp_path: Path) -> None:
+    from urllib.parse import parse_qs
+
+    from amlws.blob import blob_sas, parse_expiry
+
+    _upload(azurite, azurite_container, tmp_path, "a b.ilearner")
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
+    when = parse_expiry("2026-12-08T01:30+01:00", now=now)
+    assert when == datetime(2026, 12, 8, 0, 30, tzinfo=timezone.utc)
+    url = f"{azurite.blob_endpoint}/{azurite_container}/a%20b.ilearner"
+    data = blob_sas(azurite.connection_string, url, permissions="rw", expiry=when, https_only=True, now=now)
+    fields = {k: v[0] for k, v in parse_qs(data["sasToken"]).items()}
+    assert (fields["sp"], fields["spr"], fields["se"], fields["st"]) == ("rw", "https", "2026-12-08T00:30:00Z", "2026-12-07T11:55:00Z")
+    assert data["expiry"] == "2026-12-08T00:30:00Z" and data["url"].startswith(url + "?")
+    assert parse_expiry("30m", now=now) == now + timedelta(minutes=30) and parse_expiry("7d", now=now) == now + timedelta(days=7)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["c/b", "--expiry", "soon"], "is neither a duration nor a date"),
+        (["c/b", "--expiry", "2020-01-01"], "is not in the future"),
+        (["c/b", "--permissions", "rq"], "letters a blob SAS does not know: q"),
+        (["justablob"], "not a blob"),
+        (["https://other.blob.core.windows.net/c/m.ilearner"], "is not in the storage account of the connection string"),
+    ],
+)
+def test_blob_sas_refuses_bad_input_with_exit_2(azurite, run_cli, make_pm, monkeypatch, args, message) -> None:
+    monkeypatch.setenv("AMLWS_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    code, out, err = run_cli(["blob", "sas", *args], make_pm())
+    assert code == 2 and out == "" and message in err and err.startswith("error: "), err
+
+
+def test_blob_sas_needs_an_account_key(run_cli, make_pm, monkeypatch) -> None:
+    monkeypatch.setenv("AMLWS_STORAGE_CONNECTION_STRING", "BlobEndpoint=https://acct.blob.core.windows.net/;SharedAccessSignature=sv=2020&sig=abc")
+    code, out, err = run_cli(["blob", "sas", "c/m.ilearner"], make_pm())
+    assert code == 2 and "cannot make a SAS without the account key" in err
+    monkeypatch.delenv("AMLWS_STORAGE_CONNECTION_STRING")
+    code, out, err = run_cli(["blob", "sas", "c/m.ilearner"], make_pm())
+    assert code == 2 and "no storage connection string configured" in err

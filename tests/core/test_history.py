@@ -75,6 +75,16 @@ def test_change_marks_applied_failed_and_interrupted(tmp_path):
     assert h.status(TARGET, 2)["error"] == "the operation to update ended Failed"
 
 
+def test_change_that_changed_nothing_leaves_no_revision(tmp_path):
+    h = History(tmp_path)
+    with h.change(TARGET, "classic", {"v": 1}, action="endpoint-refresh") as entry:
+        entry["unchanged"] = True
+    assert h.list(TARGET) == [] and list(h.folder(TARGET).iterdir()) == []
+    with h.change(TARGET, "classic", {"v": 1}, action="endpoint-refresh") as entry:
+        entry["unchanged"] = False
+    assert [(r["revision"], r["status"]) for r in h.list(TARGET)] == [(1, "applied")]
+
+
 def test_history_masks_sas_and_storage_keys_but_keeps_the_rest(tmp_path):
     h = History(tmp_path)
     doc = {"properties": {"storageAccount": {"name": "acct", "key": "STORAGEKEY=="},

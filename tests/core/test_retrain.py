@@ -504,3 +504,50 @@ def test_cli_retrain_what_if_needs_no_key_and_sends_nothing(httpserver, azurite,
     plan = json.loads(out)
     assert plan["status"] == "what_if" and plan["steps"]["job"]["config"]["Inputs"]["input1"]["ConnectionString"] == "***"
     assert training.requests == [] and backend.names() == ["get_definition"]
+
+
+class FakeWithEndpoints(FakeBackend):
+    """The fake backend that also says where its services' BES/RRS live (``amlws_service_endpoints``)."""
+
+    def __init__(self, httpserver: HTTPServer) -> None:
+        super().__init__()
+        self.server = httpserver
+        self.endpoint_calls: list[tuple[str, bool, bool]] = []
+
+    @hookimpl
+    def amlws_service_endpoints(self, target: Target, include_key: bool, definition: Any) -> Any:
+        from amlws.model import ServiceEndpoints
+
+        self.endpoint_calls.append((target.id, include_key, definition is not None))
+        api = self.server.url_for(TRAIN if target.id == "fake:train" else SCORE)
+        key = (KEY if target.id == "fake:train" else SCORING_KEY) if include_key else None
+        return ServiceEndpoints(target, bes_url=api + "/jobs", rrs_url=api + "/execute?api-version=2.0&details=true", api_key=key)
+
+
+def test_cli_retrain_by_web_service_finds_the_training_bes_and_the_smoke_rrs(
+        httpserver, azurite, azurite_container, make_pm, data_file, run_cli, cli_env, monkeypatch) -> None:
+    """--training-service names a web service and there is no --smoke-url: core asks the backend for
+    both URLs and keys (no ApiLocation/PrimaryKey read in core), the target's from the live read."""
+    monkeypatch.delenv("AMLWS_API_KEY", raising=False)
+    backend = FakeWithEndpoints(httpserver)
+    training = FakeTraining(httpserver, azurite)
+    scored: list[str | None] = []
+
+    def score(request: Request) -> Response:
+        scored.append(request.headers.get("Authorization"))
+        return Response(json.dumps({"Results": {"output1": {"type": "DataTable", "value": {"ColumnNames": ["Scored Labels"], "Values": [["1"]]}}}}),
+                        content_type="application/json")
+
+    httpserver.expect_request(SCORE + "/execute", method="POST").respond_with_handler(score)
+    smoke = data_file.parent / "smoke.csv"
+    smoke.write_text("age,income\n39,77516\n", encoding="utf-8")
+    argv = retrain_argv(httpserver, azurite_container, data_file, "--smoke-input", str(smoke), "--yes", "-o", "json")
+    argv[argv.index("--training-service") + 1] = "fake:train"
+    code, out, err = run_cli(argv, make_pm((backend, "fake")))
+    assert code == 0, err
+    assert [(m, p, a) for m, p, _, a, _ in training.requests][:2] == [
+        ("POST", TRAIN + "/jobs", f"Bearer {KEY}"), ("POST", TRAIN + "/jobs/job1/start", f"Bearer {KEY}")]
+    assert scored == [f"Bearer {SCORING_KEY}"] * 2
+    assert backend.endpoint_calls == [("fake:train", True, False), ("fake:ep1", True, True)]
+    assert json.loads(out)["status"] == "deployed"
+    assert KEY not in out + err and SCORING_KEY not in out + err

@@ -141,6 +141,36 @@ def validate_arm(arm_spec: dict[str, Any]) -> Any:
     return check
 
 
+def client_env(server: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point the CLI at ``server`` and nothing else: no AMLWS_*/CA variables from the machine,
+    state and config under ``tmp_path``; returns the variables set."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("AMLWS_") or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            monkeypatch.delenv(name)
+    values = {**server.env(), "AMLWS_STATE_DIR": str(tmp_path / "state"), "AMLWS_CONFIG_DIR": str(tmp_path / "config"),
+              "AMLWS_POLL_INTERVAL": "0.02"}
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    return values
+
+
+def model_blob(azurite: Any, container: str, blob: str, coefficients: dict[str, float], intercept: float) -> str:
+    """Upload a readable .ilearner to Azurite; its URL with a read SAS (whose sig is a secret)."""
+    from amlws.blob import make_read_sas
+    from amlws.emulator import mlmodel
+
+    client = azurite.service().get_container_client(container)
+    try:
+        client.create_container()
+    except Exception:  # noqa: BLE001 - exists
+        pass
+    client.upload_blob(blob, mlmodel.dumps(mlmodel.make_model(label="rentals", coefficients=coefficients, intercept=intercept)),
+                       overwrite=True)
+    return make_read_sas(azurite.connection_string, container, blob).uri
+
+
 def in_process_cli(capsys: pytest.CaptureFixture[str]) -> Any:
     """``run(*args) -> (exit code, stdout, stderr)``: the CLI in-process with exactly the arm and
     classic plugins (STYLE.md principle 10), its command registration restored after each call."""

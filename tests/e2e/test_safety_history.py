@@ -17,7 +17,7 @@ import pytest
 from amlws.emulator import seed as demo
 from amlws.emulator.server import EmulatorServer
 
-from .conftest import Http, arm_ws_path, in_process_cli
+from .conftest import Http, arm_ws_path, client_env, in_process_cli
 
 RID = arm_ws_path(demo.DEMO_ARM_PREDICTIVE)
 NEW_URI = "https://devstoreaccount1.blob.core.windows.net/models/new.ilearner?sv=2020-02-10&sp=r&se=2099-01-01T00%3A00%3A00Z&sig=NEWSIGNATURE0001"
@@ -33,14 +33,7 @@ def model_uri(doc: dict[str, Any]) -> str:
 
 @pytest.fixture
 def env(emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name in list(os.environ):
-        if name.startswith("AMLWS_") or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-            monkeypatch.delenv(name)
-    values = {**emulator.env(), "AMLWS_STATE_DIR": str(tmp_path / "state"), "AMLWS_CONFIG_DIR": str(tmp_path / "config"),
-              "AMLWS_POLL_INTERVAL": "0.02"}
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    return values
+    return client_env(emulator, tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -71,6 +64,8 @@ def test_update_records_history_then_diff_and_rollback_restore(cli, http, tmp_pa
     code, out, _ = cli("history", RID, "-o", "json")
     rows = json.loads(out)
     assert [(r["revision"], r["action"], r["status"]) for r in rows] == [(1, "update", "applied")]
+    (model,) = rows[0]["models"]  # the model revision 1's definition pointed at (the ARM asset), without SAS
+    assert model["uri"] == before.split("?")[0] and model["name"].endswith("[trained model]")
     code, out, _ = cli("history", "-o", "json")  # every target with history
     assert [(r["target"], r["backend"], r["revisions"], r["lastAction"]) for r in json.loads(out)] == [(RID, "arm", 1, "update")]
     code, out, _ = cli("history", RID, "--revision", "1", "-o", "json")
