@@ -15,13 +15,21 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP) $(AZURITE)
 
+# setuptools installs `amlws` from core/ (not a folder named amlws/) through an import finder, and says
+# so on every editable install with an "Editable installation ... folders with the same name as your
+# package" notice (InformationOnly). Nothing here can act on it: the repository has no amlws/ folder
+# to shadow the package. Only that notice is filtered; every other warning still shows.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools
-	$(BIN)/python -m pip install -q -e ".[test]"
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
+# Azurite's Node.js requirement is package.json's engines.node: say so in one line, not as npm warnings.
 $(AZURITE): package.json package-lock.json
+	@need=$$(node -p 'require("./package.json").engines.node.slice(2)') && have=$$(node -p process.versions.node) && \
+	if [ "$$(printf '%s\n' "$$need" "$$have" | sort -V | head -n 1)" != "$$need" ]; then \
+	  echo "error: Azurite needs Node.js $$need or newer, found $$have (fix: install a newer Node.js)" >&2; exit 2; fi
 	npm ci --no-audit --no-fund
 	touch $(AZURITE)
 

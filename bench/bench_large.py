@@ -3,7 +3,9 @@ graph nodes) through export -> patch-ilearner -> import, each step against plain
 ``json.load`` + ``json.dump`` of the same file (target < 3x per step) and its peak memory
 (``tracemalloc``, Python allocations; target < 4x the file size).
 
-Each step runs in a fresh process, through the same code the CLI runs:
+Each step runs in a fresh process, through the same code the CLI runs, and so does each
+baseline: every side is timed by the harness's wall clock around its whole process (start-up
+and imports included), median of ``REPEATS``, interleaved (``common.time_sides``):
 - export: the GET body (bytes) -> ``json.loads`` -> ``Host.export`` -> ``api.write_json`` (``amlws export -f``);
 - patch-ilearner: ``amlws patch-ilearner FILE --uri URL -f OUT``;
 - import: ``api.load_definition`` + ``api.write_json``, i.e. ``amlws import -i FILE -f OUT`` without
@@ -19,14 +21,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import REPO, Result, clean_env, say
+from common import REPEATS, REPO, STATISTIC, Result, clean_env, say, time_sides
 
 TARGET_TIME = 3.0
 TARGET_MEMORY = 4.0
 MODEL_URI = "https://bench.blob.core.windows.net/models/retrain/run-1/model.ilearner"
 
 STEP = r'''
-import json, sys, time, tracemalloc
+import json, sys, tracemalloc
 from pathlib import Path
 mode, step, src, dst = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
 memory = mode == "memory"
@@ -44,7 +46,6 @@ if step != "baseline":
     raw = src.read_bytes() if step == "export" else None
 if memory:
     tracemalloc.start()
-t0 = time.perf_counter()
 if step == "baseline":
     with open(src, encoding="utf-8") as fh:
         doc = json.load(fh)
@@ -64,9 +65,8 @@ elif step == "import":
     # what `amlws import -i FILE -f OUT` does before it also echoes the document on stdout
     definition = api.load_definition(host, input_file=src)
     api.write_json(dst, definition.document, force=True)
-seconds = time.perf_counter() - t0
 peak = tracemalloc.get_traced_memory()[1] if memory else 0
-print(json.dumps({"seconds": seconds, "peak": peak}))
+print(json.dumps({"peak": peak}))
 '''
 
 
@@ -144,22 +144,27 @@ def run(quick: bool = False) -> list[Result]:
         say(f"   generated {size / 1e6:.1f} MB: {info['nodes']} graph nodes, {info['edges']} edges")
         exported, patched, imported = work / "exported.json", work / "patched.json", work / "imported.json"
         plan = [("export", get_body, exported), ("patch-ilearner", exported, patched), ("import", patched, imported)]
-        # baseline on the same input as each step (the exported file is what patch-ilearner and import read)
-        timings: dict[str, dict[str, float]] = {}
+        # each step, and the baseline on the same input as that step (the exported file is what
+        # patch-ilearner and import read), in this order in every round
+        sides = {}
         for name, src, dst in plan:
-            timings[name] = step("time", name, src, dst)
-        base = {name: step("time", "baseline", src, work / f"baseline-{name}.json") for name, src, _ in plan}
+            sides[name] = lambda i, name=name, src=src, dst=dst: step("time", name, src, dst)
+            sides[f"baseline {name}"] = lambda i, name=name, src=src: step("time", "baseline", src, work / f"baseline-{name}.json")
+        times = time_sides(sides)
+        say(f"   {STATISTIC} of {REPEATS} interleaved runs each, wall clock of the whole process: "
+            + "; ".join(f"{k} {t.runs()}" for k, t in times.items()))
         memory = {name: step("memory", name, src, work / f"mem-{name}.json") for name, src, _ in plan}
         base_mem = step("memory", "baseline", exported, work / "baseline-mem.json")
         assert json.loads(patched.read_text(encoding="utf-8"))["properties"]["assets"]["asset-model"]["locationInfo"]["uri"] == MODEL_URI
         for name, src, _ in plan:
-            ratio = timings[name]["seconds"] / base[name]["seconds"]
+            ratio = times[name].value / times[f"baseline {name}"].value
             mem = memory[name]["peak"] / src.stat().st_size
             results.append(Result("large", f"{name}: time / json.load+json.dump", ratio, f"< {TARGET_TIME:g}x", ratio < TARGET_TIME,
-                                  detail=f"{timings[name]['seconds']:.2f} s vs {base[name]['seconds']:.2f} s"))
+                                  detail=f"{times[name].value:.2f} s vs {times[f'baseline {name}'].value:.2f} s ({STATISTIC} of {REPEATS}, "
+                                         "whole processes)"))
             results.append(Result("large", f"{name}: peak memory / file size", mem, f"< {TARGET_MEMORY:g}x", mem < TARGET_MEMORY,
                                   detail=f"{memory[name]['peak'] / 1e6:.0f} MB for {src.stat().st_size / 1e6:.0f} MB; "
                                          f"json.load+json.dump alone {base_mem['peak'] / exported.stat().st_size:.2f}x"))
-        total = sum(t["seconds"] for t in timings.values()) / sum(b["seconds"] for b in base.values())
+        total = sum(times[n].value for n, _, _ in plan) / sum(times[f"baseline {n}"].value for n, _, _ in plan)
         say(f"   whole chain: {total:.2f}x three json.load+json.dump")
     return results

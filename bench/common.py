@@ -3,6 +3,12 @@
 Every benchmark measures its baseline in the same run, on the same machine, and reports a
 :class:`Result` (measured value, target, pass/fail). Services run in their own processes so
 that the client under test does not share a GIL with them.
+
+**Timing** goes through one helper, :func:`time_sides`: every side of a comparison (amlws and its
+baselines) is timed by this harness's wall clock (``time.perf_counter`` around the whole call,
+usually a whole process), the same number of times, interleaved (repeat 1 of every side, then
+repeat 2, ...) so that a busy spell on a shared machine falls on every side alike, and each
+side's value is the **median** of its repeats. No side is timed by its own clock.
 """
 
 from __future__ import annotations
@@ -10,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,18 +69,79 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def time_command(cmd: list[str], *, runs: int, env: dict[str, str] | None = None, warmup: int = 2) -> float:
-    """Median wall time of ``cmd`` in seconds (after ``warmup`` unmeasured runs)."""
-    times = []
-    for i in range(warmup + runs):
-        t0 = time.perf_counter()
-        r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        dt = time.perf_counter() - t0
-        if r.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.decode(errors='replace')[-500:]}")
-        if i >= warmup:
-            times.append(dt)
-    return statistics.median(times)
+#: Repeats of every side of a timed comparison (odd: the median is one real run).
+REPEATS = 3
+#: How a side's repeats become its value (printed with the results).
+STATISTIC = "median"
+
+
+@dataclass
+class Side:
+    """One side of a timed comparison.
+
+    :param run: the timed part, given the repeat index (0-based; warm-up runs get negative ones).
+    :param before: untimed, before the clock starts (e.g. a CPU snapshot); its result goes to ``after``.
+    :param after: untimed, after the clock stops: ``(index, run's result, before's result)`` -> what
+        :attr:`Timing.results` keeps for that repeat (default: the run's result).
+    """
+
+    run: Callable[[int], Any]
+    before: Callable[[int], Any] | None = None
+    after: Callable[[int, Any, Any], Any] | None = None
+
+
+@dataclass
+class Timing:
+    """The wall times of one side's repeats, in order, and what each repeat returned."""
+
+    seconds: list[float]
+    results: list[Any]
+
+    @property
+    def index(self) -> int:
+        """The median repeat (the middle one of an odd number, so a real run)."""
+        order = sorted(range(len(self.seconds)), key=lambda i: self.seconds[i])
+        return order[(len(order) - 1) // 2]
+
+    @property
+    def value(self) -> float:
+        """The side's time: the median of its repeats."""
+        return self.seconds[self.index]
+
+    @property
+    def result(self) -> Any:
+        """What the median repeat returned."""
+        return self.results[self.index]
+
+    def runs(self, scale: float = 1.0, unit: str = "s", digits: int = 1) -> str:
+        return ", ".join(f"{x * scale:.{digits}f}" for x in self.seconds) + f" {unit}"
+
+
+def time_sides(sides: dict[str, Side | Callable[[int], Any]], *, repeats: int = REPEATS, warmup: int = 0,
+               clock: Callable[[], float] = time.perf_counter) -> dict[str, Timing]:
+    """Time every side ``repeats`` times with this harness's clock, interleaved, after ``warmup``
+    unmeasured rounds; each side's :attr:`Timing.value` is the median of its repeats."""
+    if repeats < 1 or repeats % 2 == 0:
+        raise ValueError(f"repeats must be odd (the median is then one real run), not {repeats}")
+    plan = {name: side if isinstance(side, Side) else Side(side) for name, side in sides.items()}
+    out = {name: Timing([], []) for name in plan}
+    for i in range(-warmup, repeats):
+        for name, side in plan.items():
+            prepared = side.before(i) if side.before else None
+            t0 = clock()
+            got = side.run(i)
+            seconds = clock() - t0
+            if i >= 0:
+                out[name].seconds.append(seconds)
+                out[name].results.append(side.after(i, got, prepared) if side.after else got)
+    return out
+
+
+def run_command(cmd: list[str], env: dict[str, str] | None = None) -> None:
+    """Run ``cmd`` with its output discarded; a failure stops the benchmark (a failed run is not a time)."""
+    r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.decode(errors='replace')[-500:]}")
 
 
 # --- Azurite -----------------------------------------------------------------------------------
@@ -176,23 +242,16 @@ def client_env(emu: Emulator, state_dir: Path, **extra: str) -> dict[str, str]:
 
 
 def run_amlws(args: list[str], env: dict[str, str], *, timeout: float = 600, check: bool = True) -> Any:
-    """Run the public CLI with ``-o json``; returns (parsed JSON or None, wall seconds, completed process)."""
-    t0 = time.perf_counter()
+    """Run the public CLI with ``-o json``; returns (parsed JSON or None, completed process).
+    Not a timer: time it with :func:`time_sides`."""
     r = subprocess.run([amlws_exe(), *args, "-o", "json"], env=env, capture_output=True, text=True, timeout=timeout)
-    dt = time.perf_counter() - t0
     if check and r.returncode != 0:
         raise RuntimeError(f"amlws {' '.join(args[:2])} failed ({r.returncode}): {r.stderr[-1500:]}")
     try:
         data = json.loads(r.stdout) if r.stdout.strip() else None
     except ValueError:
         data = None
-    return data, dt, r
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
+    return data, r
 
 
 # --- data ----------------------------------------------------------------------------------------

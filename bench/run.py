@@ -5,9 +5,12 @@
     python bench/run.py --only 1 3      some of them
     python bench/run.py --quick         fewer repetitions / rows (a smoke run)
     python bench/run.py --record        also rewrite bench/RESULTS.md with this run
+    python bench/run.py --record --note "TEXT"   ... with a note on the conditions
 
 Every ratio is measured against a baseline taken in the same run on the same machine; no
-absolute time is compared with a constant. Exit code 1 when a target is missed.
+absolute time is compared with a constant. Every side of a ratio is timed the same way (the
+harness's wall clock, median of the same number of interleaved runs: common.time_sides). A
+missed target is printed as MISS, recorded as missed, and the exit code is 1.
 """
 
 from __future__ import annotations
@@ -52,16 +55,27 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     return {"os": f"{platform.system()} {platform.release()}", "cpu": cpu, "cpus": str(os.cpu_count()), "memory": mem,
+            "load": load_average(),
             "python": f"{platform.python_implementation()} {platform.python_version()}",
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
-def record(results: list[Result], info: dict[str, str], seconds: float, path: Path) -> None:
+def load_average() -> str:
+    """The 1-minute load average (runnable processes), to tell a quiet machine from a busy one."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except (AttributeError, OSError):
+        return "unknown"
+
+
+def record(results: list[Result], info: dict[str, str], seconds: float, path: Path, note: str | None = None) -> None:
     lines = ["# amlws benchmark results", "",
              "Written by `python bench/run.py --record` (`make bench` runs the same benchmarks without rewriting this file).",
              "Every ratio is against a baseline measured in the same run on the same machine.", "",
              f"- Date: {info['date']}", f"- Machine: {info['cpu']}, {info['cpus']} CPUs, {info['memory']}, {info['os']}",
-             f"- Python: {info['python']}", f"- Whole run: {seconds:.0f} s", "",
+             f"- Python: {info['python']}", f"- Whole run: {seconds:.0f} s",
+             f"- Load average (1 min, on {info['cpus']} CPUs): {info['load']} at the start, {info.get('load_end', 'unknown')} at the end",
+             *([f"- Note: {note}"] if note else []), "",
              "| # | benchmark | measured | target | result | notes |", "|---|---|---|---|---|---|"]
     for r in results:
         shown = f"{r.value:.2f}{r.unit}" if isinstance(r.value, float) else f"{r.value}{r.unit}"
@@ -79,11 +93,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and rows")
     parser.add_argument("--record", action="store_true", help="rewrite bench/RESULTS.md")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--note", help="a line on the conditions of this run, recorded with --record")
     args = parser.parse_args()
     import importlib
 
     info = machine()
-    say(f"amlws benchmarks: {info['python']} on {info['cpu']} ({info['cpus']} CPUs), {info['date']}")
+    say(f"amlws benchmarks: {info['python']} on {info['cpu']} ({info['cpus']} CPUs, load average {info['load']}), {info['date']}")
     t0 = time.perf_counter()
     results: list[Result] = []
     for num in args.only or sorted(BENCHES):
@@ -102,11 +117,12 @@ def main() -> int:
         say(f"   ({time.perf_counter() - start:.0f} s)")
         results.extend(got)
     seconds = time.perf_counter() - t0
+    info["load_end"] = load_average()
     missed = [r for r in results if not r.ok]
     say("")
     say(f"{len(results) - len(missed)}/{len(results)} targets met in {seconds:.0f} s" + (": missed " + "; ".join(r.name for r in missed) if missed else ""))
     if args.record:
-        record(results, info, seconds, HERE / "RESULTS.md")
+        record(results, info, seconds, HERE / "RESULTS.md", note=args.note)
         say(f"wrote {HERE / 'RESULTS.md'}")
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "seconds": seconds, "results": [r.__dict__ for r in results]}, indent=2, default=str))

@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 from .errors import AmlwsError, OperationFailed, OperationTimeout, RemoteError, UsageError
 from .model import ModelLocation
+from .progress import current as current_reporter
 from .redact import redact, redact_obj, register_secret
 
 log = logging.getLogger("amlws.bes")
@@ -300,6 +301,13 @@ def raise_for_terminal(status: JobStatus) -> JobStatus:
 # --- the client ----------------------------------------------------------------------------
 
 ProgressCallback = Callable[[JobStatus, float], None]
+
+
+def job_progress(label: str = "BES job") -> ProgressCallback:
+    """A ``progress`` callback that reports each status to :func:`amlws.progress.current`
+    (``BES job ID: Running (12s)`` on stderr in the CLI)."""
+    reporter = current_reporter()
+    return lambda status, elapsed: reporter.update(f"{label} {status.job_id}", status.status, elapsed)
 
 
 class BesClient:
@@ -578,59 +586,3 @@ def _ask_on_tty(question: str) -> bool:
     if not answer:
         return False
     return answer.strip().lower() in ("", "y", "yes")
-
-
-# --- progress on stderr ------------------------------------------------------------------------
-
-
-class ConsoleProgress:
-    """A progress display on stderr: a rich spinner with state and elapsed time on a
-    terminal, one line per state change otherwise. Use as a context manager and pass
-    :meth:`update` as ``progress``."""
-
-    def __init__(self, label: str = "BES job", *, stream: Any = None) -> None:
-        self.label = label
-        self.stream = stream or sys.stderr
-        self._progress: Any = None
-        self._task: Any = None
-        self._last: str | None = None
-
-    def __enter__(self) -> ConsoleProgress:
-        isatty = getattr(self.stream, "isatty", None)
-        if callable(isatty) and isatty():
-            from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                SpinnerColumn(), TextColumn("{task.description}"), TextColumn("[bold]{task.fields[state]}"),
-                TimeElapsedColumn(), console=Console(file=self.stream), transient=False,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task(self.label, total=None, state="submitting")
-        return self
-
-    def update(self, status: JobStatus, elapsed: float) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, description=f"{self.label} {status.job_id}", state=status.status)
-            return
-        if status.status != self._last:
-            self._last = status.status
-            self.stream.write(f"{self.label} {status.job_id}: {status.status} ({elapsed:.0f}s)\n")
-            self.stream.flush()
-
-    def stop(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-
-    def asking(self, ask: Callable[[str], bool]) -> Callable[[str], bool]:
-        """Wrap a question so that the live display stops before the prompt appears."""
-
-        def wrapped(question: str) -> bool:
-            self.stop()
-            return ask(question)
-
-        return wrapped
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -153,7 +153,7 @@ def upload_file(
 
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"training data file not found: {p}", hint="check the --data path")
+        raise NotFoundError(f"training data file not found: {p}", hint="check the --data path")
     name = blob_name or p.name
     account = StorageAccount.from_connection_string(connection_string)
     service = _service(connection_string)

@@ -15,18 +15,31 @@ from typing import Annotated, Any, Callable, NamedTuple, Optional
 import typer
 
 from . import __version__
+from .clihelp import AmlwsGroup, style_commands
 from .errors import AmlwsError, ExitCode, UsageError
+
+HELP = """Retrain Azure ML Studio models and update classic and ARM web services.
+
+Examples:
+    The retraining walkthrough for an ARM web service
+        amlws export -g MyRG -n MyService --output-file svc.json
+        amlws patch-ilearner svc.json --uri "https://acct.blob.core.windows.net/models/new.ilearner?sv=...&sig=..."
+        amlws update -g MyRG -n MyService --service-updates svc.json
+    Upload, train, evaluate, gate and deploy in one command
+        amlws retrain --training-service URL --target ID --data train.csv --gate "Accuracy>=0.85"
+"""
 
 app = typer.Typer(
     name="amlws",
-    help="Retrain Azure ML Studio models and update classic and ARM web services.",
+    cls=AmlwsGroup,
+    help=HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-config_app = typer.Typer(help="Show and change amlws settings (profiles in the config file).", no_args_is_help=True)
+config_app = typer.Typer(help="Show and change amlws settings (profiles in the config file).\n\nExamples:\n    Set a value in profile prod, then show where each setting comes from\n        amlws --profile prod config set subscription SUB\n        amlws --profile prod config show", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
 #: Core command modules with a ``register(app)`` function (import-light at module level).
@@ -56,7 +69,9 @@ class AppContext:
 
     def confirm(self, question: str) -> None:
         from .api import confirm
+        from .progress import current
 
+        current().pause()  # a live progress line must not overwrite the prompt
         confirm(self.settings, question)
 
     def resolve(self, target: Optional[str], backend: Optional[str] = None, **options: Any) -> Any:
@@ -91,7 +106,9 @@ def hoist_global_options(argv: list[str]) -> list[str]:
             rest.extend(argv[i:])
             break
         name = arg.split("=", 1)[0]
-        if name in _VALUE_OPTIONS:
+        if arg.startswith("-o") and not arg.startswith("--") and len(arg) > 2:  # -otsv, as -o tsv
+            front.append(arg)
+        elif name in _VALUE_OPTIONS:
             if "=" in arg:
                 front.append(arg)
             elif i + 1 < len(argv):
@@ -116,14 +133,14 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def root(
     typer_ctx: typer.Context,
-    output: Annotated[str, typer.Option("--output", "-o", help="Output format: table or json (json is alone on stdout).")] = "table",
-    query: Annotated[Optional[str], typer.Option("--query", help="JMESPath query over the JSON result (as in az).")] = None,
-    profile: Annotated[Optional[str], typer.Option("--profile", help="Config profile to use (AMLWS_PROFILE).")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+    output: Annotated[str, typer.Option("--output", "-o", metavar="FORMAT", help="Output format: table, json, tsv (values only, tab-separated, as az) or none (exit code only). json and tsv are alone on stdout.")] = "table",
+    query: Annotated[Optional[str], typer.Option("--query", metavar="JMESPATH", help="JMESPath query over the JSON result (as in az).")] = None,
+    profile: Annotated[Optional[str], typer.Option("--profile", metavar="NAME", help="Config profile to use (AMLWS_PROFILE).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what amlws does to stderr (the state of long waits is always shown there).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Trace HTTP and show tracebacks (secrets redacted).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     what_if: Annotated[bool, typer.Option("--what-if", help="Show the requests and the change; send nothing.")] = False,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Overall timeout in seconds for long operations.")] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", metavar="SECONDS", help="Overall timeout in seconds for long operations.")] = None,
     version: Annotated[
         Optional[bool], typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version and exit.")
     ] = None,
@@ -134,7 +151,7 @@ def root(
     from .output import FORMATS, setup_logging
 
     if output not in FORMATS:
-        raise UsageError(f"invalid --output {output!r}", hint="use -o json or -o table")
+        raise UsageError(f"invalid --output {output!r}", hint="use -o " + ", -o ".join(FORMATS))
     setup_logging(verbose=verbose, debug=debug)
     settings = Settings.load(
         profile,
@@ -261,7 +278,14 @@ def get_cmd(
     target: TargetInput,
     region: Annotated[Optional[str], typer.Option("--region", help="ARM: region whose encrypted credentials to return.")] = None,
 ) -> None:
-    """Get a web service (ARM) or endpoint (classic) definition. (Get-AzMlWebService, Get-AmlWebServiceEndpoint)"""
+    """Get a web service (ARM) or endpoint (classic) definition. (Get-AzMlWebService, Get-AmlWebServiceEndpoint)
+
+    Examples:
+        Show an ARM web service
+            amlws get -g MyRG -n MyService
+        Show a classic endpoint's resources (trained model locations) as JSON
+            amlws get https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default -o json --query Resources
+    """
     ctx = get_context()
     if region:
         ctx.settings.flags["region"] = region
@@ -288,15 +312,22 @@ def export_cmd(
     force: Annotated[bool, typer.Option("--force", help="Overwrite the output file without asking.")] = False,
     include_keys: Annotated[bool, typer.Option("--include-keys", help="Keep API keys in the export (off by default).")] = False,
 ) -> None:
-    """Export a definition to JSON. (Get- + Export-AzMlWebService -OutputFile / -ToJsonString)"""
+    """Export a definition to JSON. (Get- + Export-AzMlWebService -OutputFile / -ToJsonString)
+
+    Examples:
+        Export an ARM web service for patch-ilearner and update
+            amlws export -g MyRG -n MyService --output-file svc.json
+        Export a classic endpoint to stdout
+            amlws export https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default
+    """
     from . import api
-    from .output import to_json
+    from .output import emit_document
 
     ctx = get_context()
     t = target.resolve(ctx)
     definition = ctx.host.get_definition(t)
     if output_file is None:
-        sys.stdout.write(to_json(api.apply_query_if(ctx.settings, ctx.host.export(definition, include_keys=include_keys))) + "\n")
+        emit_document(ctx.host.export(definition, include_keys=include_keys), output=ctx.settings.output, query=ctx.settings.query)
         _note_export(ctx, t, definition, None)
         return
     if ctx.settings.what_if:
@@ -322,18 +353,25 @@ def import_cmd(
     force: Annotated[bool, typer.Option("--force", help="Overwrite the output file without asking.")] = False,
     backend: BackendOpt = None,
 ) -> None:
-    """Validate a definition and print it normalised. (Import-AzMlWebService -InputFile / -JsonString)"""
+    """Validate a definition and print it normalised. (Import-AzMlWebService -InputFile / -JsonString)
+
+    Examples:
+        Validate a patched export (sends nothing)
+            amlws import --input-file svc.json
+        Validate and write the normalised definition
+            amlws import -i svc.json --output-file svc.normalised.json
+    """
     from . import api
 
     ctx = get_context()
     definition = api.load_definition(ctx.host, input_file=input_file, json_string=json_string, backend=backend)
     if output_file is not None:
         api.write_json(output_file, definition.document, force=force or ctx.settings.yes, settings=ctx.settings)
-    from .output import to_json
+    from .output import emit_document
     from .redact import redact_obj
 
     # the printed copy has SAS signatures masked; the --output-file copy is complete
-    sys.stdout.write(to_json(api.apply_query_if(ctx.settings, redact_obj(definition.document))) + "\n")
+    emit_document(redact_obj(definition.document), output=ctx.settings.output, query=ctx.settings.query)
 
 
 @app.command("patch-ilearner")
@@ -350,7 +388,14 @@ def patch_ilearner_cmd(
     allow_http: Annotated[bool, typer.Option("--allow-http", help="Accept a plain-http model URL (old samples); its SAS travels unencrypted.")] = False,
     backend: BackendOpt = None,
 ) -> None:
-    """Point a definition's trained model at a new .ilearner (the walkthrough's hand edit). Sends nothing."""
+    """Point a definition's trained model at a new .ilearner (the walkthrough's hand edit). Sends nothing.
+
+    Examples:
+        Point the [trained model] at a blob URL with its SAS
+            amlws patch-ilearner svc.json --uri "https://acct.blob.core.windows.net/models/new.ilearner?sv=...&sig=..."
+        Take the model location from a BES job's results file
+            amlws patch-ilearner svc.json --bes-result status.json --output-name output1
+    """
     from . import api
 
     ctx = get_context()
@@ -380,7 +425,14 @@ def update_cmd(
     allow_http: Annotated[bool, typer.Option("--allow-http", help="Accept a plain-http model URL (old samples); its SAS travels unencrypted.")] = False,
     check_model: Annotated[bool, typer.Option("--check-model/--no-check-model", envvar="AMLWS_CHECK_MODEL", help="HEAD the new .ilearner blob with its SAS before sending; 404/403 refuse the update.")] = True,
 ) -> None:
-    """Update a service with a definition, wait for it to apply, verify. (Update-AzMlWebService -ServiceUpdates)"""
+    """Update a service with a definition, wait for it to apply, verify. (Update-AzMlWebService -ServiceUpdates)
+
+    Examples:
+        Update an ARM web service from a patched export
+            amlws update -g MyRG -n MyService --service-updates svc.json
+        Show the requests and the diff; send nothing
+            amlws update https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default --service-updates endpoint.json --what-if
+    """
     from . import api
 
     ctx = get_context()
@@ -421,7 +473,13 @@ def _print_plan(plan: dict[str, Any]) -> None:
 
 @app.command("plugins")
 def plugins_cmd() -> None:
-    """List installed plugins, their versions and the hooks each implements."""
+    """List installed plugins, their versions and the hooks each implements.
+
+    Examples:
+        Which backends are installed
+            amlws plugins
+            amlws plugins -o json --query "[].name"
+    """
     ctx = get_context()
     data = ctx.host.plugins()
     ctx.emit(data, table=lambda rows: _table([{**r, "hooks": ", ".join(h.removeprefix("amlws_") for h in r["hooks"])} for r in rows]))
@@ -429,7 +487,13 @@ def plugins_cmd() -> None:
 
 @config_app.command("show")
 def config_show() -> None:
-    """Show the effective settings and where each comes from (secrets masked)."""
+    """Show the effective settings and where each comes from (secrets masked).
+
+    Examples:
+        Settings of the default profile and of another
+            amlws config show
+            amlws --profile prod config show -o json
+    """
     from .config import config_path
 
     ctx = get_context()
@@ -449,7 +513,13 @@ def config_set(
     key: Annotated[str, typer.Argument(help="Setting name, e.g. subscription, workspace, location.")],
     value: Annotated[Optional[str], typer.Argument(help="Value; omit for secrets to be prompted for.")] = None,
 ) -> None:
-    """Set a setting in the current profile (--profile). Secrets: omit VALUE to type it hidden."""
+    """Set a setting in the current profile (--profile). Secrets: omit VALUE to type it hidden.
+
+    Examples:
+        Set the default subscription; type a secret hidden
+            amlws config set subscription 00000000-0000-0000-0000-000000000000
+            amlws config set api_key
+    """
     from .config import is_secret_setting, set_profile_value
 
     ctx = get_context()
@@ -470,7 +540,12 @@ def config_set(
 
 @config_app.command("unset")
 def config_unset(key: Annotated[str, typer.Argument(help="Setting name.")]) -> None:
-    """Remove a setting from the current profile."""
+    """Remove a setting from the current profile.
+
+    Examples:
+        Forget the stored API key of profile prod
+            amlws --profile prod config unset api_key
+    """
     from .config import config_path, set_profile_value
 
     ctx = get_context()
@@ -483,7 +558,13 @@ def config_unset(key: Annotated[str, typer.Argument(help="Setting name.")]) -> N
 
 @config_app.command("path")
 def config_path_cmd() -> None:
-    """Print the config file's path."""
+    """Print the config file's path.
+
+    Examples:
+        Print the path; show the file
+            amlws config path
+            cat "$(amlws config path)"
+    """
     from .config import config_path
 
     typer.echo(str(config_path()))
@@ -545,8 +626,12 @@ def main(argv: Optional[list[str]] = None, *, pm: Any = None) -> int:
             pm = get_plugin_manager()
         _pm = pm
         register_commands(pm)
+        style_commands(app)  # examples, global options and named usage in every --help (plugin commands too)
+        from .progress import ConsoleProgress, reporting
+
         try:
-            rv = app(args=args, prog_name="amlws", standalone_mode=False)
+            with reporting(ConsoleProgress(stream=sys.stderr)):  # state and elapsed time of long waits
+                rv = app(args=args, prog_name="amlws", standalone_mode=False)
         except SystemExit as exc:  # sys.exit() inside a command
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         else:

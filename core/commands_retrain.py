@@ -106,15 +106,15 @@ def _status_table(data: dict[str, Any]) -> None:
 
 
 def _run_with_progress(client: Any, fn: Any, label: str) -> Any:
-    from .bes import ConsoleProgress
+    from .bes import job_progress
+    from .progress import pausing
 
-    with ConsoleProgress(label) as bar:
-        client.ask = bar.asking(client.ask)
-        return fn(bar.update)
+    client.ask = pausing(client.ask)
+    return fn(job_progress(label))
 
 
 def register(app: typer.Typer) -> None:
-    jobs = typer.Typer(help="Batch Execution Service jobs: train and batch-score (Invoke-AmlWebServiceBESEndpoint).", no_args_is_help=True)
+    jobs = typer.Typer(help="Batch Execution Service jobs: train and batch-score (Invoke-AmlWebServiceBESEndpoint).\n\nExamples:\n    Submit, start and wait in one step\n        amlws jobs run --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --job-config-file job.json --results-file status.json", no_args_is_help=True)
     app.add_typer(jobs, name="jobs")
 
     @jobs.command("submit")
@@ -128,7 +128,12 @@ def register(app: typer.Typer) -> None:
         output: OutputOpt = None,
         global_param: ParamOpt = None,
     ) -> None:
-        """Create a BES job (not started); prints its id. The POST is never retried."""
+        """Create a BES job (not started); prints its id. The POST is never retried.
+
+        Examples:
+            Create a training job on uploaded data
+                amlws jobs submit --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --input-blob input1=amlws-retrain/train.csv --output-blob output1=amlws-retrain/model.ilearner
+        """
         ctx = _ctx()
         config = _config(ctx, job_config_file, job_config_string, input, output, global_param)
         if ctx.settings.what_if:
@@ -140,7 +145,12 @@ def register(app: typer.Typer) -> None:
     @jobs.command("start")
     @with_target_options(target=JobsTargetOpt)
     def jobs_start(job_id: JobIdArg, target: TargetInput, url: UrlOpt = None) -> None:
-        """Start a submitted BES job."""
+        """Start a submitted BES job.
+
+        Examples:
+            Start the job jobs submit created
+                amlws jobs start --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs JOB_ID
+        """
         ctx = _ctx()
         if ctx.settings.what_if:
             ctx.emit({"whatIf": True, "method": "POST", "url": _plan_url(ctx, url, target, f"/jobs/{job_id}/start?api-version=2.0")})
@@ -151,7 +161,13 @@ def register(app: typer.Typer) -> None:
     @jobs.command("status")
     @with_target_options(target=JobsTargetOpt)
     def jobs_status(job_id: JobIdArg, target: TargetInput, url: UrlOpt = None, results_file: ResultsFileOpt = None) -> None:
-        """Show a BES job's status and outputs (SAS signatures redacted)."""
+        """Show a BES job's status and outputs (SAS signatures redacted).
+
+        Examples:
+            Status, and the full results (with SAS) for patch-ilearner
+                amlws jobs status --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs JOB_ID
+                amlws jobs status --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs JOB_ID --results-file status.json
+        """
         ctx = _ctx()
         _emit_status(ctx, _client(ctx, url, target).status(job_id), results_file)
 
@@ -161,7 +177,12 @@ def register(app: typer.Typer) -> None:
         job_id: JobIdArg, target: TargetInput, url: UrlOpt = None, poll_interval: PollOpt = 2.0, keep_job: KeepJobOpt = False,
         results_file: ResultsFileOpt = None,
     ) -> None:
-        """Wait for a BES job to finish (Failed and Cancelled are errors). --timeout cancels it unless --keep-job."""
+        """Wait for a BES job to finish (Failed and Cancelled are errors). --timeout cancels it unless --keep-job.
+
+        Examples:
+            Wait at most an hour, leaving the job running after that
+                amlws jobs wait --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs JOB_ID --timeout 3600 --keep-job
+        """
         ctx = _ctx()
         client = _client(ctx, url, target, poll_interval)
         status = _run_with_progress(
@@ -172,7 +193,12 @@ def register(app: typer.Typer) -> None:
     @jobs.command("cancel")
     @with_target_options(target=JobsTargetOpt)
     def jobs_cancel(job_id: JobIdArg, target: TargetInput, url: UrlOpt = None) -> None:
-        """Cancel a running BES job, or delete a finished one (DELETE)."""
+        """Cancel a running BES job, or delete a finished one (DELETE).
+
+        Examples:
+            Cancel without a prompt
+                amlws jobs cancel --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs JOB_ID --yes
+        """
         ctx = _ctx()
         if ctx.settings.what_if:
             ctx.emit({"whatIf": True, "method": "DELETE", "url": _plan_url(ctx, url, target, f"/jobs/{job_id}?api-version=2.0")})
@@ -195,7 +221,12 @@ def register(app: typer.Typer) -> None:
         keep_job: KeepJobOpt = False,
         results_file: ResultsFileOpt = None,
     ) -> None:
-        """Submit, start and wait for a BES job (Invoke-AmlWebServiceBESEndpoint)."""
+        """Submit, start and wait for a BES job (Invoke-AmlWebServiceBESEndpoint).
+
+        Examples:
+            Train on a local config and save the results for patch-ilearner
+                amlws jobs run --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --job-config-file job.json --results-file status.json
+        """
         ctx = _ctx()
         config = _config(ctx, job_config_file, job_config_string, input, output, global_param)
         if ctx.settings.what_if:
@@ -209,7 +240,7 @@ def register(app: typer.Typer) -> None:
         )
         _emit_status(ctx, status, results_file)
 
-    blob_app = typer.Typer(help="Blob storage for retraining data and BES outputs (connection string: AMLWS_STORAGE_CONNECTION_STRING).", no_args_is_help=True)
+    blob_app = typer.Typer(help="Blob storage for retraining data and BES outputs (connection string: AMLWS_STORAGE_CONNECTION_STRING).\n\nExamples:\n    Upload training data\n        amlws blob upload train.csv --container amlws-retrain", no_args_is_help=True)
     app.add_typer(blob_app, name="blob")
 
     @blob_app.command("upload")
@@ -219,7 +250,12 @@ def register(app: typer.Typer) -> None:
         blob_name: Annotated[Optional[str], typer.Option("--blob-name", help="Blob name (default: the file name).")] = None,
         overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing blob.")] = False,
     ) -> None:
-        """Upload a local file; prints its container/blob for jobs --input-blob NAME=container/blob."""
+        """Upload a local file; prints its container/blob for jobs --input-blob NAME=container/blob.
+
+        Examples:
+            Upload training data
+                amlws blob upload train.csv --container amlws-retrain --overwrite
+        """
         from .blob import DEFAULT_CONTAINER, storage_connection_string, upload_file
 
         ctx = _ctx()
@@ -238,7 +274,14 @@ def register(app: typer.Typer) -> None:
         output_name: Annotated[Optional[str], typer.Option("--output-name", help="Which BES output (with --bes-result).")] = None,
         output_file: Annotated[Optional[Path], typer.Option("--output-file", "-f", help="Write here (default: stdout).")] = None,
     ) -> None:
-        """Download a blob, e.g. a BES job's evaluation output."""
+        """Download a blob, e.g. a BES job's evaluation output.
+
+        Examples:
+            Download a BES job's evaluation output
+                amlws blob download --bes-result status.json --output-name output2 --output-file evaluation.csv
+            Download by container/blob to stdout
+                amlws blob download amlws-retrain/retrain/run1/evaluation.csv
+        """
         from .blob import download, storage_connection_string
 
         ctx = _ctx()
@@ -263,7 +306,14 @@ def register(app: typer.Typer) -> None:
         """Make a SAS for one blob with the storage account key (az storage blob generate-sas --full-uri).
 
         Prints the URL with its SAS (-o json: {url, sasToken, expiry}): the token is shown because
-        you asked for it; it never goes to logs."""
+        you asked for it; it never goes to logs.
+
+        Examples:
+            A one-hour read SAS for a trained model, to roll a classic endpoint back to it
+                amlws blob sas https://acct.blob.core.windows.net/models/run7/model.ilearner
+            A week-long read/list SAS over https only, as JSON
+                amlws blob sas models/run7/model.ilearner --permissions rl --expiry 7d --https-only -o json
+        """
         from .blob import blob_sas, parse_expiry, storage_connection_string
 
         ctx = _ctx()
@@ -278,7 +328,14 @@ def register(app: typer.Typer) -> None:
         output_name: Annotated[Optional[str], typer.Option("--output-name", help="The evaluation output's name (with --bes-result), e.g. output2.")] = None,
         gate: Annotated[Optional[list[str]], typer.Option("--gate", help='Metric gate, e.g. "Accuracy>=0.85". Repeatable; exit 5 when one fails.')] = None,
     ) -> None:
-        """Print an evaluation output's metrics and check gates (exit 5 when the model is worse)."""
+        """Print an evaluation output's metrics and check gates (exit 5 when the model is worse).
+
+        Examples:
+            Gate a local Evaluate Model CSV (exit 5 when it fails)
+                amlws evaluate evaluation.csv --gate "Accuracy>=0.85" --gate "AUC>=0.9"
+            Read the evaluation output of a BES job
+                amlws evaluate --bes-result status.json --output-name output2 -o json
+        """
         from .evaluation import check_gates, parse_evaluation, parse_gate
 
         ctx = _ctx()
@@ -320,6 +377,12 @@ def register(app: typer.Typer) -> None:
 
         TARGET is the web service (ARM resource ID or -g/-n, classic endpoint URL): amlws finds its RRS URL
         and key. Or give --url, with the key in AMLWS_API_KEY.
+
+        Examples:
+            Score a CSV file; print the raw response too
+                amlws invoke --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC2 --input-file rows.csv --output-json-file response.json
+            Score one row given as JSON
+                amlws invoke --url https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC2 --input-json '{"Inputs": {"input1": [{"age": 39}]}}' -o json
         """
         import io
 
@@ -372,7 +435,14 @@ def register(app: typer.Typer) -> None:
         keep_job: KeepJobOpt = False,
         deploy_what_if: Annotated[bool, typer.Option("--deploy-what-if", help="Upload, train and evaluate, then only show the update.")] = False,
     ) -> None:
-        """Upload data, train (BES), evaluate, gate, and deploy the new model, in one command."""
+        """Upload data, train (BES), evaluate, gate, and deploy the new model, in one command.
+
+        Examples:
+            Retrain and deploy to an ARM web service when accuracy holds
+                amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs -g MyRG -n MyService --data train.csv --evaluation-output output2 --gate "Accuracy>=0.85" --yes
+            Train and evaluate, then only show the update
+                amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --target https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default --data train.csv --deploy-what-if
+        """
         from .blob import storage_connection_string
         from .errors import GateFailedError
         from .jobconfig import _split_pair, load_job_config
@@ -404,19 +474,18 @@ def register(app: typer.Typer) -> None:
             timeout=ctx.settings.timeout(),
             deploy_what_if=deploy_what_if,
         )
-        from .bes import BesClient, ConsoleProgress
+        from .bes import BesClient, job_progress
+        from .progress import pausing
 
         bes = None
         if api_key:
             bes = BesClient.from_url(training_url, api_key, settings=ctx.settings, poll_interval=poll_interval, interactive=ctx.settings.interactive)
+            bes.ask = pausing(bes.ask)
         try:
-            with ConsoleProgress("training job") as bar:
-                if bes is not None:
-                    bes.ask = bar.asking(bes.ask)
-                result = retrain(
-                    ctx.host, request, api_key=api_key or "", storage_connection_string=storage_connection_string(ctx.settings),
-                    bes=bes, progress=bar.update, confirm=ctx.confirm if (ctx.settings.yes or ctx.settings.interactive) else None,
-                )
+            result = retrain(
+                ctx.host, request, api_key=api_key or "", storage_connection_string=storage_connection_string(ctx.settings),
+                bes=bes, progress=job_progress("training job"), confirm=ctx.confirm if (ctx.settings.yes or ctx.settings.interactive) else None,
+            )
         except GateFailedError as exc:
             if "result" in exc.details:
                 ctx.emit(exc.details["result"], table=_print_retrain)
@@ -462,21 +531,14 @@ def _location_arg(ctx: Any, source: Optional[str], bes_result: Optional[Path], o
 
 
 def _print_tables(outputs: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from .output import render_table
 
-    console = Console(file=sys.stdout, soft_wrap=True)
     for name, table in outputs.items():
-        t = Table(title=name)
-        for c in table.columns:
-            t.add_column(str(c), overflow="fold")
-        for row in table.rows:
-            t.add_row(*("" if v is None else str(v) for v in row))
-        console.print(t)
+        render_table([dict(zip(map(str, table.columns), row)) for row in table.rows], columns=[str(c) for c in table.columns], title=name)
 
 
 def _print_retrain(result: dict[str, Any]) -> None:
-    from .output import render_table
+    from .output import format_number, render_table
 
     steps = result.get("steps", {})
     rows: dict[str, Any] = {"run": result.get("runId"), "status": result.get("status"), "target": result.get("target")}
@@ -490,19 +552,52 @@ def _print_retrain(result: dict[str, Any]) -> None:
         rows["model"] = steps["model"]["uri"]
     ev = steps.get("evaluation")
     if ev:
-        rows["metrics"] = ", ".join(f"{k}={v}" for k, v in ev["metrics"].items())
+        rows["metrics"] = ", ".join(f"{k}={format_number(v)}" for k, v in ev["metrics"].items())
     gate = steps.get("gate")
     if gate:
         rows["gate"] = ("passed: " if gate["passed"] else "FAILED: ") + "; ".join(
-            f"{g['metric']}={g['value']:g} {g['op']} {g['threshold']:g}" for g in gate["gates"]
+            f"{g['metric']}={format_number(g['value'])} {g['op']} {format_number(g['threshold'])}" for g in gate["gates"]
         )
     dep = steps.get("deploy")
     if dep:
         rows["deploy"] = "planned (what-if)" if dep.get("whatIf") else f"verified={dep.get('verified')}"
-    for key in ("smokeBefore", "smokeAfter"):
-        if steps.get(key):
-            rows[key] = ", ".join(f"{n}: {len(t['rows'])} rows" for n, t in steps[key]["outputs"].items())
+    before, after = steps.get("smokeBefore"), steps.get("smokeAfter")
+    if after and before:
+        rows["smoke test"] = "predictions changed" if after.get("changed") else "predictions unchanged"
+    elif before:
+        rows["smoke test"] = ", ".join(f"{n}: {len(t['rows'])} rows scored before" for n, t in before["outputs"].items())
     render_table(rows)
+    if after and before:
+        _print_smoke(before["outputs"], after["outputs"])
+
+
+def _print_smoke(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """The smoke test's predictions before and after the update, side by side, one table per output.
+
+    Only the columns that changed are shown (the scored ones); when none changed, the last
+    column (where Score Model puts its scores) is shown.
+    """
+    from .output import render_table
+
+    for name, old in before.items():
+        new = after.get(name) or {"columns": [], "rows": []}
+        columns = [str(c) for c in old["columns"]]
+        n = max(len(old["rows"]), len(new["rows"]))
+
+        def cell(rows: list[Any], r: int, c: int) -> Any:
+            return rows[r][c] if r < len(rows) and c < len(rows[r]) else None
+
+        changed = [c for c in range(len(columns)) if any(cell(old["rows"], r, c) != cell(new["rows"], r, c) for r in range(n))]
+        shown = changed or ([len(columns) - 1] if columns else [])
+        table = []
+        for r in range(n):
+            row: dict[str, Any] = {"row": r + 1}
+            for c in shown:
+                row[f"{columns[c]} before"] = cell(old["rows"], r, c)
+                row[f"{columns[c]} after"] = cell(new["rows"], r, c)
+            row["changed"] = any(cell(old["rows"], r, c) != cell(new["rows"], r, c) for c in range(len(columns)))
+            table.append(row)
+        render_table(table, columns=list(table[0]) if table else None, title=f"smoke test {name}: before / after")
 
 
 def _emit_submit_plan(ctx: Any, url: str, config: dict) -> None:

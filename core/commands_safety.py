@@ -64,7 +64,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List the definitions amlws saved before each change of a target (local; sends nothing).
 
-        Without a target: every target with history, latest change first."""
+        Without a target: every target with history, latest change first.
+
+        Examples:
+            Every target with history, then one target's revisions
+                amlws history
+                amlws history -g MyRG -n MyService
+            Show revision 3 in full
+                amlws history -g MyRG -n MyService --revision 3 -o json
+        """
         from .rollback import history
 
         ctx = get_context()
@@ -84,7 +92,13 @@ def register(app: typer.Typer) -> None:
         revision: Annotated[Optional[int], typer.Option("--revision", help="History revision to compare with (default: the latest).")] = None,
         file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Local definition file (as amlws export writes) to compare with.")] = None,
     ) -> None:
-        """Unified diff from the live definition to a history revision or a local file (reads only)."""
+        """Unified diff from the live definition to a history revision or a local file (reads only).
+
+        Examples:
+            What changed since revision 3; against a local file
+                amlws diff -g MyRG -n MyService --revision 3
+                amlws diff -g MyRG -n MyService --file svc.json
+        """
         from .rollback import diff
 
         ctx = get_context()
@@ -98,7 +112,13 @@ def register(app: typer.Typer) -> None:
         to: Annotated[Optional[int], typer.Option("--to", help="Revision to restore (default: the latest, i.e. undo the last change).")] = None,
         sas_token: Annotated[Optional[str], typer.Option("--sas-token", envvar="AMLWS_SAS_BLOB_TOKEN", help="Read SAS for the revision's model blob when it differs from the live one (history never keeps SAS signatures).")] = None,
     ) -> None:
-        """Restore a saved revision through the normal update path (confirmation, --what-if, its own history entry)."""
+        """Restore a saved revision through the normal update path (confirmation, --what-if, its own history entry).
+
+        Examples:
+            Preview, then roll back to revision 3
+                amlws rollback -g MyRG -n MyService --to 3 --what-if
+                amlws rollback -g MyRG -n MyService --to 3 --yes
+        """
         from .rollback import rollback
 
         ctx = get_context()

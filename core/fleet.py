@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import glob
 import hashlib
 import io
 import json
@@ -309,9 +310,6 @@ def default_state_path(manifest: str | Path, shard: tuple[int, int] | None = Non
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-FLEET_SWITCH_INTERVAL = 0.001  # seconds; see FleetRunner.run
 
 
 class Journal:
@@ -768,10 +766,6 @@ class FleetRunner:
         except AttributeError:  # pragma: no cover - a settings object that takes no attributes
             pass
         interrupted = False
-        # The workers wait on the network almost all the time: a worker whose response has come
-        # should get the GIL back within 1 ms, not the default 5 ms another thread may hold it.
-        switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(switch_interval, FLEET_SWITCH_INTERVAL))
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.opt.jobs), thread_name_prefix="amlws-fleet") as pool:
                 futures = [pool.submit(self._run_row, r) for r in todo]
@@ -786,7 +780,6 @@ class FleetRunner:
                         f.cancel()
                     wait(futures, timeout=30)
         finally:
-            sys.setswitchinterval(switch_interval)
             try:
                 settings.http_session_pool = previous_pool
             except AttributeError:  # pragma: no cover
@@ -842,7 +835,7 @@ class FleetRunner:
         if self.opt.what_if:
             with self._lock:
                 self.states[row.key].status = PLANNED
-            self._note(row, PLANNED, "")
+            self._note(row, PLANNED, result.get("detail") or "")
             self.states[row.key].error = None
             return
         self._record(row, {"event": "done", "status": DEPLOYED, "verified": bool(result.get("verified")), "exitCode": 0,
@@ -862,8 +855,8 @@ class FleetRunner:
                 except RemoteError as exc:
                     if exc.status != 404:
                         raise
-                    self._note(row, PLANNED, "would create the target, then retrain and deploy")
-                    return {"status": PLANNED, "wouldCreate": True}
+                    # the row's one PLANNED note is _run_row's: a second one here counted the row twice
+                    return {"status": PLANNED, "wouldCreate": True, "detail": "would create the target, then retrain and deploy"}
             elif hasattr(host, "ensure_target"):
                 self._note(row, "creating")
                 created = host.ensure_target(target, {"description": row.description or row.key})
@@ -983,9 +976,52 @@ def run_fleet(host: Any, rows: list[FleetRow], options: FleetOptions, *, api_key
     return runner.run()
 
 
+def _is_journal(path: Path) -> bool:
+    """Whether ``path`` holds fleet journal records (a manifest, even a JSON one, has none)."""
+    return any("event" in rec for rec in read_journal(path))
+
+
+def state_files_of(manifest: str | Path) -> list[Path]:
+    """The state files ``amlws fleet run MANIFEST`` writes by default: unsharded and per shard."""
+    p = Path(manifest)
+    default = default_state_path(p)
+    shards = sorted(p.parent.glob(f"{glob.escape(p.stem)}.shard-*-of-*.fleet-state.jsonl"))
+    return ([default] if default.is_file() else []) + [s for s in shards if s.is_file()]
+
+
+def resolve_state_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """The journals to read for ``paths``: a state file as given; a manifest given by mistake
+    stands for the state files beside it. Neither is an error, so that a CI check on the fleet
+    never passes on zero rows.
+
+    :raises UsageError: a path is missing, or is neither a state file nor a manifest with one.
+    """
+    out: list[Path] = []
+    for given in paths:
+        p = Path(given)
+        if not p.is_file():
+            raise UsageError(f"no fleet state file {p}", hint="give the --state file(s) that amlws fleet run wrote")
+        if _is_journal(p):
+            out.append(p)
+            continue
+        found = state_files_of(p)
+        if not found and p.suffix.lower() in (".csv", ".json", ".yaml", ".yml"):
+            raise UsageError(f"{p} is a fleet manifest, not a state file, and its state file "
+                             f"{default_state_path(p).name} (or a shard's) is not beside it",
+                             hint=f"give the --state file(s) that amlws fleet run wrote, or run amlws fleet run {p} first")
+        if not found:
+            raise UsageError(f"{p} is not a fleet state file (it holds no journal records)",
+                             hint="give the --state file(s) that amlws fleet run wrote")
+        log.info("%s is a fleet manifest: reading its state file(s) %s", p, ", ".join(str(f) for f in found))
+        out += [f for f in found if f not in out]
+    return out
+
+
 def fleet_status(paths: list[str | Path]) -> dict[str, Any]:
     """The merged state of one or more journals (shards): rows, counts, and the exit code a
-    finished run would have (pending rows count as failed: the fleet is not done)."""
+    finished run would have (pending rows count as failed: the fleet is not done). A manifest
+    path stands for its default state file(s) (see :func:`resolve_state_paths`)."""
+    paths = list(resolve_state_paths(paths))
     states, runs = load_states(paths)
     order: list[str] = []
     for run in runs:
@@ -1021,6 +1057,7 @@ class FleetProgress:
         self._t0 = time.monotonic()
         self._live: Any = None
         self._finished_at_start = 0
+        self._finished: set[str] = set()
 
     def start(self, total: int, states: dict[str, str]) -> None:
         self.total = total
@@ -1028,6 +1065,7 @@ class FleetProgress:
             if status in FINAL:
                 self.counts[status] = self.counts.get(status, 0) + 1
                 self.done += 1
+        self._finished = {k for k, status in states.items() if status in FINAL}
         self._finished_at_start = self.done
         self._t0 = time.monotonic()
         if self.done:
@@ -1071,9 +1109,11 @@ class FleetProgress:
         with self._lock:
             if state in (DEPLOYED, FAILED, GATE_FAILED, INTERRUPTED, SKIPPED, PLANNED):
                 since = self.active.pop(key, (state, "", time.monotonic()))[2]
-                if state != SKIPPED:
-                    self.done += 1
-                self.counts[state] = self.counts.get(state, 0) + 1
+                if key not in self._finished:  # a row is done once: the count never passes the total
+                    if state != SKIPPED:
+                        self.done += 1
+                        self._finished.add(key)
+                    self.counts[state] = self.counts.get(state, 0) + 1
                 message = f"fleet [{self.done}/{self.total}] {key}: {state}" + (f" ({detail})" if detail else "")
             else:
                 prev = self.active.get(key)

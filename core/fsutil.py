@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .errors import AmlwsError, UsageError
+from .errors import AmlwsError, NotFoundError, UsageError
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None, durable: bool = True) -> Path:
@@ -111,7 +111,7 @@ def read_text(path: str | os.PathLike[str], *, what: str = "file") -> str:
     try:
         data = p.read_bytes()
     except FileNotFoundError:
-        raise UsageError(f"{what} not found: {p}", hint="check the path") from None
+        raise NotFoundError(f"{what} not found: {p}", hint="check the path") from None
     except IsADirectoryError:
         raise UsageError(f"{what} is a directory: {p}", hint="give a file path") from None
     except OSError as exc:

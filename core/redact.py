@@ -47,14 +47,17 @@ SECRET_KEYS = frozenset(
     )
 )
 
+# A secret value in a connection string or query ends at ';', '&' (SAS), whitespace, a quote or ')':
+# base64 and percent-encoding never contain ')', so the ')' closing a hint ("(fix: ...AccountKey=...)")
+# or a parenthesised remark stays.
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # SAS signature in URLs and query strings.
-    (re.compile(r"(?i)(\bsig=)[^&\s\"';]+"), r"\1" + MASK),
+    (re.compile(r"(?i)(\bsig=)[^&\s\"';)]+"), r"\1" + MASK),
     # Authorization headers and bearer tokens.
     (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9\-._~+/=]+"), r"\1" + MASK),
     # Storage connection strings.
-    (re.compile(r"(?i)(AccountKey=)[^;\s\"']+"), r"\1" + MASK),
-    (re.compile(r"(?i)(SharedAccessSignature=)[^;\s\"']+"), r"\1" + MASK),
+    (re.compile(r"(?i)(AccountKey=)[^;\s\"')]+"), r"\1" + MASK),
+    (re.compile(r"(?i)(SharedAccessSignature=)[^;\s\"')]+"), r"\1" + MASK),
     # JSON "SecretName": "value" pairs.
     (
         re.compile(

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import AmlwsError, UsageError
+from .errors import AmlwsError, NotFoundError, UsageError
 from .model import ModelLocation, parse_sas_time
 from .redact import redact, redact_obj
 
@@ -362,7 +362,7 @@ def _plan_input(request: RetrainRequest, cs: str | None, container: str, prefix:
         from .jobconfig import parse_ref_spec
 
         return parse_ref_spec(data, connection_string=cs, what="--data"), {"skipped": True, "existing": data}
-    raise UsageError(f"training data not found: {data}", hint="give a local CSV file, a blob URL with a SAS, or container/blob")
+    raise NotFoundError(f"training data not found: {data}", hint="give a local CSV file, a blob URL with a SAS, or container/blob")
 
 
 def _output_refs(request: RetrainRequest, cs: str | None, container: str, prefix: str) -> dict[str, Any]:

@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--cert-dir", default=None)
     serve.add_argument("--ready-file", default=None)
     serve.add_argument("--json", action="store_true")
+    serve.add_argument("--realistic-timing", action="store_true",
+                       help="real operation durations and the classic model-switch delay (a dress rehearsal)")
     args = parser.parse_args(argv)
     from ..errors import AmlwsError
     from .runner import env_lines, serve as run
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(host=args.host, port=args.port, state=args.state, seed=args.seed,
             storage_connection_string=args.storage_connection_string, cert_dir=args.cert_dir,
-            ready_file=args.ready_file, on_ready=ready)
+            ready_file=args.ready_file, on_ready=ready, realistic_timing=args.realistic_timing)
     except AmlwsError as exc:
         sys.stderr.write(f"error: {exc.message}" + (f" (fix: {exc.hint})" if exc.hint else "") + "\n")
         return int(exc.exit_code)

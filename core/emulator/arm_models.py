@@ -2,8 +2,11 @@
 
 Resources are stored whole (with ``keys``, ``storageAccount.key`` and ``commitmentPlan``);
 what GET returns is derived from them. Every PUT/PATCH/DELETE/CreateRegionalBlob creates an
-async operation; the change is applied when the operation reaches ``Succeeded``, following the
-configured transition (``immediate`` / after N ``seconds`` / after N ``polls``).
+async operation; the change is applied when the operation reaches ``Succeeded``. Operations run
+on their own clock, whoever asks (on Azure a PATCH completes by itself and the spec tells callers
+to GET the resource): ``time`` (the default) finishes N seconds after the start; ``polls`` (a test
+option) after N observations (status URL, operation result, or a read of the resource);
+``immediate`` at once.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from . import arm_schema
 from .core import hex_id, iso, new_key, norm_location
 from .exceptions import EmulatorHTTPError, arm_bad_request, arm_error
+from .regions import display_name
 
 API_VERSION = "2017-01-01"
 KNOWN_API_VERSIONS = ("2016-05-01-preview", "2017-01-01")
@@ -78,8 +82,11 @@ class ArmBackend:
         raise arm_error(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
 
     # --- reads ---------------------------------------------------------------------------
-    def _load(self, sub: str, rg: str, name: str) -> dict[str, Any]:
+    def _load(self, sub: str, rg: str, name: str, *, observe: bool = False) -> dict[str, Any]:
+        """The stored document; ``observe``: a read that counts as a poll of its running operation."""
         self.advance_all()
+        if observe:
+            self.observe(_key(sub, rg, name))
         doc = self.store.get(SERVICE, _key(sub, rg, name))
         if doc is None or doc.get("deleted"):
             raise arm_error(404, "ResourceNotFound",
@@ -103,12 +110,13 @@ class ArmBackend:
 
     def get(self, sub: str, rg: str, name: str, region: str | None = None) -> dict[str, Any]:
         self.check_scope(sub, rg)
-        doc = self._load(sub, rg, name)
+        doc = self._load(sub, rg, name, observe=True)
         if region and norm_location(region) not in self._regions(doc):
-            raise arm_bad_request(
-                "RegionalPropertiesNotFound",
-                f"The web service has no encrypted credential parameters for region '{region}'. "
-                f"Call CreateRegionalBlob?region={region} first.")
+            # as recorded (TestCreateAndGetRegionalProperties): 404, not 400
+            raise arm_error(404, "NotFound", "The specified resource was not found.", [{
+                "code": "PerRegionPayloadNotFound",
+                "message": f"Web Service Definition for region {region} was not found. Please use the same URL "
+                           f"making a POST call and wait for it succeeded, then try GET again."}])
         return self.public(doc)
 
     def _regions(self, doc: dict[str, Any]) -> set[str]:
@@ -132,7 +140,7 @@ class ArmBackend:
 
     def list_keys(self, sub: str, rg: str, name: str) -> dict[str, Any]:
         self.check_scope(sub, rg)
-        doc = self._load(sub, rg, name)
+        doc = self._load(sub, rg, name, observe=True)
         keys = doc["resource"]["properties"].get("keys") or {}
         return {"primary": keys.get("primary"), "secondary": keys.get("secondary")}
 
@@ -159,6 +167,8 @@ class ArmBackend:
         body["properties"] = {k: v for k, v in body["properties"].items() if k not in READ_ONLY_PROPERTIES}
         for k in ("id", "name", "type"):
             body.pop(k, None)
+        if body.get("location"):
+            body["location"] = display_name(body["location"])  # "southcentralus" is answered "South Central US"
         return body
 
     def _check_immutables(self, old: dict[str, Any], new_props: dict[str, Any]) -> None:
@@ -211,7 +221,7 @@ class ArmBackend:
         doc["operation"] = op["name"]
         self.store.put(SERVICE, key, doc)
         self.settle_immediate(op)
-        return (200 if existing else 201), self._initial_body(doc, sub, rg, name), op
+        return (200 if existing else 201), self._initial_body(doc, "put"), op
 
     def _resource(self, sub: str, rg: str, name: str, body: dict[str, Any], service_id: str, created: str, modified: str,
                   state: str) -> dict[str, Any]:
@@ -223,11 +233,14 @@ class ArmBackend:
         return {"id": resource_id(sub, rg, name), "name": name, "type": RESOURCE_TYPE,
                 "location": body.get("location"), "tags": body.get("tags") or {}, "properties": props}
 
-    def _initial_body(self, doc: dict[str, Any], sub: str, rg: str, name: str) -> dict[str, Any]:
+    def _initial_body(self, doc: dict[str, Any], kind: str) -> dict[str, Any]:
+        """The answer to the PUT/PATCH itself, as recorded: the envelope and only the provisioning
+        state (PUT also ``payloadsInBlobStorage``); the definition comes from the GET afterwards."""
         r = doc["resource"]
-        return {"id": r["id"], "name": r["name"], "type": RESOURCE_TYPE, "location": r.get("location"), "tags": r.get("tags") or {},
-                "properties": {"payloadsInBlobStorage": False, "provisioningState": "Provisioning",
-                               "packageType": r["properties"].get("packageType", "Graph")}}
+        props: dict[str, Any] = {"payloadsInBlobStorage": False} if kind == "put" else {}
+        props["provisioningState"] = "Provisioning"
+        return {"id": r["id"], "name": r["name"], "type": RESOURCE_TYPE, "location": r.get("location"),
+                "tags": r.get("tags") or {}, "properties": props}
 
     def _check_busy(self, doc: dict[str, Any] | None, name: str) -> None:
         if doc and doc.get("operation"):
@@ -257,7 +270,7 @@ class ArmBackend:
         doc["resource"]["properties"]["provisioningState"] = "Provisioning"
         self.store.put(SERVICE, key, doc)
         self.settle_immediate(op)
-        return self._initial_body(doc, sub, rg, name), op
+        return self._initial_body(doc, "patch"), op
 
     def delete(self, sub: str, rg: str, name: str) -> dict[str, Any] | None:
         rg = self.check_scope(sub, rg) or rg
@@ -285,10 +298,10 @@ class ArmBackend:
         return op
 
     def regional_summary(self, sub: str, rg: str, name: str) -> dict[str, Any]:
-        """What CreateRegionalBlob answers with: the resource, provisioning (recorded shape)."""
+        """What CreateRegionalBlob answers with, as recorded: the bare name as ``id``, no ``tags``."""
         rg = self.check_scope(sub, rg) or rg
         r = self._load(sub, rg, name)["resource"]
-        return {"id": r["id"], "name": r["name"], "type": RESOURCE_TYPE, "location": r.get("location"),
+        return {"id": r["name"], "name": r["name"], "type": RESOURCE_TYPE, "location": r.get("location"),
                 "properties": {"payloadsInBlobStorage": bool(r.get("properties", {}).get("payloadsInBlobStorage", False)),
                                "provisioningState": "Provisioning"}}
 
@@ -363,18 +376,7 @@ class ArmBackend:
                 return op  # type: ignore[return-value]
             if polled:
                 op["polls"] += 1
-            t = op["transition"]
-            mode = t.get("mode", "polls")
-            if mode == "immediate":
-                done = True
-            elif mode == "time":
-                elapsed = time.time() - op["created"]
-                done = elapsed >= float(t.get("seconds", 0))
-                op["percentComplete"] = round(min(0.99, elapsed / max(float(t.get("seconds", 1)), 0.001)), 2)
-            else:
-                count = int(t.get("count", 1))
-                done = op["polls"] > count
-                op["percentComplete"] = round(min(0.99, op["polls"] / (count + 1)), 2)
+            done, op["percentComplete"] = transition_progress(op, time.time())
             if done:
                 op["status"] = "Failed" if op.get("error") else "Succeeded"
                 op["endTime"] = iso()
@@ -389,3 +391,31 @@ class ArmBackend:
     def advance_all(self) -> None:
         for key in list(self.store.keys(PENDING)):
             self.advance_operation(key, polled=False)
+
+    def observe(self, resource_key: str) -> None:
+        """A read of a resource counts as a poll of its running operations (``polls`` mode): a client
+        that only GETs sees the change land, as on Azure."""
+        for name in list(self.store.keys(PENDING)):
+            op = self.store.get(OPERATION, name)
+            if op is not None and op["resource"] == resource_key:
+                self.advance_operation(name, polled=True)
+
+
+def transition_seconds(transition: dict[str, Any], kind: str) -> float:
+    """The duration of an operation of ``kind`` (``perKind`` overrides ``seconds``)."""
+    per_kind = transition.get("perKind") or {}
+    return float(per_kind.get(kind, transition.get("seconds", 0)))
+
+
+def transition_progress(op: dict[str, Any], now: float) -> tuple[bool, float]:
+    """``(done, percentComplete)`` of a running operation under its transition."""
+    t = op["transition"]
+    mode = t.get("mode", "time")
+    if mode == "immediate":
+        return True, 1.0
+    if mode == "time":
+        seconds = transition_seconds(t, op["kind"])
+        elapsed = now - op["created"]
+        return elapsed >= seconds, round(min(0.99, elapsed / max(seconds, 0.001)), 2)
+    count = int(t.get("count", 1))
+    return op["polls"] > count, round(min(0.99, op["polls"] / (count + 1)), 2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .arm_models import API_VERSION, KNOWN_API_VERSIONS, ArmBackend
-from .core import Request, Response, hex_id
+from .core import Request, Response
 from .exceptions import arm_error
 
 
@@ -36,8 +36,9 @@ class ArmResponses:
                             f"The emulator implements api-version '{API_VERSION}' only; '{version}' is a real version it does not serve.")
 
     def _lro_headers(self, op: dict[str, Any]) -> dict[str, str]:
+        # request/correlation/routing ids and ratelimit headers are added to every ARM answer (server.py)
         return {"Azure-AsyncOperation": f"{self.emu.base_url}{op['id']}?api-version={API_VERSION}",
-                "Azure-AsyncOperationPercentComplete": "0", "x-ms-correlation-request-id": hex_id()}
+                "Azure-AsyncOperationPercentComplete": "0"}
 
     def _args(self, req: Request) -> tuple[str, str, str]:
         p = req.params

@@ -239,7 +239,9 @@ class ClassicBackend:
             names = {r["Name"] for r in ep["Resources"]}
             new_resources = copy.deepcopy(ep["Resources"])
             for res in resources:
-                rname = (res or {}).get("Name") or ""
+                if not isinstance(res, dict):
+                    raise classic_error(400, "RequestBodyInvalid", "Each resource must be an object {Name, Location}.")
+                rname = res.get("Name") or ""
                 if not rname:
                     raise classic_error(400, "RequestBodyInvalid", "Resource name is empty string")
                 if rname not in names:
@@ -247,7 +249,7 @@ class ClassicBackend:
                     raise classic_error(400, "RequestBodyInvalid",
                                         f"Resource '{rname}' is not an updatable resource of this endpoint. Updatable resources: {listed}.")
                 loc = res.get("Location") or {}
-                if not loc.get("BaseLocation") or not loc.get("RelativeLocation"):
+                if not isinstance(loc, dict) or not loc.get("BaseLocation") or not loc.get("RelativeLocation"):
                     raise classic_error(400, "RequestBodyInvalid", "Location needs BaseLocation, RelativeLocation and SasBlobToken.")
                 clean = model_location(loc)
                 self.emu.check_model_location(clean, self.workspace(ws).get("storageConnectionString"))

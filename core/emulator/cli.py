@@ -8,7 +8,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-HELP = "Run the local Azure ML web services emulator (ARM, classic, BES/RRS over HTTPS on 127.0.0.1)."
+HELP = (
+    "Run the local Azure ML web services emulator (ARM, classic, BES/RRS over HTTPS on 127.0.0.1).\n\n"
+    "Examples:\n    Start it in the background, show what to set, stop it\n"
+    "        amlws emulator start\n        amlws emulator status\n        amlws emulator stop"
+)
 
 
 def _print_info(info: dict[str, Any]) -> None:
@@ -38,8 +42,15 @@ def register(app: Any) -> None:
             "--storage-connection-string", envvar="AMLWS_STORAGE_CONNECTION_STRING", show_envvar=True,
             help="Default storage for BES outputs (Azurite's full connection string).")] = None,
         cert_dir: Annotated[Optional[str], typer.Option("--cert-dir", help="Where ca.pem/server.pem are kept.")] = None,
+        realistic_timing: Annotated[bool, typer.Option(
+            "--realistic-timing", help="Real durations (ARM operations ~13 s, classic model switch 30 s) for a dress rehearsal.")] = False,
     ) -> None:
-        """Serve in the foreground until Ctrl-C; prints the URLs and the env vars a client needs."""
+        """Serve in the foreground until Ctrl-C; prints the URLs and the env vars a client needs.
+
+        Examples:
+            Serve on a fixed port with state kept in a file
+                amlws emulator serve --port 8443 --state emulator.db
+        """
         from ..cli import get_context
         from .runner import serve
 
@@ -51,7 +62,7 @@ def register(app: Any) -> None:
             sys.stderr.write("Press Ctrl-C to stop.\n")
 
         serve(host=host, port=port, state=state, seed=seed, storage_connection_string=storage_connection_string,
-              cert_dir=cert_dir, on_ready=ready)
+              cert_dir=cert_dir, on_ready=ready, realistic_timing=realistic_timing)
 
     @emulator_app.command("start")
     def start_cmd(
@@ -61,19 +72,32 @@ def register(app: Any) -> None:
         storage_connection_string: Annotated[Optional[str], typer.Option(
             "--storage-connection-string", envvar="AMLWS_STORAGE_CONNECTION_STRING", show_envvar=True,
             help="Default storage for BES outputs.")] = None,
+        realistic_timing: Annotated[bool, typer.Option(
+            "--realistic-timing", help="Real durations (ARM operations ~13 s, classic model switch 30 s) for a dress rehearsal.")] = False,
     ) -> None:
-        """Start the emulator in the background (pid and URLs recorded in the amlws state dir)."""
+        """Start the emulator in the background (pid and URLs recorded in the amlws state dir).
+
+        Examples:
+            Start it, then point amlws at it
+                amlws emulator start
+                amlws emulator status
+        """
         from ..cli import get_context
         from .runner import start_background
 
         ctx = get_context()
         info = start_background(port=port, state=os.path.abspath(state) if state else None, seed=seed,
-                                storage_connection_string=storage_connection_string)
+                                storage_connection_string=storage_connection_string, realistic_timing=realistic_timing)
         ctx.emit(info, table=_print_info)
 
     @emulator_app.command("stop")
     def stop_cmd() -> None:
-        """Stop the background emulator."""
+        """Stop the background emulator.
+
+        Examples:
+            Stop it
+                amlws emulator stop
+        """
         from ..cli import get_context
         from .runner import stop_background
 
@@ -82,7 +106,13 @@ def register(app: Any) -> None:
 
     @emulator_app.command("status")
     def status_cmd() -> None:
-        """Is the background emulator running? Prints its URL and client env vars."""
+        """Is the background emulator running? Prints its URL and client env vars.
+
+        Examples:
+            Its URL and the environment variables a client needs
+                amlws emulator status
+                amlws emulator status -o json
+        """
         from ..cli import get_context
         from .runner import background_status, env_lines
 

@@ -17,8 +17,9 @@ class EmulatorHTTPError(Exception):
 
 def arm_error(status: int, code: str, message: str, details: list[dict[str, str]] | None = None,
               headers: dict[str, str] | None = None) -> EmulatorHTTPError:
-    """An ARM-style error ``{"error": {"code", "message", "target", "details"}}`` (ARM REFERENCE §5)."""
-    err: dict[str, Any] = {"code": code, "message": message, "target": None}
+    """An ARM-style error ``{"error": {"code", "message"[, "details"]}}``: no ``target`` key, as the
+    recorded 404 of the real service (TestCreateAndGetRegionalProperties) shows."""
+    err: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         err["details"] = details
     return EmulatorHTTPError(status, {"error": err}, headers)

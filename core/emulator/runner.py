@@ -58,12 +58,16 @@ def env_lines(env: dict[str, str], *, windows: bool | None = None) -> list[str]:
 
 def serve(*, host: str = "127.0.0.1", port: int = 0, state: str = ":memory:", seed: str | None = "demo",
           storage_connection_string: str | None = None, cert_dir: str | None = None, ready_file: str | None = None,
-          on_ready: Callable[[dict[str, Any]], None] | None = None) -> None:
-    """Run the emulator in the foreground until Ctrl-C, SIGTERM or ``POST /_emulator/shutdown``."""
+          on_ready: Callable[[dict[str, Any]], None] | None = None, realistic_timing: bool = False) -> None:
+    """Run the emulator in the foreground until Ctrl-C, SIGTERM or ``POST /_emulator/shutdown``.
+
+    :param realistic_timing: real operation durations and the classic model-switch delay (a dress rehearsal).
+    """
     from .server import EmulatorServer
 
     server = EmulatorServer(host=host, port=port, state=state, seed=None if seed in (None, "none") else seed,
-                            cert_dir=cert_dir, storage_connection_string=storage_connection_string)
+                            cert_dir=cert_dir, storage_connection_string=storage_connection_string,
+                            realistic_timing=realistic_timing)
     try:
         server.start()
     except ValueError as exc:
@@ -124,7 +128,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def start_background(*, port: int = 0, state: str | None = None, seed: str = "demo", storage_connection_string: str | None = None,
-                     timeout: float = 30.0) -> dict[str, Any]:
+                     timeout: float = 30.0, realistic_timing: bool = False) -> dict[str, Any]:
     d = emulator_dir()
     d.mkdir(parents=True, exist_ok=True)
     info = _read_info()
@@ -135,6 +139,8 @@ def start_background(*, port: int = 0, state: str | None = None, seed: str = "de
     state = state or str(d / "state.sqlite")
     cmd = [sys.executable, "-m", "amlws.emulator", "serve", "--port", str(port), "--state", state,
            "--cert-dir", str(d / "certs"), "--ready-file", str(ready), "--seed", seed]
+    if realistic_timing:
+        cmd.append("--realistic-timing")
     env = dict(os.environ)
     if storage_connection_string:
         env["AMLWS_STORAGE_CONNECTION_STRING"] = storage_connection_string

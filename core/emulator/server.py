@@ -17,6 +17,7 @@ import ssl
 import tempfile
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,36 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "classic_patch_delay": 0,  # seconds before a PATCHed model serves RRS (real service: about 30 s)
     "storage_connection_string": None,
     "transitions": {
-        "arm_lro": {"mode": "polls", "count": 1, "seconds": 0},
+        # ARM operations finish on their own clock, whoever asks (ARM REFERENCE §4); the real ones take
+        # ~13 s (see REALISTIC_SETTINGS), the default keeps tests fast. "polls" is a test option.
+        "arm_lro": {"mode": "time", "seconds": 0.5, "count": 1},
         "bes": {"mode": "polls", "count": 1, "seconds": 0},
     },
 }
 
+#: ``--realistic-timing``: the durations of the recorded real service, for a dress rehearsal
+#: (PUT/PATCH ~10-15 s, CreateRegionalBlob ~1 s, DELETE ~2 s in the azure-powershell SessionRecords;
+#: a PATCHed classic model serves after about 30 s per the retraining docs).
+REALISTIC_SETTINGS: dict[str, Any] = {
+    "classic_patch_delay": 30,
+    "transitions": {"arm_lro": {"mode": "time", "seconds": 13, "perKind": {"regional": 1, "delete": 2}}},
+}
+
+#: Request bodies above this many bytes are refused with 413 (``max_body_bytes``). No documented
+#: limit of the real ARM front door was found; 64 MiB admits bench/bench_large.py's ~50 MB definitions.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+#: A client that announces more body than it sends is answered 408 after this many seconds.
+BODY_READ_TIMEOUT = 5.0
+
 LOG_LIMIT = 20000
+
+
+def internal_error(exc: Exception) -> str:
+    """What a 500 says about an unexpected exception: its type only (its text may hold request data),
+    but a missing module by name, since the client sees only this line (the traceback is in the log)."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return f"module '{exc.name}' is not installed; reinstall amlws with its dependencies"
+    return type(exc).__name__
 
 
 def is_loopback(host: str) -> bool:
@@ -63,8 +88,11 @@ MODEL_CHECK_TTL = 2.0
 class Emulator:
     """The service side: state, settings, faults, request log and the three APIs."""
 
-    def __init__(self, store: Store, *, base_url: str = "", host: str = "127.0.0.1") -> None:
+    def __init__(self, store: Store, *, base_url: str = "", host: str = "127.0.0.1",
+                 defaults: dict[str, Any] | None = None) -> None:
         self.store = store
+        #: what settings fall back to (and return to on reset): DEFAULT_SETTINGS, or the realistic ones
+        self.defaults = defaults if defaults is not None else DEFAULT_SETTINGS
         self.base_url = base_url
         self.host = host
         self._lock = threading.RLock()
@@ -77,6 +105,8 @@ class Emulator:
         self.control = Control(self)
         self.on_shutdown: Any = None
         self._model_checks: dict[str, float] = {}
+        #: (subscription, "reads"|"writes") -> (hour, requests in that hour), for the ratelimit headers
+        self._arm_usage: dict[tuple[str, str], tuple[int, int]] = {}
         self.routes: list[tuple[str, str, re.Pattern[str], Any, str]] = []
         #: operation -> the handler's ``prepare_*`` method: slow reads that need no consistency with
         #: the write (a model blob), run before the management lock is taken
@@ -91,15 +121,7 @@ class Emulator:
 
     # --- settings -----------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
-        stored = self.store.get(CONFIG, "settings") or {}
-        merged = json.loads(json.dumps(DEFAULT_SETTINGS))
-        for k, v in stored.items():
-            if k == "transitions" and isinstance(v, dict):
-                for t, cfg in v.items():
-                    merged["transitions"].setdefault(t, {}).update(cfg)
-            else:
-                merged[k] = v
-        return merged
+        return _merge_settings(self.defaults, self.store.get(CONFIG, "settings") or {})
 
     def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
         with self.store.lock:
@@ -287,11 +309,35 @@ class Emulator:
                     import traceback
 
                     traceback.print_exc()
-                    err = arm_error(500, "InternalServerError", f"Emulator error: {type(exc).__name__}") if req.api == "arm" else \
-                        classic_error(500, "InternalError", f"Emulator error: {type(exc).__name__}")
+                    message = f"Emulator error: {internal_error(exc)}"
+                    err = arm_error(500, "InternalServerError", message) if req.api == "arm" else \
+                        classic_error(500, "InternalError", message)
                     resp = Response(500, err.body)
+        if req.api == "arm" and isinstance(resp, Response):
+            resp.headers = {**self.arm_headers(req), **resp.headers,
+                            "x-ms-request-duration": str(round((time.monotonic() - start) * 1000))}
         self._log(req, resp, start, fault)
         return resp
+
+    #: hourly budget per subscription; the recording counts down from 15 000 reads and 1 200 writes
+    ARM_HOURLY_LIMITS = {"reads": 15000, "writes": 1200}
+
+    def arm_headers(self, req: Request) -> dict[str, str]:
+        """What ARM sends on every response, errors included (as recorded): request, correlation and
+        routing ids, and what is left of the subscription's hourly read or write budget."""
+        kind = "reads" if req.method in ("GET", "HEAD") else "writes"
+        m = re.match(r"^/subscriptions/([^/]+)", req.path, re.IGNORECASE)
+        sub = m.group(1).lower() if m else ""
+        hour = int(time.time() // 3600)
+        with self._lock:
+            seen_hour, used = self._arm_usage.get((sub, kind), (hour, 0))
+            used = used + 1 if seen_hour == hour else 1
+            self._arm_usage[(sub, kind)] = (hour, used)
+        correlation = req.header("x-ms-correlation-request-id") or str(uuid.uuid4())
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        return {"x-ms-request-id": str(uuid.uuid4()), "x-ms-correlation-request-id": correlation,
+                "x-ms-routing-request-id": f"LOCALHOST:{stamp}:{correlation}",
+                f"x-ms-ratelimit-remaining-subscription-{kind}": str(max(0, self.ARM_HOURLY_LIMITS[kind] - used))}
 
     def _log(self, req: Request, resp: Any, start: float, fault: Any) -> None:
         with self._lock:
@@ -352,23 +398,83 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _read_body(self) -> bytes:
-        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        """The request body, framed by ``Content-Length`` or chunked encoding. A malformed length or
+        chunk size is a 400, a body over the server's limit a 413 (refused before it is read), and a
+        body shorter than announced a 400 (the client closed) or a 408 (it stalled): :class:`_Refused`."""
+        limit: int = self.server.max_body_bytes  # type: ignore[attr-defined]
+        self.connection.settimeout(self.server.body_timeout)  # type: ignore[attr-defined]
+        try:
+            if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
+                return self._read_chunked(limit)
+            raw = self.headers.get("Content-Length")
+            if raw is None:
+                return b""
+            if not raw.strip().isdigit():
+                raise _Refused(400, "InvalidContentLength", f"Content-Length {raw!r} is not a byte count.")
+            length = int(raw)
+            if length > limit:
+                raise _Refused(413, "RequestEntityTooLarge",
+                               f"The request body ({length} bytes) exceeds the emulator's limit of {limit} bytes.")
+            data = self.rfile.read(length) if length else b""
+            if len(data) < length:
+                raise _Refused(400, "IncompleteBody", f"The body ended after {len(data)} of {length} announced bytes.")
+            return data
+        except TimeoutError:
+            raise _Refused(408, "RequestTimeout", "The request body did not arrive in time.") from None
+        finally:
+            self.connection.settimeout(self.timeout)
+
+    def _read_chunked(self, limit: int) -> bytes:
+        chunks, total = [], 0
+        while True:
+            line = self.rfile.readline(1024)
+            field = line.split(b";")[0].strip()
+            try:
+                size = int(field, 16)
+            except ValueError:
+                raise _Refused(400, "InvalidChunkSize", f"Chunk size {field[:40]!r} is not hexadecimal.") from None
+            if size < 0 or not field.isalnum():
+                raise _Refused(400, "InvalidChunkSize", f"Chunk size {field[:40]!r} is not hexadecimal.")
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):  # trailers
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > limit:
+                raise _Refused(413, "RequestEntityTooLarge", f"The request body exceeds the emulator's limit of {limit} bytes.")
+            data = self.rfile.read(size)
+            if len(data) < size:
+                raise _Refused(400, "IncompleteBody", "The body ended inside a chunk.")
+            chunks.append(data)
+            self.rfile.readline(1024)
+
+    def _refuse(self, refused: _Refused, started: float) -> None:
+        """Answer a request whose body could not be read, and close the connection (the stream
+        position is unknown)."""
+        emu: Emulator = self.server.emulator  # type: ignore[attr-defined]
+        parts = urlsplit(self.path)
+        arm = re.match(r"^/(subscriptions|providers)/", parts.path, re.IGNORECASE) is not None
+        body = (arm_error if arm else classic_error)(refused.status, refused.code, refused.message).body
+        req = Request(method=self.command, path=parts.path, query={}, headers={}, body=b"", base_url=emu.base_url,
+                      api="transport", operation=refused.code)
+        emu._log(req, Response(refused.status), started, None)
+        data = json.dumps(body).encode("utf-8")
+        self.close_connection = True
+        self.send_response(refused.status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
 
     def _handle(self) -> None:
         emu: Emulator = self.server.emulator  # type: ignore[attr-defined]
         parts = urlsplit(self.path)
-        body = self._read_body()
+        try:
+            body = self._read_body()
+        except _Refused as refused:
+            self._refuse(refused, time.monotonic())
+            return
         req = Request(method=self.command, path=parts.path, query=dict(parse_qsl(parts.query, keep_blank_values=True)),
                       headers={k.lower(): v for k, v in self.headers.items()}, body=body, base_url=emu.base_url)
         resp = emu.handle(req)
@@ -396,11 +502,21 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = _handle
 
 
+class _Refused(Exception):
+    """A request whose body cannot be read as framed: answered with ``status`` and closed."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
     ssl_context: ssl.SSLContext | None = None
     emulator: Emulator
+    max_body_bytes: int = MAX_BODY_BYTES
+    body_timeout: float = BODY_READ_TIMEOUT
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         if self.ssl_context is None:
@@ -422,6 +538,18 @@ class _Server(ThreadingHTTPServer):
         pass
 
 
+def _merge_settings(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base``, transition by transition."""
+    merged = json.loads(json.dumps(base))
+    for k, v in override.items():
+        if k == "transitions" and isinstance(v, dict):
+            for name, cfg in v.items():
+                merged.setdefault("transitions", {}).setdefault(name, {}).update(cfg)
+        else:
+            merged[k] = v
+    return merged
+
+
 class EmulatorServer:
     """The emulator over HTTPS in a background thread. Use as a context manager or start()/stop().
 
@@ -432,13 +560,21 @@ class EmulatorServer:
     :param cert_dir: where ``ca.pem``/``server.pem`` live (default: beside the state file, or a temp dir).
     :param storage_connection_string: default storage for BES outputs (Azurite's connection string).
     :param settings: initial settings (``arm_page_size``, ``transitions``, ...).
+    :param realistic_timing: start from :data:`REALISTIC_SETTINGS` (real operation durations, the
+        documented classic model-switch delay) instead of the fast test defaults; ``settings`` still wins.
+    :param max_body_bytes: larger request bodies are refused with 413.
+    :param body_timeout: seconds to wait for an announced body before answering 408.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, state: str | Path = ":memory:", *, seed: Any = None,
                  cert_dir: str | Path | None = None, storage_connection_string: str | None = None,
-                 settings: dict[str, Any] | None = None, tls: bool = True) -> None:
+                 settings: dict[str, Any] | None = None, tls: bool = True, realistic_timing: bool = False,
+                 max_body_bytes: int = MAX_BODY_BYTES, body_timeout: float = BODY_READ_TIMEOUT) -> None:
         self.host, self.port, self.state = host, port, str(state)
-        self.seed, self.storage_connection_string, self.initial_settings = seed, storage_connection_string, settings or {}
+        self.seed, self.storage_connection_string = seed, storage_connection_string
+        self.initial_settings = settings or {}
+        self.defaults = _merge_settings(DEFAULT_SETTINGS, REALISTIC_SETTINGS) if realistic_timing else DEFAULT_SETTINGS
+        self.max_body_bytes, self.body_timeout = max_body_bytes, body_timeout
         self.tls = tls
         self._cert_dir = Path(cert_dir) if cert_dir else None
         self._tmp: str | None = None
@@ -459,7 +595,7 @@ class EmulatorServer:
         if not is_loopback(self.host) and (self.seed == "demo"):
             raise ValueError(f"refusing to serve the well-known demo credentials on non-loopback address {self.host}")
         store = Store(self.state)
-        emu = Emulator(store, host=self.host)
+        emu = Emulator(store, host=self.host, defaults=self.defaults)
         if self.tls:
             from .certs import ensure_certificates
 
@@ -478,6 +614,7 @@ class EmulatorServer:
         httpd = _Server((self.host, self.port), _Handler, bind_and_activate=True)
         httpd.ssl_context = ctx if self.tls else None
         httpd.emulator = emu
+        httpd.max_body_bytes, httpd.body_timeout = self.max_body_bytes, self.body_timeout
         self.port = httpd.server_address[1]
         try:
             emu.rebase(self.url)

@@ -33,6 +33,7 @@ from amlws.errors import (
     RemoteError,
 )
 from amlws.http import error_parts
+from amlws.progress import current as current_reporter
 from amlws.redact import redact, register_secret
 
 from .definition import API_VERSION
@@ -314,7 +315,7 @@ class ArmClient:
         with _mapped(self, "update the web service", resource_id, lro=(start, "PATCH")):
             poller = self.client.resources.begin_update_by_id(
                 resource_id.lstrip("/"), body, api_version=API_VERSION, content_type="application/json; charset=utf-8",
-                polling=_arm_polling(self.poll_interval), cls=_raw_json,
+                polling=_arm_polling(self.poll_interval, self._progress("update", resource_id)), cls=_raw_json,
             )
             result = self._wait(poller, "update")
         if not self._read_back_since(start, resource_id):
@@ -341,7 +342,7 @@ class ArmClient:
         with _mapped(self, "create the web service", resource_id, lro=(start, "PUT")):
             poller = self.client.resources.begin_create_or_update_by_id(
                 resource_id.lstrip("/"), body, api_version=API_VERSION, content_type="application/json; charset=utf-8",
-                polling=_arm_polling(self.poll_interval), cls=_raw_json,
+                polling=_arm_polling(self.poll_interval, self._progress("create", resource_id)), cls=_raw_json,
             )
             return self._wait(poller, "create")
 
@@ -350,7 +351,8 @@ class ArmClient:
         start = len(self.wire)
         with _mapped(self, "remove the web service", resource_id, lro=(start, "DELETE")):
             poller = self.client.resources.begin_delete_by_id(
-                resource_id.lstrip("/"), api_version=API_VERSION, polling=_arm_polling(self.poll_interval)
+                resource_id.lstrip("/"), api_version=API_VERSION,
+                polling=_arm_polling(self.poll_interval, self._progress("remove", resource_id)),
             )
             self._wait(poller, "remove")
 
@@ -362,11 +364,18 @@ class ArmClient:
 
         start = len(self.wire)
         url = self.url(resource_id) + f"/CreateRegionalBlob?region={quote(region)}&api-version={API_VERSION}"
+        report = self._progress(f"add region {region} to", resource_id)
         with _mapped(self, "create the regional properties", resource_id, lro=(start, "POST")):
             resp = self._send(HttpRequest("POST", url), "create the regional properties", resource_id)
-            self._poll_async(resp, "create the regional properties", resource_id, start)
+            self._poll_async(resp, "create the regional properties", resource_id, start, report)
 
     # --- plumbing -------------------------------------------------------------------------
+
+    def _progress(self, what: str, resource_id: str) -> Callable[[str], None]:
+        """A callback for each state of a long-running operation: reported, with the seconds since
+        now, to the invocation's progress reporter (``update MyService: Updating (4s)`` on stderr)."""
+        reporter, started, subject = current_reporter(), time.monotonic(), f"{what} {resource_id.rstrip('/').rsplit('/', 1)[-1]}"
+        return lambda state: reporter.update(subject, state or "InProgress", time.monotonic() - started)
 
     def _wait(self, poller: Any, what: str) -> Any:
         result = poller.result(timeout=self.timeout)
@@ -384,8 +393,10 @@ class ArmClient:
             raise _error_from_response(resp, what, resource, None)
         return resp
 
-    def _poll_async(self, resp: Any, what: str, resource: str, start: int) -> Any:
-        """Poll ``Azure-AsyncOperation`` (or ``Location``) to a terminal state, honouring ``Retry-After``."""
+    def _poll_async(self, resp: Any, what: str, resource: str, start: int,
+                    report: Callable[[str], None] = lambda state: None) -> Any:
+        """Poll ``Azure-AsyncOperation`` (or ``Location``) to a terminal state, honouring ``Retry-After``;
+        each state goes to ``report``."""
         from azure.core.rest import HttpRequest
 
         from amlws.http import parse_retry_after
@@ -395,7 +406,9 @@ class ArmClient:
             # even if the answer also names a status URL (the .NET client polls only a 202).
             body = _safe_json(resp) if resp.status_code == 200 else None
             if isinstance(body, dict) and _status_of(body) in _TERMINAL_FAILED:
+                report(_state_of(body))
                 raise _operation_failed(body, what, resource, self._initial_request_id(start, "POST"))
+            report(_state_of(body) if isinstance(body, dict) and _status_of(body) else "Succeeded")
             return resp
         url = resp.headers.get("Azure-AsyncOperation") or resp.headers.get("Location")
         via_location = "Azure-AsyncOperation" not in resp.headers
@@ -403,6 +416,7 @@ class ArmClient:
             return resp
         deadline = time.monotonic() + self.timeout if self.timeout else None
         last = resp
+        report("Accepted")
         while True:
             delay = parse_retry_after(last.headers.get("Retry-After"))
             delay = self.poll_interval if delay is None else min(delay, 120.0)
@@ -412,11 +426,13 @@ class ArmClient:
             self.sleep(delay)
             last = self._send(HttpRequest("GET", url), what + " (status)", resource)
             if via_location:
+                report("InProgress" if last.status_code == 202 else "Succeeded")
                 if last.status_code == 202:
                     continue
                 return last
             body = _json(last)
             status = _status_of(body)
+            report(_state_of(body))
             if status in _TERMINAL_OK:
                 return last
             if status in _TERMINAL_FAILED:
@@ -431,13 +447,20 @@ def _status_of(body: Any) -> str:
     return str(body.get("status") or body.get("provisioningState") or "").lower()
 
 
-def _arm_polling(interval: float) -> Any:
+def _state_of(body: Any) -> str:
+    """The state in an operation-status body as the service wrote it (for progress display)."""
+    return str(body.get("status") or body.get("provisioningState") or "InProgress") if isinstance(body, dict) else "InProgress"
+
+
+def _arm_polling(interval: float, on_status: Callable[[str], None] = lambda state: None) -> Any:
     """``ARMPolling`` for PUT/PATCH/DELETE, with two changes to its ``Azure-AsyncOperation`` algorithm:
 
     - a **204** answer is final (the spec's "No Content" of ``WebServices_Remove``; its example sends an
       ``azure-asyncoperation`` header on the 204 too, which the .NET client never polls);
     - the status body's state is read from ``status`` or, as the spec's ``AsyncOperationStatus``
       names it, ``provisioningState`` (azure-core knows only ``status``).
+
+    ``on_status`` gets the state after the initial answer and after every poll (on the poller's thread).
     """
     from azure.core.polling.base_polling import LocationPolling, StatusCheckPolling
     from azure.mgmt.core.polling.arm_polling import ARMPolling, AzureAsyncOperationPolling, BodyContentPolling
@@ -457,7 +480,16 @@ def _arm_polling(interval: float) -> Any:
                 return str(body["provisioningState"])
             return super().get_status(pipeline_response)
 
-    return ARMPolling(interval, lro_algorithms=[AsyncOperationPolling(), LocationPolling(), BodyContentPolling(), StatusCheckPolling()])
+    class ReportingPolling(ARMPolling):
+        def initialize(self, *args: Any, **kwargs: Any) -> None:
+            super().initialize(*args, **kwargs)
+            on_status(self.status())
+
+        def update_status(self) -> None:
+            super().update_status()
+            on_status(self.status())
+
+    return ReportingPolling(interval, lro_algorithms=[AsyncOperationPolling(), LocationPolling(), BodyContentPolling(), StatusCheckPolling()])
 
 
 def _is_tls_failure(error: BaseException | None) -> bool:
@@ -610,6 +642,8 @@ def _hint_for(code: str | None, detail_codes: list[str], status: int | None) -> 
     codes = {c.lower() for c in detail_codes if c} | ({code.lower()} if code else set())
     if "cannotchangestorageaccount" in codes:
         return "keep properties.storageAccount.name as the live service has it (export again and re-apply your edit)"
+    if "perregionpayloadnotfound" in codes:
+        return "create the regional properties first: amlws add-region ID --region REGION (then get it again)"
     return {
         400: "the service rejected the definition; check it with amlws import",
         401: "check the ARM credentials (az login, AMLWS_ARM_TOKEN, service principal)",

@@ -72,7 +72,13 @@ def list_cmd(
     subscription: SubscriptionOpt = None,
     cloud: CloudOpt = None,
 ) -> None:
-    """List ARM web services in a resource group or the subscription. (Get-AzMlWebService [-ResourceGroupName])"""
+    """List ARM web services in a resource group or the subscription. (Get-AzMlWebService [-ResourceGroupName])
+
+    Examples:
+        Web services of a resource group; ids only, for scripts
+            amlws list -g MyRG
+            amlws list -g MyRG --query "[].id" -o tsv
+    """
     from .service import list_services
 
     ctx = _ctx(cloud)
@@ -101,7 +107,12 @@ def new_cmd(
     *,
     cloud: CloudOpt = None,
 ) -> None:
-    """Create a web service from a definition file. (New-AzMlWebService -DefinitionFile)"""
+    """Create a web service from a definition file. (New-AzMlWebService -DefinitionFile)
+
+    Examples:
+        Create a web service from an export
+            amlws new -g MyRG -n MyService2 --definition-file svc.json --location 'South Central US'
+    """
     from amlws import api
 
     from .service import create, plan_create
@@ -128,7 +139,12 @@ def remove_cmd(
     *,
     cloud: CloudOpt = None,
 ) -> None:
-    """Delete a web service. (Remove-AzMlWebService)"""
+    """Delete a web service. (Remove-AzMlWebService)
+
+    Examples:
+        Delete without a prompt
+            amlws remove -g MyRG -n MyService --yes
+    """
     from .service import plan_remove, remove
 
     ctx = _ctx(cloud)
@@ -147,7 +163,12 @@ def keys_cmd(
     *,
     cloud: CloudOpt = None,
 ) -> None:
-    """Print the web service's API keys (secrets: printed only because you asked). (Get-AzMlWebServiceKey)"""
+    """Print the web service's API keys (secrets: printed only because you asked). (Get-AzMlWebServiceKey)
+
+    Examples:
+        The primary key, for a script
+            amlws keys -g MyRG -n MyService --query primary -o tsv
+    """
     from .service import list_keys
 
     ctx = _ctx(cloud)
@@ -162,7 +183,12 @@ def add_region_cmd(
     *,
     cloud: CloudOpt = None,
 ) -> None:
-    """Create the regional properties of a web service, then get it in that region. (Add-AzMlWebServiceRegionalProperty)"""
+    """Create the regional properties of a web service, then get it in that region. (Add-AzMlWebServiceRegionalProperty)
+
+    Examples:
+        Add Southeast Asia
+            amlws add-region -g MyRG -n MyService --region 'Southeast Asia' --yes
+    """
     from amlws.errors import UsageError
 
     from .service import add_region, plan_add_region

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from amlws.errors import UsageError
+from amlws.errors import NotFoundError, UsageError
 from amlws.redact import register_secret
 
 #: AzureMLPS config.json key -> amlws setting name.
@@ -41,7 +41,7 @@ def read_config_file(path: str | Path) -> dict[str, str]:
 
     p = Path(path).expanduser()
     if not p.is_file():
-        raise UsageError(f"can't find config file: {p}", hint="give the path of the AzureMLPS config.json")
+        raise NotFoundError(f"can't find config file: {p}", hint="give the path of the AzureMLPS config.json")
     text = read_text(p, what="AzureMLPS config file")
     try:
         data = json.loads(text)

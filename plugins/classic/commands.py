@@ -82,10 +82,10 @@ def register(app: typer.Typer) -> None:
     """Add ``amlws classic ...`` to ``app`` (once: a second call is a no-op)."""
     if any(getattr(g, "name", None) == "classic" for g in getattr(app, "registered_groups", [])):
         return
-    classic = typer.Typer(help="Classic (Studio) web services and endpoints: the AzureMLPS cmdlets.", no_args_is_help=True)
-    services = typer.Typer(help="Classic web services (Get-/Remove-AmlWebService).", no_args_is_help=True)
-    endpoints = typer.Typer(help="Classic web-service endpoints (Get-/Add-/Remove-/Refresh-AmlWebServiceEndpoint).", no_args_is_help=True)
-    config = typer.Typer(help="AzureMLPS configuration.", no_args_is_help=True)
+    classic = typer.Typer(help="Classic (Studio) web services and endpoints: the AzureMLPS cmdlets.\n\nExamples:\n    Services of the configured workspace, then one service's endpoints\n        amlws classic services list\n        amlws classic endpoints list --workspace WS --service SVC", no_args_is_help=True)
+    services = typer.Typer(help="Classic web services (Get-/Remove-AmlWebService).\n\nExamples:\n    List them as TSV for a script\n        amlws classic services list -o tsv", no_args_is_help=True)
+    endpoints = typer.Typer(help="Classic web-service endpoints (Get-/Add-/Remove-/Refresh-AmlWebServiceEndpoint).\n\nExamples:\n    Add an endpoint, then list them\n        amlws classic endpoints add --workspace WS --service SVC --endpoint ep2\n        amlws classic endpoints list --workspace WS --service SVC", no_args_is_help=True)
+    config = typer.Typer(help="AzureMLPS configuration.\n\nExamples:\n    Use an AzureMLPS config.json as profile studio\n        amlws classic config import config.json --to-profile studio", no_args_is_help=True)
     classic.add_typer(services, name="services")
     classic.add_typer(endpoints, name="endpoints")
     classic.add_typer(config, name="config")
@@ -93,7 +93,13 @@ def register(app: typer.Typer) -> None:
 
     @services.command("list")
     def services_list(workspace: WorkspaceOpt = None, location: LocationOpt = None, config_file: ConfigFileOpt = None) -> None:
-        """List the workspace's web services. (Get-AmlWebService)"""
+        """List the workspace's web services. (Get-AmlWebService)
+
+        Examples:
+            Web services of the configured workspace
+                amlws classic services list
+                amlws classic services list --workspace WS --location 'West Europe' -o tsv
+        """
         from . import ops
         from .backend import ref_from
 
@@ -105,7 +111,12 @@ def register(app: typer.Typer) -> None:
     @services.command("get")
     def services_get(url: UrlArg = None, workspace: WorkspaceOpt = None, service: ServiceOpt = None,
                      location: LocationOpt = None, config_file: ConfigFileOpt = None) -> None:
-        """Show one web service. (Get-AmlWebService -WebServiceId)"""
+        """Show one web service. (Get-AmlWebService -WebServiceId)
+
+        Examples:
+            By id
+                amlws classic services get --workspace WS --service SVC
+        """
         from . import ops
 
         ctx = _ctx(config_file)
@@ -115,7 +126,12 @@ def register(app: typer.Typer) -> None:
     @services.command("remove")
     def services_remove(url: UrlArg = None, workspace: WorkspaceOpt = None, service: ServiceOpt = None,
                         location: LocationOpt = None, config_file: ConfigFileOpt = None) -> None:
-        """Delete a web service and its endpoints. (Remove-AmlWebService)"""
+        """Delete a web service and its endpoints. (Remove-AmlWebService)
+
+        Examples:
+            Delete without a prompt
+                amlws classic services remove --workspace WS --service SVC --yes
+        """
         from . import ops
 
         ctx = _ctx(config_file)
@@ -125,7 +141,12 @@ def register(app: typer.Typer) -> None:
     @endpoints.command("list")
     def endpoints_list(url: UrlArg = None, workspace: WorkspaceOpt = None, service: ServiceOpt = None,
                        location: LocationOpt = None, show_keys: ShowKeysOpt = False, config_file: ConfigFileOpt = None) -> None:
-        """List a web service's endpoints. (Get-AmlWebServiceEndpoint -WebServiceId)"""
+        """List a web service's endpoints. (Get-AmlWebServiceEndpoint -WebServiceId)
+
+        Examples:
+            Endpoints, with their keys
+                amlws classic endpoints list --workspace WS --service SVC --show-keys -o json
+        """
         from . import ops
 
         ctx = _ctx(config_file)
@@ -137,7 +158,12 @@ def register(app: typer.Typer) -> None:
     def endpoints_get(url: UrlArg = None, workspace: WorkspaceOpt = None, service: ServiceOpt = None,
                       endpoint: EndpointOpt = None, location: LocationOpt = None, show_keys: ShowKeysOpt = False,
                       config_file: ConfigFileOpt = None) -> None:
-        """Show one endpoint, with its Resources. (Get-AmlWebServiceEndpoint -EndpointName)"""
+        """Show one endpoint, with its Resources. (Get-AmlWebServiceEndpoint -EndpointName)
+
+        Examples:
+            By management URL
+                amlws classic endpoints get https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default
+        """
         from . import ops
 
         ctx = _ctx(config_file)
@@ -158,7 +184,12 @@ def register(app: typer.Typer) -> None:
         location: LocationOpt = None,
         config_file: ConfigFileOpt = None,
     ) -> None:
-        """Add an endpoint to a (predictive) web service. (Add-AmlWebServiceEndpoint)"""
+        """Add an endpoint to a (predictive) web service. (Add-AmlWebServiceEndpoint)
+
+        Examples:
+            A high-throughput endpoint
+                amlws classic endpoints add --workspace WS --service SVC --endpoint ep2 --throttle-level High --max-concurrent-calls 20
+        """
         from . import ops
 
         ctx = _ctx(config_file)
@@ -171,7 +202,12 @@ def register(app: typer.Typer) -> None:
     @endpoints.command("remove")
     def endpoints_remove(url: UrlArg = None, workspace: WorkspaceOpt = None, service: ServiceOpt = None,
                          endpoint: EndpointOpt = None, location: LocationOpt = None, config_file: ConfigFileOpt = None) -> None:
-        """Delete an endpoint. (Remove-AmlWebServiceEndpoint)"""
+        """Delete an endpoint. (Remove-AmlWebServiceEndpoint)
+
+        Examples:
+            Delete ep2
+                amlws classic endpoints remove --workspace WS --service SVC --endpoint ep2 --yes
+        """
         from . import ops
 
         ctx = _ctx(config_file)
@@ -188,7 +224,12 @@ def register(app: typer.Typer) -> None:
         location: LocationOpt = None,
         config_file: ConfigFileOpt = None,
     ) -> None:
-        """Re-apply the default endpoint's graph to a non-default endpoint. (Refresh-AmlWebServiceEndpoint)"""
+        """Re-apply the default endpoint's graph to a non-default endpoint. (Refresh-AmlWebServiceEndpoint)
+
+        Examples:
+            Refresh ep2, keeping its trained model
+                amlws classic endpoints refresh --workspace WS --service SVC --endpoint ep2
+        """
         from . import ops
 
         ctx = _ctx(config_file)
@@ -201,7 +242,12 @@ def register(app: typer.Typer) -> None:
         config_json: Annotated[Path, typer.Argument(help="AzureMLPS config.json.")],
         to_profile: Annotated[Optional[str], typer.Option("--to-profile", help="Profile to write (default: the current profile).")] = None,
     ) -> None:
-        """Turn an AzureMLPS config.json into an amlws profile (workspace, location, workspace_token)."""
+        """Turn an AzureMLPS config.json into an amlws profile (workspace, location, workspace_token).
+
+        Examples:
+            Import into profile studio
+                amlws classic config import config.json --to-profile studio
+        """
         from amlws.cli import get_context
 
         from .azuremlps import import_config

@@ -480,3 +480,22 @@ def test_add_region_times_out_cleanly(run, server, h):
     count = len(server.log)
     time.sleep(0.1)
     assert len(server.log) == count  # no polling left behind
+
+
+def test_add_region_shows_the_operation_state_and_elapsed_time_on_stderr(run, server, h, live_document):
+    import re
+
+    server.expect_ordered_request(h.WS_PATH + "/CreateRegionalBlob", method="POST").respond_with_data(
+        "", status=202, headers=h.async_headers(server, "op7")
+    )
+    for status in ("Provisioning", "Provisioning", "Succeeded"):
+        server.expect_ordered_request(h.op_path("op7"), method="GET").respond_with_json({"status": status})
+    server.expect_ordered_request(h.WS_PATH, method="GET").respond_with_json(live_document)
+    code, out, err = run("add-region", h.WS_PATH, "--region", "Southeast Asia", "--yes", "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)["id"] == h.WS_PATH
+    subject = f"add region Southeast Asia to {h.NAME}"
+    assert [re.sub(r"\(\d+s\)$", "(Ns)", ln) for ln in err.splitlines() if ln.startswith(subject)] == [
+        f"{subject}: Accepted (Ns)", f"{subject}: Provisioning (Ns)", f"{subject}: Succeeded (Ns)",
+    ], err
+    server.check_assertions()

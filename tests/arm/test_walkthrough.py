@@ -230,3 +230,21 @@ def test_update_final_state_failed_is_an_error(run, server, h, live_document, tm
     _expect_update(server, h, live_document, failed, polls=("Succeeded",))
     code, out, err = run("update", h.WS_PATH, "--service-updates", str(wsd), "--yes")
     assert code == 1 and "provisioningState Failed" in err
+
+
+def test_update_shows_the_operation_state_and_elapsed_time_on_stderr(run, server, h, live_document, tmp_path: Path):
+    """Issue 12: update was silent for the whole wait; now each state of the long-running
+    operation is a line on stderr (no terminal here), stdout keeps only the JSON result."""
+    import re
+
+    wsd = tmp_path / "wsd.json"
+    wsd.write_text(json.dumps(live_document), encoding="utf-8")
+    _expect_update(server, h, live_document, live_document, polls=("Provisioning", "Provisioning", "Succeeded"))
+    code, out, err = run("update", h.WS_PATH, "--service-updates", str(wsd), "--yes", "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)["backend"] == "arm"
+    lines = [ln for ln in err.splitlines() if ln.startswith(f"update {h.NAME}: ")]
+    assert [re.sub(r"\(\d+s\)$", "(Ns)", ln) for ln in lines] == [
+        f"update {h.NAME}: InProgress (Ns)", f"update {h.NAME}: Provisioning (Ns)", f"update {h.NAME}: Succeeded (Ns)",
+    ], err
+    server.check_assertions()

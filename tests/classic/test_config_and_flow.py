@@ -70,7 +70,7 @@ def test_config_import_rejects_bad_files_and_writes_nothing(run, classic_env: Pa
 
 def test_config_import_missing_file(run, classic_env: Path, tmp_path: Path) -> None:
     r = run("classic", "config", "import", str(tmp_path / "nope.json"))
-    assert r.code == ExitCode.USAGE and "can't find config file" in r.err
+    assert r.code == ExitCode.NOT_FOUND and "can't find config file" in r.err
 
 
 def test_config_file_precedence(fake, run, cc, tmp_path: Path, monkeypatch) -> None:

@@ -142,6 +142,76 @@ def test_exit_code_tables_agree_with_exitcode():
     assert table(README) == expected, "README.md's exit-code table differs from amlws.errors.ExitCode"
 
 
+def test_readme_and_errors_md_have_the_same_exit_code_table():
+    """One table in two places, word for word: the meanings cannot drift apart (issue 12: a missing
+    input file was exit 3 in one and 2 in the other)."""
+    rows = re.compile(r"^\|\s*(\d+)\s*\|.*$", re.MULTILINE)
+    readme = [m.group(0) for m in rows.finditer(README.read_text(encoding="utf-8"))]
+    text = ERRORS_MD.read_text(encoding="utf-8")
+    section = text[text.index("## Exit codes"):text.index("## HTTP responses")]
+    assert readme == [m.group(0) for m in rows.finditer(section)]
+
+
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+def _could_contain(template: str, part: str) -> bool:
+    """Whether some message built from ``template`` (``{...}`` filled with anything) contains ``part``,
+    with at least a few of ``part``'s characters coming from the template's fixed text, and ``part``
+    starting (ending) in fixed text unless a placeholder starts (ends) the message."""
+    lits = _PLACEHOLDER.split(template)
+    if any(part in lit for lit in lits):
+        return True
+    need = min(8, len(part))
+    for i in range(len(lits)):
+        heads = [k for k in range(len(part) + 1) if lits[i].endswith(part[:k])]
+        for j in range(i + 1, len(lits)):
+            middle = lits[i + 1:j]
+            tails = [k for k in range(len(part) + 1) if lits[j].startswith(part[len(part) - k:])]
+            for h in heads:
+                for t in tails:
+                    if h + t > len(part) or h + t + sum(map(len, middle)) < need:
+                        continue
+                    if (h == 0 and (i > 0 or lits[0])) or (t == 0 and (j < len(lits) - 1 or lits[-1])):
+                        continue
+                    inner = part[h:len(part) - t]
+                    pattern = "(?s).*" + "".join(re.escape(m) + ".*" for m in middle)
+                    if re.fullmatch(pattern, inner):
+                        return True
+    return False
+
+
+def catalogue() -> list[tuple[list[str], set[int]]]:
+    """The hand-written catalogue of docs/errors.md: (message fragments, exit codes) per row."""
+    text = ERRORS_MD.read_text(encoding="utf-8")
+    section = text[text.index("## Catalogue"):text.index(BEGIN)]
+    out = []
+    for cells in re.findall(r"^\|(.+?)\|\s*([0-9][0-9 or]*?)\s*\|", section, re.MULTILINE):
+        fragments = re.findall(r"`([^`]+)`", cells[0])
+        codes = {int(c) for c in re.findall(r"\d+", cells[1])}
+        if fragments and codes != {0}:
+            out.append((fragments, codes))
+    return out
+
+
+def test_the_catalogue_exit_codes_match_the_code():
+    """Each hand-written catalogue row whose message amlws builds itself gives the exit code of the
+    errors that build it (HTTP-derived and CLI-parser messages match nothing and are left out)."""
+    errors = raised_errors()
+    checked, wrong = 0, []
+    for fragments, codes in catalogue():
+        built = set()
+        for fragment in fragments:
+            parts = [p.strip(" '") for p in fragment.split("...") if p.strip(" '")]
+            built |= {int(r["code"]) for r in errors if all(_could_contain(str(r["message"]), p) for p in parts)}
+        if built:
+            checked += 1
+            if not codes <= built:
+                wrong.append(f"{' / '.join(fragments)}: docs say {sorted(codes)}, the code gives {sorted(built)}")
+    assert not wrong, "docs/errors.md's catalogue disagrees with the code:\n" + "\n".join(wrong)
+    assert checked >= 40, f"only {checked} catalogue rows matched an error in the code"
+
+
 def test_http_status_mapping_is_documented():
     from amlws.errors import exit_code_for_status
 

@@ -359,22 +359,15 @@ def test_api_key_never_in_errors(httpserver: HTTPServer, client) -> None:
     assert info.value.exit_code == ExitCode.AUTH and KEY not in info.value.message
 
 
-def test_console_progress() -> None:
+def test_job_progress_reports_each_status_to_the_current_reporter() -> None:
     import io
 
-    from amlws.bes import ConsoleProgress, JobStatus
-
-    class Tty(io.StringIO):
-        def isatty(self) -> bool:
-            return True
+    from amlws.bes import JobStatus, job_progress
+    from amlws.progress import ConsoleProgress, reporting
 
     plain = io.StringIO()
-    with ConsoleProgress("BES job", stream=plain) as bar:
+    with reporting(ConsoleProgress(stream=plain)):
+        report = job_progress("BES job")
         for state, t in (("NotStarted", 0.0), ("Running", 2.0), ("Running", 4.0), ("Finished", 9.4)):
-            bar.update(JobStatus("j1", state), t)
+            report(JobStatus("j1", state), t)
     assert plain.getvalue() == "BES job j1: NotStarted (0s)\nBES job j1: Running (2s)\nBES job j1: Finished (9s)\n"
-    tty = Tty()
-    with ConsoleProgress("BES job", stream=tty) as bar:
-        bar.update(JobStatus("j1", "Running"), 1.0)
-        asked = bar.asking(lambda q: q == "cancel?")("cancel?")
-    assert asked is True and "BES job j1" in tty.getvalue() and "Running" in tty.getvalue()

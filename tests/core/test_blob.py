@@ -68,7 +68,7 @@ def test_expired_sas_and_missing_blob(azurite, azurite_container: str, tmp_path:
 
 
 def test_upload_missing_file(azurite) -> None:
-    with pytest.raises(UsageError, match="training data file not found"):
+    with pytest.raises(NotFoundError, match="training data file not found"):
         upload_file("/nonexistent/train.csv", connection_string=azurite.connection_string)
 
 

@@ -69,8 +69,8 @@ def test_help_lists_the_commands(pm, run_cli):
         (["frob"], "error: No such command 'frob' (fix: see amlws --help)"),
         (["--frob"], "error: No such option: --frob (fix: see amlws --help)"),
         (["get", "--frob"], "error: No such option: --frob (fix: see amlws get --help)"),
-        (["config", "set"], "error: Missing argument 'key' (fix: see amlws config set --help)"),
-        (["-o", "xml", "plugins"], "error: invalid --output 'xml' (fix: use -o json or -o table)"),
+        (["config", "set"], "error: Missing argument 'KEY' (fix: see amlws config set --help)"),
+        (["-o", "xml", "plugins"], "error: invalid --output 'xml' (fix: use -o table, -o json, -o tsv, -o none)"),
     ],
 )
 def test_usage_errors_are_exit_2_and_one_line(pm, run_cli, argv, expected):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -18,7 +19,6 @@ from amlws import hookimpl
 from amlws.config import Settings
 from amlws.errors import ExitCode, RemoteError, UsageError
 from amlws.fleet import (
-    FLEET_SWITCH_INTERVAL,
     FleetOptions,
     FleetRow,
     Journal,
@@ -339,10 +339,10 @@ def test_progress_lines_without_a_terminal_and_a_live_panel_with_one(toy_host, t
     toy = Toy(delay=0, fail={"r001": 4})
     out = io.StringIO()
     run_fleet(toy_host(toy), toy_rows(3), FleetOptions(state=tmp_path / "a.jsonl", jobs=1), progress=FleetProgress(out))
-    lines = out.getvalue().splitlines()
-    assert lines[0] == "fleet [1/3] r000: deployed (0.0s)" and lines[2] == "fleet [3/3] r002: deployed (0.0s)"
+    lines = [re.sub(r"\(\d+\.\ds\)", "(Ns)", line) for line in out.getvalue().splitlines()]  # a row's seconds vary
+    assert lines[0] == "fleet [1/3] r000: deployed (Ns)" and lines[2] == "fleet [3/3] r002: deployed (Ns)"
     assert lines[1].startswith("fleet [2/3] r001: failed (update of r001 refused")
-    assert lines[-1].startswith("fleet: 3/3 done (2 deployed, 1 failed), elapsed 0:00")
+    assert lines[-1].startswith("fleet: 3/3 done (2 deployed, 1 failed), elapsed 0:")
     # a re-run says what was already done
     out = io.StringIO()
     run_fleet(toy_host(toy), toy_rows(3), FleetOptions(state=tmp_path / "a.jsonl", jobs=1), progress=FleetProgress(out))
@@ -444,9 +444,14 @@ def test_the_github_actions_matrix_in_the_docs_is_valid_and_uses_real_options():
     assert any(r.startswith("amlws fleet status state/") for r in runs)
 
 
-def test_workers_run_with_a_1_ms_switch_interval_restored_afterwards(toy_host, tmp_path: Path):
-    """While the workers wait on the network, a worker whose answer came gets the GIL within 1 ms
-    (not 5); the interpreter's setting is restored when the run ends, even when a row fails."""
+def test_the_cli_runs_the_workers_at_a_1_ms_switch_interval_and_the_library_leaves_it_alone(toy_host, make_pm, tmp_path: Path):
+    """``sys.setswitchinterval`` is interpreter-wide: ``run_fleet``, a library call in someone
+    else's process, leaves it alone; ``amlws fleet run`` (its own process) sets 1 ms while the
+    workers run (a worker whose answer came gets the GIL within 1 ms, not 5) and restores it,
+    even when a row fails."""
+    from amlws.cli import main
+    from amlws.commands_fleet import FLEET_SWITCH_INTERVAL
+
     seen: list[float] = []
 
     class Watching(Toy):
@@ -455,8 +460,96 @@ def test_workers_run_with_a_1_ms_switch_interval_restored_afterwards(toy_host, t
             seen.append(sys.getswitchinterval())
             return super().amlws_update(target, definition)
 
-    before = sys.getswitchinterval()
-    summary = run_fleet(toy_host(Watching(delay=0.0, fail={"r001": 5})), toy_rows(3), FleetOptions(state=tmp_path / "s.jsonl", jobs=2))
-    assert summary["counts"] == {"deployed": 2, "failed": 1}
-    assert seen and set(seen) == {min(before, FLEET_SWITCH_INTERVAL)} and FLEET_SWITCH_INTERVAL == 0.001
-    assert sys.getswitchinterval() == before
+    original = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)  # the interpreter's default
+    try:
+        summary = run_fleet(toy_host(Watching(delay=0.0, fail={"r001": 5})), toy_rows(3), FleetOptions(state=tmp_path / "s.jsonl", jobs=2))
+        assert summary["counts"] == {"deployed": 2, "failed": 1}
+        assert seen and set(seen) == {0.005}
+        seen.clear()
+        manifest = tmp_path / "fleet.csv"
+        manifest.write_text("key,target,model\n" + "".join(f"r{i:03d},toy:r{i:03d},{MODEL.format(key=i)}\n" for i in range(3)),
+                            encoding="utf-8")
+        assert main(["fleet", "run", str(manifest), "--jobs", "2", "--yes", "-o", "json"], pm=make_pm((Watching(delay=0.0, fail={"r001": 4}), "toy"))) == 4
+        assert seen and set(seen) == {FLEET_SWITCH_INTERVAL} and FLEET_SWITCH_INTERVAL == 0.001
+        assert sys.getswitchinterval() == 0.005
+    finally:
+        sys.setswitchinterval(original)
+
+
+def test_fleet_status_of_a_manifest_reads_its_state_files_or_fails_with_2(make_pm, run_cli, tmp_path: Path):
+    """The manifest given instead of the state file: its state file(s) (every shard's), or exit 2,
+    never "0 row(s)" and exit 0 (a CI check would pass on nothing)."""
+    toy = Toy(delay=0, fail={"r001": 4})
+    pm = make_pm((toy, "toy"))
+    manifest = tmp_path / "fleet.csv"
+    manifest.write_text("key,target,model\n" + "".join(f"r{i:03d},toy:r{i:03d},{MODEL.format(key=i)}\n" for i in range(3)),
+                        encoding="utf-8")
+    code, out, err = run_cli(["fleet", "status", str(manifest)], pm)
+    assert code == 2 and out == ""
+    assert err.startswith(f"error: {manifest} is a fleet manifest, not a state file") and err.count("\n") == 1
+    assert "(fix: give the --state file(s) that amlws fleet run wrote" in err
+
+    assert run_cli(["fleet", "run", str(manifest), "--yes", "-o", "json"], pm)[0] == 4
+    code, out, err = run_cli(["fleet", "status", str(manifest), "-o", "json"], pm)
+    status = json.loads(out)
+    assert code == 4 and status["total"] == 3 and status["counts"] == {"deployed": 2, "failed": 1}
+    assert status["state"] == [str(tmp_path / "fleet.fleet-state.jsonl")]
+
+    sharded = tmp_path / "sharded.csv"
+    sharded.write_text(manifest.read_text(encoding="utf-8"), encoding="utf-8")
+    for shard in ("1/2", "2/2"):
+        run_cli(["fleet", "run", str(sharded), "--shard", shard, "--yes", "-o", "json"], pm)
+    code, out, _ = run_cli(["fleet", "status", str(sharded), "-o", "json"], pm)
+    status = json.loads(out)
+    assert status["total"] == 3 and status["state"] == [str(tmp_path / f"sharded.shard-{i}-of-2.fleet-state.jsonl") for i in (1, 2)]
+
+    not_a_journal = tmp_path / "notes.jsonl"
+    not_a_journal.write_text('{"key": "r000", "target": "toy:r000"}\n', encoding="utf-8")
+    code, out, err = run_cli(["fleet", "status", str(not_a_journal)], pm)
+    assert code == 2 and out == "" and err.startswith(f"error: {not_a_journal} is not a fleet state file")
+
+
+def test_what_if_counts_each_row_once_with_rows_to_create(toy_host, tmp_path: Path):
+    """--what-if on rows that would create their target counted them twice (``7/4 done``)."""
+    import io
+
+    from amlws.fleet import FleetProgress
+
+    class Missing(Toy):
+        @hookimpl
+        def amlws_get_definition(self, target):
+            if target.parts["name"] not in self.services:
+                raise RemoteError(f"no endpoint {target.parts['name']}", status=404)
+            return super().amlws_get_definition(target)
+
+    toy = Missing(delay=0)
+    toy.services["r000"] = {"model": None}
+    rows = [FleetRow(key=r.key, target=r.target, model=r.model, create=True) for r in toy_rows(4)]
+    out = io.StringIO()
+    summary = run_fleet(toy_host(toy), rows, FleetOptions(state=tmp_path / "s.jsonl", what_if=True, jobs=1), progress=FleetProgress(out))
+    assert summary["counts"] == {"planned": 4} and toy.updates == []
+    lines = out.getvalue().splitlines()
+    assert lines[:4] == ["fleet [1/4] r000: planned", "fleet [2/4] r001: planned (would create the target, then retrain and deploy)",
+                         "fleet [3/4] r002: planned (would create the target, then retrain and deploy)",
+                         "fleet [4/4] r003: planned (would create the target, then retrain and deploy)"]
+    assert lines[-1].startswith("fleet: 4/4 done (4 planned)")
+
+
+def test_the_hint_of_a_failed_fleet_says_what_a_rerun_does(run_cli, make_pm, tmp_path: Path):
+    """A gate failure is final on rerun: the hint must not promise a retry for it."""
+    from amlws.commands_fleet import _rerun_hint
+
+    gated = _rerun_hint([{"key": "a", "status": "gate_failed"}])
+    assert "retry" not in gated and "1 gate_failed row(s) are final and a rerun skips them" in gated
+    assert "change the row's data or gate in the manifest" in gated
+    mixed = _rerun_hint([{"key": "a", "status": "gate_failed"}, {"key": "b", "status": "failed"}])
+    assert "rerun amlws fleet run to retry the rows that failed or did not run" in mixed and "1 gate_failed row(s) are final" in mixed
+    # through the CLI: a journal whose only unfinished row failed its gate
+    state = tmp_path / "s.jsonl"
+    with Journal(state) as j:
+        j.append({"event": "run", "version": 1, "rows": ["a", "b"]})
+        j.append({"event": "done", "row": "a", "status": "deployed", "verified": True, "exitCode": 0})
+        j.append({"event": "done", "row": "b", "status": "gate_failed", "exitCode": 5, "error": "gate Accuracy>=0.9 failed"})
+    code, out, err = run_cli(["fleet", "status", str(state)], make_pm())
+    assert code == 5 and "rerun amlws fleet run to retry" not in err and "are final and a rerun skips them" in err

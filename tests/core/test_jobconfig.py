@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from amlws.errors import ExitCode, UsageError
+from amlws.errors import ExitCode, NotFoundError, UsageError
 from amlws.jobconfig import build_job_config, load_job_config, output_names_by_kind, parse_ref_spec, redacted, validate_job_config
 
 CS = "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=c2VjcmV0LWFjY291bnQta2V5"
@@ -134,7 +134,7 @@ def test_flags_build_and_merge(tmp_path: Path) -> None:
 def test_load_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not both"):
         load_job_config(file=tmp_path / "x.json", string="{}")
-    with pytest.raises(UsageError, match="job config file not found"):
+    with pytest.raises(NotFoundError, match="job config file not found"):
         load_job_config(file=tmp_path / "missing.json")
     with pytest.raises(UsageError, match="malformed JSON at line 1"):
         load_job_config(string='{"Inputs": }')

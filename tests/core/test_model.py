@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from amlws import api
-from amlws.errors import AmlwsError, UsageError
+from amlws.errors import AmlwsError, NotFoundError, UsageError
 from amlws.fsutil import atomic_write_bytes, atomic_write_text, read_text
 from amlws.model import Definition, ModelLocation, Target, parse_sas_time
 
@@ -214,7 +214,7 @@ def test_read_text_tolerates_bom_and_utf16(tmp_path):
     assert read_text(f) == "{}"
     f.write_bytes('{"a": "é"}'.encode("utf-16"))
     assert read_text(f) == '{"a": "é"}'
-    with pytest.raises(UsageError, match="definition file not found"):
+    with pytest.raises(NotFoundError, match="definition file not found"):
         read_text(tmp_path / "missing.json", what="definition file")
     with pytest.raises(UsageError, match="is a directory"):
         read_text(tmp_path)

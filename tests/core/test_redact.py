@@ -18,6 +18,12 @@ from amlws.redact import MASK, redact, redact_obj, redact_sas, register_secret
         ("DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=Zm9vYmFy==;EndpointSuffix=core.windows.net",
          "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=***;EndpointSuffix=core.windows.net"),
         ("BlobEndpoint=x;SharedAccessSignature=sv=1&sig=2", "BlobEndpoint=x;SharedAccessSignature=***"),
+        # the ')' that closes a hint is not part of the secret (base64 has no ')'): issue 12
+        ("error: no storage (fix: set AMLWS_STORAGE_CONNECTION_STRING=AccountName=a;AccountKey=Zm9v+YmFy/Kw==)",
+         "error: no storage (fix: set AMLWS_STORAGE_CONNECTION_STRING=AccountName=a;AccountKey=***)"),
+        ("(fix: ... AccountKey=...)", "(fix: ... AccountKey=***)"),
+        ("(uri https://a/c/b?sv=1&sig=abc%2Bdef%3D) failed", "(uri https://a/c/b?sv=1&sig=***) failed"),
+        ("(BlobEndpoint=x;SharedAccessSignature=sv=1&sig=2)", "(BlobEndpoint=x;SharedAccessSignature=***)"),
         ('{"PrimaryKey": "pk-value", "SecondaryKey":"sk", "Name": "svc"}',
          '{"PrimaryKey": "***", "SecondaryKey":"***", "Name": "svc"}'),
         ('{"keys": {"primary": "p1", "secondary": "s1"}}', '{"keys": {"primary": "***", "secondary": "***"}}'),
@@ -78,3 +84,16 @@ SAS_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789%+
 def test_any_sas_signature_is_masked(signature):
     text = f"https://acct.blob.core.windows.net/c/b?sv=2020&sig={signature}&se=2030"
     assert redact(text) == "https://acct.blob.core.windows.net/c/b?sv=2020&sig=***&se=2030"
+
+
+def test_the_connection_string_hint_keeps_its_closing_parentheses():
+    """The hint amlws prints for a missing storage connection string, through the CLI's redaction."""
+    from amlws.blob import CONNECTION_STRING_HINT
+
+    line = redact(f"error: no storage connection string (fix: {CONNECTION_STRING_HINT})")
+    assert line.endswith("AccountName=...;AccountKey=***))")
+
+
+@given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=", min_size=1, max_size=88))
+def test_any_account_key_is_masked_up_to_a_closing_parenthesis(key):
+    assert redact(f"(fix: AccountName=a;AccountKey={key}) more") == "(fix: AccountName=a;AccountKey=***) more"

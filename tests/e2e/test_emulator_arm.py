@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 
 from amlws.emulator import seed as demo
 
@@ -32,19 +33,18 @@ def test_get_returns_spec_valid_resource_without_secrets(http, arm_headers, vali
 
 
 def test_patch_lro_sequence_matches_the_recording(http, arm_headers, validate_arm):
+    http.control("POST", "transitions", {"arm_lro": {"mode": "polls", "count": 1}})
     before = http.get(PRED, params=API, headers=arm_headers).json()
     r = http.patch(PRED, params=API, headers=arm_headers,
                    json={"properties": {"packageType": "Graph", "title": "Retrained", "realtimeConfiguration": {"maxConcurrentCalls": 30}}})
     assert r.status_code == 200
-    validate_arm(r.json(), "WebService")
-    assert r.json()["properties"]["provisioningState"] == "Provisioning"
+    # as recorded: the envelope and only the provisioning state
+    assert r.json()["properties"] == {"provisioningState": "Provisioning"}
+    assert r.json()["id"] == PRED and r.json()["location"] == "South Central US" and r.json()["tags"] == {}
     assert OP_URL.match(r.headers["Azure-AsyncOperation"]), r.headers["Azure-AsyncOperation"]
     assert r.headers["Azure-AsyncOperationPercentComplete"] == "0"
     assert "Location" not in r.headers and "Retry-After" not in r.headers
     op = r.headers["Azure-AsyncOperation"]
-    # not applied yet: a client that does not poll still sees the old definition
-    mid = http.get(PRED, params=API, headers=arm_headers).json()["properties"]
-    assert mid["title"] == before["properties"]["title"] and mid["provisioningState"] == "Provisioning"
     first = http.get(op, headers=arm_headers)
     assert first.status_code == 200
     validate_arm(first.json(), "AsyncOperationStatus")
@@ -58,7 +58,31 @@ def test_patch_lro_sequence_matches_the_recording(http, arm_headers, validate_ar
     assert after["properties"]["realtimeConfiguration"] == {"maxConcurrentCalls": 30}
     assert after["properties"]["assets"] == before["properties"]["assets"]  # merged, not replaced
     assert after["properties"]["provisioningState"] == "Succeeded"
-    assert http.counts() == {"WebServices_Get": 3, "WebServices_Patch": 1, "OperationsStatus_Get": 2}
+    assert http.counts() == {"WebServices_Get": 2, "WebServices_Patch": 1, "OperationsStatus_Get": 2}
+
+
+def test_a_patch_lands_for_a_client_that_only_gets(http, arm_headers):
+    """On Azure a PATCH completes by itself (~13 s recorded) and the spec tells callers to GET; the
+    emulator's operations run on their own clock by default: no status poll needed, and no 409 after."""
+    body = {"properties": {"packageType": "Graph", "title": "landed"}}
+    assert http.patch(PRED, params=API, headers=arm_headers, json=body).status_code == 200
+    deadline = time.monotonic() + 10
+    while (got := http.get(PRED, params=API, headers=arm_headers).json())["properties"]["provisioningState"] != "Succeeded":
+        assert time.monotonic() < deadline, got["properties"]["provisioningState"]
+        time.sleep(0.1)
+    assert got["properties"]["title"] == "landed"
+    assert http.counts().get("OperationsStatus_Get") is None
+    assert http.patch(PRED, params=API, headers=arm_headers, json=body).status_code == 200
+
+
+def test_polls_mode_counts_reads_of_the_resource(http, arm_headers):
+    """The test option ``polls`` counts any observation of the operation, a GET of the resource too."""
+    http.control("POST", "transitions", {"arm_lro": {"mode": "polls", "count": 1}})
+    http.patch(PRED, params=API, headers=arm_headers, json={"properties": {"packageType": "Graph", "title": "counted"}})
+    first = http.get(PRED, params=API, headers=arm_headers).json()["properties"]
+    second = http.get(PRED, params=API, headers=arm_headers).json()["properties"]
+    assert (first["provisioningState"], first["title"]) == ("Provisioning", "Bike Rental Predictive")
+    assert (second["provisioningState"], second["title"]) == ("Succeeded", "counted")
 
 
 def test_whole_definition_patch_changes_the_trained_model_uri(http, arm_headers):
@@ -77,19 +101,22 @@ def test_whole_definition_patch_changes_the_trained_model_uri(http, arm_headers)
 
 
 def test_put_creates_201_then_updates_200_and_keys_only_via_listkeys(http, arm_headers, validate_arm):
+    http.control("POST", "transitions", {"arm_lro": {"mode": "polls", "count": 1}})
     path = arm_ws_path("created-by-put")
-    body = {"location": "South Central US", "tags": {"env": "test"},
+    body = {"location": "southcentralus", "tags": {"env": "test"},
             "properties": {"title": "t", "packageType": "Graph", "storageAccount": {"name": "acct", "key": "secret-key"},
                            "commitmentPlan": {"id": "/subscriptions/x/resourceGroups/y/providers/Microsoft.MachineLearning/commitmentPlans/p"},
                            "machineLearningWorkspace": {"id": "8b841df9d60a4d54bcebd4948b10a5db"}}}
     r = http.put(path, params=API, headers=arm_headers, json=body)
     assert r.status_code == 201
-    validate_arm(r.json(), "WebService")
-    assert r.json()["properties"]["provisioningState"] == "Provisioning"
+    # as recorded: "southcentralus" is answered "South Central US"; the first answer has only these two properties
+    assert r.json()["location"] == "South Central US"
+    assert r.json()["properties"] == {"payloadsInBlobStorage": False, "provisioningState": "Provisioning"}
     op = r.headers["Azure-AsyncOperation"]
     assert [http.get(op, headers=arm_headers).json()["status"] for _ in range(2)] == ["Provisioning", "Succeeded"]
     got = http.get(path, params=API, headers=arm_headers).json()
     validate_arm(got, "WebService")
+    assert got["location"] == "South Central US"
     assert got["tags"] == {"env": "test"} and got["properties"]["storageAccount"] == {"name": "acct"}
     assert "keys" not in got["properties"] and "commitmentPlan" not in got["properties"]
     keys = http.get(path + "/listKeys", params=API, headers=arm_headers)
@@ -176,6 +203,7 @@ def test_list_paging_with_nextlink(http, arm_headers, validate_arm):
 
 
 def test_delete_202_then_gone_and_204_when_missing(http, arm_headers):
+    http.control("POST", "transitions", {"arm_lro": {"mode": "polls", "count": 1}})
     r = http.delete(PRED, params=API, headers=arm_headers)
     assert r.status_code == 202 and OP_URL.match(r.headers["Azure-AsyncOperation"])
     op = r.headers["Azure-AsyncOperation"]
@@ -191,13 +219,19 @@ def test_delete_202_then_gone_and_204_when_missing(http, arm_headers):
 
 
 def test_create_regional_blob_then_get_with_region(http, arm_headers, validate_arm):
-    r = http.get(PRED, params={**API, "region": "Southeast Asia"}, headers=arm_headers)
-    assert r.status_code == 400 and r.json()["error"]["details"][0]["code"] == "RegionalPropertiesNotFound"
+    r = http.get(PRED, params={**API, "region": "southeastasia"}, headers=arm_headers)
+    # as recorded (TestCreateAndGetRegionalProperties): 404 NotFound / PerRegionPayloadNotFound, no "target"
+    assert r.status_code == 404
+    assert r.json() == {"error": {"code": "NotFound", "message": "The specified resource was not found.", "details": [
+        {"code": "PerRegionPayloadNotFound",
+         "message": "Web Service Definition for region southeastasia was not found. Please use the same URL making a "
+                    "POST call and wait for it succeeded, then try GET again."}]}}
     assert http.post(PRED + "/CreateRegionalBlob", params=API, headers=arm_headers).status_code == 400  # region required
     r = http.post(PRED + "/CreateRegionalBlob", params={**API, "region": "Southeast Asia"}, headers=arm_headers)
     assert r.status_code == 202
-    summary = r.json()  # as recorded: the resource, provisioning
-    assert summary["id"].endswith("/" + summary["name"]) and summary["type"] == "Microsoft.MachineLearning/webServices"
+    summary = r.json()  # as recorded: the bare name as id, no tags, provisioning
+    assert summary["id"] == summary["name"] == demo.DEMO_ARM_PREDICTIVE and "tags" not in summary
+    assert summary["type"] == "Microsoft.MachineLearning/webServices"
     assert summary["properties"] == {"payloadsInBlobStorage": False, "provisioningState": "Provisioning"}
     op = r.headers["Azure-AsyncOperation"]
     while http.get(op, headers=arm_headers).json()["status"] == "Provisioning":
@@ -208,6 +242,7 @@ def test_create_regional_blob_then_get_with_region(http, arm_headers, validate_a
 
 
 def test_failed_lro_is_reported_and_not_applied(http, arm_headers, validate_arm):
+    http.control("POST", "transitions", {"arm_lro": {"mode": "polls", "count": 1}})
     http.control("POST", "faults", {"kind": "lro_failure", "times": 1, "code": "InternalServerError", "message": "boom"})
     r = http.patch(PRED, params=API, headers=arm_headers, json={"properties": {"packageType": "Graph", "title": "never"}})
     op = r.headers["Azure-AsyncOperation"]
@@ -237,6 +272,8 @@ def test_time_transition(http, arm_headers):
 
 
 def test_concurrent_operation_conflicts(http, arm_headers):
+    """Invented (docs/emulator.md): a write while an operation still runs is refused, as ARM RPs commonly do."""
+    http.control("POST", "transitions", {"arm_lro": {"mode": "time", "seconds": 30}})
     body = {"properties": {"packageType": "Graph", "title": "a"}}
     assert http.patch(PRED, params=API, headers=arm_headers, json=body).status_code == 200
     r = http.patch(PRED, params=API, headers=arm_headers, json=body)
@@ -263,3 +300,41 @@ def test_azure_sdk_generic_resources_client_round_trip(emulator, arm_headers):
                                                  api_version="2017-01-01", polling_interval=0)
     result = poller.result(timeout=30)
     assert result.properties["title"] == "via sdk" and result.properties["provisioningState"] == "Succeeded"
+
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def test_every_arm_answer_carries_the_recorded_headers_and_errors_no_target(http, arm_headers):
+    """As recorded on every ARM response, errors included: request, correlation and routing ids and the
+    remaining reads (GET) or writes (PUT/PATCH/DELETE/POST) of the subscription; error bodies have no
+    ``target``."""
+    http.control("POST", "transitions", {"arm_lro": {"mode": "polls", "count": 0}})
+    patch = http.patch(PRED, params=API, headers={**arm_headers, "x-ms-correlation-request-id": "my-correlation"},
+                       json={"properties": {"packageType": "Graph", "title": "h"}})
+    answers = {
+        "get": http.get(PRED, params=API, headers=arm_headers),
+        "patch": patch,
+        "status": http.get(patch.headers["Azure-AsyncOperation"], headers=arm_headers),
+        "keys": http.get(PRED + "/listKeys", params=API, headers=arm_headers),
+        "list": http.get(arm_ws_path("").rstrip("/"), params=API, headers=arm_headers),
+        "401": http.get(PRED, params=API),
+        "404": http.get(arm_ws_path("nope"), params=API, headers=arm_headers),
+        "400": http.patch(PRED, params=API, headers=arm_headers, json={"properties": {}}),
+        "delete-404-sub": http.delete(PRED.replace(demo.DEMO_SUBSCRIPTION, "11111111-1111-1111-1111-111111111111"),
+                                      params=API, headers=arm_headers),
+    }
+    for what, r in answers.items():
+        kind = "reads" if r.request.method == "GET" else "writes"
+        assert UUID.match(r.headers["x-ms-request-id"]), what
+        correlation = r.headers["x-ms-correlation-request-id"]
+        assert re.match(rf"^LOCALHOST:\d{{8}}T\d{{6}}Z:{re.escape(correlation)}$", r.headers["x-ms-routing-request-id"]), what
+        assert int(r.headers[f"x-ms-ratelimit-remaining-subscription-{kind}"]) > 0, what
+        other = "writes" if kind == "reads" else "reads"
+        assert f"x-ms-ratelimit-remaining-subscription-{other}" not in r.headers, what
+        if r.status_code >= 400:
+            assert "target" not in r.json()["error"], what
+    assert patch.headers["x-ms-correlation-request-id"] == "my-correlation"  # the client's, echoed
+    assert UUID.match(answers["get"].headers["x-ms-correlation-request-id"])
+    reads = [int(answers[w].headers["x-ms-ratelimit-remaining-subscription-reads"]) for w in ("get", "status", "keys")]
+    assert reads == sorted(reads, reverse=True) and reads[0] > reads[-1]  # counts down

@@ -121,3 +121,16 @@ def test_delete_default_only_when_alone(http):
     assert http.delete(f"{PRED}/endpoints/default", headers=TOKEN).status_code == 204
     assert http.delete(PRED, headers=TOKEN).status_code == 204
     assert [s["Id"] for s in http.get(WS, headers=TOKEN).json()] == [demo.DEMO_TRAINING_SERVICE]
+
+
+def test_patch_with_a_malformed_resource_is_a_400_not_a_crash(http):
+    """A ``Location`` given as a string (the blob URL) or a resource that is not an object is a 400
+    ``RequestBodyInvalid``, not a 500 from an AttributeError in the handler (issue 13 item 6)."""
+    mgmt = f"{PRED}/endpoints/{demo.DEMO_ENDPOINT}"
+    before = http.get(mgmt, headers=KEY).json()["Resources"]
+    as_url = {"Resources": [{"Name": demo.DEMO_RESOURCE_NAME, "Location": "https://acct.blob.core.windows.net/c/m.ilearner"}]}
+    err = _catalogue_error(http.patch(mgmt, headers=KEY, json=as_url), 400, "RequestBodyInvalid")
+    assert "BaseLocation" in err["details"][0]["message"]
+    _catalogue_error(http.patch(mgmt, headers=KEY, json={"Resources": ["just a name"]}), 400, "RequestBodyInvalid")
+    assert http.get(mgmt, headers=KEY).json()["Resources"] == before  # nothing half-applied
+    assert http.control("GET", "requests", None)["counts"].get("Endpoints_Patch") == 2

@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -161,7 +162,7 @@ LOCAL: list[tuple[str, list[str], dict[str, str | None], int, str]] = [
     ("missing-ca-bundle", ["classic", "endpoints", "list", "{SVC}"], {"AMLWS_CA_BUNDLE": "/no/such/ca.pem"}, 2, "CA bundle not found"),
     ("output-is-a-directory", ["import", "-i", "{F:good.json}", "-f", "{F:adir}"], {}, 2, "output path is a directory"),
     ("unwritable-output", ["patch-ilearner", "{F:good.json}", "--uri", GOOD_URI, "-f", "/proc/amlws-no/x.json"], {}, 2, "cannot write"),
-    ("missing-definition-file", ["update", "{RID}", "--service-updates", "{F:good.json}.missing", "--yes"], {}, 2,
+    ("missing-definition-file", ["update", "{RID}", "--service-updates", "{F:good.json}.missing", "--yes"], {}, 3,
      "definition file not found"),
     ("missing-service-updates", ["update", "{RID}", "--yes"], {}, 2, "--service-updates FILE is required"),
     ("confirmation-needed", ["update", "{RID}", "--service-updates", "{F:good.json}"], {}, 2,
@@ -273,7 +274,10 @@ def test_remote_failure_leaves_the_service_as_it_was(case, cli, http, patched, t
     got, stdout, stderr = cli(*args)
     assert (got, fragment in stderr) == (code, True), stderr
     assert documented(fragment)
-    assert stdout == "" and stderr.startswith("error: ")
+    # one error line, last; before it only the progress of the long-running operation ("update X: State (Ns)")
+    *progress, last = stderr.splitlines()
+    assert stdout == "" and last.startswith("error: ")
+    assert all(re.fullmatch(r"[^:]+: \w+ \(\d+s\)", line) for line in progress), stderr
     if fault == "slow":
         http.control("POST", "transitions", {"arm_lro": {"mode": "polls", "count": 1, "seconds": 0}})
         # the emulator finishes the change later by itself; it is in history, marked failed
