@@ -56,6 +56,23 @@ def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def trained_models(props: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ``[trained model]`` assets (``type: Resource``) of a service's properties, by asset id."""
+    return {k: a for k, a in (props.get("assets") or {}).items()
+            if isinstance(a, dict) and str(a.get("name", "")).lower().endswith("[trained model]") and a.get("type") == "Resource"}
+
+
+def storage_accounts(doc: dict[str, Any]) -> dict[str, str]:
+    """Account name -> key the service reads model URIs without a SAS with: its ``storageAccount``."""
+    from . import blobs
+
+    accounts = blobs.accounts_from((doc.get("emulator") or {}).get("storageConnectionString"))
+    sa = doc["resource"]["properties"].get("storageAccount") or {}
+    if sa.get("name") and blobs.valid_account_key(sa.get("key")):  # state files of earlier versions hold a placeholder
+        accounts[sa["name"]] = sa["key"]
+    return accounts
+
+
 class ArmBackend:
     def __init__(self, emulator: Any) -> None:
         self.emu = emulator
@@ -217,7 +234,8 @@ class ArmBackend:
         else:
             doc["resource"]["properties"]["provisioningState"] = "Provisioning"
         pending = self._resource(sub, rg, name, body, doc["serviceId"], created, now, "Succeeded")
-        op = self.new_operation(sub, body.get("location") or doc["resource"].get("location", ""), key, "put", pending)
+        error = self._model_error(doc, existing["resource"]["properties"] if existing else {}, pending["properties"])
+        op = self.new_operation(sub, body.get("location") or doc["resource"].get("location", ""), key, "put", pending, error)
         doc["operation"] = op["name"]
         self.store.put(SERVICE, key, doc)
         self.settle_immediate(op)
@@ -265,12 +283,29 @@ class ArmBackend:
         merged["properties"]["modifiedOn"] = iso()
         merged["properties"]["provisioningState"] = "Succeeded"
         key = _key(sub, rg, name)
-        op = self.new_operation(sub, current.get("location", ""), key, "patch", merged)
+        error = self._model_error(doc, current["properties"], merged["properties"])
+        op = self.new_operation(sub, current.get("location", ""), key, "patch", merged, error)
         doc["operation"] = op["name"]
         doc["resource"]["properties"]["provisioningState"] = "Provisioning"
         self.store.put(SERVICE, key, doc)
         self.settle_immediate(op)
         return self._initial_body(doc, "patch"), op
+
+    def _model_error(self, doc: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> dict[str, str] | None:
+        """The operation's error when a trained model the change points at cannot be loaded (the
+        service loads it to deploy it); the error code is the emulator's own (docs/emulator.md)."""
+        accounts = storage_accounts({**doc, "resource": {"properties": new}})
+        before = trained_models(old)
+        for asset_id, asset in trained_models(new).items():
+            location = asset.get("locationInfo") or {}
+            if location == (before.get(asset_id) or {}).get("locationInfo"):
+                continue
+            reason = self.emu.model_load_error(location, accounts)
+            if reason is not None:
+                return {"code": "TrainedModelLoadFailed",
+                        "message": f"The trained model of asset '{asset.get('name')}' could not be loaded: {reason}. "
+                                   "The web service keeps its previous model."}
+        return None
 
     def delete(self, sub: str, rg: str, name: str) -> dict[str, Any] | None:
         rg = self.check_scope(sub, rg) or rg
@@ -349,7 +384,8 @@ class ArmBackend:
                 doc["regions"].append(op["pending"]["region"])
         self.store.put(SERVICE, op["resource"], doc)
 
-    def new_operation(self, sub: str, location: str, key: str, kind: str, pending: Any) -> dict[str, Any]:
+    def new_operation(self, sub: str, location: str, key: str, kind: str, pending: Any,
+                      error: dict[str, str] | None = None) -> dict[str, Any]:
         name = str(__import__("uuid").uuid4())
         t = self.emu.transition("arm_lro")
         fail = self.emu.take_fault("lro_failure", api="arm", operation=LRO_OPERATIONS[kind])
@@ -359,7 +395,7 @@ class ArmBackend:
             "pending": pending, "status": "Provisioning", "startTime": iso(), "endTime": None, "percentComplete": 0.0,
             "created": time.time(), "polls": 0, "transition": t,
             "error": ({"code": fail.get("code") or "InternalServerError",
-                       "message": fail.get("message") or "The operation failed (injected by the emulator)."} if fail else None),
+                       "message": fail.get("message") or "The operation failed (injected by the emulator)."} if fail else error),
         }
         self.store.put(OPERATION, name, op)
         self.store.put(PENDING, name, {"name": name})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import blobs
+from .arm_models import storage_accounts, trained_models
 from .bes_models import BesBackend, Target
 from .classic_models import ClassicBackend
 from .core import Request, Response
@@ -44,16 +45,10 @@ class BesResponses:
             raise classic_error(404, "WebServiceNotFound", "No web service at this location.")
         props = doc["resource"]["properties"]
         keys = props.get("keys") or {}
-        model_ref = None
-        for asset in (props.get("assets") or {}).values():
-            if isinstance(asset, dict) and str(asset.get("name", "")).lower().endswith("[trained model]") and asset.get("type") == "Resource":
-                model_ref = dict(asset.get("locationInfo") or {})
-                break
+        models = list(trained_models(props).values())
+        model_ref = dict(models[0].get("locationInfo") or {}) if models else None
         meta = doc.get("emulator") or {}
-        accounts = blobs.accounts_from(meta.get("storageConnectionString"))
-        sa = props.get("storageAccount") or {}
-        if sa.get("name") and sa.get("key"):
-            accounts[sa["name"]] = sa["key"]
+        accounts = storage_accounts(doc)
         return Target(kind="arm", scope=f"arm/{doc['serviceId']}", keys=[keys.get("primary"), keys.get("secondary")],
                       training=meta.get("training"), model_ref=model_ref, storage=meta.get("storageConnectionString"),
                       name=doc["resource"]["name"], accounts=accounts)

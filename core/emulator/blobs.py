@@ -50,9 +50,47 @@ def accounts_from(*connection_strings: str | None) -> dict[str, str]:
     for cs in connection_strings:
         if cs:
             parsed = parse_connection_string(cs)
-            if parsed.get("AccountName") and parsed.get("AccountKey"):
+            if parsed.get("AccountName") and valid_account_key(parsed.get("AccountKey")):
                 out.setdefault(parsed["AccountName"], parsed["AccountKey"])
     return out
+
+
+def valid_account_key(key: str | None) -> bool:
+    """An account key signs requests only if it is base64 (else the SDK fails later with
+    ``AzureSigningError: Invalid base64-encoded string``, far from the cause)."""
+    import base64
+    import binascii
+
+    if not key:
+        return False
+    try:
+        return bool(base64.b64decode(key, validate=True))
+    except (binascii.Error, ValueError):
+        return False
+
+
+def check_connection_string(cs: str) -> None:
+    """Raise :class:`~amlws.emulator.exceptions.ConfigurationError` unless ``cs`` is a storage
+    connection string the emulator can use (checked at start, never echoed: it holds a key)."""
+    from .exceptions import ConfigurationError
+
+    hint = ("give the full connection string: Azurite's is in docs/emulator.md (Quick start), "
+            "a storage account's is on its Access keys page")
+    parsed = parse_connection_string(cs)
+    if not parsed:
+        raise ConfigurationError("invalid storage connection string: it has no NAME=VALUE parts", hint=hint)
+    if not parsed.get("AccountName") and not parsed.get("BlobEndpoint"):
+        raise ConfigurationError("invalid storage connection string: it names no AccountName and no BlobEndpoint", hint=hint)
+    if not parsed.get("SharedAccessSignature"):
+        if not parsed.get("AccountKey"):
+            raise ConfigurationError("invalid storage connection string: it has neither AccountKey nor SharedAccessSignature",
+                                     hint=hint)
+        if not valid_account_key(parsed["AccountKey"]):
+            raise ConfigurationError("invalid storage connection string: its AccountKey is not base64", hint=hint)
+    try:
+        _service(cs)
+    except BlobError as exc:
+        raise ConfigurationError(str(exc), hint=hint) from None
 
 
 def parse_connection_string(cs: str) -> dict[str, str]:
@@ -165,7 +203,8 @@ def read_url(url: str, accounts: dict[str, str] | None = None) -> bytes:
 
                 # rare (no SAS in the URL): the SDK signs the request with the account key
                 credential = {"account_name": name, "account_key": accounts[name]}
-                return BlobClient.from_blob_url(url, credential=credential, retry_total=1).download_blob().readall()
+                return BlobClient.from_blob_url(url, credential=credential, retry_total=0, connection_timeout=_TIMEOUT[0],
+                                               read_timeout=_TIMEOUT[1]).download_blob().readall()
         return _send("GET", url).content
     except Exception as exc:  # noqa: BLE001
         raise BlobError(f"cannot read blob {url.split('?')[0]}: {_kind(exc)}") from None

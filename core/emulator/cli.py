@@ -16,16 +16,10 @@ HELP = (
 
 
 def _print_info(info: dict[str, Any]) -> None:
-    from .runner import env_lines
+    from .runner import info_lines
 
-    out = sys.stdout
-    out.write(f"amlws emulator listening on {info['url']}\n")
-    for name, url in info["urls"].items():
-        out.write(f"  {name:<8} {url}\n")
-    out.write("Point amlws at it with:\n")
-    for line in env_lines(info["env"]):
-        out.write(f"  {line}\n")
-    out.flush()
+    sys.stdout.write("\n".join(info_lines(info)) + "\n")
+    sys.stdout.flush()
 
 
 def register(app: Any) -> None:
@@ -114,18 +108,16 @@ def register(app: Any) -> None:
                 amlws emulator status -o json
         """
         from ..cli import get_context
-        from .runner import background_status, env_lines
+        from .runner import background_status
 
         ctx = get_context()
         data = background_status()
 
         def table(d: dict[str, Any]) -> None:
             if not d["running"]:
-                sys.stdout.write("the emulator is not running (start it with: amlws emulator start)\n")
+                sys.stdout.write("# the emulator is not running (start it with: amlws emulator start)\n")
                 return
-            sys.stdout.write(f"running at {d['url']} (pid {d['pid']})\n")
-            for line in env_lines(d.get("env") or {}):
-                sys.stdout.write(f"  {line}\n")
+            _print_info(d)
 
         ctx.emit(data, table=table)
         if not data["running"]:

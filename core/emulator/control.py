@@ -94,7 +94,7 @@ class Control:
         from .seed import apply_seed, load_seed
 
         try:
-            data = load_seed(seed, self.emu.setting("storage_connection_string"))
+            data = load_seed(seed)
             return apply_seed(self.emu, data)
         except (ValueError, KeyError, TypeError, json.JSONDecodeError, OSError) as exc:
             raise _bad(f"invalid seed: {type(exc).__name__}: {exc}") from None

@@ -15,6 +15,15 @@ class EmulatorHTTPError(Exception):
         self.headers = headers or {}
 
 
+class ConfigurationError(ValueError):
+    """The emulator was started with configuration it cannot use (a malformed storage connection
+    string, an unknown setting): refused at start, not discovered at the first job or score."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
 def arm_error(status: int, code: str, message: str, details: list[dict[str, str]] | None = None,
               headers: dict[str, str] | None = None) -> EmulatorHTTPError:
     """An ARM-style error ``{"error": {"code", "message"[, "details"]}}``: no ``target`` key, as the

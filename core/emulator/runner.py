@@ -50,10 +50,23 @@ def info_for(server: Any) -> dict[str, Any]:
 
 
 def env_lines(env: dict[str, str], *, windows: bool | None = None) -> list[str]:
+    """``export NAME='value'`` lines a POSIX shell can eval (PowerShell: ``$env:NAME = 'value'``)."""
     windows = os.name == "nt" if windows is None else windows
     if windows:
-        return [f'$env:{k} = "{v}"' for k, v in env.items()]
-    return [f"export {k}='{v}'" for k, v in env.items()]
+        return [f"$env:{k} = '" + v.replace("'", "''") + "'" for k, v in env.items()]
+    return [f"export {k}='" + v.replace("'", "'\"'\"'") + "'" for k, v in env.items()]
+
+
+def info_lines(info: dict[str, Any]) -> list[str]:
+    """What ``start``/``serve``/``status`` print: comments (``#``, in POSIX shells and PowerShell
+    alike) and the variables, so that ``eval "$(amlws emulator start)"`` sets them all."""
+    lines = [f"# amlws emulator listening on {info['url']}" + (f" (pid {info['pid']})" if info.get("pid") else "")]
+    lines += [f"#   {name:<8} {url}" for name, url in (info.get("urls") or {}).items()]
+    env = info.get("env") or {}
+    if "AMLWS_STORAGE_CONNECTION_STRING" not in env:
+        lines.append("# no storage configured: BES training and scoring need Azurite (docs/emulator.md, Quick start)")
+    lines.append('# point amlws at it: eval "$(amlws emulator status)"')
+    return lines + env_lines(env)
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 0, state: str = ":memory:", seed: str | None = "demo",
@@ -63,6 +76,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, state: str = ":memory:", se
 
     :param realistic_timing: real operation durations and the classic model-switch delay (a dress rehearsal).
     """
+    from .exceptions import ConfigurationError
     from .server import EmulatorServer
 
     server = EmulatorServer(host=host, port=port, state=state, seed=None if seed in (None, "none") else seed,
@@ -70,6 +84,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, state: str = ":memory:", se
                             realistic_timing=realistic_timing)
     try:
         server.start()
+    except ConfigurationError as exc:
+        raise UsageError(str(exc), hint=exc.hint) from None
     except ValueError as exc:
         hint = ("bind to 127.0.0.1 or use --seed FILE with your own credentials" if "non-loopback" in str(exc)
                 else "fix the seed file (see docs/emulator.md, Seed files)")
@@ -202,4 +218,4 @@ def background_status() -> dict[str, Any]:
         return {"running": False}
     running = _healthy(info)
     return {"running": running, "pid": info.get("pid"), "url": info.get("url"), "caPath": info.get("caPath"),
-            "log": info.get("log"), "env": info.get("env") if running else None}
+            "log": info.get("log"), "urls": info.get("urls") if running else None, "env": info.get("env") if running else None}

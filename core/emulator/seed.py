@@ -55,9 +55,9 @@ DEMO_TRAINING = {"label": "rentals", "features": ["temperature", "humidity"], "a
 DEMO_MODEL = {"label": "rentals", "intercept": 100.0, "coefficients": {"temperature": 4.0, "humidity": -0.5}}
 
 
-def demo_seed(storage_connection_string: str | None = None) -> dict[str, Any]:
+def demo_seed() -> dict[str, Any]:
+    """The demo: its services use the emulator's default storage, whatever it is when they are used."""
     return {
-        "storageConnectionString": storage_connection_string,
         "armTokens": [DEMO_ARM_TOKEN],
         "subscriptions": [{"id": DEMO_SUBSCRIPTION, "resourceGroups": [DEMO_RESOURCE_GROUP]}],
         "workspaces": [{
@@ -85,9 +85,10 @@ def demo_seed(storage_connection_string: str | None = None) -> dict[str, Any]:
     }
 
 
-def load_seed(seed: Any, storage_connection_string: str | None = None) -> dict[str, Any]:
+def load_seed(seed: Any) -> dict[str, Any]:
+    """``"demo"``, a seed dict or a seed file's path, as a seed dict."""
     if seed == "demo":
-        return demo_seed(storage_connection_string)
+        return demo_seed()
     if isinstance(seed, dict):
         return seed
     try:
@@ -96,12 +97,10 @@ def load_seed(seed: Any, storage_connection_string: str | None = None) -> dict[s
         raise ValueError(f"seed file {seed} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"seed file {seed} must hold a JSON object")
-    if storage_connection_string and not data.get("storageConnectionString"):
-        data["storageConnectionString"] = storage_connection_string
     return data
 
 
-def _model_location(emu: Any, spec: Any) -> dict[str, Any] | None:
+def _model_location(emu: Any, spec: Any, storage: str | None = None) -> dict[str, Any] | None:
     if spec is None:
         return None
     if isinstance(spec, dict) and "BaseLocation" in spec:
@@ -109,7 +108,7 @@ def _model_location(emu: Any, spec: Any) -> dict[str, Any] | None:
     model = spec if spec.get("format") == mlmodel.ILEARNER_FORMAT else mlmodel.make_model(
         label=spec["label"], coefficients=spec["coefficients"], intercept=spec.get("intercept", 0.0),
         algorithm=spec.get("algorithm", "linear_regression"), classes=spec.get("classes"))
-    storage = emu.setting("storage_connection_string")
+    storage = storage or emu.setting("storage_connection_string")
     if storage:
         # like a deployed experiment's model: a blob in the service's storage, readable with a SAS
         from . import blobs
@@ -135,8 +134,11 @@ def apply_seed(emu: Any, seed: dict[str, Any]) -> dict[str, Any]:
             raise ValueError("refusing the well-known demo credentials on a non-loopback address")
     base = emu.base_url
     summary: dict[str, Any] = {"workspaces": [], "armServices": []}
-    if seed.get("storageConnectionString"):
-        emu.update_settings({"storage_connection_string": seed["storageConnectionString"]})
+    # A seed's own storage is where its services live; it becomes the emulator's default storage
+    # (for this run) only when none was configured at start: configuration given at start wins.
+    seed_storage = seed.get("storageConnectionString")
+    if seed_storage and not emu.setting("storage_connection_string"):
+        emu.update_settings({"storage_connection_string": seed_storage})
     if seed.get("armTokens"):
         emu.add_arm_tokens(list(seed["armTokens"]))
     arm = emu.arm.backend
@@ -154,7 +156,8 @@ def apply_seed(emu: Any, seed: dict[str, Any]) -> dict[str, Any]:
             keys = svc.get("defaultEndpointKeys")
             classic.add_service(ws["id"], svc_id, name=svc["name"], description=svc.get("description", ""),
                                 kind=svc.get("kind", "predictive"), training=svc.get("training"),
-                                resource_name=svc.get("resourceName"), default_model=_model_location(emu, svc.get("model")),
+                                resource_name=svc.get("resourceName"),
+                                default_model=_model_location(emu, svc.get("model"), ws.get("storageConnectionString") or seed_storage),
                                 default_endpoint_keys=tuple(keys) if keys else None)
             for ep in svc.get("endpoints") or []:
                 classic.put_endpoint(ws["id"], svc_id, ep["name"], {"Description": ep.get("description", "")})
@@ -189,7 +192,7 @@ def _seed_arm_service(emu: Any, svc: dict[str, Any], seed: dict[str, Any]) -> di
     features = (svc.get("training") or svc.get("model") or {}).get("features") or list((svc.get("model") or {}).get("coefficients") or [])
     label = (svc.get("training") or svc.get("model") or {}).get("label", "label")
     if svc.get("model"):
-        loc = _model_location(emu, svc["model"]) or {}
+        loc = _model_location(emu, svc["model"], svc.get("storageConnectionString") or seed.get("storageConnectionString")) or {}
         assets["asset2"] = {"name": svc.get("resourceName") or f"{title} [trained model]", "type": "Resource",
                             "locationInfo": {"uri": loc["BaseLocation"] + loc["RelativeLocation"]},
                             "outputPorts": {"Results dataset": {"type": "Dataset"}}}
@@ -254,11 +257,17 @@ def _storage_account(cs: str | None) -> dict[str, str]:
     parsed = parse_connection_string(cs or "")
     if parsed.get("AccountName") and parsed.get("AccountKey"):
         return {"name": parsed["AccountName"], "key": parsed["AccountKey"]}
-    return {"name": "devstoreaccount1", "key": "amlws-emulator-no-storage-key"}
+    # no key of its own: blobs without a SAS are read with the emulator's default storage at the
+    # time (an invented key here would outlive a restart with storage and break every read)
+    return {"name": "devstoreaccount1"}
 
 
 def client_env(server: Any) -> dict[str, str]:
-    """What ``amlws emulator serve`` prints: the env vars that point a client at this emulator."""
+    """What ``amlws emulator start|serve|status`` print: every variable the walkthroughs in the
+    README and docs/ use against the emulator (tests/e2e/test_emulator_env.py checks the docs).
+
+    The demo credentials only when the demo seed is loaded; the storage only when one is configured.
+    """
     env = {
         "AMLWS_ARM_ENDPOINT": server.url,
         "AMLWS_CLASSIC_ENDPOINT": server.url,
@@ -270,11 +279,13 @@ def client_env(server: Any) -> dict[str, str]:
         env.update({
             "AMLWS_ARM_TOKEN": DEMO_ARM_TOKEN,
             "AMLWS_WORKSPACE_TOKEN": DEMO_WORKSPACE_TOKEN,
-            "AMLWS_API_KEY": DEMO_API_KEY,
+            "AMLWS_API_KEY": DEMO_API_KEY,  # the training services' key (BES), also every demo endpoint's
+            "AMLWS_SCORING_API_KEY": DEMO_API_KEY,  # the predictive endpoints' key (retrain --smoke-input)
             "AMLWS_SUBSCRIPTION": DEMO_SUBSCRIPTION,
             "AMLWS_RESOURCE_GROUP": DEMO_RESOURCE_GROUP,
-            "AMLWS_WORKSPACE": DEMO_WORKSPACE,
             "AMLWS_TENANT": DEMO_TENANT,
+            "AMLWS_WORKSPACE": DEMO_WORKSPACE,
+            "AMLWS_LOCATION": "South Central US",
         })
     cs = emu.setting("storage_connection_string") if emu is not None else None
     if cs:

@@ -29,7 +29,7 @@ from .bes_responses import BesResponses
 from .classic_responses import ClassicResponses
 from .control import Control
 from .core import DROP, Request, Response, hex_id, iso
-from .exceptions import EmulatorHTTPError, arm_error, classic_error
+from .exceptions import ConfigurationError, EmulatorHTTPError, arm_error, classic_error
 from .store import Store
 
 CONFIG = "emulator_config"
@@ -39,6 +39,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "bes_status_format": "names",  # or "integers" (legacy 0-4)
     "classic_patch_delay": 0,  # seconds before a PATCHed model serves RRS (real service: about 30 s)
     "storage_connection_string": None,
+    # load the trained model an ARM PUT/PATCH or a classic PATCH points at, as the services do;
+    # false accepts any location (rehearsing with made-up blob URIs, like Azurite's --loose)
+    "check_models": True,
     "transitions": {
         # ARM operations finish on their own clock, whoever asks (ARM REFERENCE §4); the real ones take
         # ~13 s (see REALISTIC_SETTINGS), the default keeps tests fast. "polls" is a test option.
@@ -105,6 +108,10 @@ class Emulator:
         self.control = Control(self)
         self.on_shutdown: Any = None
         self._model_checks: dict[str, float] = {}
+        #: the start configuration (the defaults, then what the emulator was started with) and the
+        #: settings of this run: in memory, never in the state file
+        self._start_settings: dict[str, Any] = json.loads(json.dumps(self.defaults))
+        self._settings: dict[str, Any] = json.loads(json.dumps(self.defaults))
         #: (subscription, "reads"|"writes") -> (hour, requests in that hour), for the ratelimit headers
         self._arm_usage: dict[tuple[str, str], tuple[int, int]] = {}
         self.routes: list[tuple[str, str, re.Pattern[str], Any, str]] = []
@@ -119,28 +126,37 @@ class Emulator:
                 if hasattr(responses, "prepare_" + handler):
                     self.prepare[op] = getattr(responses, "prepare_" + handler)
 
-    # --- settings -----------------------------------------------------------------------
+    # --- settings (configuration: given at start, kept in memory, never read from the state file) ----
+    @staticmethod
+    def _apply_settings(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+        """``base`` with ``changes`` applied (transitions merged per name); 400 for unknown names."""
+        for k, v in changes.items():
+            if k not in DEFAULT_SETTINGS:
+                raise EmulatorHTTPError(400, {"error": {"code": "UnknownSetting", "message": f"unknown setting {k!r}",
+                                                        "known": sorted(DEFAULT_SETTINGS)}})
+            if k == "transitions":
+                for name, cfg in (v or {}).items():
+                    if name not in DEFAULT_SETTINGS["transitions"]:
+                        raise EmulatorHTTPError(400, {"error": {"code": "UnknownTransition", "message": f"unknown transition {name!r}"}})
+                    if not isinstance(cfg, dict) or cfg.get("mode", "polls") not in ("immediate", "time", "polls"):
+                        raise EmulatorHTTPError(400, {"error": {"code": "InvalidTransition", "message": "mode must be immediate, time or polls"}})
+        return _merge_settings(base, {k: v for k, v in changes.items() if not (k == "transitions" and not v)})
+
+    def configure(self, start_settings: dict[str, Any]) -> None:
+        """Set the start configuration (flags, environment): what :meth:`reset` returns to."""
+        config = self._apply_settings(self.defaults, start_settings)
+        with self._lock:
+            self._start_settings = config
+            self._settings = json.loads(json.dumps(config))
+
     def settings(self) -> dict[str, Any]:
-        return _merge_settings(self.defaults, self.store.get(CONFIG, "settings") or {})
+        with self._lock:
+            return json.loads(json.dumps(self._settings))
 
     def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
-        with self.store.lock:
-            stored = self.store.get(CONFIG, "settings") or {}
-            for k, v in changes.items():
-                if k not in DEFAULT_SETTINGS:
-                    raise EmulatorHTTPError(400, {"error": {"code": "UnknownSetting", "message": f"unknown setting {k!r}",
-                                                            "known": sorted(DEFAULT_SETTINGS)}})
-                if k == "transitions":
-                    t = stored.setdefault("transitions", {})
-                    for name, cfg in (v or {}).items():
-                        if name not in DEFAULT_SETTINGS["transitions"]:
-                            raise EmulatorHTTPError(400, {"error": {"code": "UnknownTransition", "message": f"unknown transition {name!r}"}})
-                        if cfg.get("mode", "polls") not in ("immediate", "time", "polls"):
-                            raise EmulatorHTTPError(400, {"error": {"code": "InvalidTransition", "message": "mode must be immediate, time or polls"}})
-                        t.setdefault(name, {}).update(cfg)
-                else:
-                    stored[k] = v
-            self.store.put(CONFIG, "settings", stored)
+        """Change settings for this run (``POST /_emulator/config``); a reset or a restart undoes it."""
+        with self._lock:
+            self._settings = self._apply_settings(self._settings, changes)
         return self.settings()
 
     def setting(self, name: str) -> Any:
@@ -156,19 +172,32 @@ class Emulator:
         current = self.arm_tokens()
         self.store.put(CONFIG, "arm_tokens", {"tokens": current + [t for t in tokens if t not in current]})
 
-    def check_model_location(self, location: dict[str, Any], storage: str | None = None) -> None:
-        """A classic PATCH must name a readable .ilearner (else 400, as the real service's URL check)."""
+    def model_load_error(self, location: dict[str, Any], accounts: dict[str, str] | None = None) -> str | None:
+        """Why the service could not load the trained model at ``location`` (a classic ``Location`` or
+        an ARM ``locationInfo``), or ``None`` when it can: a missing blob, a refused SAS, an
+        unreachable host, not an ``.ilearner``. The real services load the model when they deploy it."""
         from . import blobs, mlmodel
 
-        key = json.dumps([location, storage], sort_keys=True)
+        if not self.setting("check_models"):
+            return None
+        key = json.dumps([location, accounts], sort_keys=True)
         now = time.monotonic()
         if now - self._model_checks.get(key, -1e9) < MODEL_CHECK_TTL:
-            return
+            return None
         try:
-            self.bes.backend.load_model(location, blobs.accounts_from(storage))
-            self._model_checks[key] = now
+            self.bes.backend.load_model(location, accounts)
         except (blobs.BlobError, mlmodel.ModelError) as exc:
-            raise classic_error(400, "RequestBodyInvalid", f"URL for the retraining model is invalid: {exc}") from None
+            return str(exc)
+        self._model_checks[key] = now
+        return None
+
+    def check_model_location(self, location: dict[str, Any], storage: str | None = None) -> None:
+        """A classic PATCH must name a readable .ilearner (else 400, as the real service's URL check)."""
+        from . import blobs
+
+        error = self.model_load_error(location, blobs.accounts_from(storage))
+        if error is not None:
+            raise classic_error(400, "RequestBodyInvalid", f"URL for the retraining model is invalid: {error}")
 
     # --- faults -------------------------------------------------------------------------------
     def add_fault(self, fault: dict[str, Any]) -> dict[str, Any]:
@@ -362,9 +391,13 @@ class Emulator:
             self.log.clear()
 
     def reset(self) -> None:
+        """Empty the state (resources, operations, jobs, models), faults and the request log, and
+        return the settings to the start configuration."""
         self.store.clear()
         self.clear_faults()
         self.clear_log()
+        with self._lock:
+            self._settings = json.loads(json.dumps(self._start_settings))
 
     def rebase(self, new_base: str) -> None:
         """Rewrite stored URLs when a persisted state is served on a new port."""
@@ -594,8 +627,22 @@ class EmulatorServer:
 
         if not is_loopback(self.host) and (self.seed == "demo"):
             raise ValueError(f"refusing to serve the well-known demo credentials on non-loopback address {self.host}")
+        start_settings = dict(self.initial_settings)
+        if self.storage_connection_string:
+            start_settings["storage_connection_string"] = self.storage_connection_string
+        if start_settings.get("storage_connection_string"):
+            from .blobs import check_connection_string
+
+            check_connection_string(start_settings["storage_connection_string"])
         store = Store(self.state)
         emu = Emulator(store, host=self.host, defaults=self.defaults)
+        try:
+            emu.configure(start_settings)
+        except EmulatorHTTPError as exc:
+            store.close()
+            raise ConfigurationError(f"invalid settings: {exc.body['error']['message']}",
+                                     hint="see docs/emulator.md, Control plane") from None
+        store.delete(CONFIG, "settings")  # written by earlier versions: settings are configuration, not state
         if self.tls:
             from .certs import ensure_certificates
 
@@ -618,16 +665,12 @@ class EmulatorServer:
         self.port = httpd.server_address[1]
         try:
             emu.rebase(self.url)
-            if self.initial_settings:
-                emu.update_settings(self.initial_settings)
-            if self.storage_connection_string:
-                emu.update_settings({"storage_connection_string": self.storage_connection_string})
             if not is_loopback(self.host) and set(emu.arm_tokens()) & DEMO_CREDENTIAL_VALUES:
                 raise ValueError(f"refusing to serve the well-known demo credentials on non-loopback address {self.host}")
             dump = store.dump()
             if self.seed is not None and not dump.get("classic_workspace") and not dump.get("arm_subscription"):
                 try:
-                    data = load_seed(self.seed, self.storage_connection_string)
+                    data = load_seed(self.seed)
                     self.seed_summary = apply_seed(emu, data)
                 except ValueError:
                     raise

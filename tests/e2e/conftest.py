@@ -171,6 +171,19 @@ def model_blob(azurite: Any, container: str, blob: str, coefficients: dict[str, 
     return make_read_sas(azurite.connection_string, container, blob).uri
 
 
+def operation_end(http: Http, response: requests.Response, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """Follow the ``Azure-AsyncOperation`` of an ARM PUT/PATCH/DELETE until it ends (operations run on
+    the emulator's clock); its final status body."""
+    import time
+
+    headers = headers or {"Authorization": f"Bearer {demo.DEMO_ARM_TOKEN}"}
+    while True:
+        status = http.get(response.headers["Azure-AsyncOperation"], headers=headers).json()
+        if status["status"] != "Provisioning":
+            return status
+        time.sleep(0.05)
+
+
 def in_process_cli(capsys: pytest.CaptureFixture[str]) -> Any:
     """``run(*args) -> (exit code, stdout, stderr)``: the CLI in-process with exactly the arm and
     classic plugins (STYLE.md principle 10), its command registration restored after each call."""

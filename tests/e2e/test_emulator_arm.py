@@ -6,6 +6,7 @@ import copy
 import re
 import time
 
+from amlws.emulator import mlmodel
 from amlws.emulator import seed as demo
 
 from .conftest import API, arm_ws_path
@@ -91,13 +92,15 @@ def test_whole_definition_patch_changes_the_trained_model_uri(http, arm_headers)
     for ro in ("createdOn", "modifiedOn", "provisioningState", "swaggerLocation"):
         export["properties"].pop(ro)
     asset = next(k for k, a in export["properties"]["assets"].items() if a["name"].endswith("[trained model]"))
-    export["properties"]["assets"][asset]["locationInfo"]["uri"] = "https://acct.blob.core.windows.net/c/new.ilearner"
+    model = http.control("POST", "models", {"model": mlmodel.make_model(label="rentals", coefficients={"temperature": 1.0}, intercept=0.0)})
+    new_uri = model["BaseLocation"] + model["RelativeLocation"]  # a model the emulator can load
+    export["properties"]["assets"][asset]["locationInfo"]["uri"] = new_uri
     http.control("POST", "transitions", {"arm_lro": {"mode": "immediate"}})
     r = http.patch(PRED, params=API, headers=arm_headers, json=export)
     assert r.status_code == 200
     assert http.get(r.headers["Azure-AsyncOperation"], headers=arm_headers).json()["status"] == "Succeeded"
     got = http.get(PRED, params=API, headers=arm_headers).json()
-    assert got["properties"]["assets"][asset]["locationInfo"]["uri"] == "https://acct.blob.core.windows.net/c/new.ilearner"
+    assert got["properties"]["assets"][asset]["locationInfo"]["uri"] == new_uri
 
 
 def test_put_creates_201_then_updates_200_and_keys_only_via_listkeys(http, arm_headers, validate_arm):

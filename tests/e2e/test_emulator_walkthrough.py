@@ -14,7 +14,7 @@ import pytest
 
 from amlws.emulator import seed as demo
 
-from .conftest import Http, arm_ws_path
+from .conftest import Http, arm_ws_path, model_blob
 
 ARM_ID = arm_ws_path(demo.DEMO_ARM_PREDICTIVE)
 
@@ -35,13 +35,14 @@ def cli(emulator_storage: Any, azurite: Any, tmp_path: Path):
     return run
 
 
-def test_arm_walkthrough_get_export_patch_import_update(cli, emulator_storage, tmp_path):
+def test_arm_walkthrough_get_export_patch_import_update(cli, emulator_storage, azurite, azurite_container, tmp_path):
     http = Http(emulator_storage)
     http.control("DELETE", "requests")
     cli("get", ARM_ID)
     definition = tmp_path / "mlservice_export.json"
     cli("export", ARM_ID, "--output-file", str(definition))
-    new_uri = "https://acct.blob.core.windows.net/models/retrained.ilearner"
+    # the retrained model: a blob the service can load (it fails the update otherwise, as Azure does)
+    new_uri = model_blob(azurite, azurite_container, "retrained.ilearner", {"temperature": 2.0}, 0.0)
     cli("patch-ilearner", str(definition), "--uri", new_uri)
     cli("import", "--input-file", str(definition))
     result = cli("update", ARM_ID, "--service-updates", str(definition), "--yes")

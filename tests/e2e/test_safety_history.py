@@ -33,6 +33,7 @@ def model_uri(doc: dict[str, Any]) -> str:
 
 @pytest.fixture
 def env(emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    Http(emulator).control("POST", "config", {"check_models": False})  # NEW_URI and OTHER_URI are made up
     return client_env(emulator, tmp_path, monkeypatch)
 
 
@@ -184,7 +185,7 @@ def _amlws(args: list[str], env: dict[str, str], **kw: Any) -> subprocess.Popen:
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_kill_9_mid_lro_then_rollback_restores_the_previous_state(cert_dir, tmp_path):
     with EmulatorServer(seed="demo", cert_dir=cert_dir,
-                        settings={"transitions": {"arm_lro": {"mode": "time", "seconds": 1.5}}}) as server:
+                        settings={"transitions": {"arm_lro": {"mode": "time", "seconds": 1.5}}, "check_models": False}) as server:
         http = Http(server)
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("AMLWS_")}, **server.env(),
                "AMLWS_STATE_DIR": str(tmp_path / "state"), "AMLWS_CONFIG_DIR": str(tmp_path / "config"),
