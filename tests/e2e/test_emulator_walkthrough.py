@@ -83,9 +83,7 @@ def test_arm_update_heads_an_azurite_model_blob_signed_with_the_account_key(cli,
     SAS with the configured Azurite key and HEADs the blob. Present: the PATCH goes out; missing: exit 3
     and no WebServices_Patch reaches the emulator."""
     http = Http(emulator_storage)
-    with azurite.service() as svc:
-        svc.create_container(azurite_container)
-        svc.get_blob_client(azurite_container, "run1/model.ilearner").upload_blob(b"trained")
+    model_blob(azurite, azurite_container, "run1/model.ilearner", {"temperature": 2.0}, 0.0)  # a model the service loads
     definition = tmp_path / "svc.json"
     cli("export", ARM_ID, "--output-file", str(definition))
     bes = {"StatusCode": "Finished", "Results": {"output1": {
