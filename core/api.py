@@ -21,6 +21,7 @@ from .errors import AmlwsError, ConflictError, UsageError
 from .fsutil import atomic_write_text, atomic_write_with, read_text
 from .host import Host, get_plugin_manager
 from .model import Definition, ModelLocation, ServiceEndpoints, Target, UpdateResult, canonical_json
+from .modelcheck import references
 from .redact import redact, redact_obj
 
 __all__ = [
@@ -38,8 +39,10 @@ __all__ = [
     "open_host",
     "parse_json",
     "plan_update",
+    "update_conflicts",
     "service_endpoint",
     "write_json",
+    "written_model_uri",
 ]
 
 
@@ -262,6 +265,35 @@ def plan_update(
         "requests": [redact_request(r) for r in requests],
         "diff": definition_diff(live_document, definition.document),
     }
+
+
+def written_model_uri(host: Host, patched: Definition, location: ModelLocation) -> str:
+    """The trained-model reference ``patched`` now holds for ``location``, as the backend wrote it
+    (an ARM asset URI built from a BES result has no SAS; a classic resource keeps it)."""
+    for ref in references(host, patched).values():
+        if ref.blob_url == location.blob_url:
+            return ref.uri
+    return location.uri
+
+
+def update_conflicts(
+    host: Host, target: Target, definition: Definition, live: Definition, *, file: str | Path | None = None
+) -> list[str]:
+    """Why ``amlws update`` would refuse (exit 5) without ``--force``: the file was exported from
+    another target, the definition describes another service, or the service changed since export.
+    For ``--what-if``, which reports them instead of stopping."""
+    from .rollback import check_file_source
+
+    checks = [lambda: host.check_unchanged_since_export(target, live), lambda: host.check_same_service(target, definition, live)]
+    if file is not None:
+        checks.insert(0, lambda: check_file_source(target, file, force=bool((host.settings.flags or {}).get("force"))))
+    found = []
+    for check in checks:
+        try:
+            check()
+        except ConflictError as exc:
+            found.append(exc.message)
+    return found
 
 
 def apply_query_if(settings: Settings | None, data: Any) -> Any:

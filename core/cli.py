@@ -385,6 +385,7 @@ def patch_ilearner_cmd(
     sas_blob_token: Annotated[Optional[str], typer.Option("--sas-blob-token", help="BES SasBlobToken (env AMLWS_SAS_BLOB_TOKEN).", envvar="AMLWS_SAS_BLOB_TOKEN")] = None,
     asset: Annotated[Optional[str], typer.Option("--asset", "--resource", help="Which trained-model asset (ARM) or resource (classic).")] = None,
     output_file: Annotated[Optional[Path], typer.Option("--output-file", "-f", help="Write the patched definition here (default: in place).")] = None,
+    allow_http: Annotated[bool, typer.Option("--allow-http", help="Accept a plain-http model URL (old samples); its SAS travels unencrypted.")] = False,
     backend: BackendOpt = None,
 ) -> None:
     """Point a definition's trained model at a new .ilearner (the walkthrough's hand edit). Sends nothing.
@@ -401,15 +402,18 @@ def patch_ilearner_cmd(
     location = api.model_location_from(uri=uri, bes_result=bes_result, output_name=output_name, base_location=base_location,
                                        relative_location=relative_location, sas_blob_token=sas_blob_token)
     definition = api.load_definition(ctx.host, input_file=definition_file, backend=backend)
-    patched = ctx.host.patch_ilearner(definition, location, selector=asset)
+    patched = ctx.host.patch_ilearner(definition, location, selector=asset, allow_http=allow_http)
     out = output_file or definition_file
     if ctx.settings.what_if:
         ctx.emit({"whatIf": True, "wouldWrite": str(out), "diff": api.definition_diff(definition.document, patched.document, fromfile=str(definition_file), tofile=str(out))})
         return
     api.write_json(out, patched.document, force=True if output_file is None else ctx.settings.yes, settings=ctx.settings)
     from .redact import redact
+    from .rollback import carry_file_source
 
-    ctx.emit({"file": str(out), "backend": patched.backend, "modelUri": redact(location.uri)})
+    carry_file_source(definition_file, out)
+    # the reference as written (an ARM asset built from a BES result has no SAS), not as given
+    ctx.emit({"file": str(out), "backend": patched.backend, "modelUri": redact(api.written_model_uri(ctx.host, patched, location))})
 
 
 @app.command("update")
@@ -417,7 +421,9 @@ def patch_ilearner_cmd(
 def update_cmd(
     target: TargetInput,
     service_updates: Annotated[Optional[Path], typer.Option("--service-updates", "--definition-file", help="Definition JSON to send (from export/import/patch-ilearner).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Skip the check that the service did not change since export.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Send even if the service changed since export, or the definition was exported from (or describes) another service.")] = False,
+    allow_http: Annotated[bool, typer.Option("--allow-http", help="Accept a plain-http model URL (old samples); its SAS travels unencrypted.")] = False,
+    check_model: Annotated[bool, typer.Option("--check-model/--no-check-model", envvar="AMLWS_CHECK_MODEL", help="HEAD the new .ilearner blob with its SAS before sending; 404/403 refuse the update.")] = True,
 ) -> None:
     """Update a service with a definition, wait for it to apply, verify. (Update-AzMlWebService -ServiceUpdates)
 
@@ -439,14 +445,16 @@ def update_cmd(
     if ctx.settings.what_if:
         live = ctx.host.get_definition(t)
         plan = api.plan_update(ctx.host, t, definition, live_document=ctx.host.export(live))
-        try:
-            ctx.host.check_unchanged_since_export(t, live)
-        except AmlwsError as exc:  # the real update would stop here (exit 5) unless --force
-            plan["conflict"] = exc.message
+        conflicts = api.update_conflicts(ctx.host, t, definition, live, file=service_updates)
+        if conflicts:  # the real update would stop here (exit 5) unless --force
+            plan["conflict"] = "; ".join(conflicts)
         ctx.emit(plan, table=_print_plan)
         return
+    from .rollback import check_file_source
+
+    check_file_source(t, service_updates, force=force)
     ctx.confirm(f"Update {t.id}?")
-    result = ctx.host.update(t, definition, check_export=True)
+    result = ctx.host.update(t, definition, check_export=True, allow_http=allow_http, check_model=check_model)
     ctx.emit(result.to_dict())
 
 

@@ -271,3 +271,36 @@ def exported_fingerprint(target_id: str, root: Path | None = None) -> str | None
     """The fingerprint recorded by the last export of ``target_id``, or ``None``."""
     data = _read(export_record_path(target_id, root))
     return data.get("fingerprint") if isinstance(data, dict) else None
+
+
+# --- where an exported file came from -------------------------------------------------------
+
+
+def _file_key(file: str | Path) -> str:
+    resolved = str(Path(file).expanduser().resolve())
+    return hashlib.sha256(resolved.encode("utf-8")).hexdigest()[:32]
+
+
+def file_source_path(file: str | Path, root: Path | None = None) -> Path:
+    return (Path(root) if root else state_dir()) / "exports" / "files" / (_file_key(file) + ".json")
+
+
+def record_file_source(file: str | Path, target_id: str, *, root: Path | None = None) -> Path:
+    """Remember that ``file`` holds a definition exported from ``target_id``.
+
+    Kept in the state dir, keyed by the file's absolute path, not in the file: the file stays the
+    document the PowerShell cmdlets write. ``amlws patch-ilearner`` carries the record over to the
+    file it writes, so an exported-then-patched file still names its source.
+    """
+    data = {"file": str(Path(file).expanduser().resolve()), "target": target_id,
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return atomic_write_text(file_source_path(file, root), json.dumps(data, indent=2) + "\n")
+
+
+def file_source(file: str | Path, root: Path | None = None) -> str | None:
+    """The target ``file`` was exported from (as recorded by :func:`record_file_source`), or ``None``."""
+    data = _read(file_source_path(file, root))
+    if not isinstance(data, dict) or data.get("file") != str(Path(file).expanduser().resolve()):
+        return None
+    target = data.get("target")
+    return target if isinstance(target, str) else None

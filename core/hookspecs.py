@@ -157,6 +157,24 @@ def amlws_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
 
 
 @hookspec(firstresult=True)
+def amlws_check_same_service(definition: Any, live: Any, settings: Any) -> Any:
+    """Say whether a definition describes the live service, or another one.
+
+    ``amlws update`` refuses (exit 5, unless ``--force``) a definition that another service's
+    export would give: sending it would retitle and rewire the live service. Compare what
+    identifies a service in your format (ARM: the title and the graph's nodes and edges;
+    classic: the workspace, web service and endpoint name).
+
+    firstresult: stops at the first non-None result, so return ``""`` (not ``None``) for "the same service".
+
+    :param definition: the :class:`amlws.model.Definition` about to be sent.
+    :param live: the :class:`amlws.model.Definition` just read from the target.
+    :returns: ``""`` when it is the same service, else a one-line summary of the difference
+        (``"title 'A' vs the live 'B'; graph: 2 nodes, 1 edge differ"``).
+    """
+
+
+@hookspec(firstresult=True)
 def amlws_plan_update(target: Any, definition: Any, settings: Any) -> Any:
     """Describe the requests ``amlws_update`` would send, without sending them (``--what-if``).
 

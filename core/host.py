@@ -28,6 +28,7 @@ from .errors import (
     VetoError,
 )
 from .model import BackendInfo, Definition, ModelLocation, ServiceEndpoints, Target, UpdateResult
+from .modelcheck import check_references
 
 log = logging.getLogger("amlws")
 
@@ -285,7 +286,12 @@ class Host:
             hint="pass --backend NAME, or check that the file is an exported definition",
         )
 
-    def patch_ilearner(self, definition: Definition, location: ModelLocation, *, selector: str | None = None) -> Definition:
+    def patch_ilearner(
+        self, definition: Definition, location: ModelLocation, *, selector: str | None = None, allow_http: bool = False
+    ) -> Definition:
+        """Point ``definition`` at ``location`` (``amlws_patch_ilearner``); a plain-http location is
+        refused first (a SAS over http is a leaked credential) unless ``allow_http``."""
+        location.check_scheme(allow_http=allow_http)
         return self._call(
             definition.backend,
             "amlws_patch_ilearner",
@@ -317,6 +323,8 @@ class Host:
         note: str | None = None,
         check_export: bool = False,
         live: Definition | None = None,
+        allow_http: bool = False,
+        check_model: bool = False,
     ) -> UpdateResult:
         """Observers may veto; the live definition is read once and saved to the local history
         (with the planned, redacted requests) before anything is sent; then the backend sends,
@@ -324,8 +332,11 @@ class Host:
 
         :param action: what the history entry calls this change (``update``, ``rollback``, ``retrain``).
         :param check_export: refuse with :class:`ConflictError` (exit 5) when the service changed
-            since ``amlws export`` recorded it, unless ``settings.flags["force"]``.
+            since ``amlws export`` recorded it, or when the definition describes another service
+            (``amlws_check_same_service``), unless ``settings.flags["force"]``.
         :param live: the live definition when the caller has just read it (it is not read again).
+        :param allow_http: accept a changed trained-model reference over plain http (old samples).
+        :param check_model: ``HEAD`` each changed trained-model blob first (:mod:`amlws.modelcheck`).
         """
         if definition.backend != target.backend:
             raise UsageError(
@@ -340,10 +351,12 @@ class Host:
             live = self.get_definition(target)
         if check_export and live is not None:
             self.check_unchanged_since_export(target, live)
+            self.check_same_service(target, definition, live)
         if live is not None:
             from .rollback import restore_masked
 
             definition = restore_masked(definition, live)  # secrets masked by export, unchanged on the service
+        model_check = check_references(self, definition, live, allow_http=allow_http, head=check_model)
         request = self.plan_update(target, definition) if can_plan else None
         from .history import History
 
@@ -353,6 +366,8 @@ class Host:
                                 settings=self.settings, live=live)
             entry["outcome"] = {"verified": result.verified, "modelUri": result.model_uri}
             entry["unchanged"] = not result.changed  # nothing to roll back to: no revision
+        if model_check:
+            result.details["modelCheck"] = model_check
         self._after_change(target, result.definition)
         self.notify_after_update(target, result)
         return result
@@ -387,6 +402,29 @@ class Host:
             f"{target.id} changed since it was exported",
             hint="export it again and re-apply your change (amlws diff TARGET --file FILE shows what changed), or pass --force",
         )
+
+    def same_service_difference(self, definition: Definition, live: Definition) -> str:
+        """``""`` when ``definition`` describes the live service, else the backend's summary of the
+        difference (``amlws_check_same_service``; a backend without it compares nothing)."""
+        if not self._implements(definition.backend, "amlws_check_same_service"):
+            return ""
+        return self._call(definition.backend, "amlws_check_same_service", str, definition=definition, live=live,
+                          settings=self.settings)
+
+    def check_same_service(self, target: Target, definition: Definition, live: Definition) -> None:
+        """:class:`ConflictError` (exit 5) when ``definition`` describes another service than ``live``
+        (sending it would retitle and rewire the live one), unless ``settings.flags["force"]``."""
+        from .errors import ConflictError
+
+        if (self.settings.flags or {}).get("force"):
+            return
+        difference = self.same_service_difference(definition, live)
+        if difference:
+            raise ConflictError(
+                f"the definition does not describe {target.id}: {difference}",
+                hint="export the definition from this service (amlws export TARGET -f FILE) and patch that, "
+                "or pass --force to send it anyway",
+            )
 
     def _after_change(self, target: Target, definition: Definition | None) -> None:
         """After our own change, what the last export recorded is superseded by the new live state."""

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from .errors import UsageError
 
@@ -171,25 +171,35 @@ class ModelLocation:
         q = parse_qs(self.sas_blob_token.lstrip("?"), keep_blank_values=True)
         return {k: v[0] for k, v in q.items()}
 
-    def check(self, *, now: datetime | None = None, require_https: bool = False, check_sas: bool = True) -> None:
+    def check_scheme(self, *, allow_http: bool = False) -> None:
+        """Refuse a plain-http blob URL: a SAS signature sent over http is a leaked credential.
+
+        Loopback URLs (Azurite, the amlws emulator) are always allowed. ``allow_http`` is for the
+        documented old samples (Microsoft's create-models walkthrough, the AzureMLPS README) that
+        use ``http://``; then the URL is accepted with a warning.
+        """
+        url = urlsplit(self.blob_url)
+        if url.scheme.lower() != "http" or _is_loopback(url.hostname or ""):
+            return  # https, a loopback emulator, or a scheme of the service's own (aml://)
+        if not allow_http:
+            https = urlunsplit(("https", url.netloc, url.path, "", ""))
+            raise UsageError(
+                f"the model URI is plain http: {self.blob_url} (a SAS signature sent over http is readable on the way)",
+                hint=f"use the https URL of the same blob ({https}: https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB), "
+                "or pass --allow-http for an old sample that uses http",
+            )
+        log.warning(
+            "the model URI is plain http (%s), accepted because of --allow-http: its SAS signature travels "
+            "unencrypted; prefer the https:// URL", self.blob_url)
+
+    def check(self, *, now: datetime | None = None, check_sas: bool = True) -> None:
         """Refuse locations the service would reject: not a ``.ilearner``, SAS expired or without read.
 
-        A plain-http blob URL is accepted with a warning (Microsoft's create-models walkthrough
-        patches endpoints with an ``http://`` BaseLocation), unless ``require_https``.
+        The scheme is the host's policy (:meth:`check_scheme`, with the command's ``--allow-http``).
 
         :param check_sas: check the SAS too (off when the SAS will not be sent, e.g. an ARM asset URI
             built from base + relative location).
         """
-        url = urlsplit(self.blob_url)
-        if url.scheme != "https" and not _is_loopback(url.hostname or ""):
-            if require_https:
-                raise UsageError(
-                    f"the model URI is not https: {self.blob_url}",
-                    hint="use the https:// blob URL that the BES job returned",
-                )
-            log.warning(
-                "the model URI is plain http (%s): the service accepts it, but its SAS signature travels "
-                "unencrypted; prefer the https:// URL", self.blob_url)
         if not self.relative_location.lower().split("?")[0].endswith(".ilearner"):
             raise UsageError(
                 f"the model URI does not name an .ilearner blob: {self.blob_url}",
@@ -268,9 +278,13 @@ class UpdateResult:
     """What ``amlws_update`` returns.
 
     :param definition: the definition as the service reports it after the update.
-    :param verified: whether a read-back showed the service now uses what was sent.
+    :param verified: true only when a read-back showed the service reports the trained-model
+        location that was sent; false otherwise, including an update that sent no trained-model
+        reference (there was nothing to verify: ``verification`` says what was checked instead).
     :param model_uri: the trained-model reference after the update (without SAS), if any.
     :param requests: number of HTTP requests the update took.
+    :param verification: one line saying what the read-back checked (and, for ``amlws update``,
+        what was checked before sending), so that ``verified`` is never read as a "yes" about nothing.
     :param changed: ``False`` when the service already had this definition and nothing was
         changed (the host then keeps no history revision of it).
     """
@@ -281,6 +295,7 @@ class UpdateResult:
     model_uri: str | None = None
     requests: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    verification: str = ""
     changed: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -288,6 +303,7 @@ class UpdateResult:
             "target": self.target.id,
             "backend": self.target.backend,
             "verified": self.verified,
+            "verification": self.verification,
             "modelUri": self.model_uri,
             "requests": self.requests,
             "details": self.details,

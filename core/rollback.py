@@ -1,7 +1,8 @@
 """History, diff and rollback as library functions (``amlws history|diff|rollback`` are thin over these).
 
 - :func:`note_export` remembers what ``amlws export`` wrote, for the changed-since-export check
-  of ``amlws update`` (:meth:`amlws.host.Host.check_unchanged_since_export`);
+  of ``amlws update`` (:meth:`amlws.host.Host.check_unchanged_since_export`), and which target the
+  file came from (:func:`check_file_source` refuses to send it to another one);
 - :func:`history` lists a target's revisions (the definitions saved before each change);
 - :func:`diff` is a unified diff of canonical JSON between the live definition and a revision
   or a local file;
@@ -20,24 +21,56 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import Path
 from typing import Any, Callable
 
-from .errors import AmlwsError, NotFoundError, UsageError
-from .history import History, record_export, safe_definition
+from .errors import AmlwsError, ConflictError, NotFoundError, UsageError
+from .history import History, file_source, record_export, record_file_source, safe_definition
 from .model import Definition, ModelLocation, Target, canonical_json
 from .redact import MASK, redact_obj
 
 log = logging.getLogger("amlws")
 
-__all__ = ["diff", "history", "note_export", "rollback", "unmask"]
+__all__ = ["carry_file_source", "check_file_source", "diff", "history", "note_export", "rollback", "unmask"]
 
 
 def note_export(host: Any, target: Target, definition: Definition, *, file: str | None = None) -> None:
-    """Record the fingerprint of an exported definition (never fails the export itself)."""
+    """Record the fingerprint of an exported definition, and the file's source target (never fails
+    the export itself)."""
     try:
         record_export(target.id, host.fingerprint(definition), file=file)
+        if file is not None:
+            record_file_source(file, target.id)
     except (AmlwsError, OSError) as exc:
         log.warning("cannot record the export of %s for the changed-since-export check: %s", target.id, exc)
+
+
+def carry_file_source(source_file: str | Path, written: str | Path) -> None:
+    """``patch-ilearner IN -f OUT``: OUT comes from the same service as IN (never fails the patch)."""
+    try:
+        origin = file_source(source_file)
+        if origin is not None and Path(source_file).resolve() != Path(written).resolve():
+            record_file_source(written, origin)
+    except (AmlwsError, OSError) as exc:
+        log.warning("cannot record where %s came from: %s", written, exc)
+
+
+def check_file_source(target: Target, file: str | Path, *, force: bool = False) -> None:
+    """Refuse (:class:`ConflictError`, exit 5) to send a file ``amlws export`` wrote from another target.
+
+    Sending another service's definition retitles and rewires the live service (issue 12.4). A
+    file with no record (written by hand, by PowerShell, on another machine) passes: the backend's
+    content check (:meth:`Host.check_same_service`) still compares it with the live service.
+    """
+    if force:
+        return
+    origin = file_source(file)
+    if origin is not None and origin.lower() != target.id.lower():
+        raise ConflictError(
+            f"{file} was exported from {origin}, not from {target.id}",
+            hint="export the definition of this service (amlws export TARGET -f FILE) and patch that, "
+            "or pass --force to send it anyway",
+        )
 
 
 def history(host: Any, target: Target, *, revision: int | None = None) -> Any:

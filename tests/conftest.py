@@ -14,6 +14,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,37 @@ def _isolated_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
         yield
     finally:
         os.environ.pop("AMLWS_STATE_DIR", None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_model_head_by_default() -> Iterator[None]:
+    """``amlws update`` HEADs the new model blob before sending. Tests use invented storage hosts
+    (``acct.blob.core.windows.net``...): on a machine with internet access that HEAD would reach
+    Azure and answer 403/404. The tests of the check itself pass ``--check-model``."""
+    saved = os.environ.get("AMLWS_CHECK_MODEL")
+    os.environ["AMLWS_CHECK_MODEL"] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("AMLWS_CHECK_MODEL", None)
+        else:
+            os.environ["AMLWS_CHECK_MODEL"] = saved
+
+
+@pytest.fixture
+def blobs() -> Iterator[Any]:
+    """A loopback blob store (path-style, as Azurite) that answers as each test says: for the
+    HEAD of a model blob that ``amlws update`` sends before changing a service."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.clear()
+        server.stop()
 
 
 @pytest.fixture(scope="session")

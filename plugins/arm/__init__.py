@@ -83,6 +83,15 @@ def amlws_patch_ilearner(definition: Any, location: Any, settings: Any, selector
 
 
 @hookimpl
+def amlws_check_same_service(definition: Any, live: Any, settings: Any) -> Any:
+    if definition.backend != NAME:
+        return None
+    from .definition import service_difference
+
+    return service_difference(definition.document, live.document)
+
+
+@hookimpl
 def amlws_model_reference(definition: Any) -> Any:
     if definition.backend != NAME:
         return None

@@ -372,3 +372,58 @@ def patch_ilearner(document: dict[str, Any], location: ModelLocation, selector: 
 
 def strip_sas(uri: str | None) -> str | None:
     return uri.split("?", 1)[0] if uri else uri
+
+
+# --- is it the same service? ------------------------------------------------------------
+
+
+def service_difference(document: dict[str, Any], live: dict[str, Any]) -> str:
+    """``""`` when ``document`` has the live service's title and graph, else a one-line summary.
+
+    What identifies a web service in a PATCH body is its title and its graph (``package.nodes``
+    by id with the asset or port each is bound to, and ``package.edges``): another service's
+    definition differs there and would retitle and rewire this one. Only a whole definition (one
+    with a ``package``) is compared: a partial document such as ``{"properties": {"title": ...}}``
+    is how ``Update-AzMlWebService -Title`` is written, and changes just that. Node parameters are
+    configuration, not identity (and may be masked in an export), so they are not compared.
+    """
+    props, live_props = document.get("properties") or {}, live.get("properties") or {}
+    package = props.get("package")
+    if not isinstance(package, dict) or not package:
+        return ""
+    parts: list[str] = []
+    title, live_title = props.get("title"), live_props.get("title")
+    if title is not None and title != live_title:
+        parts.append(f"title {title!r} vs the live {live_title!r}")
+    graph = _graph_difference(package, live_props.get("package") or {})
+    if graph:
+        parts.append("graph: " + graph)
+    return "; ".join(parts)
+
+
+def _graph_difference(package: dict[str, Any], live: dict[str, Any]) -> str:
+    def nodes(p: dict[str, Any]) -> dict[str, tuple[Any, Any, Any]]:
+        raw = p.get("nodes") or {}
+        return {k: (v.get("assetId"), v.get("inputId"), v.get("outputId")) if isinstance(v, dict) else (v, None, None)
+                for k, v in raw.items()} if isinstance(raw, dict) else {}
+
+    def edges(p: dict[str, Any]) -> set[tuple[Any, ...]]:
+        raw = p.get("edges") or []
+        keys = ("sourceNodeId", "sourcePortId", "targetNodeId", "targetPortId")
+        return {tuple(e.get(k) for k in keys) for e in raw if isinstance(e, dict)} if isinstance(raw, list) else set()
+
+    sent_nodes, live_nodes = nodes(package), nodes(live)
+    added = sorted(set(sent_nodes) - set(live_nodes))
+    removed = sorted(set(live_nodes) - set(sent_nodes))
+    rebound = [k for k in sent_nodes if k in live_nodes and sent_nodes[k] != live_nodes[k]]
+    edge_diff = len(edges(package) ^ edges(live))
+    out = []
+    if added:
+        out.append(f"{len(added)} node(s) not in the live graph ({', '.join(added[:3])}{', ...' if len(added) > 3 else ''})")
+    if removed:
+        out.append(f"{len(removed)} live node(s) missing ({', '.join(removed[:3])}{', ...' if len(removed) > 3 else ''})")
+    if rebound:
+        out.append(f"{len(rebound)} node(s) bound to other assets or ports")
+    if edge_diff:
+        out.append(f"{edge_diff} edge(s) differ")
+    return ", ".join(out)

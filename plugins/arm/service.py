@@ -121,19 +121,26 @@ def _result(target: Target, document: dict[str, Any], final: dict[str, Any], sen
         raise OperationFailed(f"{target.id}: the service reports provisioningState Failed after the update",
                               hint="check the definition with amlws import and the service in the portal")
     checks: dict[str, Any] = {}
-    verified = True
     model_uri = None
     for asset_id, asset in defs.trained_model_assets(document).items():
         sent = (asset.get("locationInfo") or {}).get("uri")
         live = defs.asset_uri(final, asset_id)
         match = bool(sent) and bool(live) and defs.strip_sas(sent) == defs.strip_sas(live)
-        verified = verified and match
         model_uri = model_uri or defs.strip_sas(sent)
         checks[asset_id] = {"sent": defs.strip_sas(sent), "live": defs.strip_sas(live), "match": match}
+    # Verified only when the service reports every trained-model location that was sent: an update
+    # without a trained model has nothing to verify, and says what it checked instead.
+    verified = bool(checks) and all(c["match"] for c in checks.values())
     if not checks:
-        verified = str(state or "").lower() == "succeeded"
+        verification = f"no trained-model asset was sent; the service reports provisioningState {state or 'unknown'}"
+    elif verified:
+        verification = "the service reports the trained-model location that was sent (" + ", ".join(checks) + ")"
+    else:
+        wrong = ", ".join(a for a, c in checks.items() if not c["match"])
+        verification = f"the service does not report the trained-model location that was sent ({wrong})"
     details = {"provisioningState": state, "assets": checks}
-    return UpdateResult(target, Definition(BACKEND, final, target), verified, model_uri, sent_requests, details)
+    return UpdateResult(target, Definition(BACKEND, final, target), verified, model_uri, sent_requests, details,
+                        verification=verification)
 
 
 def patch_ilearner(definition: Definition, location: Any, selector: str | None) -> Definition:

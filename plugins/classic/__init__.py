@@ -83,6 +83,15 @@ def amlws_model_reference(definition: Any) -> Any:
 
 
 @hookimpl
+def amlws_check_same_service(definition: Any, live: Any, settings: Any) -> Any:
+    if definition.backend != NAME:
+        return None
+    from .backend import service_difference
+
+    return service_difference(definition.document, live.document)
+
+
+@hookimpl
 def amlws_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
     if target.backend != NAME:
         return None

@@ -11,7 +11,7 @@ import copy
 import logging
 from typing import Any
 
-from amlws.errors import UsageError
+from amlws.errors import ConflictError, UsageError
 from amlws.model import Definition, ModelLocation, Target, UpdateResult
 from amlws.redact import register_secret
 
@@ -336,12 +336,17 @@ def model_references(definition: Definition) -> list[dict[str, str]]:
     return out
 
 
-def _wanted(ref: ClassicRef, doc: dict[str, Any]) -> dict[str, dict[str, str]]:
+def _same_id(a: str, b: str) -> bool:
+    return a.replace("-", "").lower() == b.replace("-", "").lower()
+
+
+def _wanted(ref: ClassicRef, doc: dict[str, Any], *, force: bool = False) -> dict[str, dict[str, str]]:
     svc = doc.get("WebServiceId")
-    if isinstance(svc, str) and svc and svc.replace("-", "").lower() != ref.service.replace("-", "").lower():
-        raise UsageError(
-            f"the definition is of web service {svc}, but the target is web service {ref.service}",
-            hint="export the definition from an endpoint of the service you are updating",
+    if not force and isinstance(svc, str) and svc and not _same_id(svc, ref.service):
+        # Known from the target's URL alone: refused before anything is sent, even the first GET.
+        raise ConflictError(
+            f"the definition does not describe {ref.endpoint_url}: it is of web service {svc}, but the target is web service {ref.service}",
+            hint="export the definition from an endpoint of the service you are updating, or pass --force to send it anyway",
         )
     wanted = {}
     for r in doc.get("Resources") or []:
@@ -377,6 +382,23 @@ def patch_body(wanted: dict[str, dict[str, str]], names: list[str]) -> dict[str,
     return {"Resources": [{"Name": n, "Location": dict(wanted[n])} for n in names]}
 
 
+def service_difference(document: dict[str, Any], live: dict[str, Any]) -> str:
+    """``""`` when ``document`` is of the live endpoint (its workspace, web service and endpoint name,
+    where the document names them), else a one-line summary of what differs."""
+    doc, cur = normalise(document), normalise(live)
+    parts = []
+    for key, what, same in (("WorkspaceId", "workspace", _same_id), ("WebServiceId", "web service", _same_id),
+                            ("Name", "endpoint", lambda a, b: a.lower() == b.lower())):
+        sent, current = doc.get(key), cur.get(key)
+        if isinstance(sent, str) and sent and isinstance(current, str) and current and not same(sent, current):
+            parts.append(f"{what} {sent!r} vs the live {current!r}")
+    return "; ".join(parts)
+
+
+def _force(settings: Any) -> bool:
+    return bool((getattr(settings, "flags", None) or {}).get("force"))
+
+
 def update(target: Target, definition: Definition, settings: Any, http: Any = None, *,
            live: Definition | None = None) -> UpdateResult:
     """GET the endpoint (resource names), PATCH only the changed resources, GET again to verify.
@@ -388,7 +410,7 @@ def update(target: Target, definition: Definition, settings: Any, http: Any = No
     refuse_default(ref, "patch")
     doc = normalise(definition.document)
     validate(doc, "the definition")
-    wanted = _wanted(ref, doc)
+    wanted = _wanted(ref, doc, force=_force(settings))
     with make_client(settings, http) as client:
         already = 1 if live is not None else 0
         live_doc = normalise(live.document) if live is not None else normalise(client.get_endpoint(ref))
@@ -397,17 +419,21 @@ def update(target: Target, definition: Definition, settings: Any, http: Any = No
             log.info("endpoint %s already references these models; nothing sent", ref.endpoint)
             first = wanted[next(iter(wanted))]
             return UpdateResult(target, Definition(BACKEND, strip_keys(live_doc), target), True, _model(first).blob_url,
-                                client.request_count + already, {"changed": [], "message": "no change"}, changed=False)
+                                client.request_count + already, {"changed": [], "message": "no change"}, changed=False,
+                                verification="the endpoint already reports the model locations of the definition; nothing sent")
         body = patch_body(wanted, changed)
         client.patch_endpoint(ref, body)
         after = normalise(client.get_endpoint(ref))
         after_locs = {r.get("Name"): _location(r.get("Location")) for r in after.get("Resources") or [] if isinstance(r, dict)}
-        verified = all(n in after_locs and _model(after_locs[n]).blob_url == _model(wanted[n]).blob_url for n in changed)
-        if not verified:
+        wrong = [n for n in changed if n not in after_locs or _model(after_locs[n]).blob_url != _model(wanted[n]).blob_url]
+        if wrong:
             log.warning("endpoint %s does not report the new model location yet", ref.endpoint)
+        names = ", ".join(repr(n) for n in (wrong or changed))
+        verification = (f"the endpoint does not report the model location that was sent ({names})" if wrong
+                        else f"the endpoint reports the model location that was sent ({names})")
         return UpdateResult(
-            target, Definition(BACKEND, strip_keys(after), target), verified, _model(wanted[changed[0]]).blob_url,
-            client.request_count + already, {"changed": changed},
+            target, Definition(BACKEND, strip_keys(after), target), not wrong, _model(wanted[changed[0]]).blob_url,
+            client.request_count + already, {"changed": changed}, verification=verification,
         )
 
 
@@ -422,7 +448,7 @@ def plan_update(target: Target, definition: Definition, settings: Any, http: Any
     refuse_default(ref, "patch")
     doc = normalise(definition.document)
     validate(doc, "the definition")
-    wanted = _wanted(ref, doc)
+    wanted = _wanted(ref, doc, force=_force(settings))
     live = _stash(settings, "_classic_live").get(target.id)
     if live is None:
         return [{"method": "GET", "url": ref.endpoint_url},

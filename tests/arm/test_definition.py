@@ -208,13 +208,17 @@ def test_patch_with_uri_keeps_it_verbatim_and_checks_its_sas(live_document, h):
     assert defs.patch_ilearner(doc, loc)[0]["properties"]["assets"]["model0"]["locationInfo"]["uri"].endswith("new.ilearner")
 
 
-def test_patch_cli_accepts_a_plain_http_uri_with_a_warning(run, live_document, tmp_path: Path):
-    """The create-models walkthrough uses http:// blob URLs: patched as given, with a warning on stderr."""
+def test_patch_cli_accepts_a_plain_http_uri_only_with_allow_http(run, live_document, tmp_path: Path):
+    """The create-models walkthrough uses http:// blob URLs: refused by default (a SAS over http leaks),
+    patched as given with --allow-http, with a warning on stderr."""
     path = tmp_path / "wsd.json"
     path.write_text(json.dumps(defs.export_document(live_document)), encoding="utf-8")
     out_file = tmp_path / "patched.json"
     uri = "http://bostonmtc.blob.core.windows.net/models/loc1.ilearner"
     code, out, err = run("patch-ilearner", str(path), "--uri", uri, "--output-file", str(out_file), "--yes")
+    assert code == 2 and "plain http" in err and "https://bostonmtc.blob.core.windows.net/models/loc1.ilearner" in err
+    assert not out_file.exists()
+    code, out, err = run("patch-ilearner", str(path), "--uri", uri, "--output-file", str(out_file), "--yes", "--allow-http")
     assert code == 0, err
     assert json.loads(out_file.read_text())["properties"]["assets"]["asset3"]["locationInfo"]["uri"] == uri
     assert "plain http" in err

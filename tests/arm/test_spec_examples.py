@@ -220,7 +220,11 @@ def test_patch_example(run, server, h, tmp_path: Path):
     code, out, err = run("update", path, "--service-updates", str(def_file), "--force", "--yes", "-o", "json")
     assert code == 0, err
     result = json.loads(out)
-    assert result["details"]["provisioningState"] == "Succeeded" and result["verified"] is True
+    # The example patch has no trained-model asset: nothing to verify, so not "verified" (issue 12.4);
+    # the result says what was checked instead.
+    assert result["details"]["provisioningState"] == "Succeeded" and result["verified"] is False
+    assert result["verification"] == "no trained-model asset was sent; the service reports provisioningState Succeeded"
+    assert result["modelUri"] is None
     server.check_assertions()
     patch = server.log[1][0]
     h.assert_arm_request(patch, "PATCH", path)

@@ -163,6 +163,7 @@ def classic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, httpserver: Any
     monkeypatch.setenv("AMLWS_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("AMLWS_CLASSIC_ENDPOINT", httpserver.url_for("/"))
     monkeypatch.setenv("AMLWS_WORKSPACE_TOKEN", TOKEN)
+    monkeypatch.setenv("AMLWS_CHECK_MODEL", "0")  # invented storage hosts: see tests/conftest.py
     return tmp_path
 
 

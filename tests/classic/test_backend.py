@@ -314,7 +314,7 @@ def test_update_refuses_a_definition_of_another_service(fake, run, cc, httpserve
     doc["WebServiceId"] = cc.TRAIN_SVC
     f.write_text(json.dumps(doc))
     r = run("update", _url(httpserver, cc), "--service-updates", str(f), "--yes")
-    assert r.code == ExitCode.USAGE and "is of web service" in r.err
+    assert r.code == ExitCode.CONFLICT and "is of web service" in r.err and "--force" in r.err
     assert fake.requests == []
 
 

@@ -63,20 +63,21 @@ def test_every_cmdlet_sends_clean_management_requests(fake, run, cc) -> None:
 def test_readme_patch_values_are_passed_through_unchanged(fake, run, cc, httpserver, tmp_path: Path, base_location: str) -> None:
     """README ``Patch-AmlWebServiceEndpoint`` values: BaseLocation without a trailing slash is sent as given
     (REFERENCE §3.7 "pass the BES values through unchanged"); the resource name keeps its casing. The
-    README's (and create-models') ``http://`` is sent as published too, with a warning."""
+    README's (and create-models') ``http://`` is sent as published too, with ``--allow-http`` and a warning."""
     name = "Income Predictor [Trained Model]"
     fake.put_endpoint(cc.SVC, "ep02", [{"Name": name, "Kind": "TrainedModel", "Location": dict(cc.OLD_LOCATION)}])
     url = cc.ep_url(httpserver.url_for("/"), "ep02")
     exported = tmp_path / "ep02.json"
     assert run("export", url, "-f", str(exported)).code == 0
     sas = "?sr=b&se=2099-02-05T04%3A00%3A00Z&sp=r&sv=2015-02-21&sig=UkVBRE1FLXNpZw%3D%3D"
+    http = ["--allow-http"] if base_location.startswith("http:") else []  # a SAS over http: only when asked
     r = run("patch-ilearner", str(exported), "--resource", "income predictor [trained model]",
             "--base-location", base_location,
-            "--relative-location", "mycontainer/retrain/new_model.ilearner", "--sas-blob-token", sas)
+            "--relative-location", "mycontainer/retrain/new_model.ilearner", "--sas-blob-token", sas, *http)
     assert r.code == 0, r.err
     assert ("plain http" in r.err) == base_location.startswith("http:")
     before = len(fake.requests)
-    r = run("update", url, "--service-updates", str(exported), "--yes", "-o", "json")
+    r = run("update", url, "--service-updates", str(exported), "--yes", "-o", "json", *http)
     assert r.code == 0, r.err
     (patch,) = [q for q in fake.requests[before:] if q.method == "PATCH"]
     assert patch.path == f"/workspaces/{cc.WS}/webservices/{cc.SVC}/endpoints/ep02"

@@ -122,7 +122,7 @@ def test_a_command_it_cannot_decorate_fails_at_definition(bad):
 
 @pytest.mark.parametrize(
     ("command", "own"),
-    [("get", ["region"]), ("export", ["output_file", "force", "include_keys"]), ("update", ["service_updates", "force"])],
+    [("get", ["region"]), ("export", ["output_file", "force", "include_keys"]), ("update", ["service_updates", "force", "allow_http", "check_model"])],
 )
 def test_core_commands(command, own):
     assert params(cli.app, command) == ["target", *own, *EIGHT]

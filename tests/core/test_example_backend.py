@@ -192,6 +192,7 @@ def test_get_export_patch_import_update_on_the_spec_example(pm, run_cli, service
         "target": f"file:{service}",
         "backend": "file",
         "verified": True,
+        "verification": "the file holds the definition and the trained-model location that were sent",
         "modelUri": NEW_MODEL,
         "requests": 0,
         "details": {"file": str(service)},

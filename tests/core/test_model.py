@@ -68,7 +68,7 @@ def test_check_refuses_what_the_service_would_reject(uri, message):
 def test_check_accepts_no_sas_and_date_only_expiry():
     ModelLocation.from_uri("https://a.blob.core.windows.net/c/M.ILEARNER").check(now=NOW)
     ModelLocation.from_uri("https://a.blob.core.windows.net/c/m.ilearner?se=2026-01-02&sp=rl&sig=x").check(now=NOW)
-    ModelLocation.from_uri("http://a.example/c/m.ilearner").check(require_https=False)
+    ModelLocation.from_uri("http://a.example/c/m.ilearner").check()  # the scheme is check_scheme's
 
 
 def test_parse_sas_time():
@@ -231,12 +231,18 @@ def test_write_json_asks_before_overwriting(tmp_path):
     assert '"a": 2' in f.read_text()
 
 
-def test_plain_http_is_accepted_with_a_warning_unless_https_is_required(caplog):
-    """Microsoft's create-models walkthrough patches endpoints with an http:// BaseLocation."""
+def test_plain_http_is_refused_unless_allowed_and_loopback_stays_allowed(caplog):
+    """A SAS over http is a leaked credential: refused (exit 2, the hint forms the https URL); the old
+    samples' http:// passes with --allow-http and a warning; the emulator/Azurite loopback URLs pass."""
     location = ModelLocation.from_uri("http://bostonmtc.blob.core.windows.net/models/loc1.ilearner?sv=1&sp=r&se=2099-01-01&sig=x")
-    with caplog.at_level("WARNING", logger="amlws"):
-        location.check(now=NOW)
-    assert "plain http (http://bostonmtc.blob.core.windows.net/models/loc1.ilearner)" in caplog.text and "sig=" not in caplog.text
     with pytest.raises(UsageError) as info:
-        location.check(now=NOW, require_https=True)
-    assert info.value.message == "the model URI is not https: http://bostonmtc.blob.core.windows.net/models/loc1.ilearner"
+        location.check_scheme()
+    assert info.value.exit_code == 2
+    assert info.value.message.startswith("the model URI is plain http: http://bostonmtc.blob.core.windows.net/models/loc1.ilearner ")
+    assert "https://bostonmtc.blob.core.windows.net/models/loc1.ilearner" in info.value.hint and "--allow-http" in info.value.hint
+    assert "sig=" not in info.value.message + info.value.hint
+    with caplog.at_level("WARNING", logger="amlws"):
+        location.check_scheme(allow_http=True)
+    assert "plain http (http://bostonmtc.blob.core.windows.net/models/loc1.ilearner)" in caplog.text and "sig=" not in caplog.text
+    ModelLocation.from_uri("http://127.0.0.1:10000/devstoreaccount1/c/m.ilearner?sig=x").check_scheme()
+    ModelLocation.from_uri("https://a.blob.core.windows.net/c/m.ilearner").check_scheme()

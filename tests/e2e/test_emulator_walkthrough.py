@@ -76,3 +76,31 @@ def test_classic_add_endpoint_retrain_patch_refresh(cli, emulator_storage, tmp_p
     refreshed = cli("classic", "endpoints", "refresh", "--service", svc, "--endpoint", "rentalloc001", "--yes")
     assert refreshed["refreshed"] is False  # 304: nothing changed
     assert [e["status"] for e in http.control("GET", "requests?operation=Endpoints_Refresh")["requests"]] == [304]
+
+
+def test_arm_update_heads_an_azurite_model_blob_signed_with_the_account_key(cli, emulator_storage, azurite, azurite_container, tmp_path):
+    """The BES-style ARM reference has no SAS (BaseLocation + RelativeLocation): update signs a short read
+    SAS with the configured Azurite key and HEADs the blob. Present: the PATCH goes out; missing: exit 3
+    and no WebServices_Patch reaches the emulator."""
+    http = Http(emulator_storage)
+    model_blob(azurite, azurite_container, "run1/model.ilearner", {"temperature": 2.0}, 0.0)  # a model the service loads
+    definition = tmp_path / "svc.json"
+    cli("export", ARM_ID, "--output-file", str(definition))
+    bes = {"StatusCode": "Finished", "Results": {"output1": {
+        "BaseLocation": azurite.blob_endpoint + "/", "RelativeLocation": f"{azurite_container}/run1/model.ilearner",
+        "SasBlobToken": "?sv=2019-02-02&sr=b&sp=r&se=2099-01-01T00%3A00%3A00Z&sig=QkVTLXNpZw%3D%3D"}}}
+    printed = cli("patch-ilearner", str(definition), "--bes-result", json.dumps(bes))
+    assert printed["modelUri"] == f"{azurite.blob_endpoint}/{azurite_container}/run1/model.ilearner"  # as written: no SAS
+    http.control("DELETE", "requests")
+    result = cli("update", ARM_ID, "--service-updates", str(definition), "--yes", "--check-model")
+    assert result["verified"] is True and list(result["details"]["modelCheck"].values()) == ["readable (HEAD 200)"]
+    assert http.counts()["WebServices_Patch"] == 1
+
+    with azurite.service() as svc:
+        svc.get_blob_client(azurite_container, "run1/model.ilearner").delete_blob()
+    cli("export", ARM_ID, "--output-file", str(definition), "--force")
+    bes["Results"]["output1"]["RelativeLocation"] = f"{azurite_container}/run2/model.ilearner"
+    cli("patch-ilearner", str(definition), "--bes-result", json.dumps(bes))
+    http.control("DELETE", "requests")
+    cli("update", ARM_ID, "--service-updates", str(definition), "--yes", "--check-model", code=3)
+    assert http.counts().get("WebServices_Patch", 0) == 0

@@ -127,13 +127,20 @@ def amlws_update(target: Target, definition: Definition) -> UpdateResult:
     after = amlws_get_definition(target)
     sent_uri = _model_uri(definition.document)
     live_uri = _model_uri(after.document)
+    same = _strip_volatile(after.document) == _strip_volatile(document)
+    # "verified" only when a trained-model location was sent and read back: never a yes about nothing.
+    verified = same and sent_uri is not None and sent_uri == live_uri
+    verification = ("the file holds the definition and the trained-model location that were sent" if verified
+                    else "the file holds the definition that was sent; it has no trained-model location" if same and sent_uri is None
+                    else "the file does not hold what was sent")
     return UpdateResult(
         target=target,
         definition=after,
-        verified=_strip_volatile(after.document) == _strip_volatile(document) and sent_uri == live_uri,
+        verified=verified,
         model_uri=live_uri,
         requests=0,
         details={"file": str(path)},
+        verification=verification,
     )
 
 
