@@ -94,8 +94,11 @@ def list_cmd(
         for i in items
     ]
     from amlws.output import render_table
+    from amlws.redact import redact_obj
 
-    ctx.emit(items, table=lambda _: render_table(rows))
+    # SAS signatures and keys masked on display, as `get` does: a large service's
+    # payloadsLocation.credentials is a read SAS for its whole definition.
+    ctx.emit(redact_obj(items), table=lambda _: render_table(rows))
 
 
 @arm_target

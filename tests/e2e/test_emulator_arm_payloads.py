@@ -175,3 +175,18 @@ def test_update_refuses_a_definition_whose_graph_is_still_in_blob_storage(cli, h
     assert code == 2, err
     assert "payload" in err and "amlws export" in err
     assert "WebServices_Patch" not in [r["operation"] for r in http.control("GET", "requests")["requests"]]
+
+
+def test_list_masks_a_large_services_payload_sas(cli, http, arm_headers):
+    """``amlws list -o json`` shows services as the service lists them, with SAS signatures masked
+    as ``get`` masks them: a large service's payloadsLocation.credentials reads its whole definition."""
+    http.control("POST", "config", {"arm_payload_threshold": 1000})
+    patch(http, arm_headers, {"properties": {"packageType": "Graph", "title": "Big"}})
+    token = get(http, arm_headers)["properties"]["payloadsLocation"]["credentials"].rsplit("sig=", 1)[1]
+    sub, rg = PRED.split("/")[2], PRED.split("/")[4]
+    code, out, err = cli("list", "-g", rg, "--subscription", sub, "-o", "json")
+    assert code == 0, err
+    listed = {i["id"].lower(): i for i in json.loads(out)}
+    big = listed[PRED.lower()]["properties"]
+    assert big["payloadsInBlobStorage"] is True and "sig=" in big["payloadsLocation"]["credentials"]
+    assert token not in out + err
