@@ -441,7 +441,7 @@ def register(app: typer.Typer) -> None:
             Retrain and deploy to an ARM web service when accuracy holds
                 amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs -g MyRG -n MyService --data train.csv --evaluation-output output2 --gate "Accuracy>=0.85" --yes
             Train and evaluate, then only show the update
-                amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --target https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default --data train.csv --deploy-what-if
+                amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --target https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/ep2 --data train.csv --deploy-what-if
         """
         from .blob import storage_connection_string
         from .errors import GateFailedError
