@@ -300,7 +300,7 @@ def register(app: typer.Typer) -> None:
     def blob_sas_cmd(
         source: Annotated[str, typer.Argument(help="Blob URL (in the connection string's account) or CONTAINER/BLOB.")],
         permissions: Annotated[str, typer.Option("--permissions", help="SAS permission letters as az storage blob generate-sas (r, w, c, d, a, ...).")] = "r",
-        expiry: Annotated[Optional[str], typer.Option("--expiry", help="A duration (30m, 1h, 7d) or a UTC time (2027-01-31T12:00Z). Default: 1h.")] = None,
+        expiry: Annotated[Optional[str], typer.Option("--expiry", help="A duration (s, m, h, d or w: 90s, 30m, 1h, 7d, 2w) or a UTC time (2027-01-31T12:00Z). Default: 1h.")] = None,
         https_only: Annotated[bool, typer.Option("--https-only", help="Only allow the token over https (spr=https).")] = False,
     ) -> None:
         """Make a SAS for one blob with the storage account key (az storage blob generate-sas --full-uri).
