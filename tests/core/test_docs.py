@@ -104,3 +104,20 @@ def test_every_exit_code_is_in_the_readme_table():
     for member in ExitCode:
         assert table.get(int(member)) == member.name, f"README.md has no row '| {int(member)} | {member.name} | ...'"
     assert set(table) == {int(m) for m in ExitCode}, "the README table lists an exit code amlws does not have"
+
+
+def test_retraining_walkthrough_uses_the_container_it_uploads_to():
+    """Followed from the top, docs/retraining.md's blob references name the container `blob upload`
+    answers with: the default one, unless the page really sets another (a commented-out or
+    "optional" setting does not count), so step 2 finds step 1's data (not ContainerNotFound)."""
+    from amlws.blob import DEFAULT_CONTAINER
+
+    text = (REPO / "docs" / "retraining.md").read_text(encoding="utf-8")
+    set_to = [m.group(1) for m in re.finditer(r"^amlws config set storage_container (\S+)(.*)$", text, flags=re.MULTILINE)
+              if "optional" not in m.group(2)]
+    container = set_to[0] if set_to else DEFAULT_CONTAINER
+    answered = re.findall(r'"container": "([^"]+)"', text)
+    refs = re.findall(r"(?:--input-blob|--output-blob)\s+\w+=([^/\s]+)/", text)
+    refs += re.findall(r'"RelativeLocation": "([^/"]+)/', text)
+    assert answered and refs
+    assert set(answered) == {container} and set(refs) == {container}, (container, answered, refs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -140,6 +141,8 @@ def _example_commands(line: str) -> list[list[str]]:
         current: list[str] = []
         for token in [*lexer, ";"]:
             if token and set(token) <= set("|&;<>()"):
+                while current and re.match(r"[A-Za-z_]\w*=", current[0]):
+                    current = current[1:]  # VAR=value amlws ...
                 if current[:1] == ["amlws"]:
                     commands.append(current)
                 current = []
@@ -258,3 +261,50 @@ def test_the_example_parser_refuses_what_the_cli_refuses(command_tree):
         with pytest.raises(Exception) as info:
             _parse(command_tree, bad)
         assert type(info.value).__name__ in ("NoSuchOption", "MissingParameter", "UsageError", "AssertionError"), bad
+
+
+REPO = Path(__file__).resolve().parents[2]
+#: The pages a newcomer copies commands from.
+WALKTHROUGHS = ["README.md", *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("*.md"))]
+
+
+def _doc_command_lines(text: str) -> list[str]:
+    """The shell lines of a page's ``sh`` code blocks: continuations joined, prompts and
+    ``<placeholders>`` (``<ws>``, ``<training service id>``) made plain words."""
+    lines: list[str] = []
+    for block in re.findall(r"^```(?:sh|bash|shell|console)\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            line = re.sub(r"^\$ ", "", line.strip())
+            line = re.sub(r"<[a-z][^<>]*>", "X", line)
+            if line and not line.startswith("#"):
+                lines.append(line)
+    return lines
+
+
+def test_every_amlws_line_of_the_docs_parses(command_tree):
+    """The walkthroughs (README, docs/*.md) work when copied: each ``amlws`` line of their shell
+    blocks parses with the CLI's own parser (real options, the right arguments), and one that
+    changes a service never names a classic default endpoint."""
+    checked = 0
+    problems: list[str] = []
+    for page in WALKTHROUGHS:
+        for line in _doc_command_lines((REPO / page).read_text(encoding="utf-8")):
+            try:
+                commands = _example_commands(line)
+            except ValueError as exc:
+                problems.append(f"{page}: {line}: {exc}")
+                continue
+            for argv in commands:
+                try:
+                    ran = _parse(command_tree, argv[1:])
+                    checked += 1
+                    problems.extend(f"{page}: {line}: {p}" for p in _shape_problems(ran, argv))
+                except Exception as exc:  # noqa: BLE001 - collect every bad line, then fail once
+                    if type(exc).__name__ == "Exit" and getattr(exc, "exit_code", None) == 0:
+                        checked += 1  # amlws ... --help
+                        continue
+                    message = getattr(exc, "format_message", lambda: str(exc))()
+                    problems.append(f"{page}: {line}: {type(exc).__name__}: {message}")
+    assert not problems, "\n".join(problems)
+    assert checked > 60
