@@ -121,3 +121,29 @@ def test_retraining_walkthrough_uses_the_container_it_uploads_to():
     refs += re.findall(r'"RelativeLocation": "([^/"]+)/', text)
     assert answered and refs
     assert set(answered) == {container} and set(refs) == {container}, (container, answered, refs)
+
+
+def test_readme_says_which_http_model_urls_need_no_allow_http():
+    """The README names the loopback hosts whose http:// model URL passes without --allow-http
+    (the emulator, Azurite), as docs/safety.md does; each one it names does pass, another host does not."""
+    from amlws.errors import UsageError
+    from amlws.model import ModelLocation
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    sentence = re.search(r"A plain `http://` model URL is refused.{0,200}?is accepted without it", text)
+    assert sentence, "README does not say which http:// model URLs are accepted without --allow-http"
+    hosts = re.findall(r"`([^`]+)`", sentence.group(0).split("loopback", 1)[1])
+    assert set(hosts) == {"localhost", "127.x.x.x", "::1"}
+    for host in ("localhost", "127.0.0.1", "[::1]"):
+        ModelLocation.from_uri(f"http://{host}:10000/devstoreaccount1/models/m.ilearner?sp=r&sig=x").check_scheme()
+    with pytest.raises(UsageError):
+        ModelLocation.from_uri("http://acct.blob.core.windows.net/models/m.ilearner?sp=r&sig=x").check_scheme()
+
+
+def test_readme_describes_the_tsv_key_order_to_tsv_uses():
+    """README: tsv prints an object's values sorted by key name, uppercase before lowercase."""
+    from amlws.output import to_tsv
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    assert "an object's values sorted by key name (alphabetically, as Python sorts strings: uppercase before lowercase" in text
+    assert to_tsv({"b": 2, "a": 1, "Z": 0}) == "0\t1\t2\n"
