@@ -43,7 +43,7 @@ def register(app: Any) -> None:
 
         Examples:
             Serve on a fixed port with state kept in a file
-                amlws emulator serve --port 8443 --state emulator.db
+                amlws emulator serve --port 8443 --state emulator.sqlite
         """
         from ..cli import get_context
         from .runner import serve
