@@ -33,9 +33,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 ARM_MODEL = "https://devstoreaccount1.blob.core.windows.net/models/soak-{n}.ilearner"

@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from .errors import AmlwsError, AuthError, ConnectionFailed, NotFoundError, RemoteError, UsageError
-from .model import ModelLocation
 from .jobconfig import register_sas
+from .model import ModelLocation
 from .redact import redact, register_secret
 
 log = logging.getLogger("amlws.blob")
@@ -172,7 +172,7 @@ def upload_file(
         from .errors import ConflictError
 
         raise ConflictError(f"{what}: the blob already exists", hint="choose another --blob-name, or pass --overwrite") from None
-    except Exception as exc:  # noqa: BLE001 - azure-core errors are translated
+    except Exception as exc:  # azure-core errors are translated
         if isinstance(exc, AmlwsError):
             raise
         raise _translate(exc, what) from None

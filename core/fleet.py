@@ -812,7 +812,7 @@ class FleetRunner:
         self._note(row, "starting", f"resuming BES job {known_job}" if known_job else "")
         try:
             result = self._deploy_row(row, run_id, known_job)
-        except BaseException as exc:  # noqa: BLE001 - one failing row never stops the others
+        except BaseException as exc:  # one failing row never stops the others
             fields = _error_fields(exc)
             stopping = isinstance(exc, FleetInterrupted) or isinstance(exc, KeyboardInterrupt)
             status = INTERRUPTED if stopping else (GATE_FAILED if fields["exitCode"] == int(ExitCode.CONFLICT)

@@ -18,8 +18,8 @@ import os
 import platform
 import re
 import tempfile
-from datetime import datetime, timezone
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 

@@ -20,8 +20,8 @@ import pluggy
 
 from . import hookspecs
 from .errors import (
-    AmlwsError,
     AmbiguousTargetError,
+    AmlwsError,
     NoBackendError,
     PluginError,
     UsageError,

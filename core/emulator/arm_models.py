@@ -17,7 +17,7 @@ from typing import Any
 
 from . import arm_payloads, arm_schema
 from .core import hex_id, iso, new_key, norm_location
-from .exceptions import EmulatorHTTPError, arm_bad_request, arm_error
+from .exceptions import arm_bad_request, arm_error
 from .regions import display_name
 
 API_VERSION = "2017-01-01"

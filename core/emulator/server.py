@@ -428,7 +428,7 @@ class _Handler(BaseHTTPRequestHandler):
     wbufsize = 64 * 1024
     timeout = 60
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet; the control plane has the log
+    def log_message(self, format: str, *args: Any) -> None:  # quiet; the control plane has the log
         pass
 
     def _read_body(self) -> bytes:

@@ -20,7 +20,8 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from amlws.errors import (
     AmlwsError,

@@ -16,7 +16,6 @@ from amlws.config import Settings
 from amlws.errors import UsageError
 from amlws.host import Host
 
-
 # --- targets --------------------------------------------------------------------------------------
 
 

@@ -197,7 +197,7 @@ def test_hookspecs_are_prefixed_and_documented():
     assert names and all(n.startswith("amlws_") for n in names)
     for n in names:
         spec = getattr(pm.hook, n).spec
-        assert spec.function.__doc__ and ":param" in spec.function.__doc__ or n == "amlws_backend_info", n
+        assert (spec.function.__doc__ and ":param" in spec.function.__doc__) or n == "amlws_backend_info", n
 
 
 # --- dispatch: claims ---------------------------------------------------------------------
@@ -225,7 +225,7 @@ def test_two_backends_claiming_one_target_is_an_error_naming_both(make_pm):
     host = host_for(pm)
     with pytest.raises(AmbiguousTargetError) as info:
         host.resolve("x:svc")
-    assert "backends one and two both claim the target 'x:svc'" == info.value.message
+    assert info.value.message == "backends one and two both claim the target 'x:svc'"
     assert info.value.exit_code == ExitCode.USAGE
     assert "--backend" in info.value.hint
     # --backend settles it.
