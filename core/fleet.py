@@ -814,7 +814,7 @@ class FleetRunner:
             result = self._deploy_row(row, run_id, known_job)
         except BaseException as exc:  # one failing row never stops the others
             fields = _error_fields(exc)
-            stopping = isinstance(exc, FleetInterrupted) or isinstance(exc, KeyboardInterrupt)
+            stopping = isinstance(exc, (FleetInterrupted, KeyboardInterrupt))
             status = INTERRUPTED if stopping else (GATE_FAILED if fields["exitCode"] == int(ExitCode.CONFLICT)
                                                    and getattr(exc, "details", {}).get("result", {}).get("status") == "gate_failed"
                                                    else FAILED)
@@ -1140,5 +1140,5 @@ class FleetProgress:
 def _clock(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    s = int(round(seconds))
+    s = round(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

@@ -228,9 +228,7 @@ class Emulator:
             return False
         if f["method"] not in ("*", method):
             return False
-        if f.get("path") and not re.search(f["path"], path):
-            return False
-        return True
+        return not f.get("path") or re.search(f["path"], path) is not None
 
     def _consume(self, f: dict[str, Any]) -> bool:
         """Count a match; True when the fault fires for it (honours ``after`` and ``times``)."""
@@ -245,9 +243,8 @@ class Emulator:
     def take_fault(self, kind: str, *, api: str, operation: str) -> dict[str, Any] | None:
         with self._lock:
             for f in self.faults:
-                if f["kind"] == kind and self._matches(f, api, operation):
-                    if self._consume(f):
-                        return dict(f)
+                if f["kind"] == kind and self._matches(f, api, operation) and self._consume(f):
+                    return dict(f)
         return None
 
     def _request_faults(self, req: Request) -> Response | object | None:
