@@ -1108,7 +1108,7 @@ class FleetProgress:
     def update(self, key: str, state: str, detail: str = "") -> None:
         with self._lock:
             if state in (DEPLOYED, FAILED, GATE_FAILED, INTERRUPTED, SKIPPED, PLANNED):
-                since = self.active.pop(key, (state, "", time.monotonic()))[2]
+                self.active.pop(key, None)
                 if key not in self._finished:  # a row is done once: the count never passes the total
                     if state != SKIPPED:
                         self.done += 1

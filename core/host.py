@@ -91,7 +91,7 @@ def load_entrypoint_plugins(pm: pluggy.PluginManager) -> None:
             continue
         try:
             plugin = ep.load()
-        except (Exception, SystemExit) as exc:  # an installed plugin must never break the tool
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - an installed plugin must never break the tool
             log.warning(
                 "plugin %r from %s failed to load (%s: %s); skipped. Uninstall it (pip uninstall %s) "
                 "or set AMLWS_DISABLE_PLUGINS=%s",

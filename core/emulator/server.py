@@ -20,7 +20,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 from . import arm_routes, bes_routes, classic_routes
@@ -347,7 +347,7 @@ class Emulator:
         return resp
 
     #: hourly budget per subscription; the recording counts down from 15 000 reads and 1 200 writes
-    ARM_HOURLY_LIMITS = {"reads": 15000, "writes": 1200}
+    ARM_HOURLY_LIMITS: ClassVar[dict[str, int]] = {"reads": 15000, "writes": 1200}
 
     def arm_headers(self, req: Request) -> dict[str, str]:
         """What ARM sends on every response, errors included (as recorded): request, correlation and
