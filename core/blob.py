@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import quote, unquote
 
 from .errors import AmlwsError, AuthError, ConnectionFailed, NotFoundError, RemoteError, UsageError
@@ -31,6 +31,10 @@ CONNECTION_STRING_HINT = (
 )
 
 
+@overload
+def storage_connection_string(settings: Any, *, required: Literal[True] = ...) -> str: ...
+@overload
+def storage_connection_string(settings: Any, *, required: bool) -> str | None: ...
 def storage_connection_string(settings: Any, *, required: bool = True) -> str | None:
     """The storage connection string from flags, ``AMLWS_STORAGE_CONNECTION_STRING`` or the profile."""
     value = settings.get("storage_connection_string") if settings is not None else None

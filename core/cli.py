@@ -52,7 +52,7 @@ class AppContext:
     def __init__(self, settings: Any, pm: Any) -> None:
         self.settings = settings
         self._pm = pm
-        self._host = None
+        self._host: Any = None
 
     @property
     def host(self) -> Any:

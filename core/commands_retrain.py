@@ -519,6 +519,7 @@ def _location_arg(ctx: Any, source: str | None, bes_result: Path | None, output_
         return api.model_location_from(bes_result=str(bes_result), output_name=output_name)
     from .model import ModelLocation
 
+    assert source is not None  # exactly one of source and bes_result, checked above
     if source.startswith(("https://", "http://")):
         return ModelLocation.from_uri(source)
     from .blob import StorageAccount, storage_connection_string

@@ -225,7 +225,7 @@ def parse_manifest(text: str, *, fmt: str, source: str = "<manifest>", defaults:
                 raise UsageError(f"{source}: invalid JSON: {exc}") from None
         elif fmt == "yaml":
             try:
-                import yaml  # type: ignore[import-untyped]
+                import yaml
             except ImportError:
                 raise UsageError(f"{source}: YAML manifests need PyYAML, which is not installed",
                                  hint="pip install 'amlws[yaml]' (or PyYAML), or write the manifest as CSV or JSON") from None
@@ -388,7 +388,7 @@ def _lock_state(path: Path) -> int:
     lock_path = path.with_name(path.name + ".lock")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
     try:
-        if os.name == "nt":  # pragma: no cover - Windows
+        if sys.platform == "win32":  # pragma: no cover - Windows
             import msvcrt
 
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)

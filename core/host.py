@@ -508,7 +508,7 @@ class Host:
         for plugin in self.pm.get_plugins():
             name = self.pm.get_name(plugin)
             hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
-            rec = records.get(name) or PluginRecord(name)
+            rec = records.get(name) or PluginRecord(str(name))
             out.append(
                 {
                     "name": name,

@@ -236,7 +236,11 @@ def retrain(
         job_ids: list[str] = []
         say(f"training: BES job on {bes.api_location} (run {run_id})")
         try:
-            status = bes.run(config, timeout=request.timeout, keep_job=request.keep_job, progress=progress, on_submitted=lambda j: (job_ids.append(j), say(f"submitted BES job {j}")), raise_on_failure=False)
+            def submitted(job_id: str) -> None:
+                job_ids.append(job_id)
+                say(f"submitted BES job {job_id}")
+
+            status = bes.run(config, timeout=request.timeout, keep_job=request.keep_job, progress=progress, on_submitted=submitted, raise_on_failure=False)
         except AmlwsError as exc:
             if job_ids:
                 steps["job"] = {"jobId": job_ids[0], "status": "unknown"}

@@ -400,7 +400,7 @@ class ArmBackend:
         with self.store.lock:
             op = self.store.get(OPERATION, name)
             if op is None or op["status"] != "Provisioning":
-                return op  # type: ignore[return-value]
+                return op
             if polled:
                 op["polls"] += 1
             done, op["percentComplete"] = transition_progress(op, time.time())

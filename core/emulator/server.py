@@ -20,7 +20,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from . import arm_routes, bes_routes, classic_routes
@@ -372,7 +372,7 @@ class Emulator:
             entry = {"seq": self._seq, "time": iso(), "method": req.method, "path": req.path,
                      "query": {k: v for k, v in req.query.items() if k.lower() not in ("sig", "code")},
                      "api": req.api, "operation": req.operation,
-                     "status": None if resp is DROP else resp.status,  # type: ignore[union-attr]
+                     "status": None if resp is DROP else resp.status,
                      "durationMs": round((time.monotonic() - start) * 1000, 2),
                      "fault": ("drop" if resp is DROP else "status") if fault is not None else None}
             self.log.append(entry)
@@ -456,7 +456,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.settimeout(self.timeout)
 
     def _read_chunked(self, limit: int) -> bytes:
-        chunks, total = [], 0
+        chunks: list[bytes] = []
+        total = 0
         while True:
             line = self.rfile.readline(1024)
             field = line.split(b";")[0].strip()
@@ -541,6 +542,9 @@ class _Refused(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+_S = TypeVar("_S", bound="_Server")  # typeshed types the handler's server argument as Self
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
@@ -549,7 +553,7 @@ class _Server(ThreadingHTTPServer):
     max_body_bytes: int = MAX_BODY_BYTES
     body_timeout: float = BODY_READ_TIMEOUT
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
+    def finish_request(self: _S, request: Any, client_address: Any) -> None:
         if self.ssl_context is None:
             return super().finish_request(request, client_address)
         request.settimeout(30)
