@@ -16,7 +16,6 @@ from amlws.config import Settings
 from amlws.errors import UsageError
 from amlws.host import Host
 
-
 # --- targets --------------------------------------------------------------------------------------
 
 
@@ -38,7 +37,7 @@ def test_claims_web_service_ids_case_insensitively(pm, h):
 )
 def test_rejects_arm_ids_of_other_types(pm, target):
     host = Host(pm, Settings(env={}))
-    with pytest.raises(UsageError, match="not a Microsoft.MachineLearning/webServices resource ID"):
+    with pytest.raises(UsageError, match=r"not a Microsoft.MachineLearning/webServices resource ID"):
         host.resolve(target)
 
 
@@ -189,8 +188,9 @@ def test_tls_is_verified(run, server, h, monkeypatch, tmp_path: Path):
 def test_list_resource_group_follows_next_link(run, server, h, monkeypatch):
     monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", h.SUB)
     coll = f"/subscriptions/{h.SUB}/resourceGroups/{h.RG}/providers/Microsoft.MachineLearning/webServices"
-    item = lambda n: {"id": f"{coll}/{n}", "name": n, "type": "Microsoft.MachineLearning/webServices", "location": "West US",
-                      "properties": {"provisioningState": "Succeeded", "title": n.upper(), "packageType": "Graph"}}
+    def item(n: str) -> dict:
+        return {"id": f"{coll}/{n}", "name": n, "type": "Microsoft.MachineLearning/webServices", "location": "West US",
+                "properties": {"provisioningState": "Succeeded", "title": n.upper(), "packageType": "Graph"}}
     server.expect_ordered_request(coll, method="GET", query_string=h.API).respond_with_json(
         {"value": [item("a"), item("b")], "nextLink": server.url_for(coll) + "?api-version=2017-01-01&$skiptoken=page2"}
     )

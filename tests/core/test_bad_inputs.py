@@ -85,7 +85,7 @@ def raised_errors() -> list[dict[str, object]]:
                 continue
             message = _text(node.args[0])
             hint = next((_text(k.value) for k in node.keywords if k.arg == "hint"), None)
-            if not message or message.startswith("{") and message.endswith("}") and message.count("{") == 1:
+            if not message or (message.startswith("{") and message.endswith("}") and message.count("{") == 1):
                 continue  # a message built elsewhere (e.g. from an HTTP response): documented by status
             rows.append({"module": str(path.relative_to(REPO)), "line": node.lineno, "class": name,
                          "code": classes[name], "message": message, "hint": hint})
