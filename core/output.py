@@ -2,9 +2,10 @@
 
 Progress, logs and warnings go to stderr. The format is chosen by ``-o``, never by
 whether stdout is a terminal, so scripts get the same bytes everywhere. Tables show what
-fits and never break an id, URL or GUID across lines (a cut value ends in "…"); ``-o json``
-keeps every value whole and numbers at full precision, ``-o tsv`` prints values as ``az`` does
-and ``-o none`` prints nothing (the exit code is the result).
+fits and never break an id, URL or GUID across lines (a cut value has "…" where it was cut;
+names are never cut, see :func:`render_table`); ``-o json`` keeps every value whole and numbers
+at full precision, ``-o tsv`` prints values as ``az`` does and ``-o none`` prints nothing (the
+exit code is the result).
 """
 
 from __future__ import annotations
@@ -230,7 +231,11 @@ def _fit(widths: dict[str, int], values: dict[str, int], kinds: dict[str, str], 
             narrowable = [c for c in widths if kinds[c] == kind and widths[c] > (values[c] if floor is None else floor)]
             if not narrowable:
                 break
-            widths[max(narrowable, key=lambda c: widths[c])] -= 1
+            top = max(narrowable, key=lambda c: widths[c])
+            # down to the next widest column of its kind (they then narrow in turn), its floor, or what fits
+            lower = [widths[top] - (sum(widths.values()) - room), values[top] if floor is None else floor]
+            lower += [widths[c] for c in narrowable if c != top]
+            widths[top] = min(widths[top] - 1, max(lower))
     return widths
 
 
