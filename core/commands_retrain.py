@@ -408,7 +408,10 @@ def register(app: typer.Typer) -> None:
             from . import api
 
             api.write_json(output_json_file, result.raw, force=ctx.settings.yes, settings=ctx.settings)
-        ctx.emit(result.to_dict(), table=lambda _: _print_tables(result.outputs))
+        # -o tsv: the scored rows, one line each in the output's column order (the nested
+        # result would print one empty field); -o json keeps the result's shape.
+        ctx.emit(result.to_dict(), table=lambda _: _print_tables(result.outputs),
+                 tsv=lambda _: [row for table in result.outputs.values() for row in table.rows])
 
     @app.command("retrain")
     @with_target_options(

@@ -218,6 +218,28 @@ def test_list_table(run, server, h):
     assert "svc-zz" in out and "West US" in out and "T1" in out
 
 
+@pytest.mark.parametrize("width", [80, 120])
+def test_list_table_keeps_names_whole_at_terminal_width(run, server, h, monkeypatch, width):
+    """Two names sharing a long prefix stay whole and on one line with their location; the
+    ids are cut in the middle, keeping their different ends; -o json keeps every id whole."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    coll = f"/subscriptions/{h.SUB}/providers/Microsoft.MachineLearning/webServices"
+    names = ["bike-rental-predictive", "bike-rental-predictive-2"]
+    server.expect_request(coll, method="GET").respond_with_json({"value": [
+        {"id": f"{coll}/{n}", "name": n, "location": "West Europe",
+         "properties": {"provisioningState": "Succeeded", "title": "Bike rental predictive experiment [Predictive Exp.]"}}
+        for n in names]})
+    code, out, err = run("list", "--subscription", h.SUB)
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) <= width, out
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if "bike-rental" in line]
+    assert [r[:3] for r in rows] == [[n, "West Europe", "Succeeded"] for n in names], out
+    ends = [r[-1].partition("…")[2] for r in rows]
+    assert all(ends) and ends[0] != ends[1] and all(f"{coll}/{n}".endswith(e) for n, e in zip(names, ends)), out
+    code, out, err = run("list", "--subscription", h.SUB, "-o", "json")
+    assert [i["id"] for i in json.loads(out)] == [f"{coll}/{n}" for n in names]
+
+
 def test_list_subscription(run, server, h):
     coll = f"/subscriptions/{h.SUB}/providers/Microsoft.MachineLearning/webServices"
     server.expect_request(coll, method="GET", query_string=h.API).respond_with_json({"value": []})
