@@ -18,7 +18,7 @@ from typing import Any
 
 from .config import Settings
 from .errors import AmlwsError, ConflictError, UsageError
-from .fsutil import atomic_write_text, atomic_write_with, read_text
+from .fsutil import atomic_write_with, read_text
 from .host import Host, get_plugin_manager
 from .model import Definition, ModelLocation, ServiceEndpoints, Target, UpdateResult, canonical_json
 from .modelcheck import references
@@ -39,8 +39,8 @@ __all__ = [
     "open_host",
     "parse_json",
     "plan_update",
-    "update_conflicts",
     "service_endpoint",
+    "update_conflicts",
     "write_json",
     "written_model_uri",
 ]

@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import quote, unquote
 
 from .errors import AmlwsError, AuthError, ConnectionFailed, NotFoundError, RemoteError, UsageError
-from .model import ModelLocation
 from .jobconfig import register_sas
+from .model import ModelLocation
 from .redact import redact, register_secret
 
 log = logging.getLogger("amlws.blob")
@@ -31,6 +31,10 @@ CONNECTION_STRING_HINT = (
 )
 
 
+@overload
+def storage_connection_string(settings: Any, *, required: Literal[True] = ...) -> str: ...
+@overload
+def storage_connection_string(settings: Any, *, required: bool) -> str | None: ...
 def storage_connection_string(settings: Any, *, required: bool = True) -> str | None:
     """The storage connection string from flags, ``AMLWS_STORAGE_CONNECTION_STRING`` or the profile."""
     value = settings.get("storage_connection_string") if settings is not None else None
@@ -172,7 +176,7 @@ def upload_file(
         from .errors import ConflictError
 
         raise ConflictError(f"{what}: the blob already exists", hint="choose another --blob-name, or pass --overwrite") from None
-    except Exception as exc:  # noqa: BLE001 - azure-core errors are translated
+    except Exception as exc:  # azure-core errors are translated
         if isinstance(exc, AmlwsError):
             raise
         raise _translate(exc, what) from None

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -80,15 +80,15 @@ def register(app: typer.Typer) -> None:
     @fleet.command("run")
     def fleet_run(
         manifest: Annotated[Path, typer.Argument(help="CSV, JSON or YAML manifest, one row per model (see docs/fleet.md).")],
-        state: Annotated[Optional[Path], typer.Option("--state", help="Journal file (default: MANIFEST.fleet-state.jsonl beside the manifest, per shard).")] = None,
+        state: Annotated[Path | None, typer.Option("--state", help="Journal file (default: MANIFEST.fleet-state.jsonl beside the manifest, per shard).")] = None,
         jobs: Annotated[int, typer.Option("--jobs", "-j", help="Rows in flight at once.", min=1)] = 4,
-        bes_jobs: Annotated[Optional[int], typer.Option("--bes-jobs", help="BES jobs in flight at once (default: --jobs).", min=1)] = None,
-        mgmt_jobs: Annotated[Optional[int], typer.Option("--mgmt-jobs", help="Concurrent management calls (default: --jobs).", min=1)] = None,
-        shard: Annotated[Optional[str], typer.Option("--shard", help="I/N: run only slice I of N (stable hash of the row key).")] = None,
+        bes_jobs: Annotated[int | None, typer.Option("--bes-jobs", help="BES jobs in flight at once (default: --jobs).", min=1)] = None,
+        mgmt_jobs: Annotated[int | None, typer.Option("--mgmt-jobs", help="Concurrent management calls (default: --jobs).", min=1)] = None,
+        shard: Annotated[str | None, typer.Option("--shard", help="I/N: run only slice I of N (stable hash of the row key).")] = None,
         fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Start no new row after one fails.")] = False,
-        training_url: Annotated[Optional[str], typer.Option("--training-url", help="Default BES URL for rows without training_url.")] = None,
-        evaluation_output: Annotated[Optional[str], typer.Option("--evaluation-output", help="Default evaluation output (for gates).")] = None,
-        gate: Annotated[Optional[list[str]], typer.Option("--gate", help='Default gate for rows without one, e.g. "Accuracy>=0.85". Repeatable.')] = None,
+        training_url: Annotated[str | None, typer.Option("--training-url", help="Default BES URL for rows without training_url.")] = None,
+        evaluation_output: Annotated[str | None, typer.Option("--evaluation-output", help="Default evaluation output (for gates).")] = None,
+        gate: Annotated[list[str] | None, typer.Option("--gate", help='Default gate for rows without one, e.g. "Accuracy>=0.85". Repeatable.')] = None,
         create: Annotated[bool, typer.Option("--create-missing", help="Create missing classic endpoints (rows may say create=true).")] = False,
         poll_interval: Annotated[float, typer.Option("--poll-interval", help="First wait between BES status polls (s).", min=0.0)] = 2.0,
     ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -32,10 +32,10 @@ def register(app: Any) -> None:
         host: Annotated[str, typer.Option("--host", help="Bind address (loopback only with demo credentials).")] = "127.0.0.1",
         state: Annotated[str, typer.Option("--state", help="SQLite state file (default: in memory).")] = ":memory:",
         seed: Annotated[str, typer.Option("--seed", help="demo (default), none, or a seed JSON file.")] = "demo",
-        storage_connection_string: Annotated[Optional[str], typer.Option(
+        storage_connection_string: Annotated[str | None, typer.Option(
             "--storage-connection-string", envvar="AMLWS_STORAGE_CONNECTION_STRING", show_envvar=True,
             help="Default storage for BES outputs (Azurite's full connection string).")] = None,
-        cert_dir: Annotated[Optional[str], typer.Option("--cert-dir", help="Where ca.pem/server.pem are kept.")] = None,
+        cert_dir: Annotated[str | None, typer.Option("--cert-dir", help="Where ca.pem/server.pem are kept.")] = None,
         realistic_timing: Annotated[bool, typer.Option(
             "--realistic-timing", help="Real durations (ARM operations ~13 s, classic model switch 30 s) for a dress rehearsal.")] = False,
     ) -> None:
@@ -61,9 +61,9 @@ def register(app: Any) -> None:
     @emulator_app.command("start")
     def start_cmd(
         port: Annotated[int, typer.Option("--port", help="Port (0 = any free port).")] = 0,
-        state: Annotated[Optional[str], typer.Option("--state", help="SQLite state file (default: in the amlws state dir).")] = None,
+        state: Annotated[str | None, typer.Option("--state", help="SQLite state file (default: in the amlws state dir).")] = None,
         seed: Annotated[str, typer.Option("--seed", help="demo (default), none, or a seed JSON file.")] = "demo",
-        storage_connection_string: Annotated[Optional[str], typer.Option(
+        storage_connection_string: Annotated[str | None, typer.Option(
             "--storage-connection-string", envvar="AMLWS_STORAGE_CONNECTION_STRING", show_envvar=True,
             help="Default storage for BES outputs.")] = None,
         realistic_timing: Annotated[bool, typer.Option(

@@ -12,8 +12,8 @@ from __future__ import annotations
 import ast
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 REPO = Path(__file__).resolve().parents[2]
 ERRORS_MD = REPO / "docs" / "errors.md"
@@ -78,12 +78,16 @@ def module_constants() -> dict[str, object]:
     out: dict[str, object] = {}
     for path in SOURCES:
         for stmt in ast.parse(path.read_text(encoding="utf-8")).body:
-            target = stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else \
-                stmt.target if isinstance(stmt, ast.AnnAssign) and stmt.value is not None else None
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+                target, node = stmt.targets[0], stmt.value
+            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                target, node = stmt.target, stmt.value
+            else:
+                continue
             if not isinstance(target, ast.Name):
                 continue
             try:
-                value = ast.literal_eval(stmt.value)  # type: ignore[union-attr,arg-type]
+                value = ast.literal_eval(node)
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 continue
             if isinstance(value, str) or (isinstance(value, (tuple, list)) and all(isinstance(x, str) for x in value)):
@@ -179,7 +183,7 @@ def raised_errors() -> list[dict[str, object]]:
             message = _text(node.args[0])
             hint_node = next((k.value for k in node.keywords if k.arg == "hint"), None)
             hint = _text(hint_node)
-            if not message or message.startswith("{") and message.endswith("}") and message.count("{") == 1:
+            if not message or (message.startswith("{") and message.endswith("}") and message.count("{") == 1):
                 continue  # a message built elsewhere (e.g. from an HTTP response): documented by status
             rows.append({"module": str(path.relative_to(REPO)), "line": node.lineno, "class": name,
                          "code": classes[name], "message": message, "hint": hint,

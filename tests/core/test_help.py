@@ -52,7 +52,7 @@ def _command_paths(run_help: Any) -> list[tuple[str, ...]]:
         assert code == 0, (path, out)
         if "\nCommands:\n" in out:
             section = out.split("\nCommands:\n", 1)[1].split("\n\n", 1)[0]
-            todo.extend(path + (m.group(1),) for m in re.finditer(r"^  ([a-z][a-z-]*)  ", section, flags=re.MULTILINE))
+            todo.extend((*path, m.group(1)) for m in re.finditer(r"^  ([a-z][a-z-]*)  ", section, flags=re.MULTILINE))
     return paths
 
 
@@ -72,7 +72,7 @@ def test_every_help_has_examples_global_options_names_in_usage_and_whole_summari
     assert len(paths) > 40
     problems: list[str] = []
     for path in paths:
-        name = " ".join(("amlws",) + path)
+        name = " ".join(("amlws", *path))
         _, out = run_help(*path)
         usage = next(line for line in out.splitlines() if line.startswith("Usage:"))
         if re.search(r"[{}<>]", usage):
