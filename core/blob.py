@@ -245,8 +245,12 @@ DEFAULT_SAS_LIFETIME = timedelta(hours=1)
 CLOCK_SKEW = timedelta(minutes=5)
 
 
+#: ``--expiry`` duration units: seconds, minutes, hours, days, weeks.
+_EXPIRY_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
 def parse_expiry(text: str, *, now: datetime | None = None) -> datetime:
-    """``--expiry``: a duration from now (``30m``, ``1h``, ``7d``) or a UTC date/time (``2027-01-31T12:00Z``).
+    """``--expiry``: a duration from now (``90s``, ``30m``, ``1h``, ``7d``, ``2w``) or a UTC date/time (``2027-01-31T12:00Z``).
 
     :raises UsageError: unreadable, or not in the future.
     """
@@ -254,15 +258,15 @@ def parse_expiry(text: str, *, now: datetime | None = None) -> datetime:
 
     now = now or datetime.now(timezone.utc)
     value = text.strip()
-    match = re.fullmatch(r"(?i)(\d+(?:\.\d+)?)\s*([mhd])", value)
+    match = re.fullmatch(r"(?i)(\d+(?:\.\d+)?)\s*([smhdw])", value)
     if match:
         amount, unit = float(match.group(1)), match.group(2).lower()
-        when = now + {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
+        when = now + timedelta(**{_EXPIRY_UNITS[unit]: amount})
     else:
         parsed = parse_sas_time(value) if re.match(r"\d{4}-\d{2}-\d{2}", value) else None
         if parsed is None:
             raise UsageError(f"--expiry {text!r} is neither a duration nor a date",
-                             hint="give a duration such as 30m, 1h or 7d, or a UTC time such as 2027-01-31T12:00Z")
+                             hint="give a duration such as 90s, 30m, 1h, 7d or 2w, or a UTC time such as 2027-01-31T12:00Z")
         when = parsed
     if when <= now:
         raise UsageError(f"--expiry {text!r} is not in the future", hint="give a later time, or a duration such as 1h")

@@ -431,7 +431,7 @@ def update_cmd(
         Update an ARM web service from a patched export
             amlws update -g MyRG -n MyService --service-updates svc.json
         Show the requests and the diff; send nothing
-            amlws update https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default --service-updates endpoint.json --what-if
+            amlws update https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/ep2 --service-updates endpoint.json --what-if
     """
     from . import api
 

@@ -73,7 +73,7 @@ def _rerun_hint(failed: list[dict[str, Any]]) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    fleet = typer.Typer(help="Retrain and deploy many models from one manifest: concurrent, resumable, shardable.\n\nExamples:\n    Run, then check the state\n        amlws fleet run models.csv --state fleet.db --yes\n        amlws fleet status fleet.db",
+    fleet = typer.Typer(help="Retrain and deploy many models from one manifest: concurrent, resumable, shardable.\n\nExamples:\n    Run, then check the state\n        amlws fleet run models.csv --yes\n        amlws fleet status models.fleet-state.jsonl",
                         no_args_is_help=True)
     app.add_typer(fleet, name="fleet")
 
@@ -96,9 +96,9 @@ def register(app: typer.Typer) -> None:
 
         Examples:
             Retrain every row of a manifest, 8 at a time, resumable
-                amlws fleet run models.csv --state fleet.db --jobs 8 --gate "AUC>=0.85" --yes
+                amlws fleet run models.csv --jobs 8 --gate "AUC>=0.85" --yes
             Plan only
-                amlws fleet run models.csv --state fleet.db --what-if
+                amlws fleet run models.csv --what-if
         """
         from .blob import storage_connection_string
         from .fleet import FleetOptions, FleetProgress, default_state_path, load_manifest, parse_shard, run_fleet, select_shard
@@ -137,9 +137,10 @@ def register(app: typer.Typer) -> None:
         """Per-row state of a fleet (merging shard journals); exit code as the run's: 0 only when every row is deployed.
 
         Examples:
-            State of a run split in two shards
-                amlws fleet status shard0.db shard1.db
-                amlws fleet status fleet.db -o json --query "rows[?status!='deployed'].key"
+            State of a run split in two shards (fleet run models.csv --shard 1/2, then 2/2)
+                amlws fleet status models.shard-1-of-2.fleet-state.jsonl models.shard-2-of-2.fleet-state.jsonl
+            The rows not deployed yet (a manifest stands for the state files beside it)
+                amlws fleet status models.csv -o json --query "rows[?status!='deployed'].key"
         """
         from .fleet import fleet_status
 

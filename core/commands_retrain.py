@@ -300,7 +300,7 @@ def register(app: typer.Typer) -> None:
     def blob_sas_cmd(
         source: Annotated[str, typer.Argument(help="Blob URL (in the connection string's account) or CONTAINER/BLOB.")],
         permissions: Annotated[str, typer.Option("--permissions", help="SAS permission letters as az storage blob generate-sas (r, w, c, d, a, ...).")] = "r",
-        expiry: Annotated[str | None, typer.Option("--expiry", help="A duration (30m, 1h, 7d) or a UTC time (2027-01-31T12:00Z). Default: 1h.")] = None,
+        expiry: Annotated[str | None, typer.Option("--expiry", help="A duration (s, m, h, d or w: 90s, 30m, 1h, 7d, 2w) or a UTC time (2027-01-31T12:00Z). Default: 1h.")] = None,
         https_only: Annotated[bool, typer.Option("--https-only", help="Only allow the token over https (spr=https).")] = False,
     ) -> None:
         """Make a SAS for one blob with the storage account key (az storage blob generate-sas --full-uri).
@@ -444,7 +444,7 @@ def register(app: typer.Typer) -> None:
             Retrain and deploy to an ARM web service when accuracy holds
                 amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs -g MyRG -n MyService --data train.csv --evaluation-output output2 --gate "Accuracy>=0.85" --yes
             Train and evaluate, then only show the update
-                amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --target https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default --data train.csv --deploy-what-if
+                amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --target https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/ep2 --data train.csv --deploy-what-if
         """
         from .blob import storage_connection_string
         from .errors import GateFailedError

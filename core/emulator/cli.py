@@ -10,8 +10,8 @@ import typer
 
 HELP = (
     "Run the local Azure ML web services emulator (ARM, classic, BES/RRS over HTTPS on 127.0.0.1).\n\n"
-    "Examples:\n    Start it in the background, show what to set, stop it\n"
-    "        amlws emulator start\n        amlws emulator status\n        amlws emulator stop"
+    "Examples:\n    Start it in the background and point amlws at it, then stop it\n"
+    "        eval \"$(amlws emulator start)\"\n        amlws emulator status\n        amlws emulator stop"
 )
 
 
@@ -43,7 +43,7 @@ def register(app: Any) -> None:
 
         Examples:
             Serve on a fixed port with state kept in a file
-                amlws emulator serve --port 8443 --state emulator.db
+                amlws emulator serve --port 8443 --state emulator.sqlite
         """
         from ..cli import get_context
         from .runner import serve
@@ -72,9 +72,9 @@ def register(app: Any) -> None:
         """Start the emulator in the background (pid and URLs recorded in the amlws state dir).
 
         Examples:
-            Start it, then point amlws at it
-                amlws emulator start
-                amlws emulator status
+            Start it and point amlws at it (it prints the AMLWS_* exports); the same in another shell
+                eval "$(amlws emulator start)"
+                eval "$(amlws emulator status)"
         """
         from ..cli import get_context
         from .runner import start_background
