@@ -153,7 +153,7 @@ def _shown_field(node: ast.expr, consts: dict[str, object]) -> str:
     if isinstance(node, ast.IfExp):
         return _shown_field(node.body, consts)
     if isinstance(node, ast.BinOp):
-        if isinstance(node.op, ast.Add) and any(isinstance(x, ast.JoinedStr) or isinstance(x, ast.Constant) and isinstance(x.value, str)
+        if isinstance(node.op, ast.Add) and any(isinstance(x, ast.JoinedStr) or (isinstance(x, ast.Constant) and isinstance(x.value, str))
                                                 for x in (node.left, node.right)):
             return _shown_field(node.left, consts) + _shown_field(node.right, consts)
         return "N"

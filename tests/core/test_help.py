@@ -159,9 +159,9 @@ def command_tree():
     from amlws import cli
 
     saved = (list(cli.app.registered_commands), list(cli.app.registered_groups), cli._registered)
-    from amlws.host import get_plugin_manager, register_plugin
     import amlws.plugins.arm
     import amlws.plugins.classic
+    from amlws.host import get_plugin_manager, register_plugin
 
     pm = get_plugin_manager(load_entrypoints=False)
     register_plugin(pm, amlws.plugins.arm, "arm")
@@ -246,7 +246,8 @@ def test_every_example_parses_with_the_real_options_and_arguments(command_tree):
                     checked += 1
                     problems.extend(f"amlws {' '.join(path)}: {line.strip()}: {p}" for p in _shape_problems(ran, argv))
                 except Exception as exc:  # noqa: BLE001 - collect every bad example, then fail once
-                    message = getattr(exc, "format_message", lambda: str(exc))()
+                    fmt = getattr(exc, "format_message", None)
+                    message = fmt() if callable(fmt) else str(exc)
                     problems.append(f"amlws {' '.join(path)}: {line.strip()}: {type(exc).__name__}: {message}")
     assert not problems, "\n".join(problems)
     assert checked > 60
@@ -304,7 +305,8 @@ def test_every_amlws_line_of_the_docs_parses(command_tree):
                     if type(exc).__name__ == "Exit" and getattr(exc, "exit_code", None) == 0:
                         checked += 1  # amlws ... --help
                         continue
-                    message = getattr(exc, "format_message", lambda: str(exc))()
+                    fmt = getattr(exc, "format_message", None)
+                    message = fmt() if callable(fmt) else str(exc)
                     problems.append(f"{page}: {line}: {type(exc).__name__}: {message}")
     assert not problems, "\n".join(problems)
     assert checked > 60
