@@ -450,11 +450,9 @@ def update_cmd(
             plan["conflict"] = "; ".join(conflicts)
         ctx.emit(plan, table=_print_plan)
         return
-    from .rollback import check_file_source
-
-    check_file_source(t, service_updates, force=force)
     ctx.confirm(f"Update {t.id}?")
-    result = ctx.host.update(t, definition, check_export=True, allow_http=allow_http, check_model=check_model)
+    result = ctx.host.update(t, definition, check_export=True, allow_http=allow_http, check_model=check_model,
+                             source_file=service_updates)
     ctx.emit(result.to_dict())
 
 

@@ -14,6 +14,7 @@ import importlib
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -325,6 +326,7 @@ class Host:
         live: Definition | None = None,
         allow_http: bool = False,
         check_model: bool = False,
+        source_file: str | Path | None = None,
     ) -> UpdateResult:
         """Observers may veto; the live definition is read once and saved to the local history
         (with the planned, redacted requests) before anything is sent; then the backend sends,
@@ -337,6 +339,9 @@ class Host:
         :param live: the live definition when the caller has just read it (it is not read again).
         :param allow_http: accept a changed trained-model reference over plain http (old samples).
         :param check_model: ``HEAD`` each changed trained-model blob first (:mod:`amlws.modelcheck`).
+        :param source_file: with ``check_export``, the definition file: refused when ``amlws export``
+            wrote it from another target. Checked after the live read, so a missing target is
+            exit 3 (not found) before any exit 5 about the file's origin.
         """
         if definition.backend != target.backend:
             raise UsageError(
@@ -349,6 +354,10 @@ class Host:
             self.plan_update(target, definition)  # the backend's local checks first: a bad definition sends nothing
         if live is None and self._implements(target.backend, "amlws_get_definition"):
             live = self.get_definition(target)
+        if check_export and source_file is not None:
+            from .rollback import check_file_source
+
+            check_file_source(target, source_file, force=bool((self.settings.flags or {}).get("force")))
         if check_export and live is not None:
             self.check_unchanged_since_export(target, live)
             self.check_same_service(target, definition, live)

@@ -86,11 +86,13 @@ def test_update_refuses_a_file_exported_from_another_target_even_after_patching(
     code, _, err = run("patch-ilearner", str(exported), "--uri", f"{h.NEW_BLOB}?{h.NEW_SAS}", "-f", str(patched), "--yes")
     assert code == 0, err
     server.clear()
+    server.expect_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(live_document)
     for f in (exported, patched):
         code, out, err = run("update", h.WS_PATH, "--service-updates", str(f), "--yes")
         assert code == 5, err
         assert f"{f} was exported from {_other_path(h)}, not from {h.WS_PATH}" in err
-    assert server.log == []  # refused before the live read: nothing at all reached ARM
+    assert _methods(server) == [("GET", h.WS_PATH)] * 2  # refused after the live read: nothing changed
+    server.clear()
 
     # --what-if reports it as the conflict the real update would stop at
     server.expect_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(live_document)
@@ -98,6 +100,23 @@ def test_update_refuses_a_file_exported_from_another_target_even_after_patching(
     assert code == 0, err
     assert "was exported from" in json.loads(out)["conflict"]
     assert [m for m, _ in _methods(server)] == ["GET"]
+
+
+def test_update_of_a_missing_target_is_not_found_before_the_export_record(run, server, h, live_document, tmp_path: Path):
+    """A typo in the target (issue: exit 5 pointing at --force): the file was exported from svc1, the
+    target does not exist. The live read comes first, so it is exit 3 with the not-found hint; nothing else is sent."""
+    typo = h.WS_PATH[:-1]
+    exported = tmp_path / "svc.json"
+    server.expect_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(live_document)
+    assert run("export", h.WS_PATH, "-f", str(exported))[0] == 0
+    server.clear()
+    server.expect_request(typo, method="GET", query_string=h.API).respond_with_json(
+        {"error": {"code": "ResourceNotFound", "message": "The Resource was not found."}}, status=404)
+    code, out, err = run("update", typo, "--service-updates", str(exported), "--yes")
+    assert code == 3, err
+    assert "check the subscription, resource group and web service name (amlws list)" in err
+    assert "exported from" not in err and "--force" not in err
+    assert _methods(server) == [("GET", typo)]
 
 
 def test_update_of_its_own_export_passes_and_says_what_it_verified(run, server, h, live_document, tmp_path: Path):
