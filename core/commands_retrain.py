@@ -264,7 +264,8 @@ def register(app: typer.Typer) -> None:
         if ctx.settings.what_if:
             ctx.emit({"whatIf": True, "wouldUpload": str(file), "container": cont, "blob": name})
             return
-        loc = upload_file(file, connection_string=storage_connection_string(ctx.settings), container=cont, blob_name=name, overwrite=overwrite)
+        loc = upload_file(file, connection_string=storage_connection_string(ctx.settings), container=cont, blob_name=name,
+                          overwrite=overwrite, missing_hint="check the FILE argument of amlws blob upload")
         ctx.emit({"container": cont, "blob": name, "relativeLocation": loc.relative_location, "url": loc.blob_url})
 
     @blob_app.command("download")

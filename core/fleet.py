@@ -43,7 +43,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import AmlwsError, ExitCode, UsageError
+from .errors import AmlwsError, ExitCode, NotFoundError, UsageError
 from .redact import redact
 
 log = logging.getLogger("amlws.fleet")
@@ -521,7 +521,7 @@ def load_states(paths: Iterable[str | Path]) -> tuple[dict[str, RowState], list[
     records: list[dict[str, Any]] = []
     for p in paths:
         if not Path(p).exists():
-            raise UsageError(f"no fleet state file {p}", hint="give the --state file(s) that amlws fleet run wrote")
+            raise NotFoundError(f"no fleet state file {p}", hint="check the path: give the --state file(s) that amlws fleet run wrote")
         records.extend(read_journal(p))
     records.sort(key=lambda r: str(r.get("time", "")))  # stable: same-time records keep their file order
     return fold_journal(records)
@@ -994,11 +994,14 @@ def resolve_state_paths(paths: Iterable[str | Path]) -> list[Path]:
     stands for the state files beside it. Neither is an error, so that a CI check on the fleet
     never passes on zero rows.
 
-    :raises UsageError: a path is missing, or is neither a state file nor a manifest with one.
+    :raises NotFoundError: a path does not exist (exit 3).
+    :raises UsageError: a path is neither a state file nor a manifest with one.
     """
     out: list[Path] = []
     for given in paths:
         p = Path(given)
+        if not p.exists():
+            raise NotFoundError(f"no such file {p}", hint="check the path: give the --state file(s) that amlws fleet run wrote, or its manifest")
         if not p.is_file():
             raise UsageError(f"no fleet state file {p}", hint="give the --state file(s) that amlws fleet run wrote")
         if _is_journal(p):

@@ -224,7 +224,8 @@ def retrain(
             from .blob import upload_file
 
             say(f"uploading {upload['local']} to {container}/{upload['blob']}")
-            loc = upload_file(upload["local"], connection_string=cs or "", container=container, blob_name=upload["blob"])
+            loc = upload_file(upload["local"], connection_string=cs or "", container=container, blob_name=upload["blob"],
+                              missing_hint="check the --data path")
             upload["url"] = loc.blob_url
         steps["upload"] = {k: v for k, v in upload.items()}
 
