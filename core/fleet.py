@@ -152,6 +152,16 @@ def _bool(value: Any, where: str) -> bool:
     raise UsageError(f"{where}: expected true or false, got {value!r}", hint="write true/false (or yes/no, 1/0)")
 
 
+def _column(name: Any, where: str) -> str:
+    """The field a (non-``param:``) column names; unknown: :class:`UsageError`."""
+    fname = _FIELDS.get(_norm(name))
+    if fname is None:
+        raise UsageError(f"{where}: unknown column {name!r}",
+                         hint="columns: key, target, training_url, data, gate, evaluation_output, model_output, "
+                              "input_name, create, description, model, backend, resource, param:NAME")
+    return fname
+
+
 def _row_from_mapping(raw: dict[str, Any], defaults: dict[str, Any], where: str, line: int) -> FleetRow:
     values: dict[str, Any] = {}
     params: dict[str, Any] = {}
@@ -164,11 +174,7 @@ def _row_from_mapping(raw: dict[str, Any], defaults: dict[str, Any], where: str,
             if prefix is not None:
                 params[str(name).strip()[len(prefix):]] = value
                 continue
-            fname = _FIELDS.get(_norm(name))
-            if fname is None:
-                raise UsageError(f"{where}: unknown column {name!r}",
-                                 hint="columns: key, target, training_url, data, gate, evaluation_output, model_output, "
-                                      "input_name, create, description, model, backend, resource, param:NAME")
+            fname = _column(name, where)
             if fname == "global_parameters":
                 if isinstance(value, str):
                     try:
@@ -210,6 +216,9 @@ def parse_manifest(text: str, *, fmt: str, source: str = "<manifest>", defaults:
         reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
         if not reader.fieldnames:
             raise UsageError(f"{source}: empty manifest", hint="the first line names the columns, e.g. key,target,training_url,data")
+        for name in reader.fieldnames:
+            if str(name).strip() and not any(str(name).strip().lower().startswith(p) for p in _PARAM_PREFIXES):
+                _column(name, f"{source} line 1")  # the header names the columns: a typo is line 1's
         for raw in reader:
             i = reader.line_num
             if not any((v or "").strip() for v in raw.values() if isinstance(v, str)):

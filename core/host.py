@@ -267,7 +267,7 @@ class Host:
             if result is None:
                 # amlws_import returns None for a document in another backend's format
                 raise UsageError(
-                    f"{source}: not a {backend} definition",
+                    f"{source}: not a definition of the {backend} backend",
                     hint="export the definition from the service you are updating (amlws export TARGET -f FILE)",
                 )
             if not isinstance(result, Definition):

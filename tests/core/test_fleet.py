@@ -74,7 +74,8 @@ def test_json_manifest_with_defaults_and_camel_case(tmp_path: Path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("key,target,trainig_url\na,T,u\n", "unknown column 'trainig_url'"),
+    ("key,target,trainig_url\na,T,u\n", "m.csv line 1: unknown column 'trainig_url'"),
+    ("key,target,training_url,modle\na,T,u,\n", "m.csv line 1: unknown column 'modle'"),
     ("key,target,training_url\na,,u\n", "no target"),
     ("key,target\na,T\n", "neither training_url nor model"),
     ("key,target,training_url\na,T,u\na,T2,u\n", "duplicate row key 'a' (rows 2 and 3)"),

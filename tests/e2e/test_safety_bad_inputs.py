@@ -142,7 +142,7 @@ LOCAL: list[tuple[str, list[str], dict[str, str | None], int, str]] = [
      {}, 2, "the BES result has no Results"),
     ("default-endpoint-patch", ["update", "{DEFAULT_EP}", "--service-updates", "{F:classic.json}", "--yes"], {}, 2,
      "cannot patch the default endpoint"),
-    ("definition-of-other-backend", ["update", "{EP}", "--service-updates", "{F:good.json}", "--yes"], {}, 2, "not a classic definition"),
+    ("definition-of-other-backend", ["update", "{EP}", "--service-updates", "{F:good.json}", "--yes"], {}, 2, "not a definition of the classic backend"),
     ("bad-endpoint-name", ["classic", "endpoints", "add", "{SVC}/endpoints/EP-1", "--yes"], {}, 2, "1-24 lowercase letters or digits"),
     ("max-concurrent-calls", ["classic", "endpoints", "add", "{SVC}/endpoints/ep9", "--throttle-level", "High",
                               "--max-concurrent-calls", "500", "--yes"], {}, 2, "between 1 and 200"),
