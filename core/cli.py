@@ -518,9 +518,11 @@ def config_set(
             amlws config set subscription 00000000-0000-0000-0000-000000000000
             amlws config set api_key
     """
-    from .config import is_secret_setting, set_profile_value
+    from .config import check_setting_name, is_secret_setting, set_profile_value
 
     ctx = get_context()
+    known = ctx.host.settings_declared()
+    key = check_setting_name(key, known=known)
     if ctx.settings.what_if:
         from .config import config_path
 
@@ -532,7 +534,7 @@ def config_set(
         import getpass
 
         value = getpass.getpass(f"{key}: ")
-    path = set_profile_value(ctx.settings.profile, key, value)
+    path = set_profile_value(ctx.settings.profile, key, value, known=known)
     ctx.emit({"profile": ctx.settings.profile, "key": key, "path": str(path)})
 
 

@@ -509,6 +509,22 @@ class Host:
 
     # --- introspection -------------------------------------------------------------------
 
+    def settings_declared(self) -> dict[str, str]:
+        """Every setting ``amlws config set`` accepts: amlws's own and those plugins declare
+        (``amlws_settings``), name -> description. A plugin whose declaration fails only warns."""
+        from .config import KNOWN_KEYS
+
+        out = dict(KNOWN_KEYS)
+        for impl in _plain_impls(self.pm.hook.amlws_settings):
+            try:
+                declared = _call_impl(impl, "amlws_settings")
+            except Exception as exc:  # noqa: BLE001 - one plugin's bug must not hide the others' settings
+                log.warning("plugin %r failed in amlws_settings (%s: %s)", impl.plugin_name, type(exc).__name__, exc)
+                continue
+            if isinstance(declared, dict):
+                out.update({str(k): str(v) for k, v in declared.items()})
+        return out
+
     def plugins(self) -> list[dict[str, Any]]:
         """What ``amlws plugins`` prints: name, version, distribution, backend name, hooks."""
         records = getattr(self.pm, "amlws_records", {})
