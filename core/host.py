@@ -136,6 +136,8 @@ class Host:
     def __init__(self, pm: pluggy.PluginManager, settings: Any) -> None:
         self.pm = pm
         self.settings = settings
+        #: the target whose change (:meth:`update`) a Ctrl-C interrupted: it may still complete remotely
+        self.interrupted_change: Target | None = None
 
     # --- backends --------------------------------------------------------------------
 
@@ -369,12 +371,16 @@ class Host:
         request = self.plan_update(target, definition) if can_plan else None
         from .history import History
 
-        with History().change(target.id, target.backend, live.document if live is not None else None, action=action,
-                              request=request, note=note) as entry:
-            result = self._call(target.backend, "amlws_update", UpdateResult, target=target, definition=definition,
-                                settings=self.settings, live=live)
-            entry["outcome"] = {"verified": result.verified, "modelUri": result.model_uri}
-            entry["unchanged"] = not result.changed  # nothing to roll back to: no revision
+        try:
+            with History().change(target.id, target.backend, live.document if live is not None else None, action=action,
+                                  request=request, note=note) as entry:
+                result = self._call(target.backend, "amlws_update", UpdateResult, target=target, definition=definition,
+                                    settings=self.settings, live=live)
+                entry["outcome"] = {"verified": result.verified, "modelUri": result.model_uri}
+                entry["unchanged"] = not result.changed  # nothing to roll back to: no revision
+        except KeyboardInterrupt:
+            self.interrupted_change = target  # the CLI says the change may still complete on the service
+            raise
         if model_check:
             result.details["modelCheck"] = model_check
         self._after_change(target, result.definition)

@@ -313,6 +313,9 @@ def test_interrupted_update_exits_130_and_history_says_interrupted(server, http,
             proc.kill()
     assert proc.returncode == 130, err
     assert "interrupted" in err and documented("error: interrupted")
+    # the PATCH was accepted and ARM carries on: the one error line says how to check and undo it
+    assert err.splitlines()[-1] == (f"error: interrupted (fix: the change may still complete on the service: "
+                                    f"check it with amlws get {RID}; amlws rollback {RID} undoes it)")
     hist = subprocess.run([sys.executable, "-c", "from amlws.cli import main; main()", "history", RID, "-o", "json"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert [r["status"] for r in json.loads(hist.stdout)] == ["interrupted"]
