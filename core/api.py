@@ -255,10 +255,23 @@ def definition_diff(old: dict[str, Any] | None, new: dict[str, Any], *, fromfile
 
 
 def plan_update(
-    host: Host, target: Target, definition: Definition, *, live_document: dict[str, Any] | None = None
+    host: Host, target: Target, definition: Definition, *, live_document: dict[str, Any] | None = None,
+    live: Definition | None = None, check_model: bool = False,
 ) -> dict[str, Any]:
-    """What ``--what-if`` prints for an update: the requests and a diff; sends nothing that changes state."""
+    """What ``--what-if`` prints for an update: the requests and a diff; sends nothing that changes state.
+
+    With ``check_model`` (and ``live``), the storage ``HEAD`` of each changed model blob that ``update``
+    sends before the change (:func:`amlws.modelcheck.planned_heads`) is listed after the first reads."""
     requests = host.plan_update(target, definition)
+    if check_model:
+        from .modelcheck import planned_heads
+
+        from .rollback import restore_masked
+
+        checked = restore_masked(definition, live) if live is not None else definition  # as update compares it
+        heads = planned_heads(host, checked, live, head=True)
+        reads = next((i for i, r in enumerate(requests) if r.get("method") != "GET"), len(requests))
+        requests = requests[:reads] + heads + requests[reads:]
     return {
         "whatIf": True,
         "target": target.id,

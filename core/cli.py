@@ -444,7 +444,7 @@ def update_cmd(
         ctx.settings.flags["force"] = True
     if ctx.settings.what_if:
         live = ctx.host.get_definition(t)
-        plan = api.plan_update(ctx.host, t, definition, live_document=ctx.host.export(live))
+        plan = api.plan_update(ctx.host, t, definition, live_document=ctx.host.export(live), live=live, check_model=check_model)
         conflicts = api.update_conflicts(ctx.host, t, definition, live, file=service_updates)
         if conflicts:  # the real update would stop here (exit 5) unless --force
             plan["conflict"] = "; ".join(conflicts)

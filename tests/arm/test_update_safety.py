@@ -134,6 +134,27 @@ def test_update_of_its_own_export_passes_and_says_what_it_verified(run, server, 
     assert [m for m, _ in _methods(server)] == ["GET", "GET", "PATCH", "GET", "GET"]
 
 
+def test_update_what_if_lists_the_model_blob_head_that_update_sends(run, server, h, live_document, tmp_path: Path, monkeypatch):
+    """The plan names every request ``update`` sends: the storage HEAD of the new model blob (URL without
+    SAS) between the live read and the PATCH; not with --no-check-model, nor when the model did not change."""
+    monkeypatch.setenv("AMLWS_CHECK_MODEL", "1")  # the suite turns the check off (invented storage hosts)
+    wsd = tmp_path / "svc1.json"
+    server.expect_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(live_document)
+    assert run("export", h.WS_PATH, "-f", str(wsd))[0] == 0
+    code, out, err = run("update", h.WS_PATH, "--service-updates", str(wsd), "--what-if", "-o", "json")
+    assert code == 0, err
+    assert "HEAD" not in [r["method"] for r in json.loads(out)["requests"]]  # the model is unchanged: no check
+    assert run("patch-ilearner", str(wsd), "--uri", f"{h.NEW_BLOB}?{h.NEW_SAS}")[0] == 0
+    code, out, err = run("update", h.WS_PATH, "--service-updates", str(wsd), "--what-if", "-o", "json")
+    assert code == 0, err
+    requests = json.loads(out)["requests"]
+    assert [r["method"] for r in requests] == ["GET", "HEAD", "PATCH", "GET", "GET"]
+    assert requests[1]["url"] == h.NEW_BLOB  # without the SAS
+    code, out, err = run("update", h.WS_PATH, "--service-updates", str(wsd), "--what-if", "--no-check-model", "-o", "json")
+    assert [r["method"] for r in json.loads(out)["requests"]] == ["GET", "PATCH", "GET", "GET"]
+    assert {m for m, _ in _methods(server)} == {"GET"}  # --what-if sent nothing else
+
+
 # --- 12.8: patch-ilearner prints what it wrote -------------------------------------------------------
 
 
