@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,24 @@ def test_update_what_if_lists_the_model_blob_head_that_update_sends(run, server,
     code, out, err = run("update", h.WS_PATH, "--service-updates", str(wsd), "--what-if", "--no-check-model", "-o", "json")
     assert [r["method"] for r in json.loads(out)["requests"]] == ["GET", "PATCH", "GET", "GET"]
     assert {m for m, _ in _methods(server)} == {"GET"}  # --what-if sent nothing else
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_definition_files_with_a_sas_are_written_0600(run, server, h, live_document, tmp_path: Path):
+    """patch-ilearner writes the full SAS into the file: owner-only, like the config and history files,
+    also when it patches a file that was readable by others (and export writes 0600 from the start)."""
+    import stat
+
+    wsd, out = tmp_path / "svc1.json", tmp_path / "patched.json"
+    server.expect_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(live_document)
+    assert run("export", h.WS_PATH, "-f", str(wsd))[0] == 0
+    assert stat.S_IMODE(wsd.stat().st_mode) == 0o600
+    wsd.chmod(0o644)
+    assert run("patch-ilearner", str(wsd), "--uri", f"{h.NEW_BLOB}?{h.NEW_SAS}")[0] == 0
+    assert run("patch-ilearner", str(wsd), "--uri", f"{h.NEW_BLOB}?{h.NEW_SAS}", "-f", str(out))[0] == 0
+    for f in (wsd, out):
+        assert h.NEW_SAS in f.read_text(encoding="utf-8")
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
 
 
 # --- 12.8: patch-ilearner prints what it wrote -------------------------------------------------------
