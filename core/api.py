@@ -70,7 +70,8 @@ def load_definition(
 ) -> Definition:
     """Read, validate and normalise a definition (``Import-AzMlWebService``)."""
     if (input_file is None) == (json_string is None):
-        raise UsageError("give exactly one of --input-file and --json-string")
+        raise UsageError("give exactly one of --input-file and --json-string",
+            hint="pass the definition as a file (--input-file FILE) or as inline JSON (--json-string '{...}')")
     if input_file is not None:
         source = str(input_file)
         text = read_text(input_file, what="definition file")
@@ -203,14 +204,15 @@ def model_location_from(
     given = sum(x is not None for x in (uri, bes_result, base_location or relative_location))
     if given != 1:
         raise UsageError(
-            "give the new model as exactly one of --uri, --bes-result, or --base-location with --relative-location"
-        )
+            "give the new model as exactly one of --uri, --bes-result, or --base-location with --relative-location",
+            hint="e.g. --uri 'https://ACCOUNT.blob.core.windows.net/CONTAINER/model.ilearner?SAS', or --bes-result with the training job's result")
     if uri is not None:
         return ModelLocation.from_uri(uri)
     if bes_result is not None:
         return _location_from_bes(bes_result, output_name)
     if not base_location or not relative_location:
-        raise UsageError("--base-location and --relative-location go together")
+        raise UsageError("--base-location and --relative-location go together",
+            hint='give both, e.g. --base-location https://ACCOUNT.blob.core.windows.net/ --relative-location CONTAINER/model.ilearner')
     return ModelLocation(base_location, relative_location, sas_blob_token or "")
 
 
@@ -221,7 +223,8 @@ def _location_from_bes(value: Any, output_name: str | None) -> ModelLocation:
             text = read_text(text, what="BES result file")
         value = parse_json(text, "BES result")
     if not isinstance(value, dict):
-        raise UsageError("the BES result must be a JSON object")
+        raise UsageError("the BES result must be a JSON object",
+            hint="give the training job's result (amlws jobs status JOB -o json), or one of its Results entries")
     lowered = {k.lower(): v for k, v in value.items()}
     results = lowered.get("results")
     if results is None and isinstance(lowered.get("result"), dict):

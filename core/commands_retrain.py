@@ -395,7 +395,7 @@ def register(app: typer.Typer) -> None:
         if input_json is not None and input_file is not None:
             from .errors import UsageError
 
-            raise UsageError("give --input-file or --input-json, not both")
+            raise UsageError("give --input-file or --input-json, not both", hint='drop one of the two options')
         if input_json is not None:
             body = rrs.load_input(None, input_name=input_name, global_parameters=params, stdin=io.StringIO(input_json))
         else:
@@ -511,7 +511,8 @@ def _location_arg(ctx: Any, source: Optional[str], bes_result: Optional[Path], o
     from .errors import UsageError
 
     if (source is None) == (bes_result is None):
-        raise UsageError("give a blob (URL or container/blob) or --bes-result FILE --output-name NAME")
+        raise UsageError("give a blob (URL or container/blob) or --bes-result FILE --output-name NAME",
+            hint='give exactly one: a blob URL, CONTAINER/BLOB, or --bes-result FILE with --output-name')
     if bes_result is not None:
         from . import api
 
@@ -527,7 +528,7 @@ def _location_arg(ctx: Any, source: Optional[str], bes_result: Optional[Path], o
     account = StorageAccount.from_connection_string(storage_connection_string(ctx.settings))
     container, _, blob = source.lstrip("/").partition("/")
     if not blob:
-        raise UsageError(f"not container/blob: {source!r}")
+        raise UsageError(f"not container/blob: {source!r}", hint="write it as CONTAINER/BLOB, or give the blob URL")
     return account.location(container, blob)
 
 

@@ -180,9 +180,11 @@ def _row_from_mapping(raw: dict[str, Any], defaults: dict[str, Any], where: str,
                     try:
                         value = json.loads(value)
                     except ValueError:
-                        raise UsageError(f"{where}: global_parameters must be a JSON object") from None
+                        raise UsageError(f"{where}: global_parameters must be a JSON object",
+                            hint='write it as a JSON object, e.g. {"Region": "eu"}') from None
                 if not isinstance(value, dict):
-                    raise UsageError(f"{where}: global_parameters must be an object")
+                    raise UsageError(f"{where}: global_parameters must be an object",
+                        hint='write it as an object of name: value, e.g. {"Region": "eu"}')
                 params.update(value)
                 continue
             if fname == "gates":
@@ -224,14 +226,15 @@ def parse_manifest(text: str, *, fmt: str, source: str = "<manifest>", defaults:
             if not any((v or "").strip() for v in raw.values() if isinstance(v, str)):
                 continue
             if None in raw:
-                raise UsageError(f"{source} line {i}: more cells than columns")
+                raise UsageError(f"{source} line {i}: more cells than columns",
+                    hint='quote cells that contain commas, or name the extra column in the header line')
             rows.append(_row_from_mapping(raw, defaults, f"{source} line {i}", i))
     else:
         if fmt == "json":
             try:
                 doc = json.loads(text)
             except ValueError as exc:
-                raise UsageError(f"{source}: invalid JSON: {exc}") from None
+                raise UsageError(f"{source}: invalid JSON: {exc}", hint='fix the JSON at the place named') from None
         elif fmt == "yaml":
             try:
                 import yaml  # type: ignore[import-untyped]
@@ -241,17 +244,19 @@ def parse_manifest(text: str, *, fmt: str, source: str = "<manifest>", defaults:
             try:
                 doc = yaml.safe_load(text)
             except yaml.YAMLError as exc:
-                raise UsageError(f"{source}: invalid YAML: {exc}") from None
+                raise UsageError(f"{source}: invalid YAML: {exc}", hint='fix the YAML at the place named') from None
         else:
             raise UsageError(f"unknown manifest format {fmt!r}", hint="use .csv, .json or .yaml")
         if isinstance(doc, dict):
             defaults = {**defaults, **(doc.get("defaults") or {})}
             doc = doc.get("rows")
         if not isinstance(doc, list):
-            raise UsageError(f"{source}: expected a list of rows (or an object with \"rows\")")
+            raise UsageError(f"{source}: expected a list of rows (or an object with \"rows\")",
+                hint='write a list of row objects, or {"defaults": {...}, "rows": [...]}')
         for i, raw in enumerate(doc, start=1):
             if not isinstance(raw, dict):
-                raise UsageError(f"{source}: row {i} is not an object")
+                raise UsageError(f"{source}: row {i} is not an object",
+                    hint='write each row as an object of column: value')
             rows.append(_row_from_mapping(raw, defaults, f"{source} row {i}", i))
     seen: dict[str, int] = {}
     for row in rows:

@@ -211,7 +211,8 @@ class Host:
             self._backend_plugin(backend)
             claims = [c for c in claims if c.backend == backend]
             if not claims:
-                raise NoBackendError(f"backend {backend!r} does not understand the target {target!r}")
+                raise NoBackendError(f"backend {backend!r} does not understand the target {target!r}",
+                                     hint="drop --backend, or give a target of that backend (amlws plugins lists them)")
         if not claims:
             helps = [f"{n}: {i.target_help}" for n, (_, i) in sorted(self.backends().items()) if i.target_help]
             raise NoBackendError(

@@ -174,6 +174,19 @@ def test_definition_files_with_a_sas_are_written_0600(run, server, h, live_docum
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
 
 
+def test_patch_ilearner_without_a_model_says_what_to_give(run, live_document, tmp_path: Path):
+    from amlws.plugins.arm.definition import export_document
+
+    wsd = tmp_path / "wsd.json"
+    wsd.write_text(json.dumps(export_document(live_document)), encoding="utf-8")
+    before = wsd.read_bytes()
+    code, out, err = run("patch-ilearner", str(wsd))
+    assert code == 2 and out == ""
+    assert err.startswith("error: give the new model as exactly one of --uri, --bes-result, or --base-location")
+    assert "(fix: e.g. --uri 'https://ACCOUNT.blob.core.windows.net/CONTAINER/model.ilearner?SAS'" in err
+    assert wsd.read_bytes() == before
+
+
 # --- 12.8: patch-ilearner prints what it wrote -------------------------------------------------------
 
 
