@@ -85,14 +85,14 @@ def load_definition(
 def write_json(path: str | Path, data: Any, *, force: bool = False, settings: Settings | None = None) -> Path:
     """Write JSON atomically (2-space indent, UTF-8, no BOM), asking before overwriting.
 
-    Mode 0600 on POSIX, a file written before included: definitions (export, import,
-    patch-ilearner) and BES results carry SAS tokens and sometimes API keys (docs/safety.md)."""
+    A new file is 0600 on POSIX: definitions (export, import, patch-ilearner) and results carry SAS
+    tokens and sometimes API keys (docs/safety.md); an existing file keeps the mode its owner gave it."""
     p = Path(path)
     if p.exists() and not force:
         if p.is_dir():
             raise UsageError(f"output path is a directory: {p}", hint="give a file path")
         confirm(settings, f"{p} exists. Overwrite it?", hint="pass --force to overwrite the output file")
-    return atomic_write_with(p, lambda fh: write_json_stream(data, fh), mode=0o600)
+    return atomic_write_with(p, lambda fh: write_json_stream(data, fh), mode=None if p.exists() else 0o600)
 
 
 def write_json_stream(data: Any, fh: Any, *, batch: int = 8192) -> None:

