@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.amlws-installed
 AZURITE := node_modules/.bin/azurite-blob
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint bench clean
 
 setup: $(STAMP) $(AZURITE)
 
@@ -38,9 +38,19 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory lint
+
+# mypy checks the package as installed: amlws is core/ plus plugins/ as amlws.plugins, a layout mypy
+# cannot read through setuptools' editable finder, so link it under $(VENV)/typecheck ([tool.mypy]).
+TYPECHECK := $(VENV)/typecheck/amlws
+lint: setup
+	$(BIN)/ruff check core plugins tests bench demo examples
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)
+	for f in core/*; do ln -s ../../../$$f $(TYPECHECK)/; done && ln -s ../../../plugins $(TYPECHECK)/plugins
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) node_modules build *.egg-info .demo
+	rm -rf $(VENV) node_modules build *.egg-info .demo .mypy_cache .ruff_cache

@@ -28,8 +28,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common import (REPEATS, STATISTIC, Result, Side, azurite, bike_csv, children_cpu, client_env, demo_targets, emulator,
-                    emulator_model, process_cpu, run_amlws, say, time_sides, upload_blob)
+from common import (
+    REPEATS,
+    STATISTIC,
+    Result,
+    Side,
+    azurite,
+    bike_csv,
+    children_cpu,
+    client_env,
+    demo_targets,
+    emulator,
+    emulator_model,
+    process_cpu,
+    run_amlws,
+    say,
+    time_sides,
+    upload_blob,
+)
 
 LATENCY = 0.05
 JOBS = 16

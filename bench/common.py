@@ -211,7 +211,7 @@ def emulator(storage: str | None = None, seed: str = "demo") -> Iterator[Emulato
            "--ready-file", str(ready)]
     if storage:
         cmd += ["--storage-connection-string", storage]
-    log = open(work / "emulator.log", "wb")
+    log = open(work / "emulator.log", "wb")  # noqa: SIM115 - the emulator writes to it until the finally below closes it
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=clean_env())
     try:
         deadline = time.monotonic() + 60

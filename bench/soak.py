@@ -33,9 +33,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, ClassVar
 
 REPO = Path(__file__).resolve().parents[1]
 ARM_MODEL = "https://devstoreaccount1.blob.core.windows.net/models/soak-{n}.ilearner"
@@ -254,13 +255,13 @@ class Soak:
             client.http.close()
         return self.expected
 
-    OPS: list[tuple[str, int]] = [
+    OPS: ClassVar[list[tuple[str, int]]] = [
         ("op_arm_get", 16), ("op_export", 12), ("op_arm_update", 22), ("op_rollback", 10),
         ("op_classic_get", 8), ("op_classic_update", 14), ("op_endpoint", 12), ("op_bes_submit", 6),
     ]
 
     #: requests every run of the operation sends at least (a fault may hit any of them)
-    REQUESTS = {"op_arm_get": 1, "op_export": 1, "op_arm_update": 4, "op_rollback": 4, "op_classic_get": 1,
+    REQUESTS: ClassVar[dict[str, int]] = {"op_arm_get": 1, "op_export": 1, "op_arm_update": 4, "op_rollback": 4, "op_classic_get": 1,
                 "op_classic_update": 3, "op_endpoint": 2, "op_bes_submit": 1}
 
     def step(self, i: int) -> None:

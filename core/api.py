@@ -18,7 +18,7 @@ from typing import Any
 
 from .config import Settings
 from .errors import AmlwsError, ConflictError, UsageError
-from .fsutil import atomic_write_text, atomic_write_with, read_text
+from .fsutil import atomic_write_with, read_text
 from .host import Host, get_plugin_manager
 from .model import Definition, ModelLocation, ServiceEndpoints, Target, UpdateResult, canonical_json
 from .modelcheck import references
@@ -39,8 +39,8 @@ __all__ = [
     "open_host",
     "parse_json",
     "plan_update",
-    "update_conflicts",
     "service_endpoint",
+    "update_conflicts",
     "write_json",
     "written_model_uri",
 ]
@@ -271,7 +271,6 @@ def plan_update(
     requests = host.plan_update(target, definition)
     if check_model:
         from .modelcheck import planned_heads
-
         from .rollback import restore_masked
 
         checked = restore_masked(definition, live) if live is not None else definition  # as update compares it

@@ -324,7 +324,7 @@ class BesClient:
     def __init__(
         self,
         api_location: str,
-        api_key: str,
+        api_key: str | None,
         *,
         http: Any = None,
         settings: Any = None,
@@ -353,7 +353,7 @@ class BesClient:
         self.ask = ask or _ask_on_tty
 
     @classmethod
-    def from_url(cls, url: str, api_key: str, **kwargs: Any) -> BesClient:
+    def from_url(cls, url: str, api_key: str | None, **kwargs: Any) -> BesClient:
         return cls(api_location_from_url(url), api_key, **kwargs)
 
     # URLs are built from ApiLocation, never by string replacement (azuremlps bug #9).

@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import quote, unquote
 
 from .errors import AmlwsError, AuthError, ConnectionFailed, NotFoundError, RemoteError, UsageError
-from .model import ModelLocation
 from .jobconfig import register_sas
+from .model import ModelLocation
 from .redact import redact, register_secret
 
 log = logging.getLogger("amlws.blob")
@@ -31,6 +31,10 @@ CONNECTION_STRING_HINT = (
 )
 
 
+@overload
+def storage_connection_string(settings: Any, *, required: Literal[True] = ...) -> str: ...
+@overload
+def storage_connection_string(settings: Any, *, required: bool) -> str | None: ...
 def storage_connection_string(settings: Any, *, required: bool = True) -> str | None:
     """The storage connection string from flags, ``AMLWS_STORAGE_CONNECTION_STRING`` or the profile."""
     value = settings.get("storage_connection_string") if settings is not None else None
@@ -175,7 +179,7 @@ def upload_file(
         from .errors import ConflictError
 
         raise ConflictError(f"{what}: the blob already exists", hint="choose another --blob-name, or pass --overwrite") from None
-    except Exception as exc:  # noqa: BLE001 - azure-core errors are translated
+    except Exception as exc:  # azure-core errors are translated
         if isinstance(exc, AmlwsError):
             raise
         raise _translate(exc, what) from None
@@ -244,8 +248,12 @@ DEFAULT_SAS_LIFETIME = timedelta(hours=1)
 CLOCK_SKEW = timedelta(minutes=5)
 
 
+#: ``--expiry`` duration units: seconds, minutes, hours, days, weeks.
+_EXPIRY_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
 def parse_expiry(text: str, *, now: datetime | None = None) -> datetime:
-    """``--expiry``: a duration from now (``30m``, ``1h``, ``7d``) or a UTC date/time (``2027-01-31T12:00Z``).
+    """``--expiry``: a duration from now (``90s``, ``30m``, ``1h``, ``7d``, ``2w``) or a UTC date/time (``2027-01-31T12:00Z``).
 
     :raises UsageError: unreadable, or not in the future.
     """
@@ -253,15 +261,15 @@ def parse_expiry(text: str, *, now: datetime | None = None) -> datetime:
 
     now = now or datetime.now(timezone.utc)
     value = text.strip()
-    match = re.fullmatch(r"(?i)(\d+(?:\.\d+)?)\s*([mhd])", value)
+    match = re.fullmatch(r"(?i)(\d+(?:\.\d+)?)\s*([smhdw])", value)
     if match:
         amount, unit = float(match.group(1)), match.group(2).lower()
-        when = now + {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
+        when = now + timedelta(**{_EXPIRY_UNITS[unit]: amount})
     else:
         parsed = parse_sas_time(value) if re.match(r"\d{4}-\d{2}-\d{2}", value) else None
         if parsed is None:
             raise UsageError(f"--expiry {text!r} is neither a duration nor a date",
-                             hint="give a duration such as 30m, 1h or 7d, or a UTC time such as 2027-01-31T12:00Z")
+                             hint="give a duration such as 90s, 30m, 1h, 7d or 2w, or a UTC time such as 2027-01-31T12:00Z")
         when = parsed
     if when <= now:
         raise UsageError(f"--expiry {text!r} is not in the future", hint="give a later time, or a duration such as 1h")

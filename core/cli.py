@@ -6,11 +6,11 @@ documented exit codes. Global options (``-o``, ``--query``, ``--profile``, ``-v`
 line, as in ``az``. Azure SDKs are imported only inside the commands that need them.
 """
 
-import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, NamedTuple, Optional
+from typing import Annotated, Any, NamedTuple
 
 import typer
 
@@ -52,7 +52,7 @@ class AppContext:
     def __init__(self, settings: Any, pm: Any) -> None:
         self.settings = settings
         self._pm = pm
-        self._host = None
+        self._host: Any = None
 
     @property
     def host(self) -> Any:
@@ -74,11 +74,11 @@ class AppContext:
         current().pause()  # a live progress line must not overwrite the prompt
         confirm(self.settings, question)
 
-    def resolve(self, target: Optional[str], backend: Optional[str] = None, **options: Any) -> Any:
+    def resolve(self, target: str | None, backend: str | None = None, **options: Any) -> Any:
         return self.host.resolve(target, backend=backend, options=options)
 
 
-_context: Optional[AppContext] = None
+_context: AppContext | None = None
 _pm: Any = None
 
 
@@ -134,15 +134,15 @@ def _version_callback(value: bool) -> None:
 def root(
     typer_ctx: typer.Context,
     output: Annotated[str, typer.Option("--output", "-o", metavar="FORMAT", help="Output format: table, json, tsv (values only, tab-separated, as az) or none (exit code only). json and tsv are alone on stdout.")] = "table",
-    query: Annotated[Optional[str], typer.Option("--query", metavar="JMESPATH", help="JMESPath query over the JSON result (as in az).")] = None,
-    profile: Annotated[Optional[str], typer.Option("--profile", metavar="NAME", help="Config profile to use (AMLWS_PROFILE).")] = None,
+    query: Annotated[str | None, typer.Option("--query", metavar="JMESPATH", help="JMESPath query over the JSON result (as in az).")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", metavar="NAME", help="Config profile to use (AMLWS_PROFILE).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what amlws does to stderr (the state of long waits is always shown there).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Trace HTTP and show tracebacks (secrets redacted).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     what_if: Annotated[bool, typer.Option("--what-if", help="Show the requests and the change; send nothing.")] = False,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", metavar="SECONDS", help="Overall timeout in seconds for long operations.")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", help="Overall timeout in seconds for long operations.")] = None,
     version: Annotated[
-        Optional[bool], typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version and exit.")
+        bool | None, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version and exit.")
     ] = None,
 ) -> None:
     """amlws: replace the Az.MachineLearning and AzureMLPS cmdlets for retraining and updating web services."""
@@ -178,15 +178,15 @@ def _stdin_is_tty() -> bool:
 
 # --- target options shared by the five backend verbs -----------------------------------
 
-TargetArg = Annotated[Optional[str], typer.Argument(help="ARM resource ID, classic endpoint management URL, or another backend's target.", show_default=False)]
-BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="Backend to use (see amlws plugins).")]
-ResourceGroupOpt = Annotated[Optional[str], typer.Option("--resource-group", "-g", help="ARM resource group (with --name).")]
-NameOpt = Annotated[Optional[str], typer.Option("--name", "-n", help="ARM web service name (with --resource-group).")]
-SubscriptionOpt = Annotated[Optional[str], typer.Option("--subscription", help="ARM subscription ID (AZURE_SUBSCRIPTION_ID).")]
-WorkspaceOpt = Annotated[Optional[str], typer.Option("--workspace", help="Classic workspace ID.")]
-ServiceOpt = Annotated[Optional[str], typer.Option("--service", help="Classic web service ID.")]
-EndpointOpt = Annotated[Optional[str], typer.Option("--endpoint", help="Classic endpoint name.")]
-LocationOpt = Annotated[Optional[str], typer.Option("--location", help="Classic workspace region, e.g. 'South Central US'.")]
+TargetArg = Annotated[str | None, typer.Argument(help="ARM resource ID, classic endpoint management URL, or another backend's target.", show_default=False)]
+BackendOpt = Annotated[str | None, typer.Option("--backend", help="Backend to use (see amlws plugins).")]
+ResourceGroupOpt = Annotated[str | None, typer.Option("--resource-group", "-g", help="ARM resource group (with --name).")]
+NameOpt = Annotated[str | None, typer.Option("--name", "-n", help="ARM web service name (with --resource-group).")]
+SubscriptionOpt = Annotated[str | None, typer.Option("--subscription", help="ARM subscription ID (AZURE_SUBSCRIPTION_ID).")]
+WorkspaceOpt = Annotated[str | None, typer.Option("--workspace", help="Classic workspace ID.")]
+ServiceOpt = Annotated[str | None, typer.Option("--service", help="Classic web service ID.")]
+EndpointOpt = Annotated[str | None, typer.Option("--endpoint", help="Classic endpoint name.")]
+LocationOpt = Annotated[str | None, typer.Option("--location", help="Classic workspace region, e.g. 'South Central US'.")]
 
 
 #: The options naming a target, in ``--help`` order: what :func:`with_target_options` adds by default.
@@ -210,26 +210,26 @@ class TargetInput(NamedTuple):
     :param options: the naming options (``resource_group``, ``name``, ``workspace``...), ``None`` when unset.
     """
 
-    text: Optional[str]
-    backend: Optional[str]
-    options: dict[str, Optional[str]]
+    text: str | None
+    backend: str | None
+    options: dict[str, str | None]
 
     @property
     def given(self) -> bool:
         """Whether the user named a target at all (the argument or any naming option)."""
         return self.text is not None or any(v is not None for v in self.options.values())
 
-    def resolve(self, ctx: Optional[AppContext] = None) -> Any:
+    def resolve(self, ctx: AppContext | None = None) -> Any:
         """The :class:`~amlws.model.Target` the backends make of it (usage error when none or several claim it)."""
         return (ctx or get_context()).resolve(self.text, self.backend, **self.options)
 
 
 def with_target_options(
-    fn: Optional[Callable[..., Any]] = None,
+    fn: Callable[..., Any] | None = None,
     *,
     target: Any = TargetArg,
-    options: Optional[dict[str, Any]] = None,
-    backend: Optional[str] = None,
+    options: dict[str, Any] | None = None,
+    backend: str | None = None,
 ) -> Any:
     """Give a command the TARGET argument and the target options, gathered in its ``target`` parameter.
 
@@ -276,7 +276,7 @@ def with_target_options(
 @with_target_options
 def get_cmd(
     target: TargetInput,
-    region: Annotated[Optional[str], typer.Option("--region", help="ARM: region whose encrypted credentials to return.")] = None,
+    region: Annotated[str | None, typer.Option("--region", help="ARM: region whose encrypted credentials to return.")] = None,
 ) -> None:
     """Get a web service (ARM) or endpoint (classic) definition. (Get-AzMlWebService, Get-AmlWebServiceEndpoint)
 
@@ -308,7 +308,7 @@ def _table(data: Any) -> None:
 @with_target_options
 def export_cmd(
     target: TargetInput,
-    output_file: Annotated[Optional[Path], typer.Option("--output-file", "-f", help="Write here (atomically); default: print the JSON.")] = None,
+    output_file: Annotated[Path | None, typer.Option("--output-file", "-f", help="Write here (atomically); default: print the JSON.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite the output file without asking.")] = False,
     include_keys: Annotated[bool, typer.Option("--include-keys", help="Keep API keys in the export (off by default).")] = False,
 ) -> None:
@@ -338,7 +338,7 @@ def export_cmd(
     ctx.emit({"target": t.id, "backend": t.backend, "outputFile": str(path)})
 
 
-def _note_export(ctx: AppContext, target: Any, definition: Any, file: Optional[str]) -> None:
+def _note_export(ctx: AppContext, target: Any, definition: Any, file: str | None) -> None:
     """Remember what was exported, so that ``amlws update`` can tell if the service changed since."""
     from .rollback import note_export
 
@@ -347,9 +347,9 @@ def _note_export(ctx: AppContext, target: Any, definition: Any, file: Optional[s
 
 @app.command("import")
 def import_cmd(
-    input_file: Annotated[Optional[Path], typer.Option("--input-file", "-i", help="Definition JSON file.")] = None,
-    json_string: Annotated[Optional[str], typer.Option("--json-string", help="Definition as a JSON string.")] = None,
-    output_file: Annotated[Optional[Path], typer.Option("--output-file", "-f", help="Write the normalised definition here.")] = None,
+    input_file: Annotated[Path | None, typer.Option("--input-file", "-i", help="Definition JSON file.")] = None,
+    json_string: Annotated[str | None, typer.Option("--json-string", help="Definition as a JSON string.")] = None,
+    output_file: Annotated[Path | None, typer.Option("--output-file", "-f", help="Write the normalised definition here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite the output file without asking.")] = False,
     backend: BackendOpt = None,
 ) -> None:
@@ -377,14 +377,14 @@ def import_cmd(
 @app.command("patch-ilearner")
 def patch_ilearner_cmd(
     definition_file: Annotated[Path, typer.Argument(help="Exported definition file to patch.")],
-    uri: Annotated[Optional[str], typer.Option("--uri", help="Full blob URL of the new .ilearner (with its SAS).")] = None,
-    bes_result: Annotated[Optional[str], typer.Option("--bes-result", help="BES job status/result JSON (file or string).")] = None,
-    output_name: Annotated[Optional[str], typer.Option("--output-name", help="BES output holding the model (when several).")] = None,
-    base_location: Annotated[Optional[str], typer.Option("--base-location", help="BES BaseLocation.")] = None,
-    relative_location: Annotated[Optional[str], typer.Option("--relative-location", help="BES RelativeLocation.")] = None,
-    sas_blob_token: Annotated[Optional[str], typer.Option("--sas-blob-token", help="BES SasBlobToken (env AMLWS_SAS_BLOB_TOKEN).", envvar="AMLWS_SAS_BLOB_TOKEN")] = None,
-    asset: Annotated[Optional[str], typer.Option("--asset", "--resource", help="Which trained-model asset (ARM) or resource (classic).")] = None,
-    output_file: Annotated[Optional[Path], typer.Option("--output-file", "-f", help="Write the patched definition here (default: in place).")] = None,
+    uri: Annotated[str | None, typer.Option("--uri", help="Full blob URL of the new .ilearner (with its SAS).")] = None,
+    bes_result: Annotated[str | None, typer.Option("--bes-result", help="BES job status/result JSON (file or string).")] = None,
+    output_name: Annotated[str | None, typer.Option("--output-name", help="BES output holding the model (when several).")] = None,
+    base_location: Annotated[str | None, typer.Option("--base-location", help="BES BaseLocation.")] = None,
+    relative_location: Annotated[str | None, typer.Option("--relative-location", help="BES RelativeLocation.")] = None,
+    sas_blob_token: Annotated[str | None, typer.Option("--sas-blob-token", help="BES SasBlobToken (env AMLWS_SAS_BLOB_TOKEN).", envvar="AMLWS_SAS_BLOB_TOKEN")] = None,
+    asset: Annotated[str | None, typer.Option("--asset", "--resource", help="Which trained-model asset (ARM) or resource (classic).")] = None,
+    output_file: Annotated[Path | None, typer.Option("--output-file", "-f", help="Write the patched definition here (default: in place).")] = None,
     allow_http: Annotated[bool, typer.Option("--allow-http", help="Accept a plain-http model URL (old samples); its SAS travels unencrypted.")] = False,
     backend: BackendOpt = None,
 ) -> None:
@@ -420,7 +420,7 @@ def patch_ilearner_cmd(
 @with_target_options
 def update_cmd(
     target: TargetInput,
-    service_updates: Annotated[Optional[Path], typer.Option("--service-updates", "--definition-file", help="Definition JSON to send (from export/import/patch-ilearner).")] = None,
+    service_updates: Annotated[Path | None, typer.Option("--service-updates", "--definition-file", help="Definition JSON to send (from export/import/patch-ilearner).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Send even if the service changed since export, or the definition was exported from (or describes) another service.")] = False,
     allow_http: Annotated[bool, typer.Option("--allow-http", help="Accept a plain-http model URL (old samples); its SAS travels unencrypted.")] = False,
     check_model: Annotated[bool, typer.Option("--check-model/--no-check-model", envvar="AMLWS_CHECK_MODEL", help="HEAD the new .ilearner blob with its SAS before sending; 404/403 refuse the update.")] = True,
@@ -431,7 +431,7 @@ def update_cmd(
         Update an ARM web service from a patched export
             amlws update -g MyRG -n MyService --service-updates svc.json
         Show the requests and the diff; send nothing
-            amlws update https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default --service-updates endpoint.json --what-if
+            amlws update https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/ep2 --service-updates endpoint.json --what-if
     """
     from . import api
 
@@ -509,7 +509,7 @@ def config_show() -> None:
 @config_app.command("set")
 def config_set(
     key: Annotated[str, typer.Argument(help="Setting name, e.g. subscription, workspace, location.")],
-    value: Annotated[Optional[str], typer.Argument(help="Value; omit for secrets to be prompted for.")] = None,
+    value: Annotated[str | None, typer.Argument(help="Value; omit for secrets to be prompted for.")] = None,
 ) -> None:
     """Set a setting in the current profile (--profile). Secrets: omit VALUE to type it hidden.
 
@@ -599,7 +599,7 @@ def register_commands(pm: Any) -> None:
     _registered = True
 
 
-def main(argv: Optional[list[str]] = None, *, pm: Any = None) -> int:
+def main(argv: list[str] | None = None, *, pm: Any = None) -> int:
     """Run the CLI; returns (and as a script exits with) the documented exit code."""
     global _pm, _context
     _context = None  # a context left by an earlier in-process run must not speak for this one

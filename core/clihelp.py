@@ -74,9 +74,10 @@ class _Help:
     """What commands and groups share: examples, global options, whole summaries, named usage."""
 
     examples: list[str]
+    help: str | None  # click's Command sets it
 
     def _setup_help(self) -> None:
-        self.help, self.examples = split_examples(self.help)  # type: ignore[attr-defined]
+        self.help, self.examples = split_examples(self.help)
         _name_values(self.params)  # type: ignore[attr-defined]
 
     def get_short_help_str(self, limit: int = 45) -> str:

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -73,22 +73,22 @@ def _rerun_hint(failed: list[dict[str, Any]]) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    fleet = typer.Typer(help="Retrain and deploy many models from one manifest: concurrent, resumable, shardable.\n\nExamples:\n    Run, then check the state\n        amlws fleet run models.csv --state fleet.db --yes\n        amlws fleet status fleet.db",
+    fleet = typer.Typer(help="Retrain and deploy many models from one manifest: concurrent, resumable, shardable.\n\nExamples:\n    Run, then check the state\n        amlws fleet run models.csv --yes\n        amlws fleet status models.fleet-state.jsonl",
                         no_args_is_help=True)
     app.add_typer(fleet, name="fleet")
 
     @fleet.command("run")
     def fleet_run(
         manifest: Annotated[Path, typer.Argument(help="CSV, JSON or YAML manifest, one row per model (see docs/fleet.md).")],
-        state: Annotated[Optional[Path], typer.Option("--state", help="Journal file (default: MANIFEST.fleet-state.jsonl beside the manifest, per shard).")] = None,
+        state: Annotated[Path | None, typer.Option("--state", help="Journal file (default: MANIFEST.fleet-state.jsonl beside the manifest, per shard).")] = None,
         jobs: Annotated[int, typer.Option("--jobs", "-j", help="Rows in flight at once.", min=1)] = 4,
-        bes_jobs: Annotated[Optional[int], typer.Option("--bes-jobs", help="BES jobs in flight at once (default: --jobs).", min=1)] = None,
-        mgmt_jobs: Annotated[Optional[int], typer.Option("--mgmt-jobs", help="Concurrent management calls (default: --jobs).", min=1)] = None,
-        shard: Annotated[Optional[str], typer.Option("--shard", help="I/N: run only slice I of N (stable hash of the row key).")] = None,
+        bes_jobs: Annotated[int | None, typer.Option("--bes-jobs", help="BES jobs in flight at once (default: --jobs).", min=1)] = None,
+        mgmt_jobs: Annotated[int | None, typer.Option("--mgmt-jobs", help="Concurrent management calls (default: --jobs).", min=1)] = None,
+        shard: Annotated[str | None, typer.Option("--shard", help="I/N: run only slice I of N (stable hash of the row key).")] = None,
         fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Start no new row after one fails.")] = False,
-        training_url: Annotated[Optional[str], typer.Option("--training-url", help="Default BES URL for rows without training_url.")] = None,
-        evaluation_output: Annotated[Optional[str], typer.Option("--evaluation-output", help="Default evaluation output (for gates).")] = None,
-        gate: Annotated[Optional[list[str]], typer.Option("--gate", help='Default gate for rows without one, e.g. "Accuracy>=0.85". Repeatable.')] = None,
+        training_url: Annotated[str | None, typer.Option("--training-url", help="Default BES URL for rows without training_url.")] = None,
+        evaluation_output: Annotated[str | None, typer.Option("--evaluation-output", help="Default evaluation output (for gates).")] = None,
+        gate: Annotated[list[str] | None, typer.Option("--gate", help='Default gate for rows without one, e.g. "Accuracy>=0.85". Repeatable.')] = None,
         create: Annotated[bool, typer.Option("--create-missing", help="Create missing classic endpoints (rows may say create=true).")] = False,
         poll_interval: Annotated[float, typer.Option("--poll-interval", help="First wait between BES status polls (s).", min=0.0)] = 2.0,
     ) -> None:
@@ -96,9 +96,9 @@ def register(app: typer.Typer) -> None:
 
         Examples:
             Retrain every row of a manifest, 8 at a time, resumable
-                amlws fleet run models.csv --state fleet.db --jobs 8 --gate "AUC>=0.85" --yes
+                amlws fleet run models.csv --jobs 8 --gate "AUC>=0.85" --yes
             Plan only
-                amlws fleet run models.csv --state fleet.db --what-if
+                amlws fleet run models.csv --what-if
         """
         from .blob import storage_connection_string
         from .fleet import FleetOptions, FleetProgress, default_state_path, load_manifest, parse_shard, run_fleet, select_shard
@@ -137,9 +137,10 @@ def register(app: typer.Typer) -> None:
         """Per-row state of a fleet (merging shard journals); exit code as the run's: 0 only when every row is deployed.
 
         Examples:
-            State of a run split in two shards
-                amlws fleet status shard0.db shard1.db
-                amlws fleet status fleet.db -o json --query "rows[?status!='deployed'].key"
+            State of a run split in two shards (fleet run models.csv --shard 1/2, then 2/2)
+                amlws fleet status models.shard-1-of-2.fleet-state.jsonl models.shard-2-of-2.fleet-state.jsonl
+            The rows not deployed yet (a manifest stands for the state files beside it)
+                amlws fleet status models.csv -o json --query "rows[?status!='deployed'].key"
         """
         from .fleet import fleet_status
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from .cli import TARGET_OPTIONS, TargetInput, with_target_options
 
 UrlOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--url",
         help="The service's BES URL: ApiLocation + /jobs (AzureMLPS -SubmitJobRequestUrl), with or without ?api-version=2.0. "
@@ -26,19 +26,19 @@ UrlOpt = Annotated[
 ]
 #: ``amlws jobs ...``: the web service whose BES to call, as an option (JOB_ID is the positional argument).
 JobsTargetOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--target", help="The web service (ARM resource ID or classic endpoint URL; or -g/-n): amlws finds its BES URL and key."),
 ]
 JobIdArg = Annotated[str, typer.Argument(help="The BES job id (from jobs submit).")]
-ConfigFileOpt = Annotated[Optional[Path], typer.Option("--job-config-file", help="Job config JSON file (AzureMLPS -JobConfigFile).")]
-ConfigStringOpt = Annotated[Optional[str], typer.Option("--job-config-string", help="Job config as a JSON string (AzureMLPS -JobConfigString).")]
-InputOpt = Annotated[Optional[list[str]], typer.Option("--input-blob", help="NAME=REF: a blob URL with SAS, or container/blob (with the storage connection string). Repeatable.")]
-OutputOpt = Annotated[Optional[list[str]], typer.Option("--output-blob", help="NAME=REF for an output (.ilearner, .csv, .tsv, .arff). Repeatable.")]
-ParamOpt = Annotated[Optional[list[str]], typer.Option("--global-param", "-p", help="KEY=VALUE web service parameter. Repeatable.")]
+ConfigFileOpt = Annotated[Path | None, typer.Option("--job-config-file", help="Job config JSON file (AzureMLPS -JobConfigFile).")]
+ConfigStringOpt = Annotated[str | None, typer.Option("--job-config-string", help="Job config as a JSON string (AzureMLPS -JobConfigString).")]
+InputOpt = Annotated[list[str] | None, typer.Option("--input-blob", help="NAME=REF: a blob URL with SAS, or container/blob (with the storage connection string). Repeatable.")]
+OutputOpt = Annotated[list[str] | None, typer.Option("--output-blob", help="NAME=REF for an output (.ilearner, .csv, .tsv, .arff). Repeatable.")]
+ParamOpt = Annotated[list[str] | None, typer.Option("--global-param", "-p", help="KEY=VALUE web service parameter. Repeatable.")]
 PollOpt = Annotated[float, typer.Option("--poll-interval", help="First wait between status polls in seconds (grows 1.5x up to 30s).", min=0.0)]
 KeepJobOpt = Annotated[bool, typer.Option("--keep-job", help="On --timeout or Ctrl-C, leave the remote job running instead of cancelling it.")]
 ResultsFileOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--results-file", help="Also write the full status (with SAS tokens) here, mode 0600, for patch-ilearner --bes-result."),
 ]
 
@@ -49,7 +49,7 @@ def _ctx() -> Any:
     return get_context()
 
 
-def _endpoint(ctx: Any, kind: str, url: Optional[str], target: TargetInput, *, include_key: bool = True) -> tuple[str, Optional[str]]:
+def _endpoint(ctx: Any, kind: str, url: str | None, target: TargetInput, *, include_key: bool = True) -> tuple[str, str | None]:
     """The BES/RRS URL and key: ``--url`` (key from the settings) or the web service's own."""
     from .api import service_endpoint
 
@@ -57,21 +57,21 @@ def _endpoint(ctx: Any, kind: str, url: Optional[str], target: TargetInput, *, i
                             options=target.options, include_key=include_key)
 
 
-def _client(ctx: Any, url: Optional[str], target: TargetInput, poll_interval: float = 2.0) -> Any:
+def _client(ctx: Any, url: str | None, target: TargetInput, poll_interval: float = 2.0) -> Any:
     from .bes import BesClient
 
     found, key = _endpoint(ctx, "bes", url, target)
     return BesClient.from_url(found, key, settings=ctx.settings, poll_interval=poll_interval, interactive=ctx.settings.interactive)
 
 
-def _plan_url(ctx: Any, url: Optional[str], target: TargetInput, path: str) -> str:
+def _plan_url(ctx: Any, url: str | None, target: TargetInput, path: str) -> str:
     """``--what-if``: the BES URL a request would go to (the service is read, its key is not)."""
     from .bes import api_location_from_url
 
     return api_location_from_url(_endpoint(ctx, "bes", url, target, include_key=False)[0]) + path
 
 
-def _config(ctx: Any, file: Optional[Path], string: Optional[str], inputs: Any, outputs: Any, params: Any) -> dict[str, Any]:
+def _config(ctx: Any, file: Path | None, string: str | None, inputs: Any, outputs: Any, params: Any) -> dict[str, Any]:
     from .blob import storage_connection_string
     from .jobconfig import build_job_config, load_job_config, validate_job_config
 
@@ -82,7 +82,7 @@ def _config(ctx: Any, file: Optional[Path], string: Optional[str], inputs: Any, 
     return validate_job_config(merged, source=str(file) if file else "--job-config-string" if string else "job config")
 
 
-def _emit_status(ctx: Any, status: Any, results_file: Optional[Path]) -> None:
+def _emit_status(ctx: Any, status: Any, results_file: Path | None) -> None:
     if results_file is not None:
         import json
 
@@ -246,8 +246,8 @@ def register(app: typer.Typer) -> None:
     @blob_app.command("upload")
     def blob_upload(
         file: Annotated[Path, typer.Argument(help="Local file (training data CSV).")],
-        container: Annotated[Optional[str], typer.Option("--container", help="Container (setting storage_container; default amlws-retrain).")] = None,
-        blob_name: Annotated[Optional[str], typer.Option("--blob-name", help="Blob name (default: the file name).")] = None,
+        container: Annotated[str | None, typer.Option("--container", help="Container (setting storage_container; default amlws-retrain).")] = None,
+        blob_name: Annotated[str | None, typer.Option("--blob-name", help="Blob name (default: the file name).")] = None,
         overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing blob.")] = False,
     ) -> None:
         """Upload a local file; prints its container/blob for jobs --input-blob NAME=container/blob.
@@ -270,10 +270,10 @@ def register(app: typer.Typer) -> None:
 
     @blob_app.command("download")
     def blob_download(
-        source: Annotated[Optional[str], typer.Argument(help="Blob URL (with SAS) or container/blob.")] = None,
-        bes_result: Annotated[Optional[Path], typer.Option("--bes-result", help="A jobs --results-file: download one of its outputs.")] = None,
-        output_name: Annotated[Optional[str], typer.Option("--output-name", help="Which BES output (with --bes-result).")] = None,
-        output_file: Annotated[Optional[Path], typer.Option("--output-file", "-f", help="Write here (default: stdout).")] = None,
+        source: Annotated[str | None, typer.Argument(help="Blob URL (with SAS) or container/blob.")] = None,
+        bes_result: Annotated[Path | None, typer.Option("--bes-result", help="A jobs --results-file: download one of its outputs.")] = None,
+        output_name: Annotated[str | None, typer.Option("--output-name", help="Which BES output (with --bes-result).")] = None,
+        output_file: Annotated[Path | None, typer.Option("--output-file", "-f", help="Write here (default: stdout).")] = None,
     ) -> None:
         """Download a blob, e.g. a BES job's evaluation output.
 
@@ -301,7 +301,7 @@ def register(app: typer.Typer) -> None:
     def blob_sas_cmd(
         source: Annotated[str, typer.Argument(help="Blob URL (in the connection string's account) or CONTAINER/BLOB.")],
         permissions: Annotated[str, typer.Option("--permissions", help="SAS permission letters as az storage blob generate-sas (r, w, c, d, a, ...).")] = "r",
-        expiry: Annotated[Optional[str], typer.Option("--expiry", help="A duration (30m, 1h, 7d) or a UTC time (2027-01-31T12:00Z). Default: 1h.")] = None,
+        expiry: Annotated[str | None, typer.Option("--expiry", help="A duration (s, m, h, d or w: 90s, 30m, 1h, 7d, 2w) or a UTC time (2027-01-31T12:00Z). Default: 1h.")] = None,
         https_only: Annotated[bool, typer.Option("--https-only", help="Only allow the token over https (spr=https).")] = False,
     ) -> None:
         """Make a SAS for one blob with the storage account key (az storage blob generate-sas --full-uri).
@@ -324,10 +324,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("evaluate")
     def evaluate_cmd(
-        source: Annotated[Optional[str], typer.Argument(help="Evaluate Model CSV: a local file, a blob URL (with SAS) or container/blob.")] = None,
-        bes_result: Annotated[Optional[Path], typer.Option("--bes-result", help="A jobs --results-file: read the evaluation output from it.")] = None,
-        output_name: Annotated[Optional[str], typer.Option("--output-name", help="The evaluation output's name (with --bes-result), e.g. output2.")] = None,
-        gate: Annotated[Optional[list[str]], typer.Option("--gate", help='Metric gate, e.g. "Accuracy>=0.85". Repeatable; exit 5 when one fails.')] = None,
+        source: Annotated[str | None, typer.Argument(help="Evaluate Model CSV: a local file, a blob URL (with SAS) or container/blob.")] = None,
+        bes_result: Annotated[Path | None, typer.Option("--bes-result", help="A jobs --results-file: read the evaluation output from it.")] = None,
+        output_name: Annotated[str | None, typer.Option("--output-name", help="The evaluation output's name (with --bes-result), e.g. output2.")] = None,
+        gate: Annotated[list[str] | None, typer.Option("--gate", help='Metric gate, e.g. "Accuracy>=0.85". Repeatable; exit 5 when one fails.')] = None,
     ) -> None:
         """Print an evaluation output's metrics and check gates (exit 5 when the model is worse).
 
@@ -367,12 +367,12 @@ def register(app: typer.Typer) -> None:
     @with_target_options
     def invoke_cmd(
         target: TargetInput,
-        url: Annotated[Optional[str], typer.Option("--url", help="The scoring service's ApiLocation (or its …/execute URL), instead of TARGET.")] = None,
-        input_file: Annotated[Optional[str], typer.Option("--input-file", "-i", help="JSON or CSV input; - or omitted: stdin (AzureMLPS -InputJsonFile).")] = None,
-        input_json: Annotated[Optional[str], typer.Option("--input-json", help="The input as a JSON string (AzureMLPS -InputJsonText).")] = None,
+        url: Annotated[str | None, typer.Option("--url", help="The scoring service's ApiLocation (or its …/execute URL), instead of TARGET.")] = None,
+        input_file: Annotated[str | None, typer.Option("--input-file", "-i", help="JSON or CSV input; - or omitted: stdin (AzureMLPS -InputJsonFile).")] = None,
+        input_json: Annotated[str | None, typer.Option("--input-json", help="The input as a JSON string (AzureMLPS -InputJsonText).")] = None,
         input_name: Annotated[str, typer.Option("--input-name", help="Input name for CSV/DataTable input.")] = "input1",
         global_param: ParamOpt = None,
-        output_json_file: Annotated[Optional[Path], typer.Option("--output-json-file", help="Write the raw response here (AzureMLPS -OutputJsonFile).")] = None,
+        output_json_file: Annotated[Path | None, typer.Option("--output-json-file", help="Write the raw response here (AzureMLPS -OutputJsonFile).")] = None,
     ) -> None:
         """Score rows with the Request-Response Service (Invoke-AmlWebServiceRRSEndpoint).
 
@@ -409,29 +409,32 @@ def register(app: typer.Typer) -> None:
             from . import api
 
             api.write_json(output_json_file, result.raw, force=ctx.settings.yes, settings=ctx.settings)
-        ctx.emit(result.to_dict(), table=lambda _: _print_tables(result.outputs))
+        # -o tsv: the scored rows, one line each in the output's column order (the nested
+        # result would print one empty field); -o json keeps the result's shape.
+        ctx.emit(result.to_dict(), table=lambda _: _print_tables(result.outputs),
+                 tsv=lambda _: [row for table in result.outputs.values() for row in table.rows])
 
     @app.command("retrain")
     @with_target_options(
-        target=Annotated[Optional[str], typer.Option("--target", help="Service to update: classic endpoint management URL or ARM resource ID.")],
+        target=Annotated[str | None, typer.Option("--target", help="Service to update: classic endpoint management URL or ARM resource ID.")],
         options={k: TARGET_OPTIONS[k] for k in ("backend", "resource_group", "name", "workspace", "service", "endpoint")},
     )
     def retrain_cmd(
         training_service: Annotated[str, typer.Option("--training-service", help="The training web service (ARM resource ID or classic endpoint URL), or its BES URL (ApiLocation + /jobs).")],
         target: TargetInput,
-        data: Annotated[Optional[str], typer.Option("--data", help="New training data: a local CSV (uploaded), a blob URL with SAS, or container/blob.")] = None,
-        gate: Annotated[Optional[list[str]], typer.Option("--gate", help='Metric gate, e.g. "Accuracy>=0.85" (>= <= > <). Repeatable; all must pass.')] = None,
-        evaluation_output: Annotated[Optional[str], typer.Option("--evaluation-output", help="Output writing Evaluate Model's CSV (e.g. output2).")] = None,
+        data: Annotated[str | None, typer.Option("--data", help="New training data: a local CSV (uploaded), a blob URL with SAS, or container/blob.")] = None,
+        gate: Annotated[list[str] | None, typer.Option("--gate", help='Metric gate, e.g. "Accuracy>=0.85" (>= <= > <). Repeatable; all must pass.')] = None,
+        evaluation_output: Annotated[str | None, typer.Option("--evaluation-output", help="Output writing Evaluate Model's CSV (e.g. output2).")] = None,
         model_output: Annotated[str, typer.Option("--model-output", help="Output writing the trained model.")] = "output1",
         input_name: Annotated[str, typer.Option("--input-name", help="The training service's Web Service Input name.")] = "input1",
-        container: Annotated[Optional[str], typer.Option("--container", help="Blob container for data and outputs (setting storage_container; default amlws-retrain).")] = None,
+        container: Annotated[str | None, typer.Option("--container", help="Blob container for data and outputs (setting storage_container; default amlws-retrain).")] = None,
         blob_prefix: Annotated[str, typer.Option("--blob-prefix", help="Folder for each run's blobs: PREFIX/RUN-ID/...")] = "retrain",
         job_config_file: ConfigFileOpt = None,
         job_config_string: ConfigStringOpt = None,
         global_param: ParamOpt = None,
-        resource: Annotated[Optional[str], typer.Option("--resource", "--asset", help="Which trained-model resource (classic) or asset (ARM) to replace.")] = None,
-        smoke_input: Annotated[Optional[Path], typer.Option("--smoke-input", help="RRS input scored before and after the update.")] = None,
-        smoke_url: Annotated[Optional[str], typer.Option("--smoke-url", help="Scoring service RRS URL (default: the updated service's own, with its key). Key: AMLWS_SCORING_API_KEY.")] = None,
+        resource: Annotated[str | None, typer.Option("--resource", "--asset", help="Which trained-model resource (classic) or asset (ARM) to replace.")] = None,
+        smoke_input: Annotated[Path | None, typer.Option("--smoke-input", help="RRS input scored before and after the update.")] = None,
+        smoke_url: Annotated[str | None, typer.Option("--smoke-url", help="Scoring service RRS URL (default: the updated service's own, with its key). Key: AMLWS_SCORING_API_KEY.")] = None,
         poll_interval: PollOpt = 2.0,
         keep_job: KeepJobOpt = False,
         deploy_what_if: Annotated[bool, typer.Option("--deploy-what-if", help="Upload, train and evaluate, then only show the update.")] = False,
@@ -442,7 +445,7 @@ def register(app: typer.Typer) -> None:
             Retrain and deploy to an ARM web service when accuracy holds
                 amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs -g MyRG -n MyService --data train.csv --evaluation-output output2 --gate "Accuracy>=0.85" --yes
             Train and evaluate, then only show the update
-                amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --target https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default --data train.csv --deploy-what-if
+                amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --target https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/ep2 --data train.csv --deploy-what-if
         """
         from .blob import storage_connection_string
         from .errors import GateFailedError
@@ -506,7 +509,7 @@ def _sas_table(data: dict[str, Any]) -> None:
     sys.stderr.write(f"expires {data['expiry']}\n")
 
 
-def _location_arg(ctx: Any, source: Optional[str], bes_result: Optional[Path], output_name: Optional[str]) -> Any:
+def _location_arg(ctx: Any, source: str | None, bes_result: Path | None, output_name: str | None) -> Any:
     """A blob location from a URL, ``container/blob`` (storage account from settings), or a BES result file + output."""
     from .errors import UsageError
 
@@ -521,6 +524,7 @@ def _location_arg(ctx: Any, source: Optional[str], bes_result: Optional[Path], o
         return api.model_location_from(bes_result=str(bes_result), output_name=output_name)
     from .model import ModelLocation
 
+    assert source is not None  # exactly one of source and bes_result, checked above
     if source.startswith(("https://", "http://")):
         return ModelLocation.from_uri(source)
     from .blob import StorageAccount, storage_connection_string

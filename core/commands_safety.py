@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
     @with_target_options
     def history_cmd(
         target: TargetInput,
-        revision: Annotated[Optional[int], typer.Option("--revision", help="Show this revision in full (its saved definition).")] = None,
+        revision: Annotated[int | None, typer.Option("--revision", help="Show this revision in full (its saved definition).")] = None,
     ) -> None:
         """List the definitions amlws saved before each change of a target (local; sends nothing).
 
@@ -89,8 +89,8 @@ def register(app: typer.Typer) -> None:
     @with_target_options
     def diff_cmd(
         target: TargetInput,
-        revision: Annotated[Optional[int], typer.Option("--revision", help="History revision to compare with (default: the latest).")] = None,
-        file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Local definition file (as amlws export writes) to compare with.")] = None,
+        revision: Annotated[int | None, typer.Option("--revision", help="History revision to compare with (default: the latest).")] = None,
+        file: Annotated[Path | None, typer.Option("--file", "-f", help="Local definition file (as amlws export writes) to compare with.")] = None,
     ) -> None:
         """Unified diff from the live definition to a history revision or a local file (reads only).
 
@@ -109,8 +109,8 @@ def register(app: typer.Typer) -> None:
     @with_target_options
     def rollback_cmd(
         target: TargetInput,
-        to: Annotated[Optional[int], typer.Option("--to", help="Revision to restore (default: the latest, i.e. undo the last change).")] = None,
-        sas_token: Annotated[Optional[str], typer.Option("--sas-token", envvar="AMLWS_SAS_BLOB_TOKEN", help="Read SAS for the revision's model blob when it differs from the live one (history never keeps SAS signatures).")] = None,
+        to: Annotated[int | None, typer.Option("--to", help="Revision to restore (default: the latest, i.e. undo the last change).")] = None,
+        sas_token: Annotated[str | None, typer.Option("--sas-token", envvar="AMLWS_SAS_BLOB_TOKEN", help="Read SAS for the revision's model blob when it differs from the live one (history never keeps SAS signatures).")] = None,
     ) -> None:
         """Restore a saved revision through the normal update path (confirmation, --what-if, its own history entry).
 

@@ -237,7 +237,7 @@ def parse_manifest(text: str, *, fmt: str, source: str = "<manifest>", defaults:
                 raise UsageError(f"{source}: invalid JSON: {exc}", hint='fix the JSON at the place named') from None
         elif fmt == "yaml":
             try:
-                import yaml  # type: ignore[import-untyped]
+                import yaml
             except ImportError:
                 raise UsageError(f"{source}: YAML manifests need PyYAML, which is not installed",
                                  hint="pip install 'amlws[yaml]' (or PyYAML), or write the manifest as CSV or JSON") from None
@@ -402,7 +402,7 @@ def _lock_state(path: Path) -> int:
     lock_path = path.with_name(path.name + ".lock")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
     try:
-        if os.name == "nt":  # pragma: no cover - Windows
+        if sys.platform == "win32":  # pragma: no cover - Windows
             import msvcrt
 
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
@@ -826,9 +826,9 @@ class FleetRunner:
         self._note(row, "starting", f"resuming BES job {known_job}" if known_job else "")
         try:
             result = self._deploy_row(row, run_id, known_job)
-        except BaseException as exc:  # noqa: BLE001 - one failing row never stops the others
+        except BaseException as exc:  # one failing row never stops the others
             fields = _error_fields(exc)
-            stopping = isinstance(exc, FleetInterrupted) or isinstance(exc, KeyboardInterrupt)
+            stopping = isinstance(exc, (FleetInterrupted, KeyboardInterrupt))
             status = INTERRUPTED if stopping else (GATE_FAILED if fields["exitCode"] == int(ExitCode.CONFLICT)
                                                    and getattr(exc, "details", {}).get("result", {}).get("status") == "gate_failed"
                                                    else FAILED)
@@ -1125,7 +1125,7 @@ class FleetProgress:
     def update(self, key: str, state: str, detail: str = "") -> None:
         with self._lock:
             if state in (DEPLOYED, FAILED, GATE_FAILED, INTERRUPTED, SKIPPED, PLANNED):
-                since = self.active.pop(key, (state, "", time.monotonic()))[2]
+                self.active.pop(key, None)
                 if key not in self._finished:  # a row is done once: the count never passes the total
                     if state != SKIPPED:
                         self.done += 1
@@ -1157,5 +1157,5 @@ class FleetProgress:
 def _clock(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    s = int(round(seconds))
+    s = round(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

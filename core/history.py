@@ -9,6 +9,7 @@ written beside it (``000001.status.json``) once known.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import functools
 import getpass
@@ -18,8 +19,8 @@ import os
 import platform
 import re
 import tempfile
-from datetime import datetime, timezone
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,7 @@ class History:
 
     def targets(self) -> list[dict[str, Any]]:
         """Every target with history: its ID, backend, number of revisions and the latest change."""
-        out = []
+        out: list[dict[str, Any]] = []
         if not self.root.is_dir():
             return out
         for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
@@ -203,7 +204,7 @@ class History:
         return entry
 
     @staticmethod
-    def _revision_files(folder: Path) -> list[Path]:
+    def _revision_files(folder: Path) -> builtins.list[Path]:
         if not folder.is_dir():
             return []
         return sorted(p for p in folder.glob("[0-9][0-9][0-9][0-9][0-9][0-9].json"))

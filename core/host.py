@@ -21,8 +21,8 @@ import pluggy
 
 from . import hookspecs
 from .errors import (
-    AmlwsError,
     AmbiguousTargetError,
+    AmlwsError,
     NoBackendError,
     PluginError,
     UsageError,
@@ -92,7 +92,7 @@ def load_entrypoint_plugins(pm: pluggy.PluginManager) -> None:
             continue
         try:
             plugin = ep.load()
-        except (Exception, SystemExit) as exc:  # an installed plugin must never break the tool
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - an installed plugin must never break the tool
             log.warning(
                 "plugin %r from %s failed to load (%s: %s); skipped. Uninstall it (pip uninstall %s) "
                 "or set AMLWS_DISABLE_PLUGINS=%s",
@@ -540,7 +540,7 @@ class Host:
         for plugin in self.pm.get_plugins():
             name = self.pm.get_name(plugin)
             hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
-            rec = records.get(name) or PluginRecord(name)
+            rec = records.get(name) or PluginRecord(str(name))
             out.append(
                 {
                     "name": name,

@@ -375,4 +375,4 @@ def _hint_for_status(status: int) -> str | None:
     }.get(status)
 
 
-__all__ = ["HttpClient", "AmlwsError", "OperationTimeout", "error_from_response", "parse_retry_after", "ca_bundle"]
+__all__ = ["AmlwsError", "HttpClient", "OperationTimeout", "ca_bundle", "error_from_response", "parse_retry_after"]

@@ -2,15 +2,17 @@
 
 Progress, logs and warnings go to stderr. The format is chosen by ``-o``, never by
 whether stdout is a terminal, so scripts get the same bytes everywhere. Tables show what
-fits and never break an id, URL or GUID across lines (a cut value ends in "…"); ``-o json``
-keeps every value whole and numbers at full precision, ``-o tsv`` prints values as ``az`` does
-and ``-o none`` prints nothing (the exit code is the result).
+fits and never break an id, URL or GUID across lines (a cut value has "…" where it was cut;
+names are never cut, see :func:`render_table`); ``-o json`` keeps every value whole and numbers
+at full precision, ``-o tsv`` prints values as ``az`` does and ``-o none`` prints nothing (the
+exit code is the result).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,6 +25,24 @@ FORMATS = ("table", "json", "tsv", "none")
 
 #: Significant digits of a float in a table (``-o json`` and ``-o tsv`` keep full precision).
 TABLE_DIGITS = 4
+
+#: A string a table shows as a number: a decimal point or an exponent (RRS returns scores as
+#: strings). Integers ("42") and ids are left as they are.
+_DECIMAL = re.compile(r"[+-]?(?:(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)")
+
+# How a table gives way when it is wider than the terminal. Each column has a kind:
+#: a name column (``name``, ``key``) identifies the row: never cut, never wrapped.
+KEY_COLUMNS = frozenset({"name", "key"})
+#: a column whose values all fit in this many characters (state, location, a number) never
+#: wraps; it is cut at the end with "…" only as a last resort.
+SHORT_MAX = 24
+# A longer column of single tokens (ids, URLs, GUIDs, JSON) never wraps: it is cut in the middle
+# with "…", keeping the start and the distinguishing end. A longer column of words (a title)
+# wraps at spaces. Text columns narrow first, then id columns, then a short column's header is
+# cut to its values' width ("provisioningS…"), then text and ids again, and short values last.
+# (A floor of None: the column's widest value.)
+_SHRINK_STEPS: tuple[tuple[str, int | None], ...] = (
+    ("text", 16), ("id", 24), ("short", None), ("text", 10), ("id", 10), ("short", 4))
 
 
 def to_json(data: Any) -> str:
@@ -55,12 +75,16 @@ def emit(
     output: str = "table",
     query: str | None = None,
     table: Callable[[Any], None] | None = None,
+    tsv: Callable[[Any], Any] | None = None,
     columns: Sequence[str] | None = None,
     stream: Any = None,
 ) -> None:
     """Print a command's result.
 
     :param table: custom renderer for the table format (gets the queried data).
+    :param tsv: for ``-o tsv`` without ``--query``, turns the result into the rows to print (a
+        list of lists), when the result's own shape would print nothing useful (``invoke``'s
+        nested tables). As for ``table``, a ``--query`` prints the queried data instead.
     :param columns: for a list of dicts, which keys to show as table columns.
     """
     stream = stream or sys.stdout
@@ -72,7 +96,7 @@ def emit(
         stream.flush()
         return
     if output == "tsv":
-        stream.write(to_tsv(data, sort_keys=not query))
+        stream.write(to_tsv(tsv(data) if tsv is not None and not query else data, sort_keys=not query))
         stream.flush()
         return
     if table is not None and not query:
@@ -121,35 +145,50 @@ def _tsv_field(value: Any) -> str:
 
 
 def format_number(value: Any) -> str:
-    """A number as a table shows it: floats to :data:`TABLE_DIGITS` significant digits."""
+    """A number as a table shows it: floats, and strings that are decimals, to
+    :data:`TABLE_DIGITS` significant digits."""
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        value = float(value)
     if isinstance(value, float):
         return f"{value:.{TABLE_DIGITS}g}"
     return str(value)
 
 
 def render_table(data: Any, *, columns: Sequence[str] | None = None, stream: Any = None, title: str | None = None) -> None:
+    """A list of dicts as a table with a header, a dict as key/value rows, anything else as text.
+
+    The table fits the terminal: see :data:`KEY_COLUMNS` and :data:`SHORT_MAX` for which
+    columns give way (a name never does) and how (words wrap, ids are cut in the middle).
+    """
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text  # plain text: "[trained model]" is not Rich markup
 
     console = Console(file=stream or sys.stdout, soft_wrap=True)
     if isinstance(data, list) and all(isinstance(r, dict) for r in data):
-        cols = list(columns or _columns(data))
-        t = Table(title=title, show_lines=False)
-        for c in cols:
-            t.add_column(c, overflow="ellipsis")
-        for row in data:
-            t.add_row(*(_text(row.get(c)) for c in cols))
         if not data:
             console.print("(none)")
             return
+        cols = list(columns or _columns(data))
+        cells = {c: [_cell(row.get(c)) for row in data] for c in cols}
+        kinds = {c: _kind(c, cells[c], [row.get(c) for row in data]) for c in cols}
+        values = {c: max([1] + [_width(v) for v in cells[c]]) for c in cols}
+        widths = _fit({c: max(_width(c), values[c]) for c in cols}, values, kinds, console.width - 3 * len(cols) - 1)
+        t = Table(title=title, show_lines=False)
+        for c in cols:
+            t.add_column(Text(c), width=widths[c], no_wrap=kinds[c] != "text", overflow="ellipsis")
+        for i in range(len(data)):
+            t.add_row(*(_fit_cell(cells[c][i], kinds[c], widths[c]) for c in cols))
         console.print(t)
     elif isinstance(data, dict):
         t = Table(show_header=False, title=title)
-        t.add_column("key", style="bold")
-        t.add_column("value", overflow="ellipsis")
+        key_width = max((_width(str(k)) for k in data), default=1)
+        value_width = max(1, console.width - key_width - 7)
+        t.add_column("key", style="bold", no_wrap=True, min_width=key_width)
+        t.add_column("value", overflow="ellipsis", max_width=value_width)
         for k, v in data.items():
-            t.add_row(Text(str(k)), _text(v))
+            cell = _cell(v)
+            t.add_row(Text(str(k)), _fit_cell(cell, _kind("", [cell], [v]), value_width))
         console.print(t)
     elif data is None:
         pass
@@ -166,13 +205,72 @@ def _columns(rows: list[dict[str, Any]]) -> list[str]:
     return cols[:8]
 
 
-def _text(value: Any) -> Any:
-    """A table cell: words may wrap, a token longer than the column (an id, a URL) is cut with "…",
-    never broken across lines; a JSON cell stays on one line (``-o json`` has it whole)."""
+def _width(text: str) -> int:
+    from rich.cells import cell_len
+
+    return max((cell_len(line) for line in text.splitlines()), default=0)
+
+
+def _kind(name: str, cells: list[str], values: list[Any]) -> str:
+    """``key``, ``short``, ``id`` (single tokens: ids, URLs, GUIDs, JSON) or ``text`` (words)."""
+    if name.lower() in KEY_COLUMNS:
+        return "key"
+    if max((_width(c) for c in cells), default=0) <= SHORT_MAX:
+        return "short"
+    if any(isinstance(v, (dict, list)) for v in values) or not any(any(ch.isspace() for ch in c) for c in cells):
+        return "id"
+    return "text"
+
+
+def _fit(widths: dict[str, int], values: dict[str, int], kinds: dict[str, str], room: int) -> dict[str, int]:
+    """Column widths that fit ``room`` characters: narrow the widest column of each kind in
+    :data:`_SHRINK_STEPS` order, one character at a time; key columns keep their width."""
+    widths = dict(widths)
+    for kind, floor in _SHRINK_STEPS:
+        while sum(widths.values()) > room:
+            narrowable = [c for c in widths if kinds[c] == kind and widths[c] > (values[c] if floor is None else floor)]
+            if not narrowable:
+                break
+            top = max(narrowable, key=lambda c: widths[c])
+            # down to the next widest column of its kind (they then narrow in turn), its floor, or what fits
+            lower = [widths[top] - (sum(widths.values()) - room), values[top] if floor is None else floor]
+            lower += [widths[c] for c in narrowable if c != top]
+            widths[top] = min(widths[top] - 1, max(lower))
+    return widths
+
+
+def _fit_cell(cell: str, kind: str, width: int) -> Any:
+    """A table cell: words may wrap; a token (an id, a URL, JSON) stays on one line, cut in the
+    middle with "…" when longer than its column (``-o json`` has it whole)."""
     from rich.text import Text  # plain text: "[trained model]" is not Rich markup
 
-    nested = isinstance(value, (dict, list))
-    return Text(_cell(value), no_wrap=nested, overflow="ellipsis")
+    if kind == "id":
+        return Text(cut_middle(cell, width), no_wrap=True, overflow="ellipsis")
+    return Text(cell, no_wrap=kind != "text", overflow="ellipsis")
+
+
+def cut_middle(value: str, width: int) -> str:
+    """``value`` in ``width`` characters: whole if it fits, else its start and its end around "…".
+
+    The end distinguishes ids (``…/webServices/NAME``), so it gets at least two thirds of the
+    room. A path keeps whole segments: ``/subscriptions/…/bike-rental-predictive``, or only its
+    end (``…/webServices/bike-rental-predictive``) when its first segment does not fit in a third.
+    """
+    if len(value) <= width:
+        return value
+    if width <= 1:
+        return "…"[:width]
+    room = width - 1
+    head = value[: room // 3]
+    if "/" in value[1:]:
+        head = head[: head.rfind("/") + 1]
+        if len(head) <= 1:
+            head = ""
+    tail = value[len(value) - (room - len(head)):]
+    slash = tail.find("/", 1)
+    if 0 < slash <= len(tail) // 2:
+        tail = tail[slash:]
+    return head + "…" + tail
 
 
 def _cell(value: Any) -> str:

@@ -237,11 +237,16 @@ def retrain(
         job_ids: list[str] = []
         say(f"training: BES job on {bes.api_location} (run {run_id})")
         try:
-            status = bes.run(config, timeout=request.timeout, keep_job=request.keep_job, progress=progress, on_submitted=lambda j: (job_ids.append(j), say(f"submitted BES job {j}")), raise_on_failure=False)
+            def submitted(job_id: str) -> None:
+                job_ids.append(job_id)
+                say(f"submitted BES job {job_id}")
+
+            status = bes.run(config, timeout=request.timeout, keep_job=request.keep_job, progress=progress, on_submitted=submitted, raise_on_failure=False)
         except AmlwsError as exc:
             if job_ids:
                 steps["job"] = {"jobId": job_ids[0], "status": "unknown"}
-            raise _with_result(exc, out)
+            _with_result(exc, out)
+            raise
         host.notify_retrain_job(job_for_observers(status))
         steps["job"] = {"jobId": status.job_id, **{k: v for k, v in status.to_dict().items() if k != "jobId"}}
         from .bes import raise_for_terminal
@@ -265,7 +270,8 @@ def retrain(
                 except AmlwsError as exc:
                     steps["gate"] = {"passed": False, "gates": exc.details.get("gates", [])}
                     out["status"] = "gate_failed"
-                    raise _with_result(exc, out)
+                    _with_result(exc, out)
+                    raise
 
         # 5. smoke test before
         if smoke_body is not None:
@@ -291,7 +297,8 @@ def retrain(
             steps["smokeAfter"]["changed"] = steps["smokeAfter"]["outputs"] != steps["smokeBefore"]["outputs"]
         return dict(out)
     except AmlwsError as exc:
-        raise _with_result(exc, out)
+        _with_result(exc, out)
+        raise
 
 
 def _update_options(host: Any, **wanted: Any) -> dict[str, Any]:

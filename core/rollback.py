@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import AmlwsError, ConflictError, NotFoundError, UsageError
 from .history import History, file_source, record_export, record_file_source, safe_definition

@@ -155,7 +155,7 @@ def parse_results(body: Any) -> dict[str, Table]:
             continue
         if not isinstance(item, dict):
             continue
-        value = item.get("value") if isinstance(item.get("value"), dict) else item
+        value = v if isinstance(v := item.get("value"), dict) else item
         out[name] = Table(list(value.get("ColumnNames") or []), list(value.get("ColumnTypes") or []), list(value.get("Values") or []))
     return out
 

@@ -13,7 +13,7 @@ def summarize(definition: Definition) -> dict[str, Any]:
     out: dict[str, Any] = {"backend": definition.backend}
     if definition.target:
         out["target"] = definition.target.id
-    for source in (doc, doc.get("properties") if isinstance(doc.get("properties"), dict) else {}):
+    for source in (doc, p if isinstance(p := doc.get("properties"), dict) else {}):
         for k, v in source.items():
             if isinstance(v, (str, int, float, bool)) and k.lower() not in ("primarykey", "secondarykey"):
                 out.setdefault(k, v)
@@ -24,7 +24,7 @@ def summarize(definition: Definition) -> dict[str, Any]:
 
 
 def _trained_models(doc: dict[str, Any]):
-    props = doc.get("properties") if isinstance(doc.get("properties"), dict) else {}
+    props = p if isinstance(p := doc.get("properties"), dict) else {}
     for asset in (props.get("assets") or {}).values():
         if isinstance(asset, dict) and str(asset.get("name", "")).lower().endswith("[trained model]"):
             yield asset.get("name"), str((asset.get("locationInfo") or {}).get("uri", ""))

@@ -100,7 +100,7 @@ def azurite_container(azurite: Azurite) -> Iterator[str]:
         pass
 
 
-__all__ = ["AZURITE_ACCOUNT", "AZURITE_KEY", "Azurite", "REPO", "start_azurite", "stop_process"]
+__all__ = ["AZURITE_ACCOUNT", "AZURITE_KEY", "REPO", "Azurite", "start_azurite", "stop_process"]
 
 
 # --- the suite runs every test: a skip is a failure ------------------------------------------

@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="real operation durations and the classic model-switch delay (a dress rehearsal)")
     args = parser.parse_args(argv)
     from ..errors import AmlwsError
-    from .runner import env_lines, serve as run
+    from .runner import env_lines
+    from .runner import serve as run
 
     def ready(info: dict) -> None:
         if args.json:

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import arm_payloads, arm_schema
 from .core import hex_id, iso, new_key, norm_location
-from .exceptions import EmulatorHTTPError, arm_bad_request, arm_error
+from .exceptions import arm_bad_request, arm_error
 from .regions import display_name
 
 API_VERSION = "2017-01-01"
@@ -400,7 +400,7 @@ class ArmBackend:
         with self.store.lock:
             op = self.store.get(OPERATION, name)
             if op is None or op["status"] != "Provisioning":
-                return op  # type: ignore[return-value]
+                return op
             if polled:
                 op["polls"] += 1
             done, op["percentComplete"] = transition_progress(op, time.time())

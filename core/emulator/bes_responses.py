@@ -44,7 +44,7 @@ class BesResponses:
         if doc is None or doc["resource"]["id"].split("/")[2].replace("-", "").lower() != p["sub"].replace("-", "").lower():
             raise classic_error(404, "WebServiceNotFound", "No web service at this location.")
         props = doc["resource"]["properties"]
-        keys = props.get("keys") or {}
+        keys: Any = props.get("keys") or {}  # strings when set; a missing key stays None (no key accepted)
         models = list(trained_models(props).values())
         model_ref = dict(models[0].get("locationInfo") or {}) if models else None
         meta = doc.get("emulator") or {}

@@ -224,7 +224,7 @@ def write_blob(ref: dict[str, Any], data: bytes, *, content_type: str = "applica
             # as BES does, create the output container on first use (one request per container, not per blob)
             try:
                 _service(ref["ConnectionString"]).create_container(relative.split("/", 1)[0])
-            except Exception as create_exc:  # noqa: BLE001 - created meanwhile by another job
+            except Exception as create_exc:  # created meanwhile by another job
                 if getattr(create_exc, "error_code", None) != "ContainerAlreadyExists":
                     raise
             _send("PUT", url, data=data, headers=headers)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 HELP = (
     "Run the local Azure ML web services emulator (ARM, classic, BES/RRS over HTTPS on 127.0.0.1).\n\n"
-    "Examples:\n    Start it in the background, show what to set, stop it\n"
-    "        amlws emulator start\n        amlws emulator status\n        amlws emulator stop"
+    "Examples:\n    Start it in the background and point amlws at it, then stop it\n"
+    "        eval \"$(amlws emulator start)\"\n        amlws emulator status\n        amlws emulator stop"
 )
 
 
@@ -32,10 +32,10 @@ def register(app: Any) -> None:
         host: Annotated[str, typer.Option("--host", help="Bind address (loopback only with demo credentials).")] = "127.0.0.1",
         state: Annotated[str, typer.Option("--state", help="SQLite state file (default: in memory).")] = ":memory:",
         seed: Annotated[str, typer.Option("--seed", help="demo (default), none, or a seed JSON file.")] = "demo",
-        storage_connection_string: Annotated[Optional[str], typer.Option(
+        storage_connection_string: Annotated[str | None, typer.Option(
             "--storage-connection-string", envvar="AMLWS_STORAGE_CONNECTION_STRING", show_envvar=True,
             help="Default storage for BES outputs (Azurite's full connection string).")] = None,
-        cert_dir: Annotated[Optional[str], typer.Option("--cert-dir", help="Where ca.pem/server.pem are kept.")] = None,
+        cert_dir: Annotated[str | None, typer.Option("--cert-dir", help="Where ca.pem/server.pem are kept.")] = None,
         realistic_timing: Annotated[bool, typer.Option(
             "--realistic-timing", help="Real durations (ARM operations ~13 s, classic model switch 30 s) for a dress rehearsal.")] = False,
     ) -> None:
@@ -43,7 +43,7 @@ def register(app: Any) -> None:
 
         Examples:
             Serve on a fixed port with state kept in a file
-                amlws emulator serve --port 8443 --state emulator.db
+                amlws emulator serve --port 8443 --state emulator.sqlite
         """
         from ..cli import get_context
         from .runner import serve
@@ -61,9 +61,9 @@ def register(app: Any) -> None:
     @emulator_app.command("start")
     def start_cmd(
         port: Annotated[int, typer.Option("--port", help="Port (0 = any free port).")] = 0,
-        state: Annotated[Optional[str], typer.Option("--state", help="SQLite state file (default: in the amlws state dir).")] = None,
+        state: Annotated[str | None, typer.Option("--state", help="SQLite state file (default: in the amlws state dir).")] = None,
         seed: Annotated[str, typer.Option("--seed", help="demo (default), none, or a seed JSON file.")] = "demo",
-        storage_connection_string: Annotated[Optional[str], typer.Option(
+        storage_connection_string: Annotated[str | None, typer.Option(
             "--storage-connection-string", envvar="AMLWS_STORAGE_CONNECTION_STRING", show_envvar=True,
             help="Default storage for BES outputs.")] = None,
         realistic_timing: Annotated[bool, typer.Option(
@@ -72,9 +72,9 @@ def register(app: Any) -> None:
         """Start the emulator in the background (pid and URLs recorded in the amlws state dir).
 
         Examples:
-            Start it, then point amlws at it
-                amlws emulator start
-                amlws emulator status
+            Start it and point amlws at it (it prints the AMLWS_* exports); the same in another shell
+                eval "$(amlws emulator start)"
+                eval "$(amlws emulator status)"
         """
         from ..cli import get_context
         from .runner import start_background

@@ -7,8 +7,9 @@ import datetime as _dt
 import json
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .exceptions import EmulatorHTTPError
 

@@ -14,7 +14,8 @@ import csv
 import io
 import json
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 ILEARNER_FORMAT = "amlws-emulator-ilearner"
 
@@ -95,7 +96,7 @@ def matrix(header: Sequence[str], rows: Sequence[Sequence[str]], label: str, fea
 def _solve(a: list[list[float]], b: list[float]) -> list[float]:
     """Gaussian elimination with partial pivoting."""
     n = len(b)
-    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    m = [[*row, b[i]] for i, row in enumerate(a)]
     for col in range(n):
         pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
         if abs(m[pivot][col]) < 1e-10 * max(1.0, max(abs(m[r][col]) for r in range(n))):

@@ -14,8 +14,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import AmlwsError, ConflictError, NotFoundError, UsageError
 from ..fsutil import atomic_write_text

@@ -190,7 +190,6 @@ def _seed_arm_service(emu: Any, svc: dict[str, Any], seed: dict[str, Any]) -> di
     nodes: dict[str, Any] = {"node1": {"inputId": "input1"}, "node2": {"assetId": "asset1", "parameters": {}}}
     edges = [{"sourceNodeId": "node1", "targetNodeId": "node2", "targetPortId": "Dataset1"}]
     features = (svc.get("training") or svc.get("model") or {}).get("features") or list((svc.get("model") or {}).get("coefficients") or [])
-    label = (svc.get("training") or svc.get("model") or {}).get("label", "label")
     if svc.get("model"):
         loc = _model_location(emu, svc["model"], svc.get("storageConnectionString") or seed.get("storageConnectionString")) or {}
         assets["asset2"] = {"name": svc.get("resourceName") or f"{title} [trained model]", "type": "Resource",

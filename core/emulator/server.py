@@ -20,7 +20,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from . import arm_routes, bes_routes, classic_routes
@@ -228,9 +228,7 @@ class Emulator:
             return False
         if f["method"] not in ("*", method):
             return False
-        if f.get("path") and not re.search(f["path"], path):
-            return False
-        return True
+        return not f.get("path") or re.search(f["path"], path) is not None
 
     def _consume(self, f: dict[str, Any]) -> bool:
         """Count a match; True when the fault fires for it (honours ``after`` and ``times``)."""
@@ -245,9 +243,8 @@ class Emulator:
     def take_fault(self, kind: str, *, api: str, operation: str) -> dict[str, Any] | None:
         with self._lock:
             for f in self.faults:
-                if f["kind"] == kind and self._matches(f, api, operation):
-                    if self._consume(f):
-                        return dict(f)
+                if f["kind"] == kind and self._matches(f, api, operation) and self._consume(f):
+                    return dict(f)
         return None
 
     def _request_faults(self, req: Request) -> Response | object | None:
@@ -350,7 +347,7 @@ class Emulator:
         return resp
 
     #: hourly budget per subscription; the recording counts down from 15 000 reads and 1 200 writes
-    ARM_HOURLY_LIMITS = {"reads": 15000, "writes": 1200}
+    ARM_HOURLY_LIMITS: ClassVar[dict[str, int]] = {"reads": 15000, "writes": 1200}
 
     def arm_headers(self, req: Request) -> dict[str, str]:
         """What ARM sends on every response, errors included (as recorded): request, correlation and
@@ -375,7 +372,7 @@ class Emulator:
             entry = {"seq": self._seq, "time": iso(), "method": req.method, "path": req.path,
                      "query": {k: v for k, v in req.query.items() if k.lower() not in ("sig", "code")},
                      "api": req.api, "operation": req.operation,
-                     "status": None if resp is DROP else resp.status,  # type: ignore[union-attr]
+                     "status": None if resp is DROP else resp.status,
                      "durationMs": round((time.monotonic() - start) * 1000, 2),
                      "fault": ("drop" if resp is DROP else "status") if fault is not None else None}
             self.log.append(entry)
@@ -428,7 +425,7 @@ class _Handler(BaseHTTPRequestHandler):
     wbufsize = 64 * 1024
     timeout = 60
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet; the control plane has the log
+    def log_message(self, format: str, *args: Any) -> None:  # quiet; the control plane has the log
         pass
 
     def _read_body(self) -> bytes:
@@ -459,7 +456,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.settimeout(self.timeout)
 
     def _read_chunked(self, limit: int) -> bytes:
-        chunks, total = [], 0
+        chunks: list[bytes] = []
+        total = 0
         while True:
             line = self.rfile.readline(1024)
             field = line.split(b";")[0].strip()
@@ -544,6 +542,9 @@ class _Refused(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+_S = TypeVar("_S", bound="_Server")  # typeshed types the handler's server argument as Self
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
@@ -552,7 +553,7 @@ class _Server(ThreadingHTTPServer):
     max_body_bytes: int = MAX_BODY_BYTES
     body_timeout: float = BODY_READ_TIMEOUT
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
+    def finish_request(self: _S, request: Any, client_address: Any) -> None:
         if self.ssl_context is None:
             return super().finish_request(request, client_address)
         request.settimeout(30)

@@ -20,7 +20,8 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, Literal
 
 from amlws.errors import (
     AmlwsError,
@@ -217,7 +218,9 @@ class ArmClient:
         if _is_loopback_http(self.endpoint):
             kwargs["per_call_policies"] = [_allow_loopback_http_policy()]
         kwargs.update(client_kwargs)
-        self.client = ResourceManagementClient(credential, subscription or "00000000-0000-0000-0000-000000000000", **kwargs)
+        # Any: every call passes cls=_raw_json (the JSON document, not the GenericResource the SDK's
+        # overloads promise) and sends exact bytes, which the overloads do not list either.
+        self.client: Any = ResourceManagementClient(credential, subscription or "00000000-0000-0000-0000-000000000000", **kwargs)
 
     def close(self) -> None:
         self.client.close()
@@ -588,7 +591,7 @@ class _mapped:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         if exc is None or isinstance(exc, AmlwsError):
             return False
         from azure.core.exceptions import (
@@ -602,7 +605,7 @@ class _mapped:
         if isinstance(exc, HttpResponseError) and exc.response is not None:
             resp = exc.response
             body = _safe_json(resp)
-            if self.lro and resp.status_code < 400:
+            if self.lro and resp.status_code is not None and resp.status_code < 400:
                 raise _operation_failed(body, self.what, self.resource, initial) from None
             raise _error_from_response(resp, self.what, self.resource, initial) from None
         if isinstance(exc, ClientAuthenticationError):
@@ -661,7 +664,7 @@ def _hint_for(code: str | None, detail_codes: list[str], status: int | None) -> 
 def _error_from_response(resp: Any, what: str, resource: str, initial_request_id: str | None) -> AmlwsError:
     status = resp.status_code
     body = _safe_json(resp)
-    err = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else (body if isinstance(body, dict) else {})
+    err = e if isinstance(body, dict) and isinstance(e := body.get("error"), dict) else (body if isinstance(body, dict) else {})
     code, message, details = error_parts(err)
     if not message and not code:
         text = (resp.text() or "").strip()

@@ -9,24 +9,24 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from amlws.cli import TargetInput, with_target_options
 
 TargetArg = Annotated[
-    Optional[str], typer.Argument(help="Web service resource ID (or use -g/-n).", show_default=False)
+    str | None, typer.Argument(help="Web service resource ID (or use -g/-n).", show_default=False)
 ]
-ResourceGroupOpt = Annotated[Optional[str], typer.Option("--resource-group", "-g", help="Resource group (with --name).")]
-NameOpt = Annotated[Optional[str], typer.Option("--name", "-n", help="Web service name (with --resource-group).")]
-SubscriptionOpt = Annotated[Optional[str], typer.Option("--subscription", help="Subscription ID (AZURE_SUBSCRIPTION_ID).")]
+ResourceGroupOpt = Annotated[str | None, typer.Option("--resource-group", "-g", help="Resource group (with --name).")]
+NameOpt = Annotated[str | None, typer.Option("--name", "-n", help="Web service name (with --resource-group).")]
+SubscriptionOpt = Annotated[str | None, typer.Option("--subscription", help="Subscription ID (AZURE_SUBSCRIPTION_ID).")]
 CloudOpt = Annotated[
-    Optional[str], typer.Option("--cloud", help="AzureCloud, AzureChinaCloud or AzureUSGovernment (AMLWS_CLOUD).")
+    str | None, typer.Option("--cloud", help="AzureCloud, AzureChinaCloud or AzureUSGovernment (AMLWS_CLOUD).")
 ]
 
 
-def _ctx(cloud: Optional[str]) -> Any:
+def _ctx(cloud: str | None) -> Any:
     from amlws.cli import get_context
 
     ctx = get_context()
@@ -104,8 +104,8 @@ def list_cmd(
 @arm_target
 def new_cmd(
     target: TargetInput,
-    definition_file: Annotated[Optional[Path], typer.Option("--definition-file", "-i", help="Definition JSON (from export/import).")] = None,
-    location: Annotated[Optional[str], typer.Option("--location", "-l", help="Azure region, e.g. 'South Central US' (overrides the file's).")] = None,
+    definition_file: Annotated[Path | None, typer.Option("--definition-file", "-i", help="Definition JSON (from export/import).")] = None,
+    location: Annotated[str | None, typer.Option("--location", "-l", help="Azure region, e.g. 'South Central US' (overrides the file's).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite the web service if it exists (PUT replaces it).")] = False,
     *,
     cloud: CloudOpt = None,
@@ -182,7 +182,7 @@ def keys_cmd(
 @arm_target
 def add_region_cmd(
     target: TargetInput,
-    region: Annotated[Optional[str], typer.Option("--region", help="Region to create the encrypted credentials for.")] = None,
+    region: Annotated[str | None, typer.Option("--region", help="Region to create the encrypted credentials for.")] = None,
     *,
     cloud: CloudOpt = None,
 ) -> None:

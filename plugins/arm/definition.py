@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ def _ref_name(ref: str) -> str:
     return ref.rsplit("/", 1)[-1]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _merged(name: str) -> dict[str, Any]:
     """A definition with its ``allOf`` chain flattened: properties, required, etc."""
     raw = spec()["definitions"][name]

@@ -225,7 +225,7 @@ def plan_create(target: Target, definition: Definition, settings: Any, *, locati
     url = arm_endpoint(settings) + target.id + f"?api-version={defs.API_VERSION}"
     body = create_body(definition, location)
     purpose = "save the existing web service to the local history" if force else "refuse if the web service exists"
-    plan = [{"method": "GET", "url": url, "purpose": purpose}]
+    plan: list[dict[str, Any]] = [{"method": "GET", "url": url, "purpose": purpose}]
     plan.append({"method": "PUT", "url": url, "body": body})
     plan.append({"method": "GET", "url": "<Azure-AsyncOperation URL of the PUT response>", "purpose": "poll until Succeeded or Failed"})
     return plan

@@ -323,7 +323,7 @@ def patch_ilearner(definition: Definition, location: ModelLocation, selector: st
     name = choose_resource(patchable_names(doc), selector, _label(doc))
     for r in doc["Resources"]:
         if isinstance(r, dict) and r.get("Name") == name:
-            loc = r.get("Location") if isinstance(r.get("Location"), dict) else {}
+            loc = v if isinstance(v := r.get("Location"), dict) else {}
             loc.update(location.to_dict())
             r["Location"] = loc
             break

@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
-UrlArg = Annotated[Optional[str], typer.Argument(help="Management URL of the web service or endpoint (instead of --workspace/--service/--endpoint).", show_default=False)]
-WorkspaceOpt = Annotated[Optional[str], typer.Option("--workspace", "--workspace-id", help="Workspace ID (AZURE ML Studio, 32 hex). Default: setting 'workspace'.")]
-ServiceOpt = Annotated[Optional[str], typer.Option("--service", "--web-service-id", help="Web service ID (32 hex).")]
-EndpointOpt = Annotated[Optional[str], typer.Option("--endpoint", "--endpoint-name", help="Endpoint name.")]
-LocationOpt = Annotated[Optional[str], typer.Option("--location", help="Workspace region, e.g. 'South Central US', 'West Europe'. Default: setting 'location'.")]
+UrlArg = Annotated[str | None, typer.Argument(help="Management URL of the web service or endpoint (instead of --workspace/--service/--endpoint).", show_default=False)]
+WorkspaceOpt = Annotated[str | None, typer.Option("--workspace", "--workspace-id", help="Workspace ID (AZURE ML Studio, 32 hex). Default: setting 'workspace'.")]
+ServiceOpt = Annotated[str | None, typer.Option("--service", "--web-service-id", help="Web service ID (32 hex).")]
+EndpointOpt = Annotated[str | None, typer.Option("--endpoint", "--endpoint-name", help="Endpoint name.")]
+LocationOpt = Annotated[str | None, typer.Option("--location", help="Workspace region, e.g. 'South Central US', 'West Europe'. Default: setting 'location'.")]
 ShowKeysOpt = Annotated[bool, typer.Option("--show-keys", help="Include the endpoints' API keys (PrimaryKey, SecondaryKey) in the output.")]
-ConfigFileOpt = Annotated[Optional[Path], typer.Option("--config-file", help="AzureMLPS config.json (WorkspaceId, AuthorizationToken, Location).")]
+ConfigFileOpt = Annotated[Path | None, typer.Option("--config-file", help="AzureMLPS config.json (WorkspaceId, AuthorizationToken, Location).")]
 
 
-def _ctx(config_file: Optional[Path]) -> Any:
+def _ctx(config_file: Path | None) -> Any:
     from amlws.cli import get_context
 
     ctx = get_context()
@@ -29,8 +29,8 @@ def _ctx(config_file: Optional[Path]) -> Any:
     return ctx
 
 
-def _ref(ctx: Any, url: Optional[str], workspace: Optional[str], service: Optional[str], endpoint: Optional[str],
-         location: Optional[str], *, need_service: bool = True, need_endpoint: bool = False) -> Any:
+def _ref(ctx: Any, url: str | None, workspace: str | None, service: str | None, endpoint: str | None,
+         location: str | None, *, need_service: bool = True, need_endpoint: bool = False) -> Any:
     from amlws.errors import UsageError
 
     from .backend import ref_from
@@ -177,9 +177,9 @@ def register(app: typer.Typer) -> None:
         workspace: WorkspaceOpt = None,
         service: ServiceOpt = None,
         endpoint: EndpointOpt = None,
-        description: Annotated[Optional[str], typer.Option("--description", help="Endpoint description.")] = None,
+        description: Annotated[str | None, typer.Option("--description", help="Endpoint description.")] = None,
         throttle_level: Annotated[str, typer.Option("--throttle-level", help="Low (free and standard) or High (standard only).")] = "Low",
-        max_concurrent_calls: Annotated[Optional[int], typer.Option("--max-concurrent-calls", help="1-200, with --throttle-level High (Low means 4).")] = None,
+        max_concurrent_calls: Annotated[int | None, typer.Option("--max-concurrent-calls", help="1-200, with --throttle-level High (Low means 4).")] = None,
         prevent_update: Annotated[bool, typer.Option("--prevent-update", help="Protect the endpoint from updates (PreventUpdate).")] = False,
         location: LocationOpt = None,
         config_file: ConfigFileOpt = None,
@@ -240,7 +240,7 @@ def register(app: typer.Typer) -> None:
     @config.command("import")
     def config_import(
         config_json: Annotated[Path, typer.Argument(help="AzureMLPS config.json.")],
-        to_profile: Annotated[Optional[str], typer.Option("--to-profile", help="Profile to write (default: the current profile).")] = None,
+        to_profile: Annotated[str | None, typer.Option("--to-profile", help="Profile to write (default: the current profile).")] = None,
     ) -> None:
         """Turn an AzureMLPS config.json into an amlws profile (workspace, location, workspace_token).
 

@@ -13,8 +13,8 @@ from typing import Any
 from amlws.errors import ConflictError, UsageError
 
 from .backend import is_default_endpoint, make_client, normalise, refuse_default, strip_keys
-from .targets import ClassicRef, check_endpoint_name
 from .client import refresh_body
+from .targets import ClassicRef, check_endpoint_name
 
 log = logging.getLogger("amlws.classic")
 

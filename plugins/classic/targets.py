@@ -173,7 +173,7 @@ def parse_url(url: str, override_base: str | None) -> ClassicRef | None:
             rest = parts.path[len(b.path):]
     if rest is None and MANAGEMENT_HOST_RE.match(host):
         rest = parts.path.lstrip("/")
-        base = override_base and normalise_base(override_base) or f"{parts.scheme.lower()}://{parts.netloc.lower()}/"
+        base = (override_base and normalise_base(override_base)) or f"{parts.scheme.lower()}://{parts.netloc.lower()}/"
     if rest is None:
         return None
     m = _PATH_RE.match(rest.lstrip("/"))

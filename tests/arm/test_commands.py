@@ -16,7 +16,6 @@ from amlws.config import Settings
 from amlws.errors import UsageError
 from amlws.host import Host
 
-
 # --- targets --------------------------------------------------------------------------------------
 
 
@@ -38,7 +37,7 @@ def test_claims_web_service_ids_case_insensitively(pm, h):
 )
 def test_rejects_arm_ids_of_other_types(pm, target):
     host = Host(pm, Settings(env={}))
-    with pytest.raises(UsageError, match="not a Microsoft.MachineLearning/webServices resource ID"):
+    with pytest.raises(UsageError, match=r"not a Microsoft.MachineLearning/webServices resource ID"):
         host.resolve(target)
 
 
@@ -189,8 +188,9 @@ def test_tls_is_verified(run, server, h, monkeypatch, tmp_path: Path):
 def test_list_resource_group_follows_next_link(run, server, h, monkeypatch):
     monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", h.SUB)
     coll = f"/subscriptions/{h.SUB}/resourceGroups/{h.RG}/providers/Microsoft.MachineLearning/webServices"
-    item = lambda n: {"id": f"{coll}/{n}", "name": n, "type": "Microsoft.MachineLearning/webServices", "location": "West US",
-                      "properties": {"provisioningState": "Succeeded", "title": n.upper(), "packageType": "Graph"}}
+    def item(n: str) -> dict:
+        return {"id": f"{coll}/{n}", "name": n, "type": "Microsoft.MachineLearning/webServices", "location": "West US",
+                "properties": {"provisioningState": "Succeeded", "title": n.upper(), "packageType": "Graph"}}
     server.expect_ordered_request(coll, method="GET", query_string=h.API).respond_with_json(
         {"value": [item("a"), item("b")], "nextLink": server.url_for(coll) + "?api-version=2017-01-01&$skiptoken=page2"}
     )
@@ -216,6 +216,28 @@ def test_list_table(run, server, h):
     code, out, err = run("list", "--subscription", h.SUB)
     assert code == 0, err
     assert "svc-zz" in out and "West US" in out and "T1" in out
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_list_table_keeps_names_whole_at_terminal_width(run, server, h, monkeypatch, width):
+    """Two names sharing a long prefix stay whole and on one line with their location; the
+    ids are cut in the middle, keeping their different ends; -o json keeps every id whole."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    coll = f"/subscriptions/{h.SUB}/providers/Microsoft.MachineLearning/webServices"
+    names = ["bike-rental-predictive", "bike-rental-predictive-2"]
+    server.expect_request(coll, method="GET").respond_with_json({"value": [
+        {"id": f"{coll}/{n}", "name": n, "location": "West Europe",
+         "properties": {"provisioningState": "Succeeded", "title": "Bike rental predictive experiment [Predictive Exp.]"}}
+        for n in names]})
+    code, out, err = run("list", "--subscription", h.SUB)
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) <= width, out
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if "bike-rental" in line]
+    assert [r[:3] for r in rows] == [[n, "West Europe", "Succeeded"] for n in names], out
+    ends = [r[-1].partition("…")[2] for r in rows]
+    assert all(ends) and ends[0] != ends[1] and all(f"{coll}/{n}".endswith(e) for n, e in zip(names, ends)), out
+    code, out, err = run("list", "--subscription", h.SUB, "-o", "json")
+    assert [i["id"] for i in json.loads(out)] == [f"{coll}/{n}" for n in names]
 
 
 def test_list_subscription(run, server, h):

@@ -301,7 +301,7 @@ def test_update_refuses_a_plain_http_model_uri_unless_allow_http(run, server, h,
     code, out, err = run("update", h.WS_PATH, "--service-updates", str(wsd), "--yes", "--allow-http", "-o", "json")
     assert code == 0, err
     assert "plain http" in err
-    patch = [r for r, _ in server.log if r.method == "PATCH"][0]
+    patch = next(r for r, _ in server.log if r.method == "PATCH")
     assert json.loads(patch.get_data())["properties"]["assets"]["asset3"]["locationInfo"]["uri"] == uri
 
 

@@ -102,7 +102,7 @@ def test_update_reports_unverified_when_service_keeps_old_model(run, server, h, 
     assert result["verified"] is False
     assert result["details"]["assets"]["asset3"] == {"sent": h.NEW_BLOB, "live": h.OLD_URI, "match": False}
     # Read-only fields of the input file are not sent.
-    patch = [r for r, _ in server.log if r.method == "PATCH"][0]
+    patch = next(r for r, _ in server.log if r.method == "PATCH")
     body = h.validate_request_body(patch.get_data())
     assert "id" not in body and "provisioningState" not in body["properties"]
 

@@ -103,7 +103,7 @@ def test_endpoints_add_sends_the_documented_body(fake, run, cc) -> None:
     assert (req.method, req.path, req.query_string) == ("PUT", f"/workspaces/{cc.WS}/webservices/{cc.SVC}/endpoints/ep02", b"")
     assert req.headers["Authorization"] == f"Bearer {cc.TOKEN}"
     assert req.headers["Content-Type"] == "application/json; charset=utf-8"
-    assert req.get_data() == '{"Description":"Région Nord","ThrottleLevel":"High","MaxConcurrentCalls":50}'.encode("utf-8")
+    assert req.get_data() == '{"Description":"Région Nord","ThrottleLevel":"High","MaxConcurrentCalls":50}'.encode()
     assert r.json["added"] is True and r.json["endpointObject"]["Name"] == "ep02"
     assert r.json["message"] == 'Web service endpoint "ep02" was successfully added.'
 

@@ -15,7 +15,7 @@ EXEC = "/exec"
 
 @pytest.fixture
 def execution(fake: Any, httpserver: Any, cc: Any) -> Any:
-    for svc, endpoints in fake.endpoints.items():
+    for endpoints in fake.endpoints.values():
         for name, doc in endpoints.items():
             doc["ApiLocation"] = httpserver.url_for(f"{EXEC}/workspaces/{cc.WS}/services/{name}id")
     return fake

@@ -26,7 +26,7 @@ def _check_request_line(req: Any, cc: Any) -> None:
     assert req.path.startswith(f"/workspaces/{cc.WS}/webservices")
     assert req.headers["Authorization"] == f"Bearer {cc.TOKEN}"
     assert req.headers["Accept"] == "application/json"
-    assert "x-ms-metaanalytics-authorizationtoken" not in {k.lower() for k in req.headers.keys()}
+    assert "x-ms-metaanalytics-authorizationtoken" not in {k.lower() for k, _ in req.headers.items()}
     if req.method in ("GET", "DELETE"):
         assert req.get_data() == b"" and "Content-Type" not in req.headers
     else:

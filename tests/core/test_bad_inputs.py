@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,10 +49,11 @@ def error_classes() -> dict[str, int]:
     return out
 
 
-def _text(node: ast.AST | None) -> str | None:
-    """A message as the user sees it: f-string fields become ``{...}`` placeholders."""
+def _text(node: ast.AST | None, field: Callable[[ast.expr], str] | None = None) -> str | None:
+    """A message as a template: f-string fields become ``{...}`` placeholders (or what ``field`` makes of them)."""
     if node is None:
         return None
+    field = field or (lambda n: "{" + re.sub(r"\s+", " ", ast.unparse(n)) + "}")
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.JoinedStr):
@@ -60,20 +62,115 @@ def _text(node: ast.AST | None) -> str | None:
             if isinstance(v, ast.Constant):
                 parts.append(str(v.value))
             else:
-                inner = ast.unparse(v.value) if isinstance(v, ast.FormattedValue) else "..."
-                parts.append("{" + re.sub(r"\s+", " ", inner) + "}")
+                parts.append(field(v.value) if isinstance(v, ast.FormattedValue) else "{...}")
         return "".join(parts)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, right = _text(node.left), _text(node.right)
+        left, right = _text(node.left, field), _text(node.right, field)
         return (left or "{...}") + (right or "{...}")
     if isinstance(node, ast.IfExp):
-        return _text(node.body) or _text(node.orelse)
-    return "{" + ast.unparse(node) + "}"
+        return _text(node.body, field) or _text(node.orelse, field)
+    return field(node)  # type: ignore[arg-type]
+
+
+def module_constants() -> dict[str, object]:
+    """Module-level string (and string tuple) constants of amlws, by name: a hint given as
+    ``hint=CONNECTION_STRING_HINT`` is documented by its text."""
+    out: dict[str, object] = {}
+    for path in SOURCES:
+        for stmt in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+                target, node = stmt.targets[0], stmt.value
+            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                target, node = stmt.target, stmt.value
+            else:
+                continue
+            if not isinstance(target, ast.Name):
+                continue
+            try:
+                value = ast.literal_eval(node)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                continue
+            if isinstance(value, str) or (isinstance(value, (tuple, list)) and all(isinstance(x, str) for x in value)):
+                out.setdefault(target.id, value)
+    return out
+
+
+#: Names of run-time values as the reference shows them (``{exc}`` -> ``<error>``).
+_SHOWN_NAMES = {"exc": "error", "e": "error", "p": "path", "k": "key", "v": "value", "i": "N", "n": "N"}
+#: Methods that return (a piece of) their receiver: ``{text.splitlines()[0]}`` shows ``<text>``.
+_STR_METHODS = {"strip", "rstrip", "lstrip", "splitlines", "split", "lower", "upper", "title", "replace", "casefold"}
+#: Calls that only wrap a value (the reference shows the value).
+_WRAPPERS = {"redact", "str", "repr", "sorted", "list", "tuple", "set", "int", "float", "abs", "_host"}
+
+
+def _shown_field(node: ast.expr, consts: dict[str, object]) -> str:
+    """A readable placeholder for one f-string field: ``{len(failed)}`` -> ``N``, ``{redact(loc.uri)}``
+    -> ``<uri>``, ``{name}`` -> ``<name>``; a module constant (a hint, a list of choices) -> its text."""
+
+    def name(text: str) -> str:
+        text = _SHOWN_NAMES.get(text, text.strip("_"))
+        return text if text == "N" else f"<{text}>"
+
+    if isinstance(node, ast.Constant):
+        return str(node.value)
+    if isinstance(node, ast.Name):
+        value = consts.get(node.id)
+        if isinstance(value, str):
+            return value
+        return ", ".join(value) if isinstance(value, (tuple, list)) else name(node.id)
+    if isinstance(node, ast.JoinedStr):
+        return _text(node, lambda n: _shown_field(n, consts)) or ""
+    if isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == "len":
+            return "N"
+        if isinstance(func, ast.Attribute) and func.attr == "join" and isinstance(func.value, ast.Constant) and node.args:
+            arg = node.args[0]
+            items = consts.get(arg.id) if isinstance(arg, ast.Name) else None
+            if isinstance(items, (tuple, list)):
+                return str(func.value.value).join(items)
+            return _shown_field(arg, consts)
+        if isinstance(func, ast.Name) and func.id in _WRAPPERS and node.args:
+            return _shown_field(node.args[0], consts)
+        if isinstance(func, ast.Name) and func.id == "type":
+            return "<type>"
+        if isinstance(func, ast.Attribute) and func.attr == "get" and node.args and isinstance(node.args[0], ast.Constant):
+            return name(str(node.args[0].value))  # d.get('name') -> <name>
+        if isinstance(func, ast.Attribute) and func.attr in _STR_METHODS:
+            return _shown_field(func.value, consts)  # text.rstrip('?') -> <text>
+        if node.args:
+            return _shown_field(node.args[0], consts)
+        return _shown_field(func, consts)
+    if isinstance(node, ast.Attribute):
+        return "<type>" if node.attr == "__name__" else name(node.attr)
+    if isinstance(node, ast.Subscript):
+        key = node.slice
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            return name(key.value)
+        return _shown_field(node.value, consts)
+    if isinstance(node, ast.BoolOp):
+        return _shown_field(node.values[0], consts)
+    if isinstance(node, ast.IfExp):
+        return _shown_field(node.body, consts)
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.Add) and any(isinstance(x, ast.JoinedStr) or (isinstance(x, ast.Constant) and isinstance(x.value, str))
+                                                for x in (node.left, node.right)):
+            return _shown_field(node.left, consts) + _shown_field(node.right, consts)
+        return "N"
+    if isinstance(node, (ast.GeneratorExp, ast.ListComp)):
+        return _shown_field(node.elt, consts)
+    return "<...>"
+
+
+def _shown(node: ast.AST | None, consts: dict[str, object]) -> str | None:
+    """A message or hint as the reference shows it: readable placeholders, constants as text."""
+    return _text(node, lambda n: _shown_field(n, consts))
 
 
 def raised_errors() -> list[dict[str, object]]:
     """Every ``SomeError(message, hint=...)`` built in amlws's code, with its exit code."""
     classes = error_classes()
+    consts = module_constants()
     rows = []
     for path in SOURCES:
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -84,11 +181,13 @@ def raised_errors() -> list[dict[str, object]]:
             if name not in classes or not node.args:
                 continue
             message = _text(node.args[0])
-            hint = next((_text(k.value) for k in node.keywords if k.arg == "hint"), None)
-            if not message or message.startswith("{") and message.endswith("}") and message.count("{") == 1:
+            hint_node = next((k.value for k in node.keywords if k.arg == "hint"), None)
+            hint = _text(hint_node)
+            if not message or (message.startswith("{") and message.endswith("}") and message.count("{") == 1):
                 continue  # a message built elsewhere (e.g. from an HTTP response): documented by status
             rows.append({"module": str(path.relative_to(REPO)), "line": node.lineno, "class": name,
-                         "code": classes[name], "message": message, "hint": hint})
+                         "code": classes[name], "message": message, "hint": hint,
+                         "shown": _shown(node.args[0], consts), "shown_hint": _shown(hint_node, consts)})
     return rows
 
 
@@ -102,7 +201,7 @@ def reference() -> str:
     rows = raised_errors()
     out = [BEGIN, "", "## Reference: every error, by module", "",
            "Generated from the source (every `AmlwsError` subclass amlws builds with a fixed message); "
-           "`{...}` stands for a value filled in at run time. The exit code comes from the class.", ""]
+           "`<name>` stands for a value filled in at run time, `N` for a number. The exit code comes from the class.", ""]
     by_module: dict[str, list[dict[str, object]]] = {}
     for r in rows:
         by_module.setdefault(str(r["module"]), []).append(r)
@@ -110,11 +209,11 @@ def reference() -> str:
         out += [f"### `{module}`", "", "| message | exit | error | fix |", "|---|---|---|---|"]
         seen = set()
         for r in by_module[module]:
-            key = (r["message"], r["hint"], r["code"])
+            key = (r["shown"], r["shown_hint"], r["code"])
             if key in seen:
                 continue
             seen.add(key)
-            out.append(f"| {_cell(str(r['message']))} | {r['code']} | {r['class']} | {_cell(r['hint']) if r['hint'] else ''} |")
+            out.append(f"| {_cell(str(r['shown']))} | {r['code']} | {r['class']} | {_cell(r['shown_hint']) if r['shown_hint'] else ''} |")
         out.append("")
     out.append(END)
     return "\n".join(out) + "\n"
@@ -226,7 +325,7 @@ def test_reference_lists_every_error_amlws_raises():
     rows = raised_errors()
     assert len(rows) > 150
     text = ERRORS_MD.read_text(encoding="utf-8")
-    missing = [f"{r['module']}:{r['line']} {r['message']}" for r in rows if _cell(str(r["message"])) not in text]
+    missing = [f"{r['module']}:{r['line']} {r['message']}" for r in rows if _cell(str(r["shown"])) not in text]
     assert not missing, ("docs/errors.md does not list these errors; run "
                          "`.venv/bin/python tests/core/test_bad_inputs.py --write`:\n" + "\n".join(missing[:20]))
 
@@ -234,8 +333,27 @@ def test_reference_lists_every_error_amlws_raises():
 def test_reference_exit_codes_match_the_classes():
     text = ERRORS_MD.read_text(encoding="utf-8")
     for r in raised_errors():
-        line = f"| {_cell(str(r['message']))} | {r['code']} | {r['class']} |"
+        line = f"| {_cell(str(r['shown']))} | {r['code']} | {r['class']} |"
         assert line in text, f"{r['module']}:{r['line']}: {line}"
+
+
+def test_reference_shows_readable_placeholders_and_constant_hints():
+    """The reference reads as text: f-string fields become ``N`` / ``<name>``, never source code,
+    and a hint given as a module constant is shown as the constant's text."""
+
+    def shown(expr: str) -> str | None:
+        return _shown(ast.parse(expr, mode="eval").body, {"HINT": "set X", "FORMATS": ("json", "tsv")})
+
+    assert shown('f"{len(failed)} row(s) failed"') == "N row(s) failed"
+    assert shown('f"not a blob: {redact(loc.uri)}"') == "not a blob: <uri>"
+    assert shown("f\"letters: {''.join(bad) or '(none given)'}\"") == "letters: <bad>"
+    assert shown('f"row {i + 1} of {d.get(\'name\')}: {text.splitlines()[0]} ({type(exc).__name__})"') == \
+        "row N of <name>: <text> (<type>)"
+    assert shown("HINT") == "set X" and shown('f"use -o {\', -o \'.join(FORMATS)}"') == "use -o json, -o tsv"
+    generated = ERRORS_MD.read_text(encoding="utf-8").split(BEGIN, 1)[1]
+    source_like = re.findall(r"\{[^{}`]*(?:\(|_HINT\b|\.join)[^{}`]*\}", generated)
+    assert not source_like, source_like[:10]
+    assert "`{CONNECTION_STRING_HINT}`" not in generated and "AMLWS_STORAGE_CONNECTION_STRING" in generated
 
 
 if __name__ == "__main__":

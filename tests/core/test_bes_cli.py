@@ -158,6 +158,25 @@ def test_invoke(httpserver: HTTPServer, run_cli, pm, key, tmp_path: Path) -> Non
     assert code == 0 and "Scored Labels" in out and "female" in out
 
 
+def test_invoke_rounds_string_scores_in_tables_and_prints_the_rows_as_tsv(httpserver: HTTPServer, run_cli, pm, key, tmp_path: Path) -> None:
+    """RRS returns numbers as strings: a table shows 4 significant digits, JSON the exact string;
+    ``-o tsv`` prints the scored rows (not one empty line for the nested result)."""
+    values = [["20", "female", "1", "-17.412915632731572"], ["35", "male", "0", "0.123456789"]]
+    httpserver.expect_request(f"{BASE}/execute", method="POST").respond_with_json({"Results": {"output1": {"type": "DataTable", "value": {
+        "ColumnNames": ["age", "sex", "Scored Labels", "Scored Probabilities"], "ColumnTypes": [], "Values": values}}}})
+    data = tmp_path / "in.csv"
+    data.write_text("age,sex\n20,female\n35,male\n", encoding="utf-8")
+    code, out, err = run_cli(["invoke", "--url", httpserver.url_for(BASE), "-i", str(data)], pm)
+    assert code == 0, err
+    assert "-17.41" in out and "0.1235" in out and "-17.412915632731572" not in out and "0.123456789" not in out
+    code, out, err = run_cli(["invoke", "--url", httpserver.url_for(BASE), "-i", str(data), "-o", "tsv"], pm)
+    assert (code, out) == (0, "20\tfemale\t1\t-17.412915632731572\n35\tmale\t0\t0.123456789\n"), err
+    code, out, err = run_cli(["invoke", "--url", httpserver.url_for(BASE), "-i", str(data), "-o", "json"], pm)
+    assert json.loads(out)["outputs"]["output1"]["rows"] == values
+    code, out, err = run_cli(["invoke", "--url", httpserver.url_for(BASE), "-i", str(data), "-o", "tsv", "--query", "outputs.output1.columns"], pm)
+    assert out == "age\nsex\nScored Labels\nScored Probabilities\n"
+
+
 def test_status_table(httpserver: HTTPServer, run_cli, pm, key) -> None:
     httpserver.expect_request(f"{BASE}/jobs/jz", method="GET").respond_with_json(
         {"StatusCode": "Finished", "Results": {"output1": RESULT}, "Details": None})

@@ -151,6 +151,20 @@ def test_blob_sas_by_url_with_permissions_iso_expiry_and_https_only(azurite, azu
     assert parse_expiry("30m", now=now) == now + timedelta(minutes=30) and parse_expiry("7d", now=now) == now + timedelta(days=7)
 
 
+def test_expiry_durations_in_seconds_minutes_hours_days_and_weeks() -> None:
+    """``--expiry 1s`` and ``2w`` are durations as ``30m`` is (the help names the units)."""
+    from amlws.blob import parse_expiry
+    from amlws.errors import UsageError
+
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
+    assert parse_expiry("1s", now=now) == now + timedelta(seconds=1)
+    assert parse_expiry("90S", now=now) == now + timedelta(seconds=90)
+    assert parse_expiry("2w", now=now) == now + timedelta(weeks=2)
+    assert parse_expiry("1.5h", now=now) == now + timedelta(minutes=90)
+    with pytest.raises(UsageError, match="neither a duration nor a date"):
+        parse_expiry("3y", now=now)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import pytest
 import typer
@@ -43,7 +43,7 @@ def toy_app(**decorator_kw: Any) -> tuple[typer.Typer, dict[str, Any]]:
         target: TargetInput,
         flag: Annotated[bool, typer.Option("--flag", help="An own option.")] = False,
         *,
-        last: Annotated[Optional[str], typer.Option("--last", help="Keyword-only: after the target options.")] = None,
+        last: Annotated[str | None, typer.Option("--last", help="Keyword-only: after the target options.")] = None,
     ) -> None:
         """Show what the command got."""
         seen.update(target=target, flag=flag, last=last)
@@ -95,7 +95,7 @@ def test_backend_option_wins_over_the_fixed_backend():
 
 
 def test_target_can_be_an_option_in_place():
-    app, seen = toy_app(target=Annotated[Optional[str], typer.Option("--target", help="As an option.")])
+    app, seen = toy_app(target=Annotated[str | None, typer.Option("--target", help="As an option.")])
     assert params(app, "show")[:2] == ["target", "flag"]
     assert CliRunner().invoke(app, ["show", "--target", "t:1"]).exit_code == 0
     assert seen["target"].text == "t:1"
@@ -109,9 +109,9 @@ def test_given_ignores_backend_alone():
 
 @pytest.mark.parametrize("bad", ["no_target", "clash"])
 def test_a_command_it_cannot_decorate_fails_at_definition(bad):
-    def no_target(other: Optional[str] = None) -> None: ...
+    def no_target(other: str | None = None) -> None: ...
 
-    def clash(target: Any = None, name: Optional[str] = None) -> None: ...
+    def clash(target: Any = None, name: str | None = None) -> None: ...
 
     with pytest.raises(TypeError, match="needs a 'target' parameter"):
         with_target_options({"no_target": no_target, "clash": clash}[bad])

@@ -104,3 +104,46 @@ def test_every_exit_code_is_in_the_readme_table():
     for member in ExitCode:
         assert table.get(int(member)) == member.name, f"README.md has no row '| {int(member)} | {member.name} | ...'"
     assert set(table) == {int(m) for m in ExitCode}, "the README table lists an exit code amlws does not have"
+
+
+def test_retraining_walkthrough_uses_the_container_it_uploads_to():
+    """Followed from the top, docs/retraining.md's blob references name the container `blob upload`
+    answers with: the default one, unless the page really sets another (a commented-out or
+    "optional" setting does not count), so step 2 finds step 1's data (not ContainerNotFound)."""
+    from amlws.blob import DEFAULT_CONTAINER
+
+    text = (REPO / "docs" / "retraining.md").read_text(encoding="utf-8")
+    set_to = [m.group(1) for m in re.finditer(r"^amlws config set storage_container (\S+)(.*)$", text, flags=re.MULTILINE)
+              if "optional" not in m.group(2)]
+    container = set_to[0] if set_to else DEFAULT_CONTAINER
+    answered = re.findall(r'"container": "([^"]+)"', text)
+    refs = re.findall(r"(?:--input-blob|--output-blob)\s+\w+=([^/\s]+)/", text)
+    refs += re.findall(r'"RelativeLocation": "([^/"]+)/', text)
+    assert answered and refs
+    assert set(answered) == {container} and set(refs) == {container}, (container, answered, refs)
+
+
+def test_readme_says_which_http_model_urls_need_no_allow_http():
+    """The README names the loopback hosts whose http:// model URL passes without --allow-http
+    (the emulator, Azurite), as docs/safety.md does; each one it names does pass, another host does not."""
+    from amlws.errors import UsageError
+    from amlws.model import ModelLocation
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    sentence = re.search(r"A plain `http://` model URL is refused.{0,200}?is accepted without it", text)
+    assert sentence, "README does not say which http:// model URLs are accepted without --allow-http"
+    hosts = re.findall(r"`([^`]+)`", sentence.group(0).split("loopback", 1)[1])
+    assert set(hosts) == {"localhost", "127.x.x.x", "::1"}
+    for host in ("localhost", "127.0.0.1", "[::1]"):
+        ModelLocation.from_uri(f"http://{host}:10000/devstoreaccount1/models/m.ilearner?sp=r&sig=x").check_scheme()
+    with pytest.raises(UsageError):
+        ModelLocation.from_uri("http://acct.blob.core.windows.net/models/m.ilearner?sp=r&sig=x").check_scheme()
+
+
+def test_readme_describes_the_tsv_key_order_to_tsv_uses():
+    """README: tsv prints an object's values sorted by key name, uppercase before lowercase."""
+    from amlws.output import to_tsv
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    assert "an object's values sorted by key name (alphabetically, as Python sorts strings: uppercase before lowercase" in text
+    assert to_tsv({"b": 2, "a": 1, "Z": 0}) == "0\t1\t2\n"

@@ -361,7 +361,7 @@ def test_what_if_reports_failures_and_what_is_already_done(toy_host, tmp_path: P
     toy = Toy(delay=0)
     run_fleet(toy_host(toy), toy_rows(2), FleetOptions(state=state))
     size = state.stat().st_size
-    rows = toy_rows(3) + [FleetRow(key="bad", target="nobody-claims-this", model=MODEL.format(key="bad"))]
+    rows = [*toy_rows(3), FleetRow(key="bad", target="nobody-claims-this", model=MODEL.format(key="bad"))]
     summary = run_fleet(toy_host(toy), rows, FleetOptions(state=state, what_if=True))
     statuses = {r["key"]: r["status"] for r in summary["rows"]}
     assert statuses == {"r000": "deployed", "r001": "deployed", "r002": "planned", "bad": "failed"}

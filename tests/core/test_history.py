@@ -62,12 +62,10 @@ def test_change_marks_applied_failed_and_interrupted(tmp_path):
     h = History(tmp_path)
     with h.change(TARGET, "arm", {"v": 1}, action="update") as entry:
         entry["outcome"] = {"verified": True}
-    with pytest.raises(OperationFailed):
-        with h.change(TARGET, "arm", {"v": 2}, action="update"):
-            raise OperationFailed("the operation to update ended Failed")
-    with pytest.raises(KeyboardInterrupt):
-        with h.change(TARGET, "arm", {"v": 3}, action="rollback"):
-            raise KeyboardInterrupt
+    with pytest.raises(OperationFailed), h.change(TARGET, "arm", {"v": 2}, action="update"):
+        raise OperationFailed("the operation to update ended Failed")
+    with pytest.raises(KeyboardInterrupt), h.change(TARGET, "arm", {"v": 3}, action="rollback"):
+        raise KeyboardInterrupt
     rows = h.list(TARGET)
     assert [(r["revision"], r["action"], r["status"]) for r in rows] == [
         (1, "update", "applied"), (2, "update", "failed"), (3, "rollback", "interrupted")]

@@ -197,7 +197,7 @@ def test_hookspecs_are_prefixed_and_documented():
     assert names and all(n.startswith("amlws_") for n in names)
     for n in names:
         spec = getattr(pm.hook, n).spec
-        assert spec.function.__doc__ and ":param" in spec.function.__doc__ or n in ("amlws_backend_info", "amlws_settings"), n
+        assert (spec.function.__doc__ and ":param" in spec.function.__doc__) or n in ("amlws_backend_info", "amlws_settings"), n
 
 
 # --- dispatch: claims ---------------------------------------------------------------------
@@ -225,7 +225,7 @@ def test_two_backends_claiming_one_target_is_an_error_naming_both(make_pm):
     host = host_for(pm)
     with pytest.raises(AmbiguousTargetError) as info:
         host.resolve("x:svc")
-    assert "backends one and two both claim the target 'x:svc'" == info.value.message
+    assert info.value.message == "backends one and two both claim the target 'x:svc'"
     assert info.value.exit_code == ExitCode.USAGE
     assert "--backend" in info.value.hint
     # --backend settles it.
@@ -256,7 +256,7 @@ def test_target_from_options(make_pm):
     pm = make_pm((Opts("acme"), "acme"))
     assert host_for(pm).resolve(None, options={"name": "svc", "workspace": None}) == Target("acme", "acme:svc")
     pm2 = make_pm((Opts("one"), "one"), (Opts("two"), "two"))
-    with pytest.raises(AmbiguousTargetError, match="one:svc, two:svc|two:svc, one:svc"):
+    with pytest.raises(AmbiguousTargetError, match=r"one:svc, two:svc|two:svc, one:svc"):
         host_for(pm2).resolve(None, options={"name": "svc"})
     assert host_for(pm2).resolve(None, backend="two", options={"name": "svc"}) == Target("two", "two:svc")
 
@@ -268,7 +268,7 @@ def test_claim_returning_the_wrong_type_names_the_plugin(make_pm):
             return target
 
     pm = make_pm((Bad("bad"), "badplugin"))
-    with pytest.raises(PluginError, match="plugin 'badplugin': amlws_claim_target returned str, expected amlws.model.Target"):
+    with pytest.raises(PluginError, match=r"plugin 'badplugin': amlws_claim_target returned str, expected amlws.model.Target"):
         host_for(pm).resolve("bad:x")
 
 
@@ -289,7 +289,7 @@ def test_backend_info_wrong_type_and_duplicate_names(make_pm):
         def amlws_backend_info(self):
             return {"name": "dict"}
 
-    with pytest.raises(PluginError, match="must return amlws.model.BackendInfo"):
+    with pytest.raises(PluginError, match=r"must return amlws.model.BackendInfo"):
         host_for(make_pm((BadInfo(), "badinfo"))).backends()
     with pytest.raises(PluginError, match="both call their backend 'same'"):
         host_for(make_pm((FakeBackend("same", "a:"), "p1"), (FakeBackend("same", "b:"), "p2"))).backends()
@@ -364,7 +364,7 @@ def test_import_definition_asks_backends_in_name_order(make_pm):
     host = host_for(make_pm((b, "b"), (a, "a")))
     assert host.import_definition({"x": 1}, source="f.json") == Definition("b", {"x": 1})
     assert a.calls == ["f.json"] and b.calls == ["f.json"]
-    with pytest.raises(UsageError, match="f.json: no backend recognises this definition format"):
+    with pytest.raises(UsageError, match=r"f.json: no backend recognises this definition format"):
         host_for(make_pm((Importer("c", False), "c"))).import_definition({}, source="f.json")
 
 

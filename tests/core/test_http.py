@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
 import time
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import pytest
 import trustme
@@ -207,7 +206,7 @@ def test_user_agent_and_json_body(httpserver):
     http.request("PUT", httpserver.url_for("/p"), params={"api-version": "2017-01-01"}, json_body={"b": [1, "é"]})
     assert seen["headers"]["User-Agent"].startswith(f"amlws/{__version__} ")
     assert seen["headers"]["Content-Type"] == "application/json; charset=utf-8"
-    assert seen["body"] == '{"b":[1,"é"]}'.encode("utf-8")
+    assert seen["body"] == '{"b":[1,"é"]}'.encode()
     assert seen["args"] == {"api-version": "2017-01-01"}
 
 

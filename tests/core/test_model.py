@@ -133,7 +133,7 @@ def test_parse_json_names_the_line():
     with pytest.raises(UsageError) as info:
         api.parse_json('{\n  "a": 1,\n}', "f.json")
     assert info.value.message.startswith("f.json: malformed JSON at line 3 column 1: ")
-    with pytest.raises(UsageError, match="f.json: empty definition"):
+    with pytest.raises(UsageError, match=r"f.json: empty definition"):
         api.parse_json("  \n", "f.json")
 
 

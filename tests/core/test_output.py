@@ -62,6 +62,20 @@ def test_to_tsv_scalars_lists_and_precision():
     assert to_tsv([]) == ""
 
 
+def test_a_command_can_give_the_rows_tsv_prints_unless_queried():
+    from amlws.output import emit
+
+    data = {"outputs": {"o": {"columns": ["a", "b"], "rows": [["1", "x y"], ["2", "z"]]}}}
+    rows = lambda d: [r for t in d["outputs"].values() for r in t["rows"]]  # noqa: E731
+    for query, expected in ((None, "1\tx y\n2\tz\n"), ("outputs.o.columns", "a\nb\n")):
+        out = io.StringIO()
+        emit(data, output="tsv", query=query, tsv=rows, stream=out)
+        assert out.getvalue() == expected
+    out = io.StringIO()
+    emit(data, output="json", tsv=rows, stream=out)
+    assert json.loads(out.getvalue()) == data
+
+
 def test_none_prints_nothing_and_keeps_the_exit_code(pm, run_cli):
     assert run_cli(["get", "acme:svc", "-o", "none"], pm) == (0, "", "")
     code, out, err = run_cli(["get", "acme:svc", "--query", "[[[", "-o", "none"], pm)
@@ -86,9 +100,55 @@ def test_a_table_never_breaks_an_id_it_shows_what_fits(monkeypatch):
     render_table(rows, stream=out)
     text = out.getvalue()
     assert max(len(line) for line in text.splitlines()) <= 80
-    pieces = [c for c in _cells(text) if "/" in c or "Microsoft" in c or "webServices" in c]
-    # the id is shown on one line, cut at the end with "…", never continued on the next line
-    assert len(pieces) == 1 and ARM_ID.startswith(pieces[0].rstrip("…")) and pieces[0].endswith("…"), text
+    pieces = [c for c in _cells(text) if "/" in c or "Microsoft" in c or "webServices" in c or c.endswith("-predictive…")
+              or c.startswith("…")]
+    # the id is shown on one line, cut in the middle with "…" keeping its end, never continued on the next line
+    assert len(pieces) == 1, text
+    head, _, tail = pieces[0].partition("…")
+    assert ARM_ID.startswith(head) and ARM_ID.endswith(tail) and tail.endswith("income-predictive"), text
+
+
+def _service(name: str) -> dict[str, str]:
+    return {"name": name, "location": "West Europe", "provisioningState": "Succeeded",
+            "title": "Bike rental predictive experiment [Predictive Exp.]", "id": ARM_ID.replace("census-income-predictive", name)}
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_a_table_keeps_names_whole_short_columns_on_one_line_and_ids_cut_in_the_middle(monkeypatch, width):
+    """Two names sharing a long prefix stay whole (they identify the rows); the title wraps at
+    words and the id gives way (cut in the middle, keeping its distinguishing end) before them;
+    a short value such as a location is never wrapped."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    rows = [_service("bike-rental-predictive"), _service("bike-rental-predictive-2")]
+    out = io.StringIO()
+    render_table(rows, stream=out)
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= width, text
+    lines = [_cells(line) for line in text.splitlines()]
+    firsts = [c for c in lines if c and c[0].startswith("bike-rental")]
+    assert [c[:3] for c in firsts] == [["bike-rental-predictive", "West Europe", "Succeeded"],
+                                       ["bike-rental-predictive-2", "West Europe", "Succeeded"]], text
+    tails = []
+    for row, cells in zip(rows, firsts):
+        head, cut, tail = cells[-1].partition("…")
+        assert cut and row["id"].startswith(head) and row["id"].endswith(tail), text
+        tails.append(tail)
+    assert tails[0] != tails[1]  # the end that tells the two apart
+    if width >= 120:
+        assert [t.rsplit("/", 1)[-1] for t in tails] == [r["name"] for r in rows], text
+    assert "Europe" not in [c for line in lines for c in line]  # "West Europe" not wrapped
+    assert sum("Bike" in c for c in _cells(text)) == 2 and "Exp.]" in _cells(text)  # the title wraps at words
+
+
+def test_cut_middle_keeps_whole_path_segments_and_the_end():
+    from amlws.output import cut_middle
+
+    rid = ARM_ID.replace("census-income-predictive", "bike-rental-predictive")
+    assert cut_middle(rid, 60) == "/subscriptions/…/webServices/bike-rental-predictive"
+    assert cut_middle(rid, 38) == "…/webServices/bike-rental-predictive"
+    assert cut_middle(rid, 12) == "…-predictive"
+    assert cut_middle(rid, len(rid)) == rid
+    assert cut_middle("0d8d1a8f-1234-4c4e-9d7b-3a5c0f1e2b7a", 20) == "0d8d1a…-3a5c0f1e2b7a"
 
 
 def test_a_table_shows_a_whole_id_when_it_fits(monkeypatch):
@@ -107,6 +167,24 @@ def test_a_json_cell_is_not_cut_short(monkeypatch):
 
 
 # --- numbers -----------------------------------------------------------------------------------------
+
+
+def test_decimal_strings_show_four_significant_digits_in_tables_ints_and_ids_as_they_are(monkeypatch):
+    """RRS returns scores as strings: a table rounds them like numbers; JSON keeps them exact."""
+    from amlws.output import emit, format_number
+
+    assert [format_number(v) for v in ("-17.412915632731572", "0.5", "1e5", ".25")] == ["-17.41", "0.5", "1e+05", "0.25"]
+    assert [format_number(v) for v in ("42", "1.2.3", "2017-01-01", "0d8d1a8f", "nan", " 1.5", "")] == [
+        "42", "1.2.3", "2017-01-01", "0d8d1a8f", "nan", " 1.5", ""]
+    monkeypatch.setenv("COLUMNS", "80")
+    data = [{"age": "39", "Scored Probabilities": "-17.412915632731572"}]
+    out = io.StringIO()
+    emit(data, stream=out)
+    assert ["39", "-17.41"] in [_cells(line) for line in out.getvalue().splitlines()]
+    out = io.StringIO()
+    emit(data, output="json", stream=out)
+    assert json.loads(out.getvalue()) == data
+
 
 
 def test_metrics_four_significant_digits_in_tables_full_precision_in_json(pm, run_cli, tmp_path: Path):

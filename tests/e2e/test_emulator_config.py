@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from amlws.emulator import seed as demo
-from amlws.emulator.seed import describe
 from amlws.emulator.exceptions import ConfigurationError
+from amlws.emulator.seed import describe
 from amlws.emulator.server import EmulatorServer
 
 from .conftest import API, Http, arm_ws_path, model_blob, operation_end

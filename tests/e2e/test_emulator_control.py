@@ -112,11 +112,10 @@ def test_persistent_state_survives_restart_on_a_new_port(tmp_path, cert_dir):
     with EmulatorServer(seed="demo", state=state, cert_dir=cert_dir) as first:
         h = Http(first)
         assert h.put(f"{WS}/{demo.DEMO_PREDICTIVE_SERVICE}/endpoints/kept", headers=TOKEN, json={}).status_code == 200
-        port = first.port
     with EmulatorServer(seed="demo", state=state, cert_dir=cert_dir) as second:
         h = Http(second)
         ep = h.get(f"{WS}/{demo.DEMO_PREDICTIVE_SERVICE}/endpoints/kept", headers=TOKEN).json()
-        assert ep["ApiLocation"].startswith(second.url) and (second.port != port or True)
+        assert ep["ApiLocation"].startswith(second.url)
         assert len(h.get(f"{WS}/{demo.DEMO_PREDICTIVE_SERVICE}/endpoints", headers=TOKEN).json()) == 3  # not re-seeded
         r = h.post(ep["ApiLocation"] + "/execute", params={"api-version": "2.0"}, headers={"Authorization": f"Bearer {ep['PrimaryKey']}"},
                    json={"Inputs": {"input1": {"ColumnNames": ["temperature", "humidity"], "Values": [["0", "0"]]}}})

@@ -34,8 +34,7 @@ def exchange(server: EmulatorServer, data: bytes) -> tuple[int, dict[str, str], 
     """Send raw bytes, read until the server closes the connection (a server that keeps it open
     fails the read timeout); returns status, headers and body."""
     ctx = ssl.create_default_context(cafile=str(server.ca_path))
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw, ctx.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
             conn.sendall(data)
             received = b""
             while chunk := conn.recv(65536):

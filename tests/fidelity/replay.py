@@ -102,6 +102,11 @@ def _url_shape(url: str | None) -> str | None:
     return GUID.sub("<id>", path)
 
 
+def _norm_ids(value: Any) -> Any:
+    """GUIDs differ between the recording and the emulator: compare them as one placeholder."""
+    return GUID.sub("<id>", value) if isinstance(value, str) else value
+
+
 def _compare_json(recorded: Any, emulated: Any, path: str, out: list[tuple[str, Any, Any]]) -> None:
     if isinstance(recorded, dict) and isinstance(emulated, dict):
         for k in recorded.keys() - emulated.keys():
@@ -114,8 +119,7 @@ def _compare_json(recorded: Any, emulated: Any, path: str, out: list[tuple[str, 
                 if not (isinstance(ev, str) and ARM_TIME.match(ev)):
                     out.append((f"time format {path}{k}", rv, ev))
             elif k in VALUE_FIELDS and not isinstance(rv, (dict, list)):
-                norm = (lambda v: GUID.sub("<id>", v) if isinstance(v, str) else v)
-                if norm(rv) != norm(ev):
+                if _norm_ids(rv) != _norm_ids(ev):
                     out.append((f"value {path}{k}", rv, ev))
             else:
                 _compare_json(rv, ev, f"{path}{k}.", out)
