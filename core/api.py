@@ -70,7 +70,8 @@ def load_definition(
 ) -> Definition:
     """Read, validate and normalise a definition (``Import-AzMlWebService``)."""
     if (input_file is None) == (json_string is None):
-        raise UsageError("give exactly one of --input-file and --json-string")
+        raise UsageError("give exactly one of --input-file and --json-string",
+            hint="pass the definition as a file (--input-file FILE) or as inline JSON (--json-string '{...}')")
     if input_file is not None:
         source = str(input_file)
         text = read_text(input_file, what="definition file")
@@ -82,13 +83,16 @@ def load_definition(
 
 
 def write_json(path: str | Path, data: Any, *, force: bool = False, settings: Settings | None = None) -> Path:
-    """Write JSON atomically (2-space indent, UTF-8, no BOM), asking before overwriting."""
+    """Write JSON atomically (2-space indent, UTF-8, no BOM), asking before overwriting.
+
+    A new file is 0600 on POSIX: definitions (export, import, patch-ilearner) and results carry SAS
+    tokens and sometimes API keys (docs/safety.md); an existing file keeps the mode its owner gave it."""
     p = Path(path)
     if p.exists() and not force:
         if p.is_dir():
             raise UsageError(f"output path is a directory: {p}", hint="give a file path")
         confirm(settings, f"{p} exists. Overwrite it?", hint="pass --force to overwrite the output file")
-    return atomic_write_with(p, lambda fh: write_json_stream(data, fh))
+    return atomic_write_with(p, lambda fh: write_json_stream(data, fh), mode=None if p.exists() else 0o600)
 
 
 def write_json_stream(data: Any, fh: Any, *, batch: int = 8192) -> None:
@@ -200,14 +204,15 @@ def model_location_from(
     given = sum(x is not None for x in (uri, bes_result, base_location or relative_location))
     if given != 1:
         raise UsageError(
-            "give the new model as exactly one of --uri, --bes-result, or --base-location with --relative-location"
-        )
+            "give the new model as exactly one of --uri, --bes-result, or --base-location with --relative-location",
+            hint="e.g. --uri 'https://ACCOUNT.blob.core.windows.net/CONTAINER/model.ilearner?SAS', or --bes-result with the training job's result")
     if uri is not None:
         return ModelLocation.from_uri(uri)
     if bes_result is not None:
         return _location_from_bes(bes_result, output_name)
     if not base_location or not relative_location:
-        raise UsageError("--base-location and --relative-location go together")
+        raise UsageError("--base-location and --relative-location go together",
+            hint='give both, e.g. --base-location https://ACCOUNT.blob.core.windows.net/ --relative-location CONTAINER/model.ilearner')
     return ModelLocation(base_location, relative_location, sas_blob_token or "")
 
 
@@ -218,7 +223,8 @@ def _location_from_bes(value: Any, output_name: str | None) -> ModelLocation:
             text = read_text(text, what="BES result file")
         value = parse_json(text, "BES result")
     if not isinstance(value, dict):
-        raise UsageError("the BES result must be a JSON object")
+        raise UsageError("the BES result must be a JSON object",
+            hint="give the training job's result (amlws jobs status JOB -o json), or one of its Results entries")
     lowered = {k.lower(): v for k, v in value.items()}
     results = lowered.get("results")
     if results is None and isinstance(lowered.get("result"), dict):
@@ -255,10 +261,22 @@ def definition_diff(old: dict[str, Any] | None, new: dict[str, Any], *, fromfile
 
 
 def plan_update(
-    host: Host, target: Target, definition: Definition, *, live_document: dict[str, Any] | None = None
+    host: Host, target: Target, definition: Definition, *, live_document: dict[str, Any] | None = None,
+    live: Definition | None = None, check_model: bool = False,
 ) -> dict[str, Any]:
-    """What ``--what-if`` prints for an update: the requests and a diff; sends nothing that changes state."""
+    """What ``--what-if`` prints for an update: the requests and a diff; sends nothing that changes state.
+
+    With ``check_model`` (and ``live``), the storage ``HEAD`` of each changed model blob that ``update``
+    sends before the change (:func:`amlws.modelcheck.planned_heads`) is listed after the first reads."""
     requests = host.plan_update(target, definition)
+    if check_model:
+        from .modelcheck import planned_heads
+        from .rollback import restore_masked
+
+        checked = restore_masked(definition, live) if live is not None else definition  # as update compares it
+        heads = planned_heads(host, checked, live, head=True)
+        reads = next((i for i, r in enumerate(requests) if r.get("method") != "GET"), len(requests))
+        requests = requests[:reads] + heads + requests[reads:]
     return {
         "whatIf": True,
         "target": target.id,

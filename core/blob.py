@@ -146,10 +146,13 @@ def upload_file(
     blob_name: str | None = None,
     overwrite: bool = False,
     create_container: bool = True,
+    missing_hint: str = "check the path of the file to upload",
 ) -> ModelLocation:
     """Upload a local file (training data) and return its location (no SAS).
 
-    :raises UsageError: the file does not exist.
+    :param missing_hint: the fix printed when the file does not exist: it names the caller's
+        argument (``retrain --data``, ``blob upload FILE``).
+    :raises NotFoundError: the file does not exist.
     :raises ConflictError: the blob exists and ``overwrite`` is false (via the service's 409).
     """
     from azure.core.exceptions import ResourceExistsError
@@ -157,7 +160,7 @@ def upload_file(
 
     p = Path(path)
     if not p.is_file():
-        raise NotFoundError(f"training data file not found: {p}", hint="check the --data path")
+        raise NotFoundError(f"training data file not found: {p}", hint=missing_hint)
     name = blob_name or p.name
     account = StorageAccount.from_connection_string(connection_string)
     service = _service(connection_string)

@@ -444,17 +444,15 @@ def update_cmd(
         ctx.settings.flags["force"] = True
     if ctx.settings.what_if:
         live = ctx.host.get_definition(t)
-        plan = api.plan_update(ctx.host, t, definition, live_document=ctx.host.export(live))
+        plan = api.plan_update(ctx.host, t, definition, live_document=ctx.host.export(live), live=live, check_model=check_model)
         conflicts = api.update_conflicts(ctx.host, t, definition, live, file=service_updates)
         if conflicts:  # the real update would stop here (exit 5) unless --force
             plan["conflict"] = "; ".join(conflicts)
         ctx.emit(plan, table=_print_plan)
         return
-    from .rollback import check_file_source
-
-    check_file_source(t, service_updates, force=force)
     ctx.confirm(f"Update {t.id}?")
-    result = ctx.host.update(t, definition, check_export=True, allow_http=allow_http, check_model=check_model)
+    result = ctx.host.update(t, definition, check_export=True, allow_http=allow_http, check_model=check_model,
+                             source_file=service_updates)
     ctx.emit(result.to_dict())
 
 
@@ -520,9 +518,11 @@ def config_set(
             amlws config set subscription 00000000-0000-0000-0000-000000000000
             amlws config set api_key
     """
-    from .config import is_secret_setting, set_profile_value
+    from .config import check_setting_name, is_secret_setting, set_profile_value
 
     ctx = get_context()
+    known = ctx.host.settings_declared()
+    key = check_setting_name(key, known=known)
     if ctx.settings.what_if:
         from .config import config_path
 
@@ -534,7 +534,7 @@ def config_set(
         import getpass
 
         value = getpass.getpass(f"{key}: ")
-    path = set_profile_value(ctx.settings.profile, key, value)
+    path = set_profile_value(ctx.settings.profile, key, value, known=known)
     ctx.emit({"profile": ctx.settings.profile, "key": key, "path": str(path)})
 
 
@@ -601,7 +601,8 @@ def register_commands(pm: Any) -> None:
 
 def main(argv: list[str] | None = None, *, pm: Any = None) -> int:
     """Run the CLI; returns (and as a script exits with) the documented exit code."""
-    global _pm
+    global _pm, _context
+    _context = None  # a context left by an earlier in-process run must not speak for this one
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     if args == ["--version"] and pm is None:  # fast path: plugins load (a broken one still warns), no command tree is built
         from .host import get_plugin_manager
@@ -639,17 +640,30 @@ def main(argv: list[str] | None = None, *, pm: Any = None) -> int:
             # for Ctrl-C, which it turns into Exit(130)) instead of raising it.
             code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
             if code == int(ExitCode.INTERRUPTED):
-                sys.stderr.write("error: interrupted\n")
+                sys.stderr.write(_interrupted_line())
     except AmlwsError as exc:
         code = _report(exc, debug)
     except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted\n")
+        sys.stderr.write(_interrupted_line())
         code = int(ExitCode.INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - the boundary: unexpected errors, still one line
         code = _report_unexpected(exc, debug)
     if argv is None:
         sys.exit(code)
     return code
+
+
+def _interrupted_line() -> str:
+    """The Ctrl-C line: after an interrupted remote change, how to see whether it completed anyway
+    (the service carries on with a long-running operation) and how to undo it."""
+    from .redact import redact
+
+    host = _context._host if _context is not None else None
+    target = getattr(host, "interrupted_change", None)
+    if target is None:
+        return "error: interrupted (fix: run the command again)\n"
+    return redact(f"error: interrupted (fix: the change may still complete on the service: check it with amlws get {target.id}; "
+                  f"amlws rollback {target.id} undoes it)") + "\n"
 
 
 def _report(exc: AmlwsError, debug: bool) -> int:

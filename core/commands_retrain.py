@@ -264,7 +264,8 @@ def register(app: typer.Typer) -> None:
         if ctx.settings.what_if:
             ctx.emit({"whatIf": True, "wouldUpload": str(file), "container": cont, "blob": name})
             return
-        loc = upload_file(file, connection_string=storage_connection_string(ctx.settings), container=cont, blob_name=name, overwrite=overwrite)
+        loc = upload_file(file, connection_string=storage_connection_string(ctx.settings), container=cont, blob_name=name,
+                          overwrite=overwrite, missing_hint="check the FILE argument of amlws blob upload")
         ctx.emit({"container": cont, "blob": name, "relativeLocation": loc.relative_location, "url": loc.blob_url})
 
     @blob_app.command("download")
@@ -394,7 +395,7 @@ def register(app: typer.Typer) -> None:
         if input_json is not None and input_file is not None:
             from .errors import UsageError
 
-            raise UsageError("give --input-file or --input-json, not both")
+            raise UsageError("give --input-file or --input-json, not both", hint='drop one of the two options')
         if input_json is not None:
             body = rrs.load_input(None, input_name=input_name, global_parameters=params, stdin=io.StringIO(input_json))
         else:
@@ -513,7 +514,8 @@ def _location_arg(ctx: Any, source: str | None, bes_result: Path | None, output_
     from .errors import UsageError
 
     if (source is None) == (bes_result is None):
-        raise UsageError("give a blob (URL or container/blob) or --bes-result FILE --output-name NAME")
+        raise UsageError("give a blob (URL or container/blob) or --bes-result FILE --output-name NAME",
+            hint='give exactly one: a blob URL, CONTAINER/BLOB, or --bes-result FILE with --output-name')
     if bes_result is not None:
         from . import api
 
@@ -530,7 +532,7 @@ def _location_arg(ctx: Any, source: str | None, bes_result: Path | None, output_
     account = StorageAccount.from_connection_string(storage_connection_string(ctx.settings))
     container, _, blob = source.lstrip("/").partition("/")
     if not blob:
-        raise UsageError(f"not container/blob: {source!r}")
+        raise UsageError(f"not container/blob: {source!r}", hint="write it as CONTAINER/BLOB, or give the blob URL")
     return account.location(container, blob)
 
 

@@ -18,6 +18,7 @@ import logging
 import os
 import stat
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,8 @@ def load_config_file(path: Path | None = None) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}",
+            hint="check the file's permissions, or use another config directory (AMLWS_CONFIG_DIR)") from None
     try:
         data = tomllib.loads(raw.decode("utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -133,13 +135,35 @@ def save_config_file(data: dict[str, Any], path: Path | None = None) -> Path:
     return atomic_write_text(path, tomli_w.dumps(data), mode=0o600)
 
 
-def set_profile_value(profile: str, key: str, value: str | None, path: Path | None = None) -> Path:
-    """Set (or with ``value=None`` unset) one setting in a profile."""
+def check_setting_name(key: str, *, known: Iterable[str] | None = None) -> str:
+    """``key`` as stored (``-`` -> ``_``); with ``known``, :class:`UsageError` (exit 2) unless it is one
+    of them, naming the closest (a misspelt setting saved silently would be ignored)."""
     key = key.replace("-", "_")
     if not key or not key.replace("_", "").isalnum() or not key.isascii():
         raise UsageError(f"invalid setting name {key!r}", hint="use names like subscription or workspace_token")
-    if value is not None and key not in KNOWN_KEYS:
-        log.warning("%s is not a setting amlws itself uses (a plugin may); see amlws config show", key)
+    if known is not None:
+        names = sorted(set(known))
+        if key not in names:
+            import difflib
+
+            close = difflib.get_close_matches(key, names, n=1)
+            raise UsageError(f"unknown setting {key!r}",
+                             hint=(f"did you mean {close[0]}? " if close else "") + "amlws config show lists the settings")
+    return key
+
+
+def set_profile_value(
+    profile: str, key: str, value: str | None, path: Path | None = None, *, known: Iterable[str] | None = None
+) -> Path:
+    """Set (or with ``value=None`` unset) one setting in a profile.
+
+    :param known: the settings that may be set: :data:`KNOWN_KEYS` and the plugins' (``amlws_settings``;
+        :meth:`amlws.host.Host.settings_declared`). Default: :data:`KNOWN_KEYS`. Unsetting takes any name.
+    :raises UsageError: an unknown name (a typo saved silently would be ignored), with the closest known one.
+    """
+    if value is None:
+        known = None  # unsetting: any name, a stale one included
+    key = check_setting_name(key, known=KNOWN_KEYS if known is None and value is not None else known)
     data = load_config_file(path)
     profiles = data.setdefault("profiles", {})
     section = profiles.setdefault(profile, {})

@@ -43,7 +43,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import AmlwsError, ExitCode, UsageError
+from .errors import AmlwsError, ExitCode, NotFoundError, UsageError
 from .redact import redact
 
 log = logging.getLogger("amlws.fleet")
@@ -152,6 +152,16 @@ def _bool(value: Any, where: str) -> bool:
     raise UsageError(f"{where}: expected true or false, got {value!r}", hint="write true/false (or yes/no, 1/0)")
 
 
+def _column(name: Any, where: str) -> str:
+    """The field a (non-``param:``) column names; unknown: :class:`UsageError`."""
+    fname = _FIELDS.get(_norm(name))
+    if fname is None:
+        raise UsageError(f"{where}: unknown column {name!r}",
+                         hint="columns: key, target, training_url, data, gate, evaluation_output, model_output, "
+                              "input_name, create, description, model, backend, resource, param:NAME")
+    return fname
+
+
 def _row_from_mapping(raw: dict[str, Any], defaults: dict[str, Any], where: str, line: int) -> FleetRow:
     values: dict[str, Any] = {}
     params: dict[str, Any] = {}
@@ -164,19 +174,17 @@ def _row_from_mapping(raw: dict[str, Any], defaults: dict[str, Any], where: str,
             if prefix is not None:
                 params[str(name).strip()[len(prefix):]] = value
                 continue
-            fname = _FIELDS.get(_norm(name))
-            if fname is None:
-                raise UsageError(f"{where}: unknown column {name!r}",
-                                 hint="columns: key, target, training_url, data, gate, evaluation_output, model_output, "
-                                      "input_name, create, description, model, backend, resource, param:NAME")
+            fname = _column(name, where)
             if fname == "global_parameters":
                 if isinstance(value, str):
                     try:
                         value = json.loads(value)
                     except ValueError:
-                        raise UsageError(f"{where}: global_parameters must be a JSON object") from None
+                        raise UsageError(f"{where}: global_parameters must be a JSON object",
+                            hint='write it as a JSON object, e.g. {"Region": "eu"}') from None
                 if not isinstance(value, dict):
-                    raise UsageError(f"{where}: global_parameters must be an object")
+                    raise UsageError(f"{where}: global_parameters must be an object",
+                        hint='write it as an object of name: value, e.g. {"Region": "eu"}')
                 params.update(value)
                 continue
             if fname == "gates":
@@ -210,19 +218,23 @@ def parse_manifest(text: str, *, fmt: str, source: str = "<manifest>", defaults:
         reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
         if not reader.fieldnames:
             raise UsageError(f"{source}: empty manifest", hint="the first line names the columns, e.g. key,target,training_url,data")
+        for name in reader.fieldnames:
+            if str(name).strip() and not any(str(name).strip().lower().startswith(p) for p in _PARAM_PREFIXES):
+                _column(name, f"{source} line 1")  # the header names the columns: a typo is line 1's
         for raw in reader:
             i = reader.line_num
             if not any((v or "").strip() for v in raw.values() if isinstance(v, str)):
                 continue
             if None in raw:
-                raise UsageError(f"{source} line {i}: more cells than columns")
+                raise UsageError(f"{source} line {i}: more cells than columns",
+                    hint='quote cells that contain commas, or name the extra column in the header line')
             rows.append(_row_from_mapping(raw, defaults, f"{source} line {i}", i))
     else:
         if fmt == "json":
             try:
                 doc = json.loads(text)
             except ValueError as exc:
-                raise UsageError(f"{source}: invalid JSON: {exc}") from None
+                raise UsageError(f"{source}: invalid JSON: {exc}", hint='fix the JSON at the place named') from None
         elif fmt == "yaml":
             try:
                 import yaml
@@ -232,17 +244,19 @@ def parse_manifest(text: str, *, fmt: str, source: str = "<manifest>", defaults:
             try:
                 doc = yaml.safe_load(text)
             except yaml.YAMLError as exc:
-                raise UsageError(f"{source}: invalid YAML: {exc}") from None
+                raise UsageError(f"{source}: invalid YAML: {exc}", hint='fix the YAML at the place named') from None
         else:
             raise UsageError(f"unknown manifest format {fmt!r}", hint="use .csv, .json or .yaml")
         if isinstance(doc, dict):
             defaults = {**defaults, **(doc.get("defaults") or {})}
             doc = doc.get("rows")
         if not isinstance(doc, list):
-            raise UsageError(f"{source}: expected a list of rows (or an object with \"rows\")")
+            raise UsageError(f"{source}: expected a list of rows (or an object with \"rows\")",
+                hint='write a list of row objects, or {"defaults": {...}, "rows": [...]}')
         for i, raw in enumerate(doc, start=1):
             if not isinstance(raw, dict):
-                raise UsageError(f"{source}: row {i} is not an object")
+                raise UsageError(f"{source}: row {i} is not an object",
+                    hint='write each row as an object of column: value')
             rows.append(_row_from_mapping(raw, defaults, f"{source} row {i}", i))
     seen: dict[str, int] = {}
     for row in rows:
@@ -521,7 +535,7 @@ def load_states(paths: Iterable[str | Path]) -> tuple[dict[str, RowState], list[
     records: list[dict[str, Any]] = []
     for p in paths:
         if not Path(p).exists():
-            raise UsageError(f"no fleet state file {p}", hint="give the --state file(s) that amlws fleet run wrote")
+            raise NotFoundError(f"no fleet state file {p}", hint="check the path: give the --state file(s) that amlws fleet run wrote")
         records.extend(read_journal(p))
     records.sort(key=lambda r: str(r.get("time", "")))  # stable: same-time records keep their file order
     return fold_journal(records)
@@ -994,11 +1008,14 @@ def resolve_state_paths(paths: Iterable[str | Path]) -> list[Path]:
     stands for the state files beside it. Neither is an error, so that a CI check on the fleet
     never passes on zero rows.
 
-    :raises UsageError: a path is missing, or is neither a state file nor a manifest with one.
+    :raises NotFoundError: a path does not exist (exit 3).
+    :raises UsageError: a path is neither a state file nor a manifest with one.
     """
     out: list[Path] = []
     for given in paths:
         p = Path(given)
+        if not p.exists():
+            raise NotFoundError(f"no such file {p}", hint="check the path: give the --state file(s) that amlws fleet run wrote, or its manifest")
         if not p.is_file():
             raise UsageError(f"no fleet state file {p}", hint="give the --state file(s) that amlws fleet run wrote")
         if _is_journal(p):

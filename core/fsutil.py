@@ -115,7 +115,8 @@ def read_text(path: str | os.PathLike[str], *, what: str = "file") -> str:
     except IsADirectoryError:
         raise UsageError(f"{what} is a directory: {p}", hint="give a file path") from None
     except OSError as exc:
-        raise UsageError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot read {what} {p}: {exc.strerror or exc}",
+            hint='check the path and its permissions') from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:

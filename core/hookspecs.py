@@ -221,6 +221,21 @@ def amlws_service_endpoints(target: Any, settings: Any, include_key: bool, defin
     """
 
 
+# --- settings -------------------------------------------------------------------------
+
+
+@hookspec
+def amlws_settings() -> Any:
+    """Declare the settings this plugin reads, so that ``amlws config set NAME`` accepts them.
+
+    Called on every plugin. ``amlws config set`` refuses a name that neither amlws
+    (``amlws.config.KNOWN_KEYS``) nor a plugin declares (exit 2, with a "did you mean" hint):
+    a misspelt setting saved silently would be ignored.
+
+    :returns: ``{name: one-line description}``.
+    """
+
+
 # --- CLI -----------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ import importlib
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -135,6 +136,8 @@ class Host:
     def __init__(self, pm: pluggy.PluginManager, settings: Any) -> None:
         self.pm = pm
         self.settings = settings
+        #: the target whose change (:meth:`update`) a Ctrl-C interrupted: it may still complete remotely
+        self.interrupted_change: Target | None = None
 
     # --- backends --------------------------------------------------------------------
 
@@ -208,7 +211,8 @@ class Host:
             self._backend_plugin(backend)
             claims = [c for c in claims if c.backend == backend]
             if not claims:
-                raise NoBackendError(f"backend {backend!r} does not understand the target {target!r}")
+                raise NoBackendError(f"backend {backend!r} does not understand the target {target!r}",
+                                     hint="drop --backend, or give a target of that backend (amlws plugins lists them)")
         if not claims:
             helps = [f"{n}: {i.target_help}" for n, (_, i) in sorted(self.backends().items()) if i.target_help]
             raise NoBackendError(
@@ -266,7 +270,7 @@ class Host:
             if result is None:
                 # amlws_import returns None for a document in another backend's format
                 raise UsageError(
-                    f"{source}: not a {backend} definition",
+                    f"{source}: not a definition of the {backend} backend",
                     hint="export the definition from the service you are updating (amlws export TARGET -f FILE)",
                 )
             if not isinstance(result, Definition):
@@ -325,6 +329,7 @@ class Host:
         live: Definition | None = None,
         allow_http: bool = False,
         check_model: bool = False,
+        source_file: str | Path | None = None,
     ) -> UpdateResult:
         """Observers may veto; the live definition is read once and saved to the local history
         (with the planned, redacted requests) before anything is sent; then the backend sends,
@@ -337,6 +342,9 @@ class Host:
         :param live: the live definition when the caller has just read it (it is not read again).
         :param allow_http: accept a changed trained-model reference over plain http (old samples).
         :param check_model: ``HEAD`` each changed trained-model blob first (:mod:`amlws.modelcheck`).
+        :param source_file: with ``check_export``, the definition file: refused when ``amlws export``
+            wrote it from another target. Checked after the live read, so a missing target is
+            exit 3 (not found) before any exit 5 about the file's origin.
         """
         if definition.backend != target.backend:
             raise UsageError(
@@ -349,6 +357,10 @@ class Host:
             self.plan_update(target, definition)  # the backend's local checks first: a bad definition sends nothing
         if live is None and self._implements(target.backend, "amlws_get_definition"):
             live = self.get_definition(target)
+        if check_export and source_file is not None:
+            from .rollback import check_file_source
+
+            check_file_source(target, source_file, force=bool((self.settings.flags or {}).get("force")))
         if check_export and live is not None:
             self.check_unchanged_since_export(target, live)
             self.check_same_service(target, definition, live)
@@ -360,12 +372,16 @@ class Host:
         request = self.plan_update(target, definition) if can_plan else None
         from .history import History
 
-        with History().change(target.id, target.backend, live.document if live is not None else None, action=action,
-                              request=request, note=note) as entry:
-            result = self._call(target.backend, "amlws_update", UpdateResult, target=target, definition=definition,
-                                settings=self.settings, live=live)
-            entry["outcome"] = {"verified": result.verified, "modelUri": result.model_uri}
-            entry["unchanged"] = not result.changed  # nothing to roll back to: no revision
+        try:
+            with History().change(target.id, target.backend, live.document if live is not None else None, action=action,
+                                  request=request, note=note) as entry:
+                result = self._call(target.backend, "amlws_update", UpdateResult, target=target, definition=definition,
+                                    settings=self.settings, live=live)
+                entry["outcome"] = {"verified": result.verified, "modelUri": result.model_uri}
+                entry["unchanged"] = not result.changed  # nothing to roll back to: no revision
+        except KeyboardInterrupt:
+            self.interrupted_change = target  # the CLI says the change may still complete on the service
+            raise
         if model_check:
             result.details["modelCheck"] = model_check
         self._after_change(target, result.definition)
@@ -499,6 +515,22 @@ class Host:
                 log.warning("plugin %r failed in amlws_after_retrain_job (%s: %s)", impl.plugin_name, type(exc).__name__, exc)
 
     # --- introspection -------------------------------------------------------------------
+
+    def settings_declared(self) -> dict[str, str]:
+        """Every setting ``amlws config set`` accepts: amlws's own and those plugins declare
+        (``amlws_settings``), name -> description. A plugin whose declaration fails only warns."""
+        from .config import KNOWN_KEYS
+
+        out = dict(KNOWN_KEYS)
+        for impl in _plain_impls(self.pm.hook.amlws_settings):
+            try:
+                declared = _call_impl(impl, "amlws_settings")
+            except Exception as exc:  # noqa: BLE001 - one plugin's bug must not hide the others' settings
+                log.warning("plugin %r failed in amlws_settings (%s: %s)", impl.plugin_name, type(exc).__name__, exc)
+                continue
+            if isinstance(declared, dict):
+                out.update({str(k): str(v) for k, v in declared.items()})
+        return out
 
     def plugins(self) -> list[dict[str, Any]]:
         """What ``amlws plugins`` prints: name, version, distribution, backend name, hooks."""

@@ -88,7 +88,8 @@ def load_job_config(*, file: str | Path | None = None, string: str | None = None
             hint="fix the JSON (a trailing comma or a missing quote is the usual cause)",
         ) from None
     if not isinstance(data, dict):
-        raise UsageError(f"{source}: the job config must be a JSON object")
+        raise UsageError(f"{source}: the job config must be a JSON object",
+            hint='write it as {"Inputs": {...}, "Outputs": {...}, "GlobalParameters": {...}}')
     return data
 
 
@@ -191,7 +192,8 @@ def validate_job_config(config: Any, *, require_model_output: bool = False, sour
     :raises UsageError: naming the key and the fix.
     """
     if not isinstance(config, dict):
-        raise UsageError(f"{source}: the job config must be a JSON object")
+        raise UsageError(f"{source}: the job config must be a JSON object",
+            hint='write it as {"Inputs": {...}, "Outputs": {...}, "GlobalParameters": {...}}')
     for key in config:
         if key not in TOP_LEVEL_KEYS:
             raise _typo_error(source, key, TOP_LEVEL_KEYS)
@@ -241,14 +243,16 @@ def validate_job_config(config: Any, *, require_model_output: bool = False, sour
     pool = config.get("AzureBatchPoolId")
     if pool is not None:
         if not isinstance(pool, str) or not pool.strip():
-            raise UsageError(f"{source}: AzureBatchPoolId must be a string")
+            raise UsageError(f"{source}: AzureBatchPoolId must be a string",
+                hint='give the pool ID as a string, or leave it out')
         out["AzureBatchPoolId"] = pool
     return out
 
 
 def _named(value: Any, key: str, source: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise UsageError(f"{source}: {key} must be an object of name -> blob reference")
+        raise UsageError(f"{source}: {key} must be an object of name -> blob reference",
+            hint='e.g. {"input1": {"ConnectionString": "...", "RelativeLocation": "container/blob.csv"}}')
     for name in value:
         if not isinstance(name, str) or not name.strip():
             raise UsageError(f"{source}: {key} has an empty name", hint="use the Web Service Input/Output module names, e.g. input1")
@@ -263,7 +267,7 @@ def _validate_ref(ref: Any, where: str) -> dict[str, Any]:
             raise _typo_error(where, key, REF_KEYS)
     for key, value in ref.items():
         if value is not None and not isinstance(value, str):
-            raise UsageError(f"{where}: {key} must be a string")
+            raise UsageError(f"{where}: {key} must be a string", hint='quote the value')
     cs, rel, base, sas = (ref.get(k) or None for k in REF_KEYS)
     if not rel:
         raise UsageError(f"{where}: RelativeLocation is missing", hint="give container/path/blob.ext")
@@ -308,7 +312,8 @@ def _validate_params(params: Any, source: str) -> dict[str, str]:
     if params is None:
         return {}
     if not isinstance(params, dict):
-        raise UsageError(f"{source}: GlobalParameters must be an object of name -> string")
+        raise UsageError(f"{source}: GlobalParameters must be an object of name -> string",
+            hint='e.g. "GlobalParameters": {"Name": "value"}')
     out: dict[str, str] = {}
     for k, v in params.items():
         if isinstance(v, bool):
@@ -320,7 +325,8 @@ def _validate_params(params: Any, source: str) -> dict[str, str]:
         elif v is None:
             out[k] = ""
         else:
-            raise UsageError(f"{source}: GlobalParameters.{k} must be a string, not {type(v).__name__}")
+            raise UsageError(f"{source}: GlobalParameters.{k} must be a string, not {type(v).__name__}",
+                hint='quote the value, e.g. "0.5"')
     return out
 
 

@@ -76,6 +76,16 @@ def check_references(
     return found
 
 
+def planned_heads(host: Any, definition: Definition, live: Definition | None, *, head: bool = True) -> list[dict[str, Any]]:
+    """The ``HEAD`` requests :func:`check_references` would send (``update --what-if``): one per changed
+    reference that has a SAS or can be signed with the configured account key; URLs without SAS."""
+    if not head:
+        return []
+    return [{"method": "HEAD", "url": loc.blob_url, "purpose": f"check that the model blob ({name}) exists and is readable"}
+            for name, loc in changed_references(host, definition, live).items()
+            if loc.sas_blob_token or _signed_with_account_key(loc, host.settings) is not None]
+
+
 def head_blob(location: ModelLocation, settings: Any, *, http: Any = None) -> str:
     """``HEAD`` the blob with the SAS it carries (or one signed with the configured account key).
 
@@ -145,4 +155,4 @@ def _signed_with_account_key(location: ModelLocation, settings: Any) -> ModelLoc
     return replace(signed, given_uri=None)
 
 
-__all__ = ["changed_references", "check_references", "head_blob", "references"]
+__all__ = ["changed_references", "check_references", "head_blob", "planned_heads", "references"]

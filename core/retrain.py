@@ -224,7 +224,8 @@ def retrain(
             from .blob import upload_file
 
             say(f"uploading {upload['local']} to {container}/{upload['blob']}")
-            loc = upload_file(upload["local"], connection_string=cs or "", container=container, blob_name=upload["blob"])
+            loc = upload_file(upload["local"], connection_string=cs or "", container=container, blob_name=upload["blob"],
+                              missing_hint="check the --data path")
             upload["url"] = loc.blob_url
         steps["upload"] = {k: v for k, v in upload.items()}
 
@@ -347,7 +348,8 @@ def _ref_for(cs: str | None, container: str, blob: str, *, write: bool) -> dict[
         return blob_ref(f"{container}/{blob}", connection_string=cs)
     if account.sas:
         return blob_ref(f"{container}/{blob}", base_location=account.blob_endpoint, sas_blob_token=account.sas)
-    raise UsageError("the storage connection string has neither an account key nor a SAS")
+    raise UsageError("the storage connection string has neither an account key nor a SAS",
+        hint='use a connection string with AccountKey=... or SharedAccessSignature=... (amlws config set storage_connection_string)')
 
 
 def _plan_input(request: RetrainRequest, cs: str | None, container: str, prefix: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:

@@ -127,7 +127,8 @@ def diff(host: Any, target: Target, *, revision: int | None = None, file: str | 
     a file with the live definition's export document (what ``amlws export`` writes).
     """
     if revision is not None and file is not None:
-        raise UsageError("give at most one of --revision and --file")
+        raise UsageError("give at most one of --revision and --file",
+            hint='compare with a revision (--revision N) or with a local file (--file FILE), not both')
     if file is not None:
         from .api import load_definition
 
@@ -275,7 +276,8 @@ def rollback(
         raise UsageError(f"revision {revision} of {target.id} holds no definition (the backend could not read it)",
                          hint="pick another revision with --to (amlws history TARGET)")
     if entry.get("backend") and entry["backend"] != target.backend:
-        raise UsageError(f"revision {revision} is a {entry['backend']} definition but the target is a {target.backend} target")
+        raise UsageError(f"revision {revision} is a {entry['backend']} definition but the target is a {target.backend} target",
+            hint='choose a revision of this target (amlws history TARGET)')
     try:
         live = host.get_definition(target)
     except AmlwsError as exc:

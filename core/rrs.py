@@ -70,7 +70,7 @@ def build_request(
     elif isinstance(data, dict) and ("Inputs" in data or "GlobalParameters" in data):
         body = json.loads(json.dumps(data))
         if "Input" in data:
-            raise UsageError(f"{source}: give 'Inputs', not 'Input'")
+            raise UsageError(f"{source}: give 'Inputs', not 'Input'", hint='rename the key Input to Inputs')
         if not isinstance(body.get("Inputs"), dict) or not body["Inputs"]:
             raise UsageError(f"{source}: 'Inputs' must name at least one input", hint='e.g. {"Inputs": {"input1": {...}}}')
         for name, table in body["Inputs"].items():
@@ -100,11 +100,13 @@ def _check_datatable(table: Any, where: str) -> None:
     if isinstance(table, list):  # the swagger format: a list of row objects; passed through
         return
     if not isinstance(table, dict) or not isinstance(table.get("ColumnNames"), list) or not isinstance(table.get("Values"), list):
-        raise UsageError(f"{where}: expected {{'ColumnNames': [...], 'Values': [[...]]}}")
+        raise UsageError(f"{where}: expected {{'ColumnNames': [...], 'Values': [[...]]}}",
+            hint='write each input as {"ColumnNames": [...], "Values": [[...]]}')
     width = len(table["ColumnNames"])
     for i, row in enumerate(table["Values"]):
         if not isinstance(row, list) or len(row) != width:
-            raise UsageError(f"{where}: row {i + 1} has {len(row) if isinstance(row, list) else '?'} values for {width} columns")
+            raise UsageError(f"{where}: row {i + 1} has {len(row) if isinstance(row, list) else '?'} values for {width} columns",
+                hint='give each row one value per column')
 
 
 def load_input(
@@ -130,7 +132,8 @@ def load_input(
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise UsageError(f"{source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+            hint='fix the JSON at that line and column') from None
     return build_request(data, input_name=input_name, global_parameters=global_parameters, source=source)
 
 

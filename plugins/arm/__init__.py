@@ -29,6 +29,11 @@ def amlws_backend_info() -> BackendInfo:
 
 
 @hookimpl
+def amlws_settings() -> dict[str, str]:
+    return {"poll_interval": "seconds between polls of an ARM long-running operation (default 1)"}
+
+
+@hookimpl
 def amlws_claim_target(target: str, settings: Any) -> Any:
     from .service import make_target
 

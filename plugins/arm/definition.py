@@ -209,7 +209,8 @@ def normalize(document: Any, source: str = "<string>") -> tuple[dict[str, Any], 
     :raises UsageError: with every problem found, when the document is not a valid definition.
     """
     if not isinstance(document, dict):
-        raise UsageError(f"{source}: a web service definition must be a JSON object, got {_json_type(document)}")
+        raise UsageError(f"{source}: a web service definition must be a JSON object, got {_json_type(document)}",
+            hint='export the definition (amlws export TARGET -f FILE) and patch that file')
     props = _ci_get(document, "properties")
     if props is None:
         raise UsageError(
@@ -217,7 +218,8 @@ def normalize(document: Any, source: str = "<string>") -> tuple[dict[str, Any], 
             hint="export the definition with amlws export (the WebService resource JSON: location, tags, properties)",
         )
     if not isinstance(props, dict):
-        raise UsageError(f"{source}: 'properties' must be an object, got {_json_type(props)}")
+        raise UsageError(f"{source}: 'properties' must be an object, got {_json_type(props)}",
+            hint='export the definition (amlws export TARGET -f FILE) and patch that file')
     package_type = _ci_get(props, "packageType")
     if package_type is None:
         raise UsageError(
@@ -258,7 +260,8 @@ def export_document(document: dict[str, Any], *, include_keys: bool = False, for
     walk = _Walk("<export>", convert_old_parameters=False)
     out = walk.value(document, {"$ref": "#/definitions/WebService"}, "$", strip_nulls=True)  # a new document
     if not isinstance(out, dict):
-        raise UsageError("the definition is not a JSON object")
+        raise UsageError("the definition is not a JSON object",
+            hint='export the definition (amlws export TARGET -f FILE) and patch that file')
     for key in READ_ONLY_TOP:
         out.pop(key, None)
     props = out.get("properties")

@@ -168,29 +168,35 @@ def validate(doc: dict[str, Any], source: str) -> None:
         raise UsageError(f"{source}: Resources must be a list", hint="export the endpoint again (amlws export URL)")
     for i, r in enumerate(resources or []):
         if not isinstance(r, dict):
-            raise UsageError(f"{source}: Resources[{i}] must be an object with Name and Location")
+            raise UsageError(f"{source}: Resources[{i}] must be an object with Name and Location",
+                hint='export the definition (amlws export TARGET -f FILE) and patch that file')
         name = r.get("Name")
         if name is not None and not isinstance(name, str):
-            raise UsageError(f"{source}: Resources[{i}].Name must be a string")
+            raise UsageError(f"{source}: Resources[{i}].Name must be a string",
+                hint='export the definition (amlws export TARGET -f FILE) and patch that file')
         loc = r.get("Location")
         if loc is None:
             continue
         if not isinstance(loc, dict):
-            raise UsageError(f"{source}: Resources[{i}].Location must be an object with BaseLocation, RelativeLocation, SasBlobToken")
+            raise UsageError(f"{source}: Resources[{i}].Location must be an object with BaseLocation, RelativeLocation, SasBlobToken",
+                hint='export the definition (amlws export TARGET -f FILE) and patch that file')
         for key in ("BaseLocation", "RelativeLocation", "SasBlobToken"):
             if loc.get(key) is not None and not isinstance(loc[key], str):
-                raise UsageError(f"{source}: Resources[{i}].Location.{key} must be a string")
+                raise UsageError(f"{source}: Resources[{i}].Location.{key} must be a string",
+                    hint='export the definition (amlws export TARGET -f FILE) and patch that file')
     for key, what in (("WorkspaceId", "workspace"), ("WebServiceId", "web service")):
         value = doc.get(key)
         if value not in (None, ""):
             if not isinstance(value, str):
-                raise UsageError(f"{source}: {key} must be a string")
+                raise UsageError(f"{source}: {key} must be a string",
+                    hint='export the definition (amlws export TARGET -f FILE) and patch that file')
             try:
                 check_id(value, what)
             except UsageError as exc:
                 raise UsageError(f"{source}: {exc.message}", hint=exc.hint) from None
     if doc.get("Name") is not None and not isinstance(doc["Name"], str):
-        raise UsageError(f"{source}: Name must be a string")
+        raise UsageError(f"{source}: Name must be a string",
+            hint='export the definition (amlws export TARGET -f FILE) and patch that file')
 
 
 def patchable_names(doc: dict[str, Any]) -> list[str]:

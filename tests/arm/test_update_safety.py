@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -86,11 +87,13 @@ def test_update_refuses_a_file_exported_from_another_target_even_after_patching(
     code, _, err = run("patch-ilearner", str(exported), "--uri", f"{h.NEW_BLOB}?{h.NEW_SAS}", "-f", str(patched), "--yes")
     assert code == 0, err
     server.clear()
+    server.expect_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(live_document)
     for f in (exported, patched):
         code, out, err = run("update", h.WS_PATH, "--service-updates", str(f), "--yes")
         assert code == 5, err
         assert f"{f} was exported from {_other_path(h)}, not from {h.WS_PATH}" in err
-    assert server.log == []  # refused before the live read: nothing at all reached ARM
+    assert _methods(server) == [("GET", h.WS_PATH)] * 2  # refused after the live read: nothing changed
+    server.clear()
 
     # --what-if reports it as the conflict the real update would stop at
     server.expect_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(live_document)
@@ -98,6 +101,23 @@ def test_update_refuses_a_file_exported_from_another_target_even_after_patching(
     assert code == 0, err
     assert "was exported from" in json.loads(out)["conflict"]
     assert [m for m, _ in _methods(server)] == ["GET"]
+
+
+def test_update_of_a_missing_target_is_not_found_before_the_export_record(run, server, h, live_document, tmp_path: Path):
+    """A typo in the target (issue: exit 5 pointing at --force): the file was exported from svc1, the
+    target does not exist. The live read comes first, so it is exit 3 with the not-found hint; nothing else is sent."""
+    typo = h.WS_PATH[:-1]
+    exported = tmp_path / "svc.json"
+    server.expect_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(live_document)
+    assert run("export", h.WS_PATH, "-f", str(exported))[0] == 0
+    server.clear()
+    server.expect_request(typo, method="GET", query_string=h.API).respond_with_json(
+        {"error": {"code": "ResourceNotFound", "message": "The Resource was not found."}}, status=404)
+    code, out, err = run("update", typo, "--service-updates", str(exported), "--yes")
+    assert code == 3, err
+    assert "check the subscription, resource group and web service name (amlws list)" in err
+    assert "exported from" not in err and "--force" not in err
+    assert _methods(server) == [("GET", typo)]
 
 
 def test_update_of_its_own_export_passes_and_says_what_it_verified(run, server, h, live_document, tmp_path: Path):
@@ -113,6 +133,57 @@ def test_update_of_its_own_export_passes_and_says_what_it_verified(run, server, 
     assert result["verified"] is True and result["modelUri"] == h.NEW_BLOB
     assert result["verification"] == "the service reports the trained-model location that was sent (asset3)"
     assert [m for m, _ in _methods(server)] == ["GET", "GET", "PATCH", "GET", "GET"]
+
+
+def test_update_what_if_lists_the_model_blob_head_that_update_sends(run, server, h, live_document, tmp_path: Path, monkeypatch):
+    """The plan names every request ``update`` sends: the storage HEAD of the new model blob (URL without
+    SAS) between the live read and the PATCH; not with --no-check-model, nor when the model did not change."""
+    monkeypatch.setenv("AMLWS_CHECK_MODEL", "1")  # the suite turns the check off (invented storage hosts)
+    wsd = tmp_path / "svc1.json"
+    server.expect_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(live_document)
+    assert run("export", h.WS_PATH, "-f", str(wsd))[0] == 0
+    code, out, err = run("update", h.WS_PATH, "--service-updates", str(wsd), "--what-if", "-o", "json")
+    assert code == 0, err
+    assert "HEAD" not in [r["method"] for r in json.loads(out)["requests"]]  # the model is unchanged: no check
+    assert run("patch-ilearner", str(wsd), "--uri", f"{h.NEW_BLOB}?{h.NEW_SAS}")[0] == 0
+    code, out, err = run("update", h.WS_PATH, "--service-updates", str(wsd), "--what-if", "-o", "json")
+    assert code == 0, err
+    requests = json.loads(out)["requests"]
+    assert [r["method"] for r in requests] == ["GET", "HEAD", "PATCH", "GET", "GET"]
+    assert requests[1]["url"] == h.NEW_BLOB  # without the SAS
+    code, out, err = run("update", h.WS_PATH, "--service-updates", str(wsd), "--what-if", "--no-check-model", "-o", "json")
+    assert [r["method"] for r in json.loads(out)["requests"]] == ["GET", "PATCH", "GET", "GET"]
+    assert {m for m, _ in _methods(server)} == {"GET"}  # --what-if sent nothing else
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_definition_files_with_a_sas_are_written_0600(run, server, h, live_document, tmp_path: Path):
+    """patch-ilearner writes the full SAS into the file: owner-only, like the config and history files
+    (export creates it 0600; patched in place it keeps that mode; -f OUT is created 0600)."""
+    import stat
+
+    wsd, out = tmp_path / "svc1.json", tmp_path / "patched.json"
+    server.expect_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(live_document)
+    assert run("export", h.WS_PATH, "-f", str(wsd))[0] == 0
+    assert stat.S_IMODE(wsd.stat().st_mode) == 0o600
+    assert run("patch-ilearner", str(wsd), "--uri", f"{h.NEW_BLOB}?{h.NEW_SAS}")[0] == 0
+    assert run("patch-ilearner", str(wsd), "--uri", f"{h.NEW_BLOB}?{h.NEW_SAS}", "-f", str(out))[0] == 0
+    for f in (wsd, out):
+        assert h.NEW_SAS in f.read_text(encoding="utf-8")
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+
+def test_patch_ilearner_without_a_model_says_what_to_give(run, live_document, tmp_path: Path):
+    from amlws.plugins.arm.definition import export_document
+
+    wsd = tmp_path / "wsd.json"
+    wsd.write_text(json.dumps(export_document(live_document)), encoding="utf-8")
+    before = wsd.read_bytes()
+    code, out, err = run("patch-ilearner", str(wsd))
+    assert code == 2 and out == ""
+    assert err.startswith("error: give the new model as exactly one of --uri, --bes-result, or --base-location")
+    assert "(fix: e.g. --uri 'https://ACCOUNT.blob.core.windows.net/CONTAINER/model.ilearner?SAS'" in err
+    assert wsd.read_bytes() == before
 
 
 # --- 12.8: patch-ilearner prints what it wrote -------------------------------------------------------

@@ -362,3 +362,10 @@ if __name__ == "__main__":
         print(f"wrote {ERRORS_MD}")
     else:
         sys.stdout.write(reference())
+
+
+def test_every_usage_and_not_found_error_says_how_to_fix_it():
+    """A user who hits a bad-input (exit 2) or not-found (exit 3) error gets a ``(fix: ...)``: e.g.
+    ``patch-ilearner FILE`` without ``--uri`` named the options but not what to write."""
+    missing = [f"{r['module']}:{r['line']}: {r['message']}" for r in raised_errors() if r["code"] in (2, 3) and not r["hint"]]
+    assert missing == []

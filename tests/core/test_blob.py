@@ -188,3 +188,15 @@ def test_blob_sas_needs_an_account_key(run_cli, make_pm, monkeypatch) -> None:
     monkeypatch.delenv("AMLWS_STORAGE_CONNECTION_STRING")
     code, out, err = run_cli(["blob", "sas", "c/m.ilearner"], make_pm())
     assert code == 2 and "no storage connection string configured" in err
+
+
+def test_blob_upload_of_a_missing_file_names_its_argument_not_retrain_data(azurite, run_cli, make_pm, monkeypatch, tmp_path: Path) -> None:
+    """``blob upload`` has no --data option: the fix names the FILE argument (retrain keeps --data)."""
+    monkeypatch.setenv("AMLWS_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    missing = tmp_path / "nosuch.csv"
+    code, out, err = run_cli(["blob", "upload", str(missing)], make_pm())
+    assert code == 3 and out == ""
+    assert err == f"error: training data file not found: {missing} (fix: check the FILE argument of amlws blob upload)\n"
+    with pytest.raises(NotFoundError) as exc:
+        upload_file(missing, connection_string=azurite.connection_string, missing_hint="check the --data path")
+    assert exc.value.hint == "check the --data path"

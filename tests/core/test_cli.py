@@ -176,7 +176,7 @@ def test_ctrl_c_exits_130(make_pm, run_cli):
 
     code, out, err = run_cli(["get", "acme:svc"], make_pm((Backend(interrupt), "acme")))
     assert (code, out) == (130, "")
-    assert err == "error: interrupted\n"
+    assert err == "error: interrupted (fix: run the command again)\n"  # a read: nothing to check or undo
 
 
 def test_unexpected_exception_is_one_line_exit_1_without_traceback(make_pm, run_cli):

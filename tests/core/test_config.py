@@ -112,10 +112,30 @@ def test_set_profile_value_validates_keys_and_keeps_others(amlws_log):
     assert load_config_file() == {"profiles": {"default": {"resource_group": "rg1"}, "other": {"workspace": "w2"}}}
     with pytest.raises(UsageError, match="invalid setting name"):
         set_profile_value("default", "bad key!", "x")
-    set_profile_value("default", "my_plugin_thing", "x")
-    assert "my_plugin_thing is not a setting amlws itself uses" in amlws_log.text
+    with pytest.raises(UsageError) as exc:
+        set_profile_value("default", "subscriptoin", "abc")
+    assert exc.value.message == "unknown setting 'subscriptoin'"
+    assert exc.value.hint == "did you mean subscription? amlws config show lists the settings"
+    set_profile_value("default", "my_plugin_thing", "x", known=["my_plugin_thing"])  # declared by a plugin
     set_profile_value("default", "resource_group", None)
     assert load_config_file()["profiles"]["default"] == {"my_plugin_thing": "x"}
+
+
+def test_config_set_refuses_an_unknown_setting_but_takes_a_plugins(run_cli, make_pm):
+    """``config set subscriptoin abc`` used to warn and save the typo (exit 0); a setting a plugin
+    declares (``amlws_settings``: arm's poll_interval) stays settable."""
+    import amlws.plugins.arm as arm
+    from amlws.config import config_path
+
+    code, out, err = run_cli(["config", "set", "subscriptoin", "abc"], make_pm((arm, "arm")))
+    assert code == 2 and out == ""
+    assert err == "error: unknown setting 'subscriptoin' (fix: did you mean subscription? amlws config show lists the settings)\n"
+    assert not config_path().exists()
+    code, out, err = run_cli(["config", "set", "poll_interval", "0.5", "-o", "json"], make_pm((arm, "arm")))
+    assert code == 0, err
+    assert load_config_file() == {"profiles": {"default": {"poll_interval": "0.5"}}}
+    code, out, err = run_cli(["config", "set", "poll_interval", "0.5"], make_pm())  # no plugin declares it
+    assert code == 2 and "unknown setting 'poll_interval'" in err
 
 
 def test_profile_secrets_are_registered_for_redaction():

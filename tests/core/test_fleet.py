@@ -74,7 +74,8 @@ def test_json_manifest_with_defaults_and_camel_case(tmp_path: Path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("key,target,trainig_url\na,T,u\n", "unknown column 'trainig_url'"),
+    ("key,target,trainig_url\na,T,u\n", "m.csv line 1: unknown column 'trainig_url'"),
+    ("key,target,training_url,modle\na,T,u,\n", "m.csv line 1: unknown column 'modle'"),
     ("key,target,training_url\na,,u\n", "no target"),
     ("key,target\na,T\n", "neither training_url nor model"),
     ("key,target,training_url\na,T,u\na,T2,u\n", "duplicate row key 'a' (rows 2 and 3)"),
@@ -553,3 +554,13 @@ def test_the_hint_of_a_failed_fleet_says_what_a_rerun_does(run_cli, make_pm, tmp
         j.append({"event": "done", "row": "b", "status": "gate_failed", "exitCode": 5, "error": "gate Accuracy>=0.9 failed"})
     code, out, err = run_cli(["fleet", "status", str(state)], make_pm())
     assert code == 5 and "rerun amlws fleet run to retry" not in err and "are final and a rerun skips them" in err
+
+
+def test_fleet_status_of_a_missing_file_is_not_found_3(make_pm, run_cli, tmp_path: Path):
+    """A path that does not exist is exit 3 as everywhere else (README exit codes); a manifest that
+    exists with no state file yet stays exit 2 (see above)."""
+    pm = make_pm((Toy(delay=0), "toy"))
+    missing = tmp_path / "nosuch.csv"
+    code, out, err = run_cli(["fleet", "status", str(missing)], pm)
+    assert code == 3 and out == ""
+    assert err == f"error: no such file {missing} (fix: check the path: give the --state file(s) that amlws fleet run wrote, or its manifest)\n"

@@ -142,7 +142,7 @@ LOCAL: list[tuple[str, list[str], dict[str, str | None], int, str]] = [
      {}, 2, "the BES result has no Results"),
     ("default-endpoint-patch", ["update", "{DEFAULT_EP}", "--service-updates", "{F:classic.json}", "--yes"], {}, 2,
      "cannot patch the default endpoint"),
-    ("definition-of-other-backend", ["update", "{EP}", "--service-updates", "{F:good.json}", "--yes"], {}, 2, "not a classic definition"),
+    ("definition-of-other-backend", ["update", "{EP}", "--service-updates", "{F:good.json}", "--yes"], {}, 2, "not a definition of the classic backend"),
     ("bad-endpoint-name", ["classic", "endpoints", "add", "{SVC}/endpoints/EP-1", "--yes"], {}, 2, "1-24 lowercase letters or digits"),
     ("max-concurrent-calls", ["classic", "endpoints", "add", "{SVC}/endpoints/ep9", "--throttle-level", "High",
                               "--max-concurrent-calls", "500", "--yes"], {}, 2, "between 1 and 200"),
@@ -313,6 +313,9 @@ def test_interrupted_update_exits_130_and_history_says_interrupted(server, http,
             proc.kill()
     assert proc.returncode == 130, err
     assert "interrupted" in err and documented("error: interrupted")
+    # the PATCH was accepted and ARM carries on: the one error line says how to check and undo it
+    assert err.splitlines()[-1] == (f"error: interrupted (fix: the change may still complete on the service: "
+                                    f"check it with amlws get {RID}; amlws rollback {RID} undoes it)")
     hist = subprocess.run([sys.executable, "-c", "from amlws.cli import main; main()", "history", RID, "-o", "json"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert [r["status"] for r in json.loads(hist.stdout)] == ["interrupted"]
