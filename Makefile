@@ -22,7 +22,8 @@ setup: $(STAMP) $(AZURITE)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools
-	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q -e ".[test]"
+	@echo '$(BIN)/python -m pip install -q -e ".[test]"'
+	@PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
 # Azurite's Node.js requirement is package.json's engines.node: say so in one line, not as npm warnings.
