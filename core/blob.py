@@ -382,16 +382,20 @@ def blob_sas(
     return {"url": account.blob_url(container, blob) + loc.sas_blob_token, "sasToken": loc.sas_blob_token.lstrip("?"), "expiry": when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")}
 
 
-def fresh_read_sas(connection_string: str | None, blob_url: str, *, now: datetime | None = None) -> str | None:
-    """A ``?``-prefixed read SAS for ``blob_url`` when the connection string's account key can sign
-    for it (same storage account), else ``None`` (``amlws rollback`` then asks for ``--sas-token``)."""
+def fresh_read_sas(
+    connection_string: str | None, blob_url: str, *, lifetime: timedelta = DEFAULT_SAS_LIFETIME, now: datetime | None = None
+) -> str | None:
+    """A ``?``-prefixed read SAS for ``blob_url``, valid for ``lifetime``, when the connection string's
+    account key can sign for it (same storage account), else ``None`` (``amlws rollback`` then asks
+    for ``--sas-token``; ``amlws update`` reports the model blob as not checked)."""
     if not connection_string:
         return None
     account = StorageAccount.from_connection_string(connection_string)
     if not account.account_key or not account.account_name or not account.serves(ModelLocation.from_uri(blob_url).base_location):
         return None
     container, blob = blob_in_account(account, blob_url)
-    return make_sas(connection_string, container, blob, now=now).sas_blob_token
+    current = now or datetime.now(timezone.utc)
+    return make_sas(connection_string, container, blob, expiry=current + lifetime, now=current).sas_blob_token
 
 
 def make_container_sas(

@@ -22,9 +22,8 @@ message: only the blob URL without its query is shown.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from datetime import timedelta
 from typing import Any
-from urllib.parse import unquote
 
 from .errors import AmlwsError, AuthError, ConnectionFailed, NotFoundError, RemoteError, UsageError
 from .model import Definition, ModelLocation
@@ -136,23 +135,13 @@ def _refuse(exc: RemoteError, shown: str) -> str:
 
 def _signed_with_account_key(location: ModelLocation, settings: Any) -> ModelLocation | None:
     """The location with a short read SAS, when the configured connection string holds this account's key."""
-    from .blob import StorageAccount, make_read_sas, storage_connection_string
+    from .blob import fresh_read_sas, storage_connection_string
 
     try:
-        cs = storage_connection_string(settings, required=False)
-        if not cs:
-            return None
-        account = StorageAccount.from_connection_string(cs)
-    except UsageError:
+        token = fresh_read_sas(storage_connection_string(settings, required=False), location.blob_url, lifetime=timedelta(minutes=15))
+    except AmlwsError:  # an unusable connection string: the blob is reported as not checked
         return None
-    if not account.account_key or account.blob_endpoint.rstrip("/").lower() != location.base_location.rstrip("/").lower():
-        return None
-    container, _, blob = location.relative_location.lstrip("/").partition("/")
-    try:
-        signed = make_read_sas(cs, unquote(container), unquote(blob), hours=0.25)
-    except AmlwsError:
-        return None
-    return replace(signed, given_uri=None)
+    return None if token is None else ModelLocation(location.base_location, location.relative_location, token)
 
 
 __all__ = ["changed_references", "check_references", "head_blob", "planned_heads", "references"]
