@@ -179,7 +179,7 @@ class ModelLocation:
         use ``http://``; then the URL is accepted with a warning.
         """
         url = urlsplit(self.blob_url)
-        if url.scheme.lower() != "http" or _is_loopback(url.hostname or ""):
+        if url.scheme.lower() != "http" or is_loopback(url.hostname or ""):
             return  # https, a loopback emulator, or a scheme of the service's own (aml://)
         if not allow_http:
             https = urlunsplit(("https", url.netloc, url.path, "", ""))
@@ -240,13 +240,23 @@ def parse_sas_time(value: str) -> datetime | None:
     return None
 
 
-def _is_loopback(host: str) -> bool:
-    return host in ("localhost", "::1") or host.startswith("127.")
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a URL's hostname) is this machine: ``localhost`` or a loopback address
+    (127.0.0.0/8, ::1). The one check behind every "plain http only to this machine" rule."""
+    import ipaddress
+
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _is_path_style(host: str) -> bool:
     """Azurite and the amlws emulator use path-style URLs (``/account/container/blob``)."""
-    return _is_loopback(host) or host.replace(".", "").isdigit()
+    return is_loopback(host) or host.replace(".", "").isdigit()
 
 
 @dataclass(frozen=True)

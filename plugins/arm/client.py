@@ -83,9 +83,10 @@ def _is_loopback_http(url: str) -> bool:
     """Plain http is accepted only to this machine (local test servers): a token never leaves it."""
     from urllib.parse import urlsplit
 
+    from amlws.model import is_loopback
+
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    return parts.scheme.lower() == "http" and (host in ("localhost", "::1") or host.startswith("127."))
+    return parts.scheme.lower() == "http" and is_loopback(parts.hostname or "")
 
 
 def _allow_loopback_http_policy() -> Any:

@@ -246,3 +246,27 @@ def test_plain_http_is_refused_unless_allowed_and_loopback_stays_allowed(caplog)
     assert "plain http (http://bostonmtc.blob.core.windows.net/models/loc1.ilearner)" in caplog.text and "sig=" not in caplog.text
     ModelLocation.from_uri("http://127.0.0.1:10000/devstoreaccount1/c/m.ilearner?sig=x").check_scheme()
     ModelLocation.from_uri("https://a.blob.core.windows.net/c/m.ilearner").check_scheme()
+
+
+@pytest.mark.parametrize("host", ["127.evil.example", "127.0.0.1.nip.io", "localhost.example.com", "10.0.0.1"])
+def test_a_host_that_only_looks_local_is_not_loopback(host):
+    """One loopback rule (``amlws.model.is_loopback``, by address): a DNS name that merely starts
+    with ``127.`` reaches another machine, so its plain-http model URI (a SAS in clear) is refused,
+    as are ARM bearer tokens over http to it."""
+    from amlws.model import is_loopback
+    from amlws.plugins.arm.client import _is_loopback_http
+
+    assert not is_loopback(host)
+    assert not _is_loopback_http(f"http://{host}:8080/subscriptions/x")
+    with pytest.raises(UsageError):
+        ModelLocation.from_uri(f"http://{host}/c/m.ilearner?sig=x").check_scheme()
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.3.2.1", "[::1]"])
+def test_loopback_addresses_stay_allowed(host):
+    from amlws.model import is_loopback
+    from amlws.plugins.arm.client import _is_loopback_http
+
+    assert is_loopback(host.strip("[]"))
+    assert _is_loopback_http(f"http://{host}:8080/subscriptions/x")
+    ModelLocation.from_uri(f"http://{host}:10000/devstoreaccount1/c/m.ilearner?sig=x").check_scheme()
