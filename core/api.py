@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
+from .config import API_KEY_HINT, Settings
 from .errors import AmlwsError, ConflictError, UsageError
 from .fsutil import atomic_write_with, read_text
 from .host import Host, get_plugin_manager
@@ -126,7 +126,6 @@ def confirm(settings: Settings | None, question: str, *, hint: str = "pass --yes
         raise AmlwsError("cancelled", hint="nothing was changed")
 
 
-API_KEY_HINT = "set AMLWS_API_KEY, or run: amlws config set api_key (the endpoint's primary key)"
 
 
 def service_endpoint(

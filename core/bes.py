@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
+from .config import API_KEY_HINT
 from .errors import AmlwsError, OperationFailed, OperationTimeout, RemoteError, UsageError
 from .model import ModelLocation
 from .progress import current as current_reporter
@@ -336,7 +337,7 @@ class BesClient:
         ask: Callable[[str], bool] | None = None,
     ) -> None:
         if not api_key:
-            raise UsageError("no API key for the BES service", hint="set AMLWS_API_KEY or run: amlws config set api_key")
+            raise UsageError("no API key for the BES service", hint=API_KEY_HINT)
         register_secret(api_key)
         if http is None:
             from .http import HttpClient

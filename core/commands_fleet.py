@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-API_KEY_HINT = "set AMLWS_API_KEY (the training service's key), or run: amlws config set api_key"
+from .config import API_KEY_HINT
 
 #: The GIL switch interval (seconds) ``amlws fleet run`` sets while its workers run.
 FLEET_SWITCH_INTERVAL = 0.001

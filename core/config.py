@@ -27,6 +27,9 @@ from .errors import ConfigError, UsageError
 from .fsutil import atomic_write_text
 from .redact import SECRET_KEYS, register_secret
 
+#: How to give the BES/RRS API key (the web service's primary key): one hint for every command that needs it.
+API_KEY_HINT = "set AMLWS_API_KEY, or run: amlws config set api_key (the endpoint's primary key)"
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config import API_KEY_HINT
 from .errors import AmlwsError, UsageError
 from .fsutil import read_text
 from .redact import register_secret
@@ -226,7 +227,7 @@ def invoke(
     from .bes import api_location_from_url, loads_tolerant
 
     if not api_key:
-        raise UsageError("no API key for the RRS service", hint="set AMLWS_API_KEY or run: amlws config set api_key")
+        raise UsageError("no API key for the RRS service", hint=API_KEY_HINT)
     register_secret(api_key)
     if http is None:
         from .http import HttpClient
