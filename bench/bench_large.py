@@ -38,7 +38,7 @@ mode, step, src, dst = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.arg
 memory = mode == "memory"
 if step != "baseline":
     from amlws import api
-    from amlws.cli import main
+    from amlws.cli.application import main
     from amlws.config import Settings
     from amlws.host import Host, check_plugins, get_plugin_manager, register_plugin
     from amlws.model import Definition, Target

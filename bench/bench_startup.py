@@ -21,7 +21,7 @@ HEAVY = ("azure", "requests", "urllib3", "cryptography")
 def command_tree() -> tuple[int, list[int]]:
     """(top-level commands, sub-commands per group) of the real CLI, plugins included."""
     code = (
-        "from amlws.cli import app, register_commands\n"
+        "from amlws.cli.application import app, register_commands\n"
         "from amlws.host import get_plugin_manager\n"
         "register_commands(get_plugin_manager())\n"
         "print(len(app.registered_commands), *[len(g.typer_instance.registered_commands) for g in app.registered_groups])\n"

@@ -63,7 +63,7 @@ def upload_models(connection_string: str, count: int) -> list[str]:
     """``count`` readable .ilearner blobs; returns their URLs with a read SAS."""
     from azure.storage.blob import BlobServiceClient
 
-    from amlws.blob import make_read_sas
+    from amlws.azure.blob import make_read_sas
     from amlws.emulator import mlmodel
 
     svc = BlobServiceClient.from_connection_string(connection_string)
@@ -168,7 +168,7 @@ class Soak:
         return self.expected
 
     def op_export(self, host: Any) -> dict[str, Any]:
-        from amlws.rollback import note_export
+        from amlws.safety.rollback import note_export
 
         t = self.arm_target(host)
         d = host.get_definition(t)
@@ -190,8 +190,8 @@ class Soak:
 
     def op_rollback(self, host: Any) -> dict[str, Any]:
         from amlws.errors import NotFoundError
-        from amlws.history import History
-        from amlws.rollback import rollback
+        from amlws.safety.history import History
+        from amlws.safety.rollback import rollback
 
         t = self.arm_target(host)
         try:
@@ -241,7 +241,7 @@ class Soak:
         return self.pending
 
     def op_bes_submit(self, host: Any) -> dict[str, Any]:
-        from amlws.bes import BesClient
+        from amlws.studio.bes import BesClient
 
         dump = self.emu.store.dump()["classic_endpoint"]
         training = next(v for k, v in dump.items() if self.demo.DEMO_TRAINING_SERVICE in k and k.endswith("/default"))
@@ -319,7 +319,7 @@ def run(ops: int = 1000, *, fault_rate: float = 0.1, seed: int = 7, max_seconds:
         storage_connection_string: str | None = None, log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Run the soak; returns the report (see the module docstring)."""
     from amlws.emulator.server import EmulatorServer
-    from amlws.history import History
+    from amlws.safety.history import History
 
     started = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="amlws-soak-")

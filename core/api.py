@@ -21,8 +21,8 @@ from .errors import AmlwsError, ConflictError, UsageError
 from .fsutil import atomic_write_with, read_text
 from .host import Host, get_plugin_manager
 from .model import Definition, ModelLocation, ServiceEndpoints, Target, UpdateResult, canonical_json
-from .modelcheck import references
 from .redact import redact, redact_obj
+from .safety.modelcheck import references
 
 __all__ = [
     "Definition",
@@ -266,11 +266,11 @@ def plan_update(
     """What ``--what-if`` prints for an update: the requests and a diff; sends nothing that changes state.
 
     With ``check_model`` (and ``live``), the storage ``HEAD`` of each changed model blob that ``update``
-    sends before the change (:func:`amlws.modelcheck.planned_heads`) is listed after the first reads."""
+    sends before the change (:func:`amlws.safety.modelcheck.planned_heads`) is listed after the first reads."""
     requests = host.plan_update(target, definition)
     if check_model:
-        from .modelcheck import planned_heads
-        from .rollback import restore_masked
+        from .safety.modelcheck import planned_heads
+        from .safety.rollback import restore_masked
 
         checked = restore_masked(definition, live) if live is not None else definition  # as update compares it
         heads = planned_heads(host, checked, live, head=True)
@@ -299,7 +299,7 @@ def update_conflicts(
     """Why ``amlws update`` would refuse (exit 5) without ``--force``: the file was exported from
     another target, the definition describes another service, or the service changed since export.
     For ``--what-if``, which reports them instead of stopping."""
-    from .rollback import check_file_source
+    from .safety.rollback import check_file_source
 
     checks = [lambda: host.check_unchanged_since_export(target, live), lambda: host.check_same_service(target, definition, live)]
     if file is not None:

@@ -29,7 +29,7 @@ from .errors import (
     VetoError,
 )
 from .model import BackendInfo, Definition, ModelLocation, ServiceEndpoints, Target, UpdateResult
-from .modelcheck import check_references
+from .safety.modelcheck import check_references
 
 log = logging.getLogger("amlws")
 
@@ -341,7 +341,7 @@ class Host:
             (``amlws_check_same_service``), unless ``settings.flags["force"]``.
         :param live: the live definition when the caller has just read it (it is not read again).
         :param allow_http: accept a changed trained-model reference over plain http (old samples).
-        :param check_model: ``HEAD`` each changed trained-model blob first (:mod:`amlws.modelcheck`).
+        :param check_model: ``HEAD`` each changed trained-model blob first (:mod:`amlws.safety.modelcheck`).
         :param source_file: with ``check_export``, the definition file: refused when ``amlws export``
             wrote it from another target. Checked after the live read, so a missing target is
             exit 3 (not found) before any exit 5 about the file's origin.
@@ -358,19 +358,19 @@ class Host:
         if live is None and self._implements(target.backend, "amlws_get_definition"):
             live = self.get_definition(target)
         if check_export and source_file is not None:
-            from .rollback import check_file_source
+            from .safety.rollback import check_file_source
 
             check_file_source(target, source_file, force=bool((self.settings.flags or {}).get("force")))
         if check_export and live is not None:
             self.check_unchanged_since_export(target, live)
             self.check_same_service(target, definition, live)
         if live is not None:
-            from .rollback import restore_masked
+            from .safety.rollback import restore_masked
 
             definition = restore_masked(definition, live)  # secrets masked by export, unchanged on the service
         model_check = check_references(self, definition, live, allow_http=allow_http, head=check_model)
         request = self.plan_update(target, definition) if can_plan else None
-        from .history import History
+        from .safety.history import History
 
         try:
             with History().change(target.id, target.backend, live.document if live is not None else None, action=action,
@@ -407,7 +407,7 @@ class Host:
         """Optimistic concurrency: :class:`ConflictError` (exit 5) when ``live`` differs from what
         ``amlws export`` last recorded for ``target`` (no record: nothing to compare, passes)."""
         from .errors import ConflictError
-        from .history import exported_fingerprint
+        from .safety.history import exported_fingerprint
 
         if (self.settings.flags or {}).get("force"):
             return
@@ -444,7 +444,7 @@ class Host:
 
     def _after_change(self, target: Target, definition: Definition | None) -> None:
         """After our own change, what the last export recorded is superseded by the new live state."""
-        from .history import exported_fingerprint, record_export
+        from .safety.history import exported_fingerprint, record_export
 
         if definition is None or exported_fingerprint(target.id) is None:
             return

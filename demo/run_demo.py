@@ -67,7 +67,7 @@ def amlws_command() -> list[str]:
     for name in ("amlws.exe", "amlws"):
         if (scripts / name).exists():
             return [str(scripts / name)]
-    return [sys.executable, "-c", "from amlws.cli import main; main()"]
+    return [sys.executable, "-c", "from amlws.cli.application import main; main()"]
 
 
 def amlws(args: list[str], env: dict[str, str], *, check: bool = True) -> Any:

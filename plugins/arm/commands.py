@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from amlws.cli import TargetInput, with_target_options
+from amlws.cli.application import TargetInput, with_target_options
 
 TargetArg = Annotated[
     str | None, typer.Argument(help="Web service resource ID (or use -g/-n).", show_default=False)
@@ -27,7 +27,7 @@ CloudOpt = Annotated[
 
 
 def _ctx(cloud: str | None) -> Any:
-    from amlws.cli import get_context
+    from amlws.cli.application import get_context
 
     ctx = get_context()
     if cloud:

@@ -75,7 +75,7 @@ def fetch(uri: str, credentials: str, settings: Any) -> str:
         raise UsageError(f"the payload location is not https: {redact(uri)}",
                          hint="the service's payloadsLocation must be an https blob URL")
     if credentials and "=" in credentials and not credentials.startswith("?") and "sig=" not in credentials:
-        from amlws.blob import download
+        from amlws.azure.blob import download
 
         return _text(download(uri, connection_string=credentials, max_bytes=None))
     url = uri

@@ -234,7 +234,7 @@ def plan_create(target: Target, definition: Definition, settings: Any, *, locati
 def create(target: Target, definition: Definition, settings: Any, *, location: str | None, force: bool = False) -> Definition:
     """``New-AzMlWebService``: GET, PUT (+LRO); refuses to overwrite an existing service unless ``force``,
     and saves an existing one to the local history before overwriting it."""
-    from amlws.history import History
+    from amlws.safety.history import History
 
     body = json.dumps(create_body(definition, location), ensure_ascii=False).encode("utf-8")
     with _client(settings, target) as client:
@@ -257,7 +257,7 @@ def create(target: Target, definition: Definition, settings: Any, *, location: s
 
 def remove(target: Target, settings: Any) -> None:
     """``Remove-AzMlWebService``: GET (saved to the local history), DELETE (+LRO)."""
-    from amlws.history import History
+    from amlws.safety.history import History
 
     with _client(settings, target) as client:
         current = client.get(target.id)

@@ -77,7 +77,7 @@ class ManagementClient:
     def _json(resp: Any, default: Any = None) -> Any:
         if resp.status_code == 204 or not (resp.content or b"").strip():
             return default
-        from amlws.bes import loads_tolerant
+        from amlws.studio.bes import loads_tolerant
 
         try:
             # tolerant: a UTF-8 BOM or a trailing comma does not turn a list into "no endpoints"

@@ -21,7 +21,7 @@ ConfigFileOpt = Annotated[Path | None, typer.Option("--config-file", help="Azure
 
 
 def _ctx(config_file: Path | None) -> Any:
-    from amlws.cli import get_context
+    from amlws.cli.application import get_context
 
     ctx = get_context()
     if config_file is not None:
@@ -248,7 +248,7 @@ def register(app: typer.Typer) -> None:
             Import into profile studio
                 amlws classic config import config.json --to-profile studio
         """
-        from amlws.cli import get_context
+        from amlws.cli.application import get_context
 
         from .azuremlps import import_config
 

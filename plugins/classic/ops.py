@@ -23,7 +23,7 @@ LOW_THROTTLE_WARNING = "When ThrottleLevel is set to Low, MaxConcurrentCalls is 
 
 
 def _history() -> Any:
-    from amlws.history import History
+    from amlws.safety.history import History
 
     return History()
 

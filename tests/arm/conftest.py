@@ -15,7 +15,7 @@ from pytest_httpserver import HTTPServer
 
 import amlws
 import amlws.plugins.arm
-from amlws import cli
+from amlws.cli import application as cli
 from amlws.host import get_plugin_manager, register_plugin
 
 REPO = Path(__file__).resolve().parents[2]

@@ -455,7 +455,7 @@ def test_add_region_requires_region(run, server, h):
 
 def test_importing_cli_and_plugin_loads_no_azure_sdk():
     code = (
-        "import sys, amlws.cli, amlws.plugins.arm, amlws.plugins.arm.commands, amlws.plugins.arm.service,"
+        "import sys, amlws.cli.application, amlws.plugins.arm, amlws.plugins.arm.commands, amlws.plugins.arm.service,"
         " amlws.plugins.arm.client, amlws.plugins.arm.definition, amlws.plugins.arm.ids;"
         "bad = sorted(m for m in sys.modules if m == 'azure' or m.startswith('azure.'));"
         "print(','.join(bad))"

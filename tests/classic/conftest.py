@@ -208,8 +208,8 @@ class Result:
 
 @pytest.fixture
 def run(pm: Any, capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
-    """``run("classic", "endpoints", "list", ...)`` through amlws.cli.main and its error boundary."""
-    from amlws import cli
+    """``run("classic", "endpoints", "list", ...)`` through amlws.cli.application.main and its error boundary."""
+    from amlws.cli import application as cli
 
     def _run(*argv: str) -> Result:
         if cli._registered:

@@ -65,7 +65,7 @@ def make_pm() -> Iterator[Callable[..., Any]]:
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., tuple[int, str, str]]]:
     """``run_cli(argv, pm)`` -> (exit code, stdout, stderr), through the real error boundary."""
-    from amlws import cli
+    from amlws.cli import application as cli
 
     def run(argv: list[str], pm: Any) -> tuple[int, str, str]:
         capsys.readouterr()

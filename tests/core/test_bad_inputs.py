@@ -35,7 +35,7 @@ def error_classes() -> dict[str, int]:
     from amlws import errors
 
     modules = [errors]
-    for name in ("amlws.bes", "amlws.fleet"):
+    for name in ("amlws.studio.bes", "amlws.fleet"):
         try:
             modules.append(importlib.import_module(name))
         except ImportError:  # pragma: no cover - a module not written yet

@@ -16,7 +16,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from amlws.bes import (
+from amlws.errors import AmlwsError, ConnectionFailed, ExitCode, RemoteError, UsageError
+from amlws.http import HttpClient
+from amlws.studio.bes import (
     BesClient,
     JobCancelled,
     JobFailed,
@@ -25,8 +27,6 @@ from amlws.bes import (
     parse_status,
     parse_status_code,
 )
-from amlws.errors import AmlwsError, ConnectionFailed, ExitCode, RemoteError, UsageError
-from amlws.http import HttpClient
 
 pytestmark = pytest.mark.usefixtures("amlws_env")
 
@@ -362,8 +362,8 @@ def test_api_key_never_in_errors(httpserver: HTTPServer, client) -> None:
 def test_job_progress_reports_each_status_to_the_current_reporter() -> None:
     import io
 
-    from amlws.bes import JobStatus, job_progress
     from amlws.progress import ConsoleProgress, reporting
+    from amlws.studio.bes import JobStatus, job_progress
 
     plain = io.StringIO()
     with reporting(ConsoleProgress(stream=plain)):

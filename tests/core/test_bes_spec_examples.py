@@ -15,11 +15,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from amlws.bes import BesClient, parse_status
 from amlws.errors import AmlwsError, ExitCode, UsageError
 from amlws.http import HttpClient
-from amlws.jobconfig import load_job_config, validate_job_config
-from amlws.rrs import invoke, load_input
+from amlws.studio.bes import BesClient, parse_status
+from amlws.studio.jobconfig import load_job_config, validate_job_config
+from amlws.studio.rrs import invoke, load_input
 
 pytestmark = pytest.mark.usefixtures("amlws_env")
 
@@ -145,7 +145,7 @@ def test_2015_legacy_status_with_integer_code_and_single_result() -> None:
 
 
 def test_trailing_commas_inside_strings_are_kept() -> None:
-    from amlws.bes import loads_tolerant
+    from amlws.studio.bes import loads_tolerant
 
     assert loads_tolerant('{"Details": "a,}b,]", "x": [1, 2,],}') == {"Details": "a,}b,]", "x": [1, 2]}
     with pytest.raises(ValueError):

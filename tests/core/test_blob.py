@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from amlws.blob import (
+from amlws.azure.blob import (
     StorageAccount,
     download,
     make_read_sas,
@@ -137,7 +137,7 @@ def test_blob_sas_command_makes_a_working_read_sas_shown_only_on_stdout(
 def test_blob_sas_by_url_with_permissions_iso_expiry_and_https_only(azurite, azurite_container: str, tmp_path: Path) -> None:
     from urllib.parse import parse_qs
 
-    from amlws.blob import blob_sas, parse_expiry
+    from amlws.azure.blob import blob_sas, parse_expiry
 
     _upload(azurite, azurite_container, tmp_path, "a b.ilearner")
     now = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
@@ -153,7 +153,7 @@ def test_blob_sas_by_url_with_permissions_iso_expiry_and_https_only(azurite, azu
 
 def test_expiry_durations_in_seconds_minutes_hours_days_and_weeks() -> None:
     """``--expiry 1s`` and ``2w`` are durations as ``30m`` is (the help names the units)."""
-    from amlws.blob import parse_expiry
+    from amlws.azure.blob import parse_expiry
     from amlws.errors import UsageError
 
     now = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from amlws import __version__, hookimpl
-from amlws.cli import hoist_global_options
+from amlws.cli.application import hoist_global_options
 from amlws.errors import AmlwsError, AuthError, ConflictError, NotFoundError
 from amlws.model import Definition
 from amlws.redact import register_secret
@@ -310,8 +310,8 @@ def test_update_needs_yes_when_stdin_is_not_a_terminal(make_pm, run_cli, tmp_pat
 def test_cli_and_builtin_plugins_import_no_azure_sdk_and_no_requests(tmp_path):
     code = (
         "import sys\n"
-        "import amlws.cli, amlws.plugins.arm, amlws.plugins.classic\n"
-        "from amlws.cli import main\n"
+        "import amlws.cli.application, amlws.plugins.arm, amlws.plugins.classic\n"
+        "from amlws.cli.application import main\n"
         "rc = main(['--help'])\n"
         "heavy = sorted(m for m in sys.modules if m == 'azure' or m.startswith(('azure.', 'requests', 'urllib3')))\n"
         "print('HEAVY', heavy, rc, file=sys.stderr)\n"
@@ -346,7 +346,7 @@ def test_shell_completion_completes_commands(tmp_path):
 
 
 def test_a_plugin_failing_to_register_commands_is_a_warning(make_pm, run_cli, monkeypatch):
-    from amlws import cli
+    from amlws.cli import application as cli
 
     class BadCommands:
         @hookimpl

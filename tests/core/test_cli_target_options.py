@@ -9,8 +9,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from amlws import cli, hookimpl
-from amlws.cli import TARGET_OPTIONS, NameOpt, TargetInput, with_target_options
+from amlws import hookimpl
+from amlws.cli import application as cli
+from amlws.cli.application import TARGET_OPTIONS, NameOpt, TargetInput, with_target_options
 from amlws.model import Definition
 
 from .conftest import AcmeBackend

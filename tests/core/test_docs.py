@@ -110,7 +110,7 @@ def test_retraining_walkthrough_uses_the_container_it_uploads_to():
     """Followed from the top, docs/retraining.md's blob references name the container `blob upload`
     answers with: the default one, unless the page really sets another (a commented-out or
     "optional" setting does not count), so step 2 finds step 1's data (not ContainerNotFound)."""
-    from amlws.blob import DEFAULT_CONTAINER
+    from amlws.azure.blob import DEFAULT_CONTAINER
 
     text = (REPO / "docs" / "retraining.md").read_text(encoding="utf-8")
     set_to = [m.group(1) for m in re.finditer(r"^amlws config set storage_container (\S+)(.*)$", text, flags=re.MULTILINE)

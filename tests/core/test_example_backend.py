@@ -91,7 +91,7 @@ def amlws_subprocess(args: list[str], pythonpath: list[Path], tmp_path: Path) ->
     env["AMLWS_CONFIG_DIR"] = str(tmp_path / "cfg")
     env["AMLWS_LOAD_PLUGINS"] = "file"
     return subprocess.run(
-        [sys.executable, "-c", "from amlws.cli import main; main()", *args],
+        [sys.executable, "-c", "from amlws.cli.application import main; main()", *args],
         capture_output=True, text=True, env=env, timeout=120,
     )
 

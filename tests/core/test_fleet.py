@@ -314,7 +314,7 @@ def test_shard_journals_merge_in_status(toy_host, tmp_path: Path):
 
 
 def test_cli_fleet_run_and_status(toy_host, tmp_path: Path, make_pm):
-    from amlws.cli import main
+    from amlws.cli.application import main
 
     toy = Toy(delay=0, fail={"r001": 4})
     pm = make_pm((toy, "toy"))
@@ -450,8 +450,8 @@ def test_the_cli_runs_the_workers_at_a_1_ms_switch_interval_and_the_library_leav
     else's process, leaves it alone; ``amlws fleet run`` (its own process) sets 1 ms while the
     workers run (a worker whose answer came gets the GIL within 1 ms, not 5) and restores it,
     even when a row fails."""
-    from amlws.cli import main
-    from amlws.commands_fleet import FLEET_SWITCH_INTERVAL
+    from amlws.cli.application import main
+    from amlws.cli.fleet import FLEET_SWITCH_INTERVAL
 
     seen: list[float] = []
 
@@ -539,7 +539,7 @@ def test_what_if_counts_each_row_once_with_rows_to_create(toy_host, tmp_path: Pa
 
 def test_the_hint_of_a_failed_fleet_says_what_a_rerun_does(run_cli, make_pm, tmp_path: Path):
     """A gate failure is final on rerun: the hint must not promise a retry for it."""
-    from amlws.commands_fleet import _rerun_hint
+    from amlws.cli.fleet import _rerun_hint
 
     gated = _rerun_hint([{"key": "a", "status": "gate_failed"}])
     assert "retry" not in gated and "1 gate_failed row(s) are final and a rerun skips them" in gated

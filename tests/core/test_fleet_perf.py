@@ -225,7 +225,7 @@ def test_durable_writes_fsync_file_and_folder_and_non_durable_ones_do_not(tmp_pa
 
 
 def test_history_fsyncs_the_revision_and_its_folder_but_not_the_outcome(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from amlws.history import History
+    from amlws.safety.history import History
 
     synced: list[str] = []
     real_fsync = os.fsync

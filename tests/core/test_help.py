@@ -17,7 +17,7 @@ def run_help(capsys, monkeypatch):
     """``run_help(*path) -> (code, stdout)``: ``amlws PATH --help`` in-process with the arm and classic plugins."""
     import amlws.plugins.arm
     import amlws.plugins.classic
-    from amlws import cli
+    from amlws.cli import application as cli
     from amlws.host import get_plugin_manager, register_plugin
 
     monkeypatch.setenv("COLUMNS", "80")
@@ -156,7 +156,7 @@ def command_tree():
     """The root click command of ``amlws`` (with the arm and classic plugins), styled as ``main`` styles it."""
     import typer.main
 
-    from amlws import cli
+    from amlws.cli import application as cli
 
     saved = (list(cli.app.registered_commands), list(cli.app.registered_groups), cli._registered)
     import amlws.plugins.arm
@@ -180,7 +180,7 @@ def command_tree():
 def _parse(root: Any, argv: list[str]) -> tuple[str, ...]:
     """Parse ``amlws ARGV`` down to its command, as the CLI does but without running anything;
     returns the command path. Unknown options, a missing or extra argument, a bad choice: raises."""
-    from amlws.cli import hoist_global_options
+    from amlws.cli.application import hoist_global_options
 
     args = hoist_global_options(argv)
     cmd, name, path, parent = root, "amlws", (), None

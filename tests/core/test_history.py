@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from amlws.errors import NotFoundError
-from amlws.history import History, target_folder_name
+from amlws.safety.history import History, target_folder_name
 
 TARGET = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearning/webServices/svc"
 
@@ -99,7 +99,7 @@ def test_history_masks_sas_and_storage_keys_but_keeps_the_rest(tmp_path):
 
 
 def test_export_fingerprints(tmp_path):
-    from amlws.history import exported_fingerprint, record_export
+    from amlws.safety.history import exported_fingerprint, record_export
 
     assert exported_fingerprint(TARGET, tmp_path) is None
     record_export(TARGET, "f" * 64, file="x.json", root=tmp_path)
@@ -110,7 +110,7 @@ def test_export_fingerprints(tmp_path):
 
 def test_unmask_restores_unchanged_secrets_from_live_and_reports_lost_sas():
     from amlws.model import Definition
-    from amlws.rollback import is_masked, restore_masked, unmask
+    from amlws.safety.rollback import is_masked, restore_masked, unmask
 
     live = {"uri": "https://a/m1.ilearner?sv=1&sig=LIVESIG", "Location": {"SasBlobToken": "?sv=1&sig=TOK"},
             "storageAccount": {"key": "SK123456"}, "title": "*** not a secret ***"}

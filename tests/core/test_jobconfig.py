@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from amlws.errors import ExitCode, NotFoundError, UsageError
-from amlws.jobconfig import build_job_config, load_job_config, output_names_by_kind, parse_ref_spec, redacted, validate_job_config
+from amlws.studio.jobconfig import build_job_config, load_job_config, output_names_by_kind, parse_ref_spec, redacted, validate_job_config
 
 CS = "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=c2VjcmV0LWFjY291bnQta2V5"
 SAS = "?sv=2019-02-02&sr=c&sig=c2lnbmF0dXJl&sp=rw"

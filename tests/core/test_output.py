@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from amlws import hookimpl
-from amlws.cli import hoist_global_options
+from amlws.cli.application import hoist_global_options
 from amlws.model import Definition
 from amlws.output import render_table
 
@@ -199,7 +199,7 @@ def test_metrics_four_significant_digits_in_tables_full_precision_in_json(pm, ru
 
 
 def test_retrain_table_shows_the_smoke_predictions_side_by_side(monkeypatch, capsys):
-    from amlws.commands_retrain import _print_retrain
+    from amlws.cli.retrain import _print_retrain
 
     monkeypatch.setenv("COLUMNS", "160")
     columns = ["age", "Scored Labels", "Scored Probabilities"]

@@ -181,3 +181,17 @@ def test_the_lock_pins_the_azurite_package_json_names():
     pinned = json.loads((REPO / "package.json").read_text(encoding="utf-8"))["devDependencies"]["azurite"]
     lock = json.loads((REPO / "package-lock.json").read_text(encoding="utf-8"))
     assert lock["packages"]["node_modules/azurite"]["version"] == pinned
+
+
+def test_moved_modules_keep_their_old_import_names() -> None:
+    """Scripts written against the flat layout (``amlws.history``, ``amlws.bes``...) keep working,
+    and the old name is the same module object, so patching one patches the other."""
+    import importlib
+
+    import amlws
+
+    assert amlws.MOVED_MODULES
+    for old, new in amlws.MOVED_MODULES.items():
+        moved = importlib.import_module(new)
+        assert importlib.import_module(old) is moved, old
+        assert moved.__spec__.name == new  # the alias did not take over the module's own spec

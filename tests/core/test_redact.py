@@ -88,7 +88,7 @@ def test_any_sas_signature_is_masked(signature):
 
 def test_the_connection_string_hint_keeps_its_closing_parentheses():
     """The hint amlws prints for a missing storage connection string, through the CLI's redaction."""
-    from amlws.blob import CONNECTION_STRING_HINT
+    from amlws.azure.blob import CONNECTION_STRING_HINT
 
     line = redact(f"error: no storage connection string (fix: {CONNECTION_STRING_HINT})")
     assert line.endswith("AccountName=...;AccountKey=***))")

@@ -21,13 +21,13 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from amlws import hookimpl
-from amlws.bes import BesClient, JobFailed
 from amlws.config import Settings
 from amlws.errors import ExitCode, GateFailedError, UsageError
 from amlws.host import Host
 from amlws.http import HttpClient
 from amlws.model import BackendInfo, Definition, ModelLocation, Target, UpdateResult
-from amlws.retrain import RetrainRequest, retrain
+from amlws.studio.bes import BesClient, JobFailed
+from amlws.studio.retrain import RetrainRequest, retrain
 
 pytestmark = [pytest.mark.azurite, pytest.mark.usefixtures("amlws_env")]
 
@@ -94,7 +94,7 @@ class FakeTraining:
                 svc.get_blob_client(container, blob).upload_blob(data, overwrite=True)
 
     def _result(self, ref: dict[str, Any], expired: bool) -> dict[str, Any]:
-        from amlws.blob import make_read_sas
+        from amlws.azure.blob import make_read_sas
 
         container, _, blob = ref["RelativeLocation"].partition("/")
         now = datetime.now(timezone.utc) - (timedelta(days=3) if expired else timedelta(0))
@@ -479,7 +479,7 @@ def test_retrain_with_the_classic_backend(httpserver, azurite, azurite_container
     assert "sp=r" in sent["Location"]["SasBlobToken"]
     assert result["status"] == "deployed" and result["steps"]["deploy"]["verified"] is True
     # the new model is really readable with the SAS the endpoint was given
-    from amlws.blob import download
+    from amlws.azure.blob import download
 
     loc = ModelLocation(sent["Location"]["BaseLocation"], sent["Location"]["RelativeLocation"], sent["Location"]["SasBlobToken"])
     assert download(loc) == b"ILEARNER-BYTES"

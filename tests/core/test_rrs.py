@@ -12,7 +12,7 @@ from werkzeug import Response
 
 from amlws.errors import AmlwsError, ExitCode, RemoteError, UsageError
 from amlws.http import HttpClient
-from amlws.rrs import build_request, invoke, load_input, parse_results
+from amlws.studio.rrs import build_request, invoke, load_input, parse_results
 
 pytestmark = pytest.mark.usefixtures("amlws_env")
 

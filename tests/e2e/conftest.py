@@ -158,7 +158,7 @@ def client_env(server: EmulatorServer, tmp_path: Path, monkeypatch: pytest.Monke
 
 def model_blob(azurite: Any, container: str, blob: str, coefficients: dict[str, float], intercept: float) -> str:
     """Upload a readable .ilearner to Azurite; its URL with a read SAS (whose sig is a secret)."""
-    from amlws.blob import make_read_sas
+    from amlws.azure.blob import make_read_sas
     from amlws.emulator import mlmodel
 
     client = azurite.service().get_container_client(container)
@@ -189,7 +189,7 @@ def in_process_cli(capsys: pytest.CaptureFixture[str]) -> Any:
     classic plugins (STYLE.md principle 10), its command registration restored after each call."""
     import amlws.plugins.arm
     import amlws.plugins.classic
-    from amlws import cli as amlws_cli
+    from amlws.cli import application as amlws_cli
     from amlws.host import get_plugin_manager, register_plugin
 
     pm = get_plugin_manager(load_entrypoints=False)

@@ -24,7 +24,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def _amlws(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from amlws.cli import main; main()", *args], env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-c", "from amlws.cli.application import main; main()", *args], env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_start_status_stop(tmp_path):

@@ -102,7 +102,7 @@ def test_an_unusable_storage_connection_string_is_refused_at_start(cert_dir, cs,
 def test_the_cli_refuses_it_in_one_line_without_the_key(tmp_path):
     env = {"AMLWS_STATE_DIR": str(tmp_path / "state"), "AMLWS_CONFIG_DIR": str(tmp_path / "config"),
            "AMLWS_STORAGE_CONNECTION_STRING": BAD_KEY, "PATH": "/usr/bin:/bin"}
-    r = subprocess.run([sys.executable, "-c", "from amlws.cli import main; main()", "emulator", "serve", "--port", "0"],
+    r = subprocess.run([sys.executable, "-c", "from amlws.cli.application import main; main()", "emulator", "serve", "--port", "0"],
                        env=env, capture_output=True, text=True, timeout=30)
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().splitlines() == [

@@ -85,7 +85,7 @@ def test_start_prints_every_variable_the_walkthroughs_use_and_a_shell_can_eval_i
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AMLWS_", "AZURE_"))}
     env.update({"AMLWS_STATE_DIR": str(tmp_path / "state"), "AMLWS_CONFIG_DIR": str(tmp_path / "config"),
                 "AMLWS_STORAGE_CONNECTION_STRING": azurite.connection_string})
-    amlws = [sys.executable, "-c", "from amlws.cli import main; main()"]
+    amlws = [sys.executable, "-c", "from amlws.cli.application import main; main()"]
     started = subprocess.run([*amlws, "emulator", "start", "-o", "json"], env=env, capture_output=True, text=True, timeout=60)
     assert started.returncode == 0, started.stderr
     try:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from amlws.blob import make_read_sas
+from amlws.azure.blob import make_read_sas
 from amlws.emulator import seed as demo
 from amlws.emulator.seed import describe
 

@@ -27,7 +27,7 @@ def cli(emulator_storage: Any, azurite: Any, tmp_path: Path):
                 "AMLWS_STORAGE_CONNECTION_STRING": azurite.connection_string})
 
     def run(*args: str, code: int = 0) -> Any:
-        r = subprocess.run([sys.executable, "-c", "from amlws.cli import main; main()", *args, "-o", "json"],
+        r = subprocess.run([sys.executable, "-c", "from amlws.cli.application import main; main()", *args, "-o", "json"],
                            env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
         assert r.returncode == code, f"amlws {' '.join(args)} -> {r.returncode}\n{r.stderr[-2000:]}"
         return json.loads(r.stdout) if r.stdout.strip() else None

@@ -95,7 +95,7 @@ def cli_env(server: Any, tmp_path: Path) -> dict[str, str]:
 
 
 def amlws_cmd() -> list[str]:
-    return [sys.executable, "-c", "from amlws.cli import main; main()"]
+    return [sys.executable, "-c", "from amlws.cli.application import main; main()"]
 
 
 def jobs_by_row(state: Path) -> dict[str, list[str]]:

@@ -299,7 +299,7 @@ def test_interrupted_update_exits_130_and_history_says_interrupted(server, http,
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AMLWS_")}, **server.env(),
            "AMLWS_STATE_DIR": str(tmp_path / "state2"), "AMLWS_CONFIG_DIR": str(tmp_path / "config2"), "AMLWS_POLL_INTERVAL": "0.05"}
     http.control("DELETE", "requests")
-    proc = subprocess.Popen([sys.executable, "-c", "from amlws.cli import main; main()", "update", RID, "--service-updates",
+    proc = subprocess.Popen([sys.executable, "-c", "from amlws.cli.application import main; main()", "update", RID, "--service-updates",
                              str(patched), "--yes"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
@@ -316,7 +316,7 @@ def test_interrupted_update_exits_130_and_history_says_interrupted(server, http,
     # the PATCH was accepted and ARM carries on: the one error line says how to check and undo it
     assert err.splitlines()[-1] == (f"error: interrupted (fix: the change may still complete on the service: "
                                     f"check it with amlws get {RID}; amlws rollback {RID} undoes it)")
-    hist = subprocess.run([sys.executable, "-c", "from amlws.cli import main; main()", "history", RID, "-o", "json"], env=env,
+    hist = subprocess.run([sys.executable, "-c", "from amlws.cli.application import main; main()", "history", RID, "-o", "json"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert [r["status"] for r in json.loads(hist.stdout)] == ["interrupted"]
 
@@ -335,7 +335,7 @@ def test_disk_full_leaves_the_old_file_intact(files, tmp_path):
 
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AMLWS_")},
            "AMLWS_STATE_DIR": str(tmp_path / "state"), "AMLWS_CONFIG_DIR": str(tmp_path / "config")}
-    done = subprocess.run([sys.executable, "-c", "from amlws.cli import main; main()", "patch-ilearner", str(files["good.json"]),
+    done = subprocess.run([sys.executable, "-c", "from amlws.cli.application import main; main()", "patch-ilearner", str(files["good.json"]),
                            "--uri", GOOD_URI, "-f", str(out), "--yes"], env=env, capture_output=True, text=True, timeout=60,
                           preexec_fn=limit)
     assert done.returncode == 1, done.stderr

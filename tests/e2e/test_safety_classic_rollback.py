@@ -90,7 +90,7 @@ def test_classic_rollback_makes_a_fresh_sas_and_a_noop_refresh_records_nothing(c
     token = {k: v[0] for k, v in parse_qs(live["SasBlobToken"].lstrip("?")).items()}
     assert token["sp"] == "r" and token["sr"] == "b" and live["SasBlobToken"] != seed["SasBlobToken"]
     # the fresh SAS really reads the blob (Azurite checks the signature), and was never printed
-    from amlws.blob import download
+    from amlws.azure.blob import download
     from amlws.emulator import mlmodel
 
     assert mlmodel.loads(download(seed_url + live["SasBlobToken"]))["label"] == "rentals"

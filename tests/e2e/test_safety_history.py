@@ -127,7 +127,7 @@ def test_update_refuses_when_the_service_changed_since_export(cli, http, tmp_pat
     cli("patch-ilearner", str(other), "--uri", OTHER_URI)
     assert cli("update", RID, "--service-updates", str(other), "--yes")[0] == 0
     # ... but our export record is now the other one's: simulate the first admin on another machine
-    from amlws.history import record_export
+    from amlws.safety.history import record_export
 
     record_export(RID, json.loads(json.dumps({"x": 1})) and "0" * 64)
     http.control("DELETE", "requests")
@@ -178,7 +178,7 @@ def test_mutating_commands_refuse_without_yes_when_stdin_is_not_a_tty(cli, http,
 
 
 def _amlws(args: list[str], env: dict[str, str], **kw: Any) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "from amlws.cli import main; main()", *args], env=env,
+    return subprocess.Popen([sys.executable, "-c", "from amlws.cli.application import main; main()", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
@@ -193,7 +193,7 @@ def test_kill_9_mid_lro_then_rollback_restores_the_previous_state(cert_dir, tmp_
         before = model_uri(live(http))
         f = tmp_path / "svc.json"
         for args in (["export", RID, "-f", str(f)], ["patch-ilearner", str(f), "--uri", NEW_URI]):
-            done = subprocess.run([sys.executable, "-c", "from amlws.cli import main; main()", *args], env=env,
+            done = subprocess.run([sys.executable, "-c", "from amlws.cli.application import main; main()", *args], env=env,
                                   capture_output=True, text=True, timeout=60)
             assert done.returncode == 0, done.stderr
         http.control("DELETE", "requests")
@@ -218,10 +218,10 @@ def test_kill_9_mid_lro_then_rollback_restores_the_previous_state(cert_dir, tmp_
         while live(http)["properties"]["provisioningState"] != "Succeeded" and time.monotonic() < deadline:
             time.sleep(0.1)
         assert model_uri(live(http)).split("?")[0] == NEW_URI.split("?")[0]
-        rows = json.loads(subprocess.run([sys.executable, "-c", "from amlws.cli import main; main()", "history", RID, "-o", "json"],
+        rows = json.loads(subprocess.run([sys.executable, "-c", "from amlws.cli.application import main; main()", "history", RID, "-o", "json"],
                                          env=env, capture_output=True, text=True, timeout=60).stdout)
         assert [(r["revision"], r["status"]) for r in rows] == [(1, "unknown (no outcome recorded)")]
-        done = subprocess.run([sys.executable, "-c", "from amlws.cli import main; main()", "rollback", RID, "--yes", "-o", "json"],
+        done = subprocess.run([sys.executable, "-c", "from amlws.cli.application import main; main()", "rollback", RID, "--yes", "-o", "json"],
                               env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert model_uri(live(http)) == before

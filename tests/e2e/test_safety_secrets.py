@@ -40,7 +40,7 @@ def test_debug_run_of_every_command_leaks_no_secret(emulator_storage, azurite, t
     transcript: list[str] = []
 
     def run(*args: str, code: int = 0) -> str:
-        r = subprocess.run([sys.executable, "-c", "from amlws.cli import main; main()", "--debug", *args], env=env,
+        r = subprocess.run([sys.executable, "-c", "from amlws.cli.application import main; main()", "--debug", *args], env=env,
                            capture_output=True, text=True, timeout=120, cwd=work)
         transcript.append(f"{r.stdout}\n{r.stderr}")  # what amlws printed (the command line itself holds secrets)
         assert r.returncode == code, f"amlws {' '.join(args)} -> {r.returncode}\n{r.stderr[-3000:]}"
@@ -120,7 +120,7 @@ def test_config_with_secrets_is_0600_and_a_more_open_one_warns(tmp_path):
     env.update({"AMLWS_CONFIG_DIR": str(tmp_path / "config"), "AMLWS_STATE_DIR": str(tmp_path / "state")})
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", "from amlws.cli import main; main()", *args], env=env,
+        return subprocess.run([sys.executable, "-c", "from amlws.cli.application import main; main()", *args], env=env,
                               capture_output=True, text=True, timeout=60)
 
     assert run("config", "set", "workspace_token", "tok-secret-123456").returncode == 0

@@ -28,7 +28,7 @@ def cli(emulator: Any, tmp_path: Path):
 
     def run(*args: str) -> tuple[int, str, str, float]:
         start = time.monotonic()
-        r = subprocess.run([sys.executable, "-c", "from amlws.cli import main; main()", *args], env=env, capture_output=True,
+        r = subprocess.run([sys.executable, "-c", "from amlws.cli.application import main; main()", *args], env=env, capture_output=True,
                            text=True, timeout=120)
         return r.returncode, r.stdout, r.stderr, time.monotonic() - start
 

@@ -24,11 +24,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .config import state_dir
-from .errors import AmlwsError, NotFoundError
-from .fsutil import _fsync_dir, atomic_write_text
-from .redact import redact_obj
+from .. import __version__
+from ..config import state_dir
+from ..errors import AmlwsError, NotFoundError
+from ..fsutil import _fsync_dir, atomic_write_text
+from ..redact import redact_obj
 
 #: Keys removed from saved definitions: they are secrets and no update needs them.
 _STRIP_KEYS = frozenset({"primarykey", "secondarykey", "keys"})
@@ -45,7 +45,7 @@ def _strip_secrets(obj: Any) -> Any:
 def safe_definition(definition: Any) -> Any:
     """What history keeps of a definition: API keys removed, every other secret masked
     (SAS ``sig=``, storage keys, registered secret values). ``amlws rollback`` restores masked
-    values from the live service when unchanged (see :func:`amlws.rollback.unmask`)."""
+    values from the live service when unchanged (see :func:`amlws.safety.rollback.unmask`)."""
     return redact_obj(_strip_secrets(definition)) if definition is not None else None
 
 

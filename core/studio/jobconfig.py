@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import UsageError
-from .fsutil import read_text
-from .redact import redact_obj, register_secret
+from ..errors import UsageError
+from ..fsutil import read_text
+from ..redact import redact_obj, register_secret
 
 TOP_LEVEL_KEYS = ("Inputs", "Input", "GlobalParameters", "Outputs", "Output", "AzureBatchPoolId")
 REF_KEYS = ("ConnectionString", "RelativeLocation", "BaseLocation", "SasBlobToken")
@@ -114,7 +114,7 @@ def parse_ref_spec(spec: str, *, connection_string: str | None = None, what: str
     (with the storage connection string)."""
     text = spec.strip()
     if text.startswith(("https://", "http://")):
-        from .model import ModelLocation
+        from ..model import ModelLocation
 
         loc = ModelLocation.from_uri(text)
         if loc.sas_blob_token:

@@ -43,8 +43,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import AmlwsError, ExitCode, NotFoundError, UsageError
-from .redact import redact
+from ..errors import AmlwsError, ExitCode, NotFoundError, UsageError
+from ..redact import redact
 
 log = logging.getLogger("amlws.fleet")
 
@@ -273,7 +273,7 @@ def manifest_format(path: str | Path) -> str:
 
 
 def load_manifest(path: str | Path, *, defaults: dict[str, Any] | None = None) -> list[FleetRow]:
-    from .fsutil import read_text
+    from ..fsutil import read_text
 
     text = read_text(path, what="fleet manifest")
     rows = parse_manifest(text, fmt=manifest_format(path), source=str(path), defaults=defaults)
@@ -397,7 +397,7 @@ class Journal:
 def _lock_state(path: Path) -> int:
     """Hold ``STATE.lock`` for the run: two runs on one journal would both submit its rows' jobs.
     The operating system drops the lock when the process ends, even on ``kill -9``."""
-    from .errors import ConflictError
+    from ..errors import ConflictError
 
     lock_path = path.with_name(path.name + ".lock")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
@@ -627,7 +627,7 @@ class _JournaledBes:
 
     def run(self, config: dict[str, Any], *, timeout: float | None = None, keep_job: bool = False, progress: Any = None,
             on_submitted: Callable[[str], None] | None = None, raise_on_failure: bool = True) -> Any:
-        from .bes import NOT_STARTED
+        from ..studio.bes import NOT_STARTED
 
         with self._slots:
             if self._known:
@@ -742,10 +742,12 @@ class FleetRunner:
         (about 0.15 s, paid once either way: process start-up, not the fleet's throughput)."""
         import requests  # noqa: F401
 
-        from . import history, http, rollback  # noqa: F401
+        from .. import http  # noqa: F401
+        from ..safety import history, rollback  # noqa: F401
 
         if any(r.training_url for r in self.rows):
-            from . import bes, evaluation, jobconfig, retrain  # noqa: F401
+            from .. import evaluation  # noqa: F401
+            from ..studio import bes, jobconfig, retrain  # noqa: F401
 
     def run(self) -> dict[str, Any]:
         self._import_what_rows_need()
@@ -768,7 +770,7 @@ class FleetRunner:
                                  "rows": order})
         from concurrent.futures import ThreadPoolExecutor, wait
 
-        from .http import SessionPool
+        from ..http import SessionPool
 
         # one keep-alive session per worker thread: a row's calls (and the next row's) reuse the
         # TLS connection instead of a handshake per call
@@ -818,7 +820,7 @@ class FleetRunner:
             return
         st = self.states[row.key]
         known_job = st.job_id if st.job_reusable else None
-        from .retrain import new_run_id
+        from ..studio.retrain import new_run_id
 
         run_id = (st.run_id if known_job and st.run_id else None) or new_run_id()
         t0 = time.monotonic()
@@ -862,7 +864,7 @@ class FleetRunner:
         target = host.resolve(row.target, backend=row.backend)
         if row.create and not self.states[row.key].created:
             if self.opt.what_if:
-                from .errors import RemoteError
+                from ..errors import RemoteError
 
                 try:
                     host.get_definition(target)
@@ -880,8 +882,8 @@ class FleetRunner:
                 raise UsageError("this amlws cannot create targets", hint="create the endpoint first, or drop create from the manifest")
         if row.training_url is None:
             return self._patch_only(row, target)
-        from .bes import BesClient
-        from .retrain import RetrainRequest, retrain
+        from ..studio.bes import BesClient
+        from ..studio.retrain import RetrainRequest, retrain
 
         if not self.api_key:
             raise UsageError("no API key for the training service", hint="set AMLWS_API_KEY (the training endpoint's key)")
@@ -915,7 +917,7 @@ class FleetRunner:
                 "jobId": bes.job_id}
 
     def _patch_only(self, row: FleetRow, target: Any) -> dict[str, Any]:
-        from .model import ModelLocation
+        from ..model import ModelLocation
 
         host = self.limited_host
         location = ModelLocation.from_uri(str(row.model))
@@ -924,7 +926,7 @@ class FleetRunner:
         self._note(row, "deploying")
         live = host.get_definition(target)
         patched = host.patch_ilearner(live, location, selector=row.selector)
-        from .retrain import _update_options
+        from ..studio.retrain import _update_options
 
         result = host.update(target, patched, **_update_options(host, live=live, action=self.opt.action, note=f"fleet row {row.key}"))
         return {"verified": result.verified, "modelUri": result.model_uri}
@@ -965,7 +967,7 @@ def _merge(st: RowState, new: RowState, rec: dict[str, Any]) -> None:
 
 
 def _job_status_of(exc: BaseException) -> str | None:
-    from .bes import CANCELLED, JobCancelled, JobFailed, JobTimeout
+    from ..studio.bes import CANCELLED, JobCancelled, JobFailed, JobTimeout
 
     if isinstance(exc, JobFailed):
         return "Failed"

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .config import API_KEY_HINT
+from ..config import API_KEY_HINT
 
 #: The GIL switch interval (seconds) ``amlws fleet run`` sets while its workers run.
 FLEET_SWITCH_INTERVAL = 0.001
@@ -31,13 +31,13 @@ def _switch_interval(seconds: float) -> Iterator[None]:
 
 
 def _ctx() -> Any:
-    from .cli import get_context
+    from .application import get_context
 
     return get_context()
 
 
 def _table(summary: dict[str, Any]) -> None:
-    from .output import render_table
+    from ..output import render_table
 
     rows = [{"key": r["key"], "status": r["status"], "jobId": r.get("jobId"), "exit": r.get("exitCode"),
              "seconds": r.get("seconds"), "error": r.get("error")} for r in summary["rows"]]
@@ -50,7 +50,7 @@ def _finish(ctx: Any, summary: dict[str, Any], what: str) -> None:
     ctx.emit(summary, table=_table)
     code = int(summary["exitCode"])
     if code:
-        from .fleet import FleetFailed, FleetInterrupted
+        from ..fleet import FleetFailed, FleetInterrupted
 
         failed = [r for r in summary["rows"] if r["status"] not in ("deployed", "planned")]
         if code == 130:
@@ -100,8 +100,8 @@ def register(app: typer.Typer) -> None:
             Plan only
                 amlws fleet run models.csv --what-if
         """
-        from .blob import storage_connection_string
-        from .fleet import FleetOptions, FleetProgress, default_state_path, load_manifest, parse_shard, run_fleet, select_shard
+        from ..azure.blob import storage_connection_string
+        from ..fleet import FleetOptions, FleetProgress, default_state_path, load_manifest, parse_shard, run_fleet, select_shard
 
         ctx = _ctx()
         defaults: dict[str, Any] = {}
@@ -142,7 +142,7 @@ def register(app: typer.Typer) -> None:
             The rows not deployed yet (a manifest stands for the state files beside it)
                 amlws fleet status models.csv -o json --query "rows[?status!='deployed'].key"
         """
-        from .fleet import fleet_status
+        from ..fleet import fleet_status
 
         ctx = _ctx()
         _finish(ctx, fleet_status(list(states)), "fleet status")

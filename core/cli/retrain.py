@@ -1,6 +1,6 @@
 """CLI: ``amlws jobs submit|start|status|wait|cancel|run``, ``amlws invoke`` and ``amlws retrain``.
 
-Thin commands over :mod:`amlws.bes`, :mod:`amlws.rrs` and :mod:`amlws.retrain`. Each takes a web
+Thin commands over :mod:`amlws.studio.bes`, :mod:`amlws.studio.rrs` and :mod:`amlws.studio.retrain`. Each takes a web
 service (ARM resource ID or ``-g/-n``, classic endpoint URL...) whose backend finds its BES/RRS URLs
 and key (:func:`amlws.api.service_endpoint`), or an explicit ``--url``. API keys come from the
 service, ``AMLWS_API_KEY``, the profile or a hidden prompt, never from the command line.
@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .cli import TARGET_OPTIONS, TargetInput, with_target_options
+from .application import TARGET_OPTIONS, TargetInput, with_target_options
 
 UrlOpt = Annotated[
     str | None,
@@ -44,21 +44,21 @@ ResultsFileOpt = Annotated[
 
 
 def _ctx() -> Any:
-    from .cli import get_context
+    from .application import get_context
 
     return get_context()
 
 
 def _endpoint(ctx: Any, kind: str, url: str | None, target: TargetInput, *, include_key: bool = True) -> tuple[str, str | None]:
     """The BES/RRS URL and key: ``--url`` (key from the settings) or the web service's own."""
-    from .api import service_endpoint
+    from ..api import service_endpoint
 
     return service_endpoint(ctx.host, kind, url=url, target=target.text, backend=target.backend,
                             options=target.options, include_key=include_key)
 
 
 def _client(ctx: Any, url: str | None, target: TargetInput, poll_interval: float = 2.0) -> Any:
-    from .bes import BesClient
+    from ..studio.bes import BesClient
 
     found, key = _endpoint(ctx, "bes", url, target)
     return BesClient.from_url(found, key, settings=ctx.settings, poll_interval=poll_interval, interactive=ctx.settings.interactive)
@@ -66,14 +66,14 @@ def _client(ctx: Any, url: str | None, target: TargetInput, poll_interval: float
 
 def _plan_url(ctx: Any, url: str | None, target: TargetInput, path: str) -> str:
     """``--what-if``: the BES URL a request would go to (the service is read, its key is not)."""
-    from .bes import api_location_from_url
+    from ..studio.bes import api_location_from_url
 
     return api_location_from_url(_endpoint(ctx, "bes", url, target, include_key=False)[0]) + path
 
 
 def _config(ctx: Any, file: Path | None, string: str | None, inputs: Any, outputs: Any, params: Any) -> dict[str, Any]:
-    from .blob import storage_connection_string
-    from .jobconfig import build_job_config, load_job_config, validate_job_config
+    from ..azure.blob import storage_connection_string
+    from ..studio.jobconfig import build_job_config, load_job_config, validate_job_config
 
     base = load_job_config(file=file, string=string)
     needs_storage = any("://" not in v.partition("=")[2] for v in (inputs or []) + (outputs or []))
@@ -86,7 +86,7 @@ def _emit_status(ctx: Any, status: Any, results_file: Path | None) -> None:
     if results_file is not None:
         import json
 
-        from .fsutil import atomic_write_text
+        from ..fsutil import atomic_write_text
 
         atomic_write_text(results_file, json.dumps(status.to_raw_dict(), indent=2) + "\n", mode=0o600)
     data = status.to_dict()
@@ -94,7 +94,7 @@ def _emit_status(ctx: Any, status: Any, results_file: Path | None) -> None:
 
 
 def _status_table(data: dict[str, Any]) -> None:
-    from .output import render_table
+    from ..output import render_table
 
     rows = {"jobId": data["jobId"], "status": data["status"]}
     for name, ref in (data.get("results") or {}).items():
@@ -106,8 +106,8 @@ def _status_table(data: dict[str, Any]) -> None:
 
 
 def _run_with_progress(client: Any, fn: Any, label: str) -> Any:
-    from .bes import job_progress
-    from .progress import pausing
+    from ..progress import pausing
+    from ..studio.bes import job_progress
 
     client.ask = pausing(client.ask)
     return fn(job_progress(label))
@@ -256,7 +256,7 @@ def register(app: typer.Typer) -> None:
             Upload training data
                 amlws blob upload train.csv --container amlws-retrain --overwrite
         """
-        from .blob import DEFAULT_CONTAINER, storage_connection_string, upload_file
+        from ..azure.blob import DEFAULT_CONTAINER, storage_connection_string, upload_file
 
         ctx = _ctx()
         cont = container or ctx.settings.get("storage_container") or DEFAULT_CONTAINER
@@ -283,7 +283,7 @@ def register(app: typer.Typer) -> None:
             Download by container/blob to stdout
                 amlws blob download amlws-retrain/retrain/run1/evaluation.csv
         """
-        from .blob import download, storage_connection_string
+        from ..azure.blob import download, storage_connection_string
 
         ctx = _ctx()
         loc = _location_arg(ctx, source, bes_result, output_name)
@@ -292,7 +292,7 @@ def register(app: typer.Typer) -> None:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
             return
-        from .fsutil import atomic_write_bytes
+        from ..fsutil import atomic_write_bytes
 
         atomic_write_bytes(output_file, data)
         ctx.emit({"file": str(output_file), "bytes": len(data)})
@@ -315,7 +315,7 @@ def register(app: typer.Typer) -> None:
             A week-long read/list SAS over https only, as JSON
                 amlws blob sas models/run7/model.ilearner --permissions rl --expiry 7d --https-only -o json
         """
-        from .blob import blob_sas, parse_expiry, storage_connection_string
+        from ..azure.blob import blob_sas, parse_expiry, storage_connection_string
 
         ctx = _ctx()
         when = parse_expiry(expiry) if expiry else None
@@ -337,16 +337,16 @@ def register(app: typer.Typer) -> None:
             Read the evaluation output of a BES job
                 amlws evaluate --bes-result status.json --output-name output2 -o json
         """
-        from .evaluation import check_gates, parse_evaluation, parse_gate
+        from ..evaluation import check_gates, parse_evaluation, parse_gate
 
         ctx = _ctx()
         gates = [parse_gate(g) for g in gate or []]
         if source and Path(source).is_file() and bes_result is None:
-            from .fsutil import read_text
+            from ..fsutil import read_text
 
             text: Any = read_text(source, what="evaluation file")
         else:
-            from .blob import download, storage_connection_string
+            from ..azure.blob import download, storage_connection_string
 
             loc = _location_arg(ctx, source, bes_result, output_name)
             text = download(loc, connection_string=storage_connection_string(ctx.settings, required=not loc.sas_blob_token))
@@ -355,7 +355,7 @@ def register(app: typer.Typer) -> None:
         try:
             data["gates"] = check_gates(evaluation, gates) if gates else []
         except Exception as exc:
-            from .errors import GateFailedError
+            from ..errors import GateFailedError
 
             if isinstance(exc, GateFailedError):
                 data["gates"] = exc.details.get("gates", [])
@@ -387,13 +387,13 @@ def register(app: typer.Typer) -> None:
         """
         import io
 
-        from . import rrs
-        from .jobconfig import _split_pair
+        from ..studio import rrs
+        from ..studio.jobconfig import _split_pair
 
         ctx = _ctx()
         params = dict(_split_pair(p, "--global-param") for p in (global_param or []))
         if input_json is not None and input_file is not None:
-            from .errors import UsageError
+            from ..errors import UsageError
 
             raise UsageError("give --input-file or --input-json, not both", hint='drop one of the two options')
         if input_json is not None:
@@ -406,7 +406,7 @@ def register(app: typer.Typer) -> None:
             return
         result = rrs.invoke(found, key or "", body, settings=ctx.settings)
         if output_json_file is not None:
-            from . import api
+            from .. import api
 
             api.write_json(output_json_file, result.raw, force=ctx.settings.yes, settings=ctx.settings)
         # -o tsv: the scored rows, one line each in the output's column order (the nested
@@ -447,13 +447,13 @@ def register(app: typer.Typer) -> None:
             Train and evaluate, then only show the update
                 amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --target https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/ep2 --data train.csv --deploy-what-if
         """
-        from .blob import storage_connection_string
-        from .errors import GateFailedError
-        from .jobconfig import _split_pair, load_job_config
-        from .retrain import RetrainRequest, retrain
+        from ..azure.blob import storage_connection_string
+        from ..errors import GateFailedError
+        from ..studio.jobconfig import _split_pair, load_job_config
+        from ..studio.retrain import RetrainRequest, retrain
 
         ctx = _ctx()
-        from .api import service_endpoint
+        from ..api import service_endpoint
 
         # the training service's BES URL and key, found once (a web service is read here, before any upload)
         training_url, api_key = service_endpoint(ctx.host, "bes", url=training_service, include_key=not ctx.settings.what_if)
@@ -478,8 +478,8 @@ def register(app: typer.Typer) -> None:
             timeout=ctx.settings.timeout(),
             deploy_what_if=deploy_what_if,
         )
-        from .bes import BesClient, job_progress
-        from .progress import pausing
+        from ..progress import pausing
+        from ..studio.bes import BesClient, job_progress
 
         bes = None
         if api_key:
@@ -498,7 +498,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _table(data: Any) -> None:
-    from .output import render_table
+    from ..output import render_table
 
     render_table(data)
 
@@ -511,23 +511,23 @@ def _sas_table(data: dict[str, Any]) -> None:
 
 def _location_arg(ctx: Any, source: str | None, bes_result: Path | None, output_name: str | None) -> Any:
     """A blob location from a URL, ``container/blob`` (storage account from settings), or a BES result file + output."""
-    from .errors import UsageError
+    from ..errors import UsageError
 
     if (source is None) == (bes_result is None):
         raise UsageError("give a blob (URL or container/blob) or --bes-result FILE --output-name NAME",
             hint='give exactly one: a blob URL, CONTAINER/BLOB, or --bes-result FILE with --output-name')
     if bes_result is not None:
-        from . import api
+        from .. import api
 
         if not output_name:
             raise UsageError("--bes-result needs --output-name", hint="the BES output to read, e.g. output2")
         return api.model_location_from(bes_result=str(bes_result), output_name=output_name)
-    from .model import ModelLocation
+    from ..model import ModelLocation
 
     assert source is not None  # exactly one of source and bes_result, checked above
     if source.startswith(("https://", "http://")):
         return ModelLocation.from_uri(source)
-    from .blob import StorageAccount, storage_connection_string
+    from ..azure.blob import StorageAccount, storage_connection_string
 
     account = StorageAccount.from_connection_string(storage_connection_string(ctx.settings))
     container, _, blob = source.lstrip("/").partition("/")
@@ -537,14 +537,14 @@ def _location_arg(ctx: Any, source: str | None, bes_result: Path | None, output_
 
 
 def _print_tables(outputs: dict[str, Any]) -> None:
-    from .output import render_table
+    from ..output import render_table
 
     for name, table in outputs.items():
         render_table([dict(zip(map(str, table.columns), row)) for row in table.rows], columns=[str(c) for c in table.columns], title=name)
 
 
 def _print_retrain(result: dict[str, Any]) -> None:
-    from .output import format_number, render_table
+    from ..output import format_number, render_table
 
     steps = result.get("steps", {})
     rows: dict[str, Any] = {"run": result.get("runId"), "status": result.get("status"), "target": result.get("target")}
@@ -583,7 +583,7 @@ def _print_smoke(before: dict[str, Any], after: dict[str, Any]) -> None:
     Only the columns that changed are shown (the scored ones); when none changed, the last
     column (where Score Model puts its scores) is shown.
     """
-    from .output import render_table
+    from ..output import render_table
 
     for name, old in before.items():
         new = after.get(name) or {"columns": [], "rows": []}
@@ -608,6 +608,6 @@ def _print_smoke(before: dict[str, Any], after: dict[str, Any]) -> None:
 
 def _emit_submit_plan(ctx: Any, url: str, config: dict) -> None:
     """--what-if for a job submission: the POST that would be sent (to ``url``), secrets redacted."""
-    from .jobconfig import redacted
+    from ..studio.jobconfig import redacted
 
     ctx.emit({"whatIf": True, "method": "POST", "url": url, "body": redacted(config)})

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import API_KEY_HINT
-from .errors import AmlwsError, UsageError
-from .fsutil import read_text
-from .redact import register_secret
+from ..config import API_KEY_HINT
+from ..errors import AmlwsError, UsageError
+from ..fsutil import read_text
+from ..redact import register_secret
 
 PARAMS = {"api-version": "2.0", "details": "true"}
 
@@ -230,7 +230,7 @@ def invoke(
         raise UsageError("no API key for the RRS service", hint=API_KEY_HINT)
     register_secret(api_key)
     if http is None:
-        from .http import HttpClient
+        from ..http import HttpClient
 
         http = HttpClient(settings)
     resp = http.request(

@@ -25,10 +25,10 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from .errors import AmlwsError, AuthError, ConnectionFailed, NotFoundError, RemoteError, UsageError
-from .model import Definition, ModelLocation
+from ..errors import AmlwsError, AuthError, ConnectionFailed, NotFoundError, RemoteError, UsageError
+from ..model import Definition, ModelLocation
 
-log = logging.getLogger("amlws.modelcheck")
+log = logging.getLogger("amlws.safety.modelcheck")
 
 #: One retry and short timeouts: an unreachable private endpoint should cost seconds, not a minute.
 HEAD_TIMEOUT = (5.0, 15.0)
@@ -90,7 +90,7 @@ def head_blob(location: ModelLocation, settings: Any, *, http: Any = None) -> st
 
     :returns: what was found, in one line without secrets.
     """
-    from .jobconfig import register_sas
+    from ..studio.jobconfig import register_sas
 
     shown = location.blob_url
     signed = location if location.sas_blob_token else _signed_with_account_key(location, settings)
@@ -99,7 +99,7 @@ def head_blob(location: ModelLocation, settings: Any, *, http: Any = None) -> st
         log.info("model blob %s %s (set storage_connection_string to check it)", shown, note)
         return note
     register_sas(signed.sas_blob_token)
-    from .http import HttpClient
+    from ..http import HttpClient
 
     client = http or HttpClient(settings, retries=HEAD_RETRIES, timeout=HEAD_TIMEOUT)
     try:
@@ -135,7 +135,7 @@ def _refuse(exc: RemoteError, shown: str) -> str:
 
 def _signed_with_account_key(location: ModelLocation, settings: Any) -> ModelLocation | None:
     """The location with a short read SAS, when the configured connection string holds this account's key."""
-    from .blob import fresh_read_sas, storage_connection_string
+    from ..azure.blob import fresh_read_sas, storage_connection_string
 
     try:
         token = fresh_read_sas(storage_connection_string(settings, required=False), location.blob_url, lifetime=timedelta(minutes=15))

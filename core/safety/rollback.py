@@ -25,10 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import AmlwsError, ConflictError, NotFoundError, UsageError
+from ..errors import AmlwsError, ConflictError, NotFoundError, UsageError
+from ..model import Definition, ModelLocation, Target, canonical_json
+from ..redact import MASK, redact_obj
 from .history import History, file_source, record_export, record_file_source, safe_definition
-from .model import Definition, ModelLocation, Target, canonical_json
-from .redact import MASK, redact_obj
 
 log = logging.getLogger("amlws")
 
@@ -130,7 +130,7 @@ def diff(host: Any, target: Target, *, revision: int | None = None, file: str | 
         raise UsageError("give at most one of --revision and --file",
             hint='compare with a revision (--revision N) or with a local file (--file FILE), not both')
     if file is not None:
-        from .api import load_definition
+        from ..api import load_definition
 
         local = load_definition(host, input_file=file, backend=target.backend)
         live = host.get_definition(target)
@@ -229,7 +229,7 @@ def fresh_model_sas(host: Any, backend: str, document: Any, live_document: Any) 
 
     :returns: the document and the paths of masked SAS values still left (as :func:`unmask`).
     """
-    from .blob import fresh_read_sas, storage_connection_string
+    from ..azure.blob import fresh_read_sas, storage_connection_string
 
     connection_string = storage_connection_string(host.settings, required=False)
     definition = Definition(backend, document)
@@ -305,7 +305,7 @@ def rollback(
         return {**base, "rolledBack": False, "message": f"{target.id} already matches revision {revision}; nothing sent"}
     definition = Definition(target.backend, restored, target)
     if what_if:
-        from .api import redact_request
+        from ..api import redact_request
 
         requests = host.plan_update(target, definition)
         return {**base, "whatIf": True, "requests": [redact_request(r) for r in requests]}

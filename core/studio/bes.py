@@ -3,7 +3,7 @@
 Classic and ARM ("New") training web services speak the same BES protocol
 (``../shared/specs/classic/REFERENCE.md`` §4), so this client lives once in core::
 
-    from amlws.bes import BesClient
+    from amlws.studio.bes import BesClient
     bes = BesClient.from_url("https://ussouthcentral.services.azureml.net/workspaces/W/services/S/jobs", api_key)
     status = bes.run(job_config)            # submit -> start -> wait
     model = status.location("output1")      # a ModelLocation for patch-ilearner
@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
-from .config import API_KEY_HINT
-from .errors import AmlwsError, OperationFailed, OperationTimeout, RemoteError, UsageError
-from .model import ModelLocation
-from .progress import current as current_reporter
-from .redact import redact, redact_obj, register_secret
+from ..config import API_KEY_HINT
+from ..errors import AmlwsError, OperationFailed, OperationTimeout, RemoteError, UsageError
+from ..model import ModelLocation
+from ..progress import current as current_reporter
+from ..redact import redact, redact_obj, register_secret
 
-log = logging.getLogger("amlws.bes")
+log = logging.getLogger("amlws.studio.bes")
 
 API_VERSION = "2.0"
 PARAMS = {"api-version": API_VERSION}
@@ -340,7 +340,7 @@ class BesClient:
             raise UsageError("no API key for the BES service", hint=API_KEY_HINT)
         register_secret(api_key)
         if http is None:
-            from .http import HttpClient
+            from ..http import HttpClient
 
             http = HttpClient(settings, sleep=sleep)
         self.api_location = api_location.rstrip("/")
@@ -418,7 +418,7 @@ class BesClient:
 
     def status(self, job_id: str, *, deadline: float | None = None) -> JobStatus:
         """``GET {ApiLocation}/jobs/{id}?api-version=2.0`` (retried on 5xx, 429, connection errors)."""
-        from .http import parse_retry_after
+        from ..http import parse_retry_after
 
         resp = self.http.request(
             "GET", self.job_url(job_id), params=PARAMS, headers=self._headers(),

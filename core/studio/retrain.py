@@ -5,7 +5,7 @@ the pieces every step also exposes alone (``amlws jobs``, ``amlws patch-ilearner
 ``amlws update``, ``amlws invoke``)::
 
     from amlws import api
-    from amlws.retrain import RetrainRequest, retrain
+    from amlws.studio.retrain import RetrainRequest, retrain
 
     host = api.open_host()
     result = retrain(host, RetrainRequest(
@@ -30,11 +30,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import AmlwsError, NotFoundError, UsageError
-from .model import ModelLocation, parse_sas_time
-from .redact import redact, redact_obj
+from ..errors import AmlwsError, NotFoundError, UsageError
+from ..model import ModelLocation, parse_sas_time
+from ..redact import redact, redact_obj
 
-log = logging.getLogger("amlws.retrain")
+log = logging.getLogger("amlws.studio.retrain")
 
 #: A SAS that expires within this margin is refreshed before it is handed to the service.
 SAS_MARGIN = timedelta(minutes=10)
@@ -150,14 +150,14 @@ def retrain(
     is trained and evaluated and the update is only planned (:func:`amlws.api.plan_update`).
 
     :param api_key: the training service's key; empty: the service's own, else the ``api_key`` setting.
-    :param bes: a :class:`~amlws.bes.BesClient` (default: one for ``request.training_url``).
+    :param bes: a :class:`~amlws.studio.bes.BesClient` (default: one for ``request.training_url``).
     :param confirm: asks before the update (default: :func:`amlws.api.confirm`).
     :raises GateFailedError: a gate failed (exit 5); nothing was deployed.
     :raises JobFailed, JobCancelled, JobTimeout: the training job did not finish.
     Errors raised after a step completed carry the partial result in ``err.details["result"]``.
     """
-    from . import api
-    from .evaluation import check_gates, parse_evaluation, parse_gate
+    from .. import api
+    from ..evaluation import check_gates, parse_evaluation, parse_gate
     from .jobconfig import build_job_config, redacted, validate_job_config
 
     settings = host.settings
@@ -221,7 +221,7 @@ def retrain(
             return dict(out)
 
         if upload.get("local"):
-            from .blob import upload_file
+            from ..azure.blob import upload_file
 
             say(f"uploading {upload['local']} to {container}/{upload['blob']}")
             loc = upload_file(upload["local"], connection_string=cs or "", container=container, blob_name=upload["blob"],
@@ -257,7 +257,7 @@ def retrain(
 
         # 4. evaluate and gate
         if request.evaluation_output:
-            from .blob import download
+            from ..azure.blob import download
 
             eval_loc, status = fresh_location(bes, status, request.evaluation_output)
             data = download(eval_loc, connection_string=cs)
@@ -332,7 +332,7 @@ def _jobs_url(url: str) -> str:
 def _account(cs: str | None) -> Any:
     if not cs:
         return None
-    from .blob import StorageAccount
+    from ..azure.blob import StorageAccount
 
     return StorageAccount.from_connection_string(cs)
 
@@ -384,7 +384,7 @@ def _output_refs(request: RetrainRequest, cs: str | None, container: str, prefix
 def _smoke_endpoint(host: Any, request: RetrainRequest, target: Any, live: Any, scoring_api_key: str | None) -> tuple[str, str]:
     """The RRS URL and key of the smoke test: ``--smoke-url`` with ``scoring_api_key``, or the updated
     service's own (``amlws_service_endpoints``, from the live definition just read)."""
-    from .redact import register_secret
+    from ..redact import register_secret
 
     url, key = request.smoke_url, scoring_api_key
     if not url:

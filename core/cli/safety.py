@@ -1,4 +1,4 @@
-"""``amlws history``, ``amlws diff`` and ``amlws rollback``: thin commands over :mod:`amlws.rollback`.
+"""``amlws history``, ``amlws diff`` and ``amlws rollback``: thin commands over :mod:`amlws.safety.rollback`.
 
 Import-light: the library modules are imported when a command runs.
 """
@@ -11,11 +11,11 @@ from typing import Annotated, Any
 
 import typer
 
-from .cli import TargetInput, get_context, with_target_options
+from .application import TargetInput, get_context, with_target_options
 
 
 def _history_table(data: Any) -> None:
-    from .output import render_table
+    from ..output import render_table
 
     if isinstance(data, list):
         rows = [{**r, "model": _models_cell(r.get("models"))} for r in data]
@@ -73,12 +73,12 @@ def register(app: typer.Typer) -> None:
             Show revision 3 in full
                 amlws history -g MyRG -n MyService --revision 3 -o json
         """
-        from .rollback import history
+        from ..safety.rollback import history
 
         ctx = get_context()
         if not target.given:
-            from .history import History
-            from .output import render_table
+            from ..output import render_table
+            from ..safety.history import History
 
             ctx.emit(History().targets(), table=lambda rows: render_table(
                 rows, columns=["lastTime", "lastAction", "revisions", "backend", "target"]))
@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
                 amlws diff -g MyRG -n MyService --revision 3
                 amlws diff -g MyRG -n MyService --file svc.json
         """
-        from .rollback import diff
+        from ..safety.rollback import diff
 
         ctx = get_context()
         t = target.resolve(ctx)
@@ -119,12 +119,12 @@ def register(app: typer.Typer) -> None:
                 amlws rollback -g MyRG -n MyService --to 3 --what-if
                 amlws rollback -g MyRG -n MyService --to 3 --yes
         """
-        from .rollback import rollback
+        from ..safety.rollback import rollback
 
         ctx = get_context()
         t = target.resolve(ctx)
         if sas_token:
-            from .redact import register_secret
+            from ..redact import register_secret
 
             register_secret(sas_token)
         data = rollback(ctx.host, t, to=to, what_if=ctx.settings.what_if, confirm=ctx.confirm, sas_token=sas_token)

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, Literal, overload
 from urllib.parse import quote, unquote
 
-from .errors import AmlwsError, AuthError, ConnectionFailed, NotFoundError, RemoteError, UsageError
-from .jobconfig import register_sas
-from .model import ModelLocation
-from .redact import redact, register_secret
+from ..errors import AmlwsError, AuthError, ConnectionFailed, NotFoundError, RemoteError, UsageError
+from ..model import ModelLocation
+from ..redact import redact, register_secret
+from ..studio.jobconfig import register_sas
 
-log = logging.getLogger("amlws.blob")
+log = logging.getLogger("amlws.azure.blob")
 
 DEFAULT_CONTAINER = "amlws-retrain"
 CONNECTION_STRING_HINT = (
@@ -176,7 +176,7 @@ def upload_file(
         with p.open("rb") as fh:
             cc.upload_blob(name, fh, overwrite=overwrite, content_settings=ContentSettings(content_type=content_type))
     except ResourceExistsError:
-        from .errors import ConflictError
+        from ..errors import ConflictError
 
         raise ConflictError(f"{what}: the blob already exists", hint="choose another --blob-name, or pass --overwrite") from None
     except Exception as exc:  # azure-core errors are translated
@@ -231,7 +231,7 @@ def download(
     finally:
         client.close()
     if dest is not None:
-        from .fsutil import atomic_write_bytes
+        from ..fsutil import atomic_write_bytes
 
         atomic_write_bytes(dest, data)
     return data
@@ -257,7 +257,7 @@ def parse_expiry(text: str, *, now: datetime | None = None) -> datetime:
 
     :raises UsageError: unreadable, or not in the future.
     """
-    from .model import parse_sas_time
+    from ..model import parse_sas_time
 
     now = now or datetime.now(timezone.utc)
     value = text.strip()

@@ -14,9 +14,9 @@ from typing import Annotated, Any, NamedTuple
 
 import typer
 
-from . import __version__
-from .clihelp import AmlwsGroup, style_commands
-from .errors import AmlwsError, ExitCode, UsageError
+from .. import __version__
+from ..errors import AmlwsError, ExitCode, UsageError
+from .help import AmlwsGroup, style_commands
 
 HELP = """Retrain Azure ML Studio models and update classic and ARM web services.
 
@@ -43,7 +43,7 @@ config_app = typer.Typer(help="Show and change amlws settings (profiles in the c
 app.add_typer(config_app, name="config")
 
 #: Core command modules with a ``register(app)`` function (import-light at module level).
-BUILTIN_COMMAND_MODULES: list[str] = ["amlws.commands_retrain", "amlws.emulator.cli", "amlws.commands_safety", "amlws.commands_fleet"]
+BUILTIN_COMMAND_MODULES: list[str] = ["amlws.cli.retrain", "amlws.emulator.cli", "amlws.cli.safety", "amlws.cli.fleet"]
 
 
 class AppContext:
@@ -57,19 +57,19 @@ class AppContext:
     @property
     def host(self) -> Any:
         if self._host is None:
-            from .host import Host
+            from ..host import Host
 
             self._host = Host(self._pm, self.settings)
         return self._host
 
     def emit(self, data: Any, **kwargs: Any) -> None:
-        from .output import emit
+        from ..output import emit
 
         emit(data, output=self.settings.output, query=self.settings.query, **kwargs)
 
     def confirm(self, question: str) -> None:
-        from .api import confirm
-        from .progress import current
+        from ..api import confirm
+        from ..progress import current
 
         current().pause()  # a live progress line must not overwrite the prompt
         confirm(self.settings, question)
@@ -147,8 +147,8 @@ def root(
 ) -> None:
     """amlws: replace the Az.MachineLearning and AzureMLPS cmdlets for retraining and updating web services."""
     global _context
-    from .config import Settings
-    from .output import FORMATS, setup_logging
+    from ..config import Settings
+    from ..output import FORMATS, setup_logging
 
     if output not in FORMATS:
         raise UsageError(f"invalid --output {output!r}", hint="use -o " + ", -o ".join(FORMATS))
@@ -291,15 +291,15 @@ def get_cmd(
         ctx.settings.flags["region"] = region
     t = target.resolve(ctx)
     definition = ctx.host.get_definition(t)
-    from .redact import redact_obj
-    from .summary import summarize
+    from ..redact import redact_obj
+    from ..summary import summarize
 
     # SAS signatures and keys masked on display (amlws export --include-keys has them)
     ctx.emit(redact_obj(definition.document), table=lambda _: _table(summarize(definition)))
 
 
 def _table(data: Any) -> None:
-    from .output import render_table
+    from ..output import render_table
 
     render_table(data)
 
@@ -320,8 +320,8 @@ def export_cmd(
         Export a classic endpoint to stdout
             amlws export https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default
     """
-    from . import api
-    from .output import emit_document
+    from .. import api
+    from ..output import emit_document
 
     ctx = get_context()
     t = target.resolve(ctx)
@@ -340,7 +340,7 @@ def export_cmd(
 
 def _note_export(ctx: AppContext, target: Any, definition: Any, file: str | None) -> None:
     """Remember what was exported, so that ``amlws update`` can tell if the service changed since."""
-    from .rollback import note_export
+    from ..safety.rollback import note_export
 
     note_export(ctx.host, target, definition, file=file)
 
@@ -361,14 +361,14 @@ def import_cmd(
         Validate and write the normalised definition
             amlws import -i svc.json --output-file svc.normalised.json
     """
-    from . import api
+    from .. import api
 
     ctx = get_context()
     definition = api.load_definition(ctx.host, input_file=input_file, json_string=json_string, backend=backend)
     if output_file is not None:
         api.write_json(output_file, definition.document, force=force or ctx.settings.yes, settings=ctx.settings)
-    from .output import emit_document
-    from .redact import redact_obj
+    from ..output import emit_document
+    from ..redact import redact_obj
 
     # the printed copy has SAS signatures masked; the --output-file copy is complete
     emit_document(redact_obj(definition.document), output=ctx.settings.output, query=ctx.settings.query)
@@ -396,7 +396,7 @@ def patch_ilearner_cmd(
         Take the model location from a BES job's results file
             amlws patch-ilearner svc.json --bes-result status.json --output-name output1
     """
-    from . import api
+    from .. import api
 
     ctx = get_context()
     location = api.model_location_from(uri=uri, bes_result=bes_result, output_name=output_name, base_location=base_location,
@@ -408,8 +408,8 @@ def patch_ilearner_cmd(
         ctx.emit({"whatIf": True, "wouldWrite": str(out), "diff": api.definition_diff(definition.document, patched.document, fromfile=str(definition_file), tofile=str(out))})
         return
     api.write_json(out, patched.document, force=True if output_file is None else ctx.settings.yes, settings=ctx.settings)
-    from .redact import redact
-    from .rollback import carry_file_source
+    from ..redact import redact
+    from ..safety.rollback import carry_file_source
 
     carry_file_source(definition_file, out)
     # the reference as written (an ARM asset built from a BES result has no SAS), not as given
@@ -433,7 +433,7 @@ def update_cmd(
         Show the requests and the diff; send nothing
             amlws update https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/ep2 --service-updates endpoint.json --what-if
     """
-    from . import api
+    from .. import api
 
     ctx = get_context()
     if service_updates is None:
@@ -492,11 +492,11 @@ def config_show() -> None:
             amlws config show
             amlws --profile prod config show -o json
     """
-    from .config import config_path
+    from ..config import config_path
 
     ctx = get_context()
     if not ctx.settings.profile_exists and ctx.settings.profile != "default":
-        from .errors import ConfigError
+        from ..errors import ConfigError
 
         raise ConfigError(
             f"profile {ctx.settings.profile!r} not found in {config_path()}",
@@ -518,13 +518,13 @@ def config_set(
             amlws config set subscription 00000000-0000-0000-0000-000000000000
             amlws config set api_key
     """
-    from .config import check_setting_name, is_secret_setting, set_profile_value
+    from ..config import check_setting_name, is_secret_setting, set_profile_value
 
     ctx = get_context()
     known = ctx.host.settings_declared()
     key = check_setting_name(key, known=known)
     if ctx.settings.what_if:
-        from .config import config_path
+        from ..config import config_path
 
         ctx.emit({"whatIf": True, "profile": ctx.settings.profile, "key": key, "wouldWrite": str(config_path())})
         return
@@ -546,7 +546,7 @@ def config_unset(key: Annotated[str, typer.Argument(help="Setting name.")]) -> N
         Forget the stored API key of profile prod
             amlws --profile prod config unset api_key
     """
-    from .config import config_path, set_profile_value
+    from ..config import config_path, set_profile_value
 
     ctx = get_context()
     if ctx.settings.what_if:
@@ -565,7 +565,7 @@ def config_path_cmd() -> None:
             amlws config path
             cat "$(amlws config path)"
     """
-    from .config import config_path
+    from ..config import config_path
 
     typer.echo(str(config_path()))
 
@@ -584,7 +584,7 @@ def register_commands(pm: Any) -> None:
 
     for module in BUILTIN_COMMAND_MODULES:
         importlib.import_module(module).register(app)
-    from .host import _call_impl, _plain_impls
+    from ..host import _call_impl, _plain_impls
 
     # One plugin whose commands fail to register must not take the whole CLI down.
     for impl in reversed(_plain_impls(pm.hook.amlws_register_commands)):
@@ -605,8 +605,8 @@ def main(argv: list[str] | None = None, *, pm: Any = None) -> int:
     _context = None  # a context left by an earlier in-process run must not speak for this one
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     if args == ["--version"] and pm is None:  # fast path: plugins load (a broken one still warns), no command tree is built
-        from .host import get_plugin_manager
-        from .output import setup_logging
+        from ..host import get_plugin_manager
+        from ..output import setup_logging
 
         setup_logging(verbose=False, debug=False)
         get_plugin_manager()
@@ -617,18 +617,18 @@ def main(argv: list[str] | None = None, *, pm: Any = None) -> int:
     debug = "--debug" in args
     code = 0
     try:
-        from .output import setup_logging
+        from ..output import setup_logging
 
         # Logging first, so that plugin-loading warnings are formatted and redacted.
         setup_logging(verbose="-v" in args or "--verbose" in args, debug=debug)
         if pm is None:
-            from .host import get_plugin_manager
+            from ..host import get_plugin_manager
 
             pm = get_plugin_manager()
         _pm = pm
         register_commands(pm)
         style_commands(app)  # examples, global options and named usage in every --help (plugin commands too)
-        from .progress import ConsoleProgress, reporting
+        from ..progress import ConsoleProgress, reporting
 
         try:
             with reporting(ConsoleProgress(stream=sys.stderr)):  # state and elapsed time of long waits
@@ -656,7 +656,7 @@ def main(argv: list[str] | None = None, *, pm: Any = None) -> int:
 def _interrupted_line() -> str:
     """The Ctrl-C line: after an interrupted remote change, how to see whether it completed anyway
     (the service carries on with a long-running operation) and how to undo it."""
-    from .redact import redact
+    from ..redact import redact
 
     host = _context._host if _context is not None else None
     target = getattr(host, "interrupted_change", None)
@@ -667,7 +667,7 @@ def _interrupted_line() -> str:
 
 
 def _report(exc: AmlwsError, debug: bool) -> int:
-    from .redact import redact
+    from ..redact import redact
 
     if debug:
         sys.stderr.write(redact(traceback.format_exc()))
@@ -680,7 +680,7 @@ def _report(exc: AmlwsError, debug: bool) -> int:
 
 
 def _report_unexpected(exc: Exception, debug: bool) -> int:
-    from .redact import redact
+    from ..redact import redact
 
     # Click usage errors (unknown option/command) arrive here with standalone_mode=False.
     exit_code = getattr(exc, "exit_code", None)
@@ -701,7 +701,7 @@ def _report_unexpected(exc: Exception, debug: bool) -> int:
 
 def _report_usage(exc: Exception, exit_code: int) -> int:
     """One line for a command-line usage error (unknown command/option, bad value)."""
-    from .redact import redact
+    from ..redact import redact
 
     fmt = getattr(exc, "format_message", None)
     message = (fmt() if callable(fmt) else str(exc)).strip().rstrip(".")

@@ -1,0 +1,1 @@
+"""Azure ML Studio's shared data-plane protocols (BES jobs, RRS scoring, job configurations) and the Studio retrain workflow."""
