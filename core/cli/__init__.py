@@ -6,16 +6,8 @@ groups live beside it (``retrain``, ``safety``, ``fleet``) and backends add thei
 (``from amlws.cli import TargetInput, with_target_options``).
 """
 
-from .application import (
-    AppContext,
-    TargetInput,
-    app,
-    get_context,
-    hoist_global_options,
-    main,
-    register_commands,
-    with_target_options,
-)
+from .application import AppContext, app, get_context, hoist_global_options, main, register_commands
+from .targets import TargetInput, with_target_options
 
 __all__ = [
     "AppContext",

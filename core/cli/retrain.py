@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .application import TARGET_OPTIONS, TargetInput, with_target_options
+from .targets import TARGET_OPTIONS, TargetInput, with_target_options
 
 UrlOpt = Annotated[
     str | None,

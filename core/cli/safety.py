@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from .application import TargetInput, get_context, with_target_options
+from .application import get_context
+from .targets import TargetInput, with_target_options
 
 
 def _history_table(data: Any) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from amlws.cli.application import TargetInput, with_target_options
+from amlws.cli import TargetInput, with_target_options
 
 TargetArg = Annotated[
     str | None, typer.Argument(help="Web service resource ID (or use -g/-n).", show_default=False)

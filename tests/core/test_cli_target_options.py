@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from amlws import hookimpl
 from amlws.cli import application as cli
-from amlws.cli.application import TARGET_OPTIONS, NameOpt, TargetInput, with_target_options
+from amlws.cli.targets import TARGET_OPTIONS, NameOpt, TargetInput, with_target_options
 from amlws.model import Definition
 
 from .conftest import AcmeBackend

@@ -1,0 +1,225 @@
+"""The five steps as commands (``get``, ``export``, ``import``, ``patch-ilearner``, ``update``) and
+``plugins``: each a few lines over :mod:`amlws.api` and the host."""
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import UsageError
+from .application import AppContext, get_context
+from .targets import BackendOpt, TargetInput, with_target_options
+
+
+@with_target_options
+def get_cmd(
+    target: TargetInput,
+    region: Annotated[str | None, typer.Option("--region", help="ARM: region whose encrypted credentials to return.")] = None,
+) -> None:
+    """Get a web service (ARM) or endpoint (classic) definition. (Get-AzMlWebService, Get-AmlWebServiceEndpoint)
+
+    Examples:
+        Show an ARM web service
+            amlws get -g MyRG -n MyService
+        Show a classic endpoint's resources (trained model locations) as JSON
+            amlws get https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default -o json --query Resources
+    """
+    ctx = get_context()
+    if region:
+        ctx.settings.flags["region"] = region
+    t = target.resolve(ctx)
+    definition = ctx.host.get_definition(t)
+    from ..redact import redact_obj
+    from ..summary import summarize
+
+    # SAS signatures and keys masked on display (amlws export --include-keys has them)
+    ctx.emit(redact_obj(definition.document), table=lambda _: _table(summarize(definition)))
+
+
+def _table(data: Any) -> None:
+    from ..output import render_table
+
+    render_table(data)
+
+
+@with_target_options
+def export_cmd(
+    target: TargetInput,
+    output_file: Annotated[Path | None, typer.Option("--output-file", "-f", help="Write here (atomically); default: print the JSON.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the output file without asking.")] = False,
+    include_keys: Annotated[bool, typer.Option("--include-keys", help="Keep API keys in the export (off by default).")] = False,
+) -> None:
+    """Export a definition to JSON. (Get- + Export-AzMlWebService -OutputFile / -ToJsonString)
+
+    Examples:
+        Export an ARM web service for patch-ilearner and update
+            amlws export -g MyRG -n MyService --output-file svc.json
+        Export a classic endpoint to stdout
+            amlws export https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default
+    """
+    from .. import api
+    from ..output import emit_document
+
+    ctx = get_context()
+    t = target.resolve(ctx)
+    definition = ctx.host.get_definition(t)
+    if output_file is None:
+        emit_document(ctx.host.export(definition, include_keys=include_keys), output=ctx.settings.output, query=ctx.settings.query)
+        _note_export(ctx, t, definition, None)
+        return
+    if ctx.settings.what_if:
+        ctx.emit({"whatIf": True, "wouldWrite": str(output_file), "target": t.id})
+        return
+    path = api.export_to_file(ctx.host, definition, output_file, force=force or ctx.settings.yes, include_keys=include_keys)
+    _note_export(ctx, t, definition, str(path))
+    ctx.emit({"target": t.id, "backend": t.backend, "outputFile": str(path)})
+
+
+def _note_export(ctx: AppContext, target: Any, definition: Any, file: str | None) -> None:
+    """Remember what was exported, so that ``amlws update`` can tell if the service changed since."""
+    from ..safety.rollback import note_export
+
+    note_export(ctx.host, target, definition, file=file)
+
+
+def import_cmd(
+    input_file: Annotated[Path | None, typer.Option("--input-file", "-i", help="Definition JSON file.")] = None,
+    json_string: Annotated[str | None, typer.Option("--json-string", help="Definition as a JSON string.")] = None,
+    output_file: Annotated[Path | None, typer.Option("--output-file", "-f", help="Write the normalised definition here.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the output file without asking.")] = False,
+    backend: BackendOpt = None,
+) -> None:
+    """Validate a definition and print it normalised. (Import-AzMlWebService -InputFile / -JsonString)
+
+    Examples:
+        Validate a patched export (sends nothing)
+            amlws import --input-file svc.json
+        Validate and write the normalised definition
+            amlws import -i svc.json --output-file svc.normalised.json
+    """
+    from .. import api
+
+    ctx = get_context()
+    definition = api.load_definition(ctx.host, input_file=input_file, json_string=json_string, backend=backend)
+    if output_file is not None:
+        api.write_json(output_file, definition.document, force=force or ctx.settings.yes, settings=ctx.settings)
+    from ..output import emit_document
+    from ..redact import redact_obj
+
+    # the printed copy has SAS signatures masked; the --output-file copy is complete
+    emit_document(redact_obj(definition.document), output=ctx.settings.output, query=ctx.settings.query)
+
+
+def patch_ilearner_cmd(
+    definition_file: Annotated[Path, typer.Argument(help="Exported definition file to patch.")],
+    uri: Annotated[str | None, typer.Option("--uri", help="Full blob URL of the new .ilearner (with its SAS).")] = None,
+    bes_result: Annotated[str | None, typer.Option("--bes-result", help="BES job status/result JSON (file or string).")] = None,
+    output_name: Annotated[str | None, typer.Option("--output-name", help="BES output holding the model (when several).")] = None,
+    base_location: Annotated[str | None, typer.Option("--base-location", help="BES BaseLocation.")] = None,
+    relative_location: Annotated[str | None, typer.Option("--relative-location", help="BES RelativeLocation.")] = None,
+    sas_blob_token: Annotated[str | None, typer.Option("--sas-blob-token", help="BES SasBlobToken (env AMLWS_SAS_BLOB_TOKEN).", envvar="AMLWS_SAS_BLOB_TOKEN")] = None,
+    asset: Annotated[str | None, typer.Option("--asset", "--resource", help="Which trained-model asset (ARM) or resource (classic).")] = None,
+    output_file: Annotated[Path | None, typer.Option("--output-file", "-f", help="Write the patched definition here (default: in place).")] = None,
+    allow_http: Annotated[bool, typer.Option("--allow-http", help="Accept a plain-http model URL (old samples); its SAS travels unencrypted.")] = False,
+    backend: BackendOpt = None,
+) -> None:
+    """Point a definition's trained model at a new .ilearner (the walkthrough's hand edit). Sends nothing.
+
+    Examples:
+        Point the [trained model] at a blob URL with its SAS
+            amlws patch-ilearner svc.json --uri "https://acct.blob.core.windows.net/models/new.ilearner?sv=...&sig=..."
+        Take the model location from a BES job's results file
+            amlws patch-ilearner svc.json --bes-result status.json --output-name output1
+    """
+    from .. import api
+
+    ctx = get_context()
+    location = api.model_location_from(uri=uri, bes_result=bes_result, output_name=output_name, base_location=base_location,
+                                       relative_location=relative_location, sas_blob_token=sas_blob_token)
+    definition = api.load_definition(ctx.host, input_file=definition_file, backend=backend)
+    patched = ctx.host.patch_ilearner(definition, location, selector=asset, allow_http=allow_http)
+    out = output_file or definition_file
+    if ctx.settings.what_if:
+        ctx.emit({"whatIf": True, "wouldWrite": str(out), "diff": api.definition_diff(definition.document, patched.document, fromfile=str(definition_file), tofile=str(out))})
+        return
+    api.write_json(out, patched.document, force=True if output_file is None else ctx.settings.yes, settings=ctx.settings)
+    from ..redact import redact
+    from ..safety.rollback import carry_file_source
+
+    carry_file_source(definition_file, out)
+    # the reference as written (an ARM asset built from a BES result has no SAS), not as given
+    ctx.emit({"file": str(out), "backend": patched.backend, "modelUri": redact(api.written_model_uri(ctx.host, patched, location))})
+
+
+@with_target_options
+def update_cmd(
+    target: TargetInput,
+    service_updates: Annotated[Path | None, typer.Option("--service-updates", "--definition-file", help="Definition JSON to send (from export/import/patch-ilearner).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Send even if the service changed since export, or the definition was exported from (or describes) another service.")] = False,
+    allow_http: Annotated[bool, typer.Option("--allow-http", help="Accept a plain-http model URL (old samples); its SAS travels unencrypted.")] = False,
+    check_model: Annotated[bool, typer.Option("--check-model/--no-check-model", envvar="AMLWS_CHECK_MODEL", help="HEAD the new .ilearner blob with its SAS before sending; 404/403 refuse the update.")] = True,
+) -> None:
+    """Update a service with a definition, wait for it to apply, verify. (Update-AzMlWebService -ServiceUpdates)
+
+    Examples:
+        Update an ARM web service from a patched export
+            amlws update -g MyRG -n MyService --service-updates svc.json
+        Show the requests and the diff; send nothing
+            amlws update https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/ep2 --service-updates endpoint.json --what-if
+    """
+    from .. import api
+
+    ctx = get_context()
+    if service_updates is None:
+        raise UsageError("--service-updates FILE is required", hint="export the definition, patch it, then pass the file")
+    t = target.resolve(ctx)
+    definition = api.load_definition(ctx.host, input_file=service_updates, backend=t.backend)
+    if force:
+        ctx.settings.flags["force"] = True
+    if ctx.settings.what_if:
+        live = ctx.host.get_definition(t)
+        plan = api.plan_update(ctx.host, t, definition, live_document=ctx.host.export(live), live=live, check_model=check_model)
+        conflicts = api.update_conflicts(ctx.host, t, definition, live, file=service_updates)
+        if conflicts:  # the real update would stop here (exit 5) unless --force
+            plan["conflict"] = "; ".join(conflicts)
+        ctx.emit(plan, table=_print_plan)
+        return
+    ctx.confirm(f"Update {t.id}?")
+    result = ctx.host.update(t, definition, check_export=True, allow_http=allow_http, check_model=check_model,
+                             source_file=service_updates)
+    ctx.emit(result.to_dict())
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
+    out = sys.stdout
+    out.write(f"What if: would update {plan['target']}\n")
+    if plan.get("conflict"):
+        out.write(f"  refused without --force: {plan['conflict']}\n")
+    for r in plan["requests"]:
+        out.write(f"  {r['method']} {r['url']}\n")
+    out.write(plan["diff"] or "(no change to the definition)\n")
+
+
+
+def plugins_cmd() -> None:
+    """List installed plugins, their versions and the hooks each implements.
+
+    Examples:
+        Which backends are installed
+            amlws plugins
+            amlws plugins -o json --query "[].name"
+    """
+    ctx = get_context()
+    data = ctx.host.plugins()
+    ctx.emit(data, table=lambda rows: _table([{**r, "hooks": ", ".join(h.removeprefix("amlws_") for h in r["hooks"])} for r in rows]))
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to ``app``."""
+    app.command("get")(get_cmd)
+    app.command("export")(export_cmd)
+    app.command("import")(import_cmd)
+    app.command("patch-ilearner")(patch_ilearner_cmd)
+    app.command("update")(update_cmd)
+    app.command("plugins")(plugins_cmd)
