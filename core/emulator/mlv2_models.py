@@ -150,6 +150,12 @@ class Mlv2Backend:
         #: deployment key -> the inference server's log lines (in memory)
         self._logs: dict[str, deque[str]] = {}
 
+    def forget(self) -> None:
+        """Drop what is kept in memory (routing state, inference logs): the state was reset."""
+        with self._lock:
+            self._routing.clear()
+            self._logs.clear()
+
     # --- scope -----------------------------------------------------------------------------------
     def workspace(self, sub: str, rg: str, ws: str) -> dict[str, Any]:
         self.emu.arm.backend.check_scope(sub, rg)
@@ -546,7 +552,8 @@ class Mlv2Backend:
             raise arm_error(400, "InvalidRequestContent",
                             f"[Required] properties.endpointComputeType must be one of {', '.join(COMPUTE_TYPES)}, not {ctype!r}.")
         old = existing["resource"] if existing else None
-        props_in.setdefault("instanceType", DEFAULT_INSTANCE_TYPE)
+        # a create-only property left out of an update keeps its value (a guess: the RP's rule is not documented)
+        props_in.setdefault("instanceType", old["properties"].get("instanceType") if old else DEFAULT_INSTANCE_TYPE)
         if old is not None:
             for path in DEPLOYMENT_CREATE_ONLY:
                 before, after = _dig(old["properties"], path), _dig(props_in, path)
@@ -741,7 +748,7 @@ class Mlv2Backend:
             props = {k: v for k, v in props.items() if v is not None}
             created = iso_ms()
         props["provisioningState"] = "Succeeded"
-        doc = {"key": key, "resource": {"id": f"{workspace_id(sub, rg, ws)}/models/{name}/versions/{version}", "name": version,
+        doc: dict[str, Any] = {"key": key, "resource": {"id": f"{workspace_id(sub, rg, ws)}/models/{name}/versions/{version}", "name": version,
                                         "type": VERSION_TYPE, "properties": props, "systemData": _system_data(created, iso_ms())}}
         self.store.put(VERSION, key, doc)
         return (200 if existing else 201), copy.deepcopy(doc["resource"])

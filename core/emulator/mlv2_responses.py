@@ -13,7 +13,7 @@ from typing import Any
 
 from .core import Request, Response
 from .exceptions import EmulatorHTTPError, arm_error
-from .mlv2_models import API_VERSION, KNOWN_API_VERSIONS, LRO_TIMEOUT, Mlv2Backend
+from .mlv2_models import KNOWN_API_VERSIONS, LRO_TIMEOUT, Mlv2Backend
 
 
 def _scoring_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> EmulatorHTTPError:
@@ -41,10 +41,13 @@ class Mlv2Responses:
             raise arm_error(400, "MissingApiVersionParameter",
                             "The api-version query parameter (?api-version=) is required for all requests.")
         if version not in KNOWN_API_VERSIONS:
-            rtype = "workspaces/" + "/".join(p for p in req.path.split("/")[9::2]) if "/workspaces/" in req.path else "workspaces"
+            p = req.params
+            rtype = ("workspaces/onlineEndpoints/deployments" if "dep" in p else "workspaces/onlineEndpoints" if "ep" in p
+                     else "workspaces/models/versions" if "version" in p else "workspaces/models" if "model" in p
+                     else "locations/mfeOperationsStatus" if "op" in p else "workspaces")
             raise arm_error(400, "NoRegisteredProviderFound",
                             f"No registered resource provider found for location '{self._region(req)}' and API version "
-                            f"'{version}' for type '{rtype.rstrip('/')}'. The supported api-versions are "
+                            f"'{version}' for type '{rtype}'. The supported api-versions are "
                             f"'{', '.join(KNOWN_API_VERSIONS)}'.")
         return version
 

@@ -331,6 +331,14 @@ def describe(emu: Any) -> dict[str, Any]:
         out["armServices"].append({"id": r["id"], "apiLocation": f"{base}/subscriptions/{sub.replace('-', '')}/services/{doc['serviceId']}",
                                    "primaryKey": (r["properties"].get("keys") or {}).get("primary"),
                                    "training": bool((doc.get("emulator") or {}).get("training"))})
+    mlv2 = emu.mlv2.backend
+    for ws in emu.store.list("mlv2_workspace"):
+        parts = ws["id"].split("/")
+        sub, rg, name = parts[2], parts[4], parts[8]
+        eps = mlv2.list_endpoints(sub, rg, name)
+        out.setdefault("mlv2Workspaces", []).append({"id": ws["id"], "endpoints": [
+            {"id": e["id"], "scoringUri": e["properties"]["scoringUri"],
+             "deployments": [d["name"] for d in mlv2.list_deployments(sub, rg, name, e["name"])]} for e in eps]})
     return out
 
 

@@ -405,6 +405,7 @@ class Emulator:
         self.store.clear()
         self.clear_faults()
         self.clear_log()
+        self.mlv2.backend.forget()
         with self._lock:
             self._settings = json.loads(json.dumps(self._start_settings))
 

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from amlws.emulator import seed as demo
+from amlws.emulator.seed import describe
 from amlws.emulator.server import EmulatorServer
 
 from .conftest import Http
@@ -98,6 +99,17 @@ def test_workspace_get_names_its_mlflow_tracking_uri(v2: Http) -> None:
     assert body["properties"]["mlFlowTrackingUri"] == f"azureml://{v2.url.split('://')[1]}/mlflow/v1.0{W}"
     # the common ARM headers come from the one place every ARM answer gets them
     assert r.headers["x-ms-correlation-request-id"] and r.headers["x-ms-ratelimit-remaining-subscription-reads"]
+    # the emulator's description (`amlws emulator status -o json`) names the seeded endpoint's scoring URI
+    seeded = describe(v2.server.emulator)["mlv2Workspaces"]
+    assert seeded == [{"id": W, "endpoints": [{"id": EP, "scoringUri": endpoint(v2)["properties"]["scoringUri"], "deployments": ["blue"]}]}]
+
+
+def test_reset_forgets_inference_logs_and_reseeds(v2: Http) -> None:
+    url = endpoint(v2)["properties"]["scoringUri"]
+    assert score(v2, url).status_code == 200
+    v2.control("POST", "reset", {"seed": "demo"})
+    logs = v2.post(f"{EP}/deployments/blue/getLogs", params=API, headers=ARM, json={}).json()["content"]
+    assert "POST /score" not in logs and "Inference server started" in logs
 
 
 def test_api_version_missing_unknown_and_listed(v2: Http) -> None:
@@ -229,6 +241,12 @@ def test_create_only_instance_type_change_is_refused(v2: Http) -> None:
     assert err["details"] == [{"code": "CreateOnlyPropertyChanged", "message": err["message"]}]
     assert "Standard_F4s_v2" in err["message"] and "Standard_DS4_v2" in err["message"]
     assert arm(v2, "GET", f"{EP}/deployments/blue").json()["properties"]["provisioningState"] == "Succeeded"
+    # left out, it keeps its value
+    add_green(v2)
+    green = arm(v2, "GET", f"{EP}/deployments/green").json()
+    del green["properties"]["instanceType"]
+    assert finish(v2, arm(v2, "PUT", f"{EP}/deployments/green", green))["status"] == "Succeeded"
+    assert arm(v2, "GET", f"{EP}/deployments/green").json()["properties"]["instanceType"] == "Standard_DS3_v2"
 
 
 def test_deleting_a_deployment_with_traffic_is_refused(v2: Http) -> None:
@@ -443,7 +461,7 @@ def test_injected_operation_failure_and_scoring_failure(v2: Http) -> None:
     assert r.headers["azureml-model-deployment"] == "green"
     assert score(v2, url, deployment="blue").status_code == 200
     finish(v2, set_traffic(v2, {"blue": 50, "green": 50}))
-    statuses = sorted((score(v2, url).status_code for _ in range(4)))
+    statuses = sorted(score(v2, url).status_code for _ in range(4))
     assert statuses == [200, 200, 424, 424]
     v2.control("DELETE", "faults")
     assert score(v2, url, deployment="green").status_code == 200
