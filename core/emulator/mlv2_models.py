@@ -362,12 +362,15 @@ class Mlv2Backend:
     def _endpoint(self, sub: str, rg: str, ws: str, ep: str, *, observe: bool = False) -> dict[str, Any]:
         self.workspace(sub, rg, ws)
         self.advance_all()
-        key = self.endpoint_key(sub, rg, ws, ep)
+        return self._read(ENDPOINT, self.endpoint_key(sub, rg, ws, ep), observe, EP_TYPE, f"{ws}/onlineEndpoints/{ep}", rg)
+
+    def _read(self, kind: str, key: str, observe: bool, rtype: str, name: str, rg: str) -> dict[str, Any]:
+        """A stored endpoint or deployment (404 when absent); ``observe``: the read counts as a poll."""
         if observe:
             self.observe(key)
-        doc = self.store.get(ENDPOINT, key)
+        doc = self.store.get(kind, key)
         if doc is None:
-            raise not_found(EP_TYPE, f"{ws}/onlineEndpoints/{ep}", rg)
+            raise not_found(rtype, name, rg)
         return doc
 
     def deployment_names(self, ep_key: str) -> list[str]:
@@ -431,6 +434,13 @@ class Mlv2Backend:
         op = self.new_operation(sub, str(body["location"]), "endpoint", "put", key, None, {"endpoint": ep})
         pending["properties"]["properties"].update({"AzureAsyncOperationUri": self.aao(op), "azureml.onlineendpointid": rid.lower(),
                                                     "createdAt": created, "lastModifiedAt": iso_ms()})
+        shown, op = self._begin_put(ENDPOINT, key, doc, bool(existing), op, pending, state)
+        return (200 if existing else 201), self.endpoint_public({**doc, "resource": shown}), op
+
+    def _begin_put(self, kind: str, key: str, doc: dict[str, Any], existing: bool, op: dict[str, Any],
+                   pending: dict[str, Any], state: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Store the resource as it shows while its PUT runs (a new one as requested, an existing one
+        unchanged) and start the operation; returns the PUT's answer and the operation."""
         op["pending"] = pending
         shown = copy.deepcopy(pending)
         shown["properties"]["provisioningState"] = state
@@ -439,18 +449,12 @@ class Mlv2Backend:
         else:
             doc["resource"] = copy.deepcopy(shown)
         doc["operation"] = op["name"]
-        self.store.put(ENDPOINT, key, doc)
-        op = self.start_operation(op)
-        return (200 if existing else 201), self.endpoint_public({**doc, "resource": shown}), op
+        self.store.put(kind, key, doc)
+        return shown, self.start_operation(op)
 
     def patch_endpoint(self, sub: str, rg: str, ws: str, ep: str, body: Any) -> dict[str, Any]:
         """PATCH carries only ``tags`` and ``identity`` (PartialMinimalTrackedResourceWithIdentity, §2.1)."""
-        if not isinstance(body, dict):
-            raise arm_error(400, "InvalidRequestContent", "The request content must be a JSON object.")
-        extra = sorted(set(body) - {"tags", "identity"})
-        if extra:
-            raise user_error("PatchPropertyNotAllowed", f"An online endpoint PATCH can change only tags and identity, not "
-                             f"{', '.join(extra)}; send the whole endpoint with PUT (traffic changes are PUTs).")
+        _check_patch(body, ("tags", "identity"), "An online endpoint", "send the whole endpoint with PUT (traffic changes are PUTs)")
         doc = self._endpoint(sub, rg, ws, ep)
         self._check_busy(doc, f"online endpoint '{ep}'")
         pending = copy.deepcopy(doc["resource"])
@@ -498,13 +502,8 @@ class Mlv2Backend:
     # --- online deployments ------------------------------------------------------------------------------
     def _deployment(self, sub: str, rg: str, ws: str, ep: str, dep: str, *, observe: bool = False) -> dict[str, Any]:
         self._endpoint(sub, rg, ws, ep)
-        key = f"{self.endpoint_key(sub, rg, ws, ep)}/deployments/{dep}".lower()
-        if observe:
-            self.observe(key)
-        doc = self.store.get(DEPLOYMENT, key)
-        if doc is None:
-            raise not_found(DEP_TYPE, f"{ws}/onlineEndpoints/{ep}/deployments/{dep}", rg)
-        return doc
+        return self._read(DEPLOYMENT, f"{self.endpoint_key(sub, rg, ws, ep)}/deployments/{dep}".lower(), observe, DEP_TYPE,
+                          f"{ws}/onlineEndpoints/{ep}/deployments/{dep}", rg)
 
     def get_deployment(self, sub: str, rg: str, ws: str, ep: str, dep: str) -> dict[str, Any]:
         return copy.deepcopy(self._deployment(sub, rg, ws, ep, dep, observe=True)["resource"])
@@ -579,29 +578,14 @@ class Mlv2Backend:
         op = self.new_operation(sub, str(body["location"]), "deployment", "put", key, error,
                                 {"endpoint": ep, "deployment": dep}, serving=loaded)
         pending["properties"]["properties"]["AzureAsyncOperationUri"] = self.aao(op)
-        op["pending"] = pending
-        state = "Updating" if existing else "Creating"
-        shown = copy.deepcopy(pending)
-        shown["properties"]["provisioningState"] = state
         doc = existing or {"operation": None, "model": None}
-        if existing:
-            doc["resource"]["properties"]["provisioningState"] = state
-        else:
-            doc["resource"] = copy.deepcopy(shown)
-        doc["operation"] = op["name"]
-        self.store.put(DEPLOYMENT, key, doc)
-        op = self.start_operation(op)
+        shown, op = self._begin_put(DEPLOYMENT, key, doc, bool(existing), op, pending, "Updating" if existing else "Creating")
         return (200 if existing else 201), shown, op
 
     def patch_deployment(self, sub: str, rg: str, ws: str, ep: str, dep: str, body: Any) -> dict[str, Any]:
         """PATCH carries only ``tags`` and ``sku`` (PartialMinimalTrackedResourceWithSku, §5.3): the
         model, code, environment and probes change only through a whole PUT."""
-        if not isinstance(body, dict):
-            raise arm_error(400, "InvalidRequestContent", "The request content must be a JSON object.")
-        extra = sorted(set(body) - {"tags", "sku"})
-        if extra:
-            raise user_error("PatchPropertyNotAllowed", f"A deployment PATCH can change only tags and sku, not "
-                             f"{', '.join(extra)}; send the whole deployment with PUT to change its model.")
+        _check_patch(body, ("tags", "sku"), "A deployment", "send the whole deployment with PUT to change its model")
         doc = self._deployment(sub, rg, ws, ep, dep)
         self._check_busy(doc, f"deployment '{dep}'")
         pending = copy.deepcopy(doc["resource"])
@@ -837,6 +821,14 @@ class Mlv2Backend:
     def log_request(self, dep_doc: dict[str, Any], status: int, rows: int, mirrored: bool = False) -> None:
         self._log(dep_doc["resource"]["id"].lower(),
                   f"POST /score {status} rows={rows}{' (mirrored)' if mirrored else ''}")
+
+
+def _check_patch(body: Any, allowed: tuple[str, str], what: str, hint: str) -> None:
+    if not isinstance(body, dict):
+        raise arm_error(400, "InvalidRequestContent", "The request content must be a JSON object.")
+    extra = sorted(set(body) - set(allowed))
+    if extra:
+        raise user_error("PatchPropertyNotAllowed", f"{what} PATCH can change only {' and '.join(allowed)}, not {', '.join(extra)}; {hint}.")
 
 
 def _new_key() -> str:

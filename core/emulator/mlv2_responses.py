@@ -11,6 +11,7 @@ import json
 import uuid
 from typing import Any
 
+from .arm_responses import authenticate, missing_api_version
 from .core import Request, Response
 from .exceptions import EmulatorHTTPError, arm_error
 from .mlv2_models import KNOWN_API_VERSIONS, LRO_TIMEOUT, Mlv2Backend
@@ -29,17 +30,10 @@ class Mlv2Responses:
     # --- common ------------------------------------------------------------------------------
     def _check(self, req: Request) -> str:
         """Authenticate the ARM call and return its api-version."""
-        token = req.bearer()
-        if not req.header("authorization"):
-            raise arm_error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.",
-                            headers={"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token"'})
-        if token is None or token not in self.emu.arm_tokens():
-            raise arm_error(401, "InvalidAuthenticationToken", "The access token is invalid.",
-                            headers={"WWW-Authenticate": 'Bearer error="invalid_token", error_description="The access token is invalid"'})
+        authenticate(req, self.emu.arm_tokens())
         version = req.query.get("api-version")
         if not version:
-            raise arm_error(400, "MissingApiVersionParameter",
-                            "The api-version query parameter (?api-version=) is required for all requests.")
+            raise missing_api_version()
         if version not in KNOWN_API_VERSIONS:
             p = req.params
             rtype = ("workspaces/onlineEndpoints/deployments" if "dep" in p else "workspaces/onlineEndpoints" if "ep" in p
