@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from amlws.emulator import seed as demo
+from amlws.emulator.runner import info_for
 from amlws.emulator.seed import describe
 from amlws.emulator.server import EmulatorServer
 
@@ -100,6 +101,7 @@ def test_workspace_get_names_its_mlflow_tracking_uri(v2: Http) -> None:
     # the common ARM headers come from the one place every ARM answer gets them
     assert r.headers["x-ms-correlation-request-id"] and r.headers["x-ms-ratelimit-remaining-subscription-reads"]
     # the emulator's description (`amlws emulator status -o json`) names the seeded endpoint's scoring URI
+    assert info_for(v2.server)["urls"]["mlv2"] == v2.url + W  # what `amlws emulator start` prints
     seeded = describe(v2.server.emulator)["mlv2Workspaces"]
     assert seeded == [{"id": W, "endpoints": [{"id": EP, "scoringUri": endpoint(v2)["properties"]["scoringUri"], "deployments": ["blue"]}]}]
 
@@ -388,6 +390,9 @@ def test_scoring_with_and_without_the_deployment_header(v2: Http) -> None:
     assert r.status_code == 424 and r.headers["ms-azureml-model-error-statuscode"] == "400"
     assert score(v2, url, auth={"Authorization": "Bearer wrong"}).status_code == 401
     assert score(v2, url, auth={}).status_code == 401
+    log = v2.request("GET", "/_emulator/requests", params={"api": "mlv2-scoring"}).json()
+    assert log["counts"] == {"OnlineEndpoints_Score": 8}
+    assert v2.request("GET", "/_emulator/requests", params={"api": "mlv2"}).json()["counts"]["OnlineEndpoints_Get"] == 1
 
 
 def test_traffic_split_routes_deterministically_and_mirrors(v2: Http) -> None:
