@@ -22,6 +22,7 @@ from amlws.emulator.seed import describe
 from amlws.emulator.server import EmulatorServer
 
 from .conftest import Http
+from .test_emulator_mlv2_examples import schema_errors
 
 W = (f"/subscriptions/{demo.DEMO_SUBSCRIPTION}/resourceGroups/{demo.DEMO_RESOURCE_GROUP}"
      f"/providers/Microsoft.MachineLearningServices/workspaces/{demo.DEMO_MLV2_WORKSPACE}")
@@ -294,6 +295,7 @@ def test_traffic_rule_violations_are_refused(v2: Http, traffic: dict[str, int], 
     assert r.status_code == 400, r.text
     err = error(r)
     assert err["code"] == "UserError" and err["details"][0]["code"] == detail and text in err["message"]
+    assert schema_errors(r.json(), "ErrorResponse") == []
     assert endpoint(v2)["properties"]["traffic"] == {"blue": 100}
 
 

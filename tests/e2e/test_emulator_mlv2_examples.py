@@ -153,6 +153,65 @@ def shape_problems(example: Any, ours: Any, path: str = "", skip: frozenset[str]
     return [] if isinstance(ours, str) else [f"{path}: expected a string, got {ours!r}"]
 
 
+#: the spec definition each replayed answer is validated against (schema-excerpt.json)
+RESPONSE_DEFINITION = {
+    "Workspace/OnlineEndpoint/createOrUpdate.json": "OnlineEndpointTrackedResource",
+    "Workspace/OnlineEndpoint/get.json": "OnlineEndpointTrackedResource",
+    "Workspace/OnlineEndpoint/update.json": "OnlineEndpointTrackedResource",
+    "Workspace/OnlineEndpoint/list.json": "OnlineEndpointTrackedResourceArmPaginatedResult",
+    "OnlineDeployment/ManagedOnlineDeployment/createOrUpdate.json": "OnlineDeploymentTrackedResource",
+    "OnlineDeployment/ManagedOnlineDeployment/get.json": "OnlineDeploymentTrackedResource",
+    "OnlineDeployment/ManagedOnlineDeployment/update.json": "OnlineDeploymentTrackedResource",
+    "OnlineDeployment/list.json": "OnlineDeploymentTrackedResourceArmPaginatedResult",
+    "../examples-2025-06-01/Workspace/OnlineEndpoint/listKeys.json": "EndpointAuthKeys",
+    "Workspace/OnlineEndpoint/getToken.json": "EndpointAuthToken",
+    "OnlineDeployment/getLogs.json": "DeploymentLogs",
+    "Workspace/ModelContainer/createOrUpdate.json": "ModelContainerResource",
+    "Workspace/ModelContainer/get.json": "ModelContainerResource",
+    "Workspace/ModelContainer/list.json": "ModelContainerResourceArmPaginatedResult",
+    "Workspace/ModelVersion/createOrUpdate.json": "ModelVersionResource",
+    "Workspace/ModelVersion/get.json": "ModelVersionResource",
+    "Workspace/ModelVersion/list.json": "ModelVersionResourceArmPaginatedResult",
+}
+
+
+def _definitions() -> dict[str, Any]:
+    """schema-excerpt.json's definitions with the common types merged in, file references made local
+    and every ``allOf`` flattened into its definition (Draft 4's ``additionalProperties: false``
+    would otherwise refuse the inherited properties)."""
+    doc = json.loads((SPECS / "schema-excerpt.json").read_text(encoding="utf-8"))
+    defs = dict(doc["definitions"])
+    for common in doc["x-common-types"].values():
+        defs.update(common["definitions"])
+    text = json.dumps(defs)
+    for f in ("types.json", "managedidentity.json"):
+        text = text.replace(f"../../../../../common-types/resource-management/v3/{f}#", "#")
+    defs = json.loads(text)
+
+    def flat(name: str) -> dict[str, Any]:
+        d = defs[name]
+        for part in d.pop("allOf", []):
+            base = flat(part["$ref"].rsplit("/", 1)[-1]) if "$ref" in part else part
+            d["properties"] = {**base.get("properties", {}), **d.get("properties", {})}
+            d["required"] = sorted({*base.get("required", []), *d.get("required", [])})
+            d.setdefault("type", base.get("type"))
+        return d
+
+    for name in list(defs):
+        flat(name)
+    return defs
+
+
+DEFINITIONS = _definitions()
+
+
+def schema_errors(body: Any, definition: str) -> list[str]:
+    from jsonschema import Draft4Validator
+
+    validator = Draft4Validator({"$ref": f"#/definitions/{definition}", "definitions": DEFINITIONS})
+    return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body)]
+
+
 def _set(body: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, last = dotted.split(".")
     for p in parents:
@@ -192,16 +251,31 @@ def test_example_replay(replay_server: Http, name: str, method: str, template: s
         assert header in r.headers, f"{name}: header {header} missing"
     skip = frozenset(DRIFT.get(name, ())) | OPTIONAL
     if "body" in expected:
-        problems = shape_problems(expected["body"], r.json(), skip=skip)
-        assert not problems, f"{name}: {problems}"
+        answer = r.json()
+        problems = shape_problems(expected["body"], answer, skip=skip)
     elif r.status_code == 202 and "body" in responses.get("200", {}):
         # a PATCH answered asynchronously: its final answer (the Location URL) is the 200 example's shape
         final = _wait_location(replay_server, r.headers["Location"])
         assert final.status_code == 200
-        problems = shape_problems(responses["200"]["body"], final.json(), skip=skip)
-        assert not problems, f"{name}: {problems}"
+        answer = final.json()
+        problems = shape_problems(responses["200"]["body"], answer, skip=skip)
     else:
         assert not r.content
+        return
+    assert not problems, f"{name}: {problems}"
+    assert not schema_errors(answer, RESPONSE_DEFINITION[name]), f"{name}: {schema_errors(answer, RESPONSE_DEFINITION[name])[:5]}"
+
+
+def test_schema_validation_catches_differences() -> None:
+    """The validator itself: a valid endpoint passes; a string share, a missing authMode and an
+    unknown property each fail."""
+    good = {"id": "x", "name": "ep", "type": "t", "location": "l", "properties": {"authMode": "Key", "traffic": {"blue": 100}}}
+    assert schema_errors(good, "OnlineEndpointTrackedResource") == []
+    bad = {"location": "l", "properties": {"traffic": {"blue": "100"}, "bogus": 1}}
+    errors = schema_errors(bad, "OnlineEndpointTrackedResource")
+    assert any("'100' is not of type 'integer'" in e for e in errors)
+    assert any("'authMode' is a required property" in e for e in errors)
+    assert any("'bogus' was unexpected" in e for e in errors)
 
 
 def test_shape_comparison_catches_differences() -> None:
