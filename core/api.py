@@ -267,7 +267,7 @@ def plan_update(
 
     With ``check_model`` (and ``live``), the storage ``HEAD`` of each changed model blob that ``update``
     sends before the change (:func:`amlws.safety.modelcheck.planned_heads`) is listed after the first reads."""
-    requests = host.plan_update(target, definition)
+    requests = host.plan_update(target, definition, live=live)
     if check_model:
         from .safety.modelcheck import planned_heads
         from .safety.rollback import restore_masked

@@ -50,8 +50,10 @@ def amlws_claim_target(target: str, settings: Any) -> Any:
 def amlws_target_from_options(options: dict[str, Any], settings: Any) -> Any:
     """Build a target string from named command-line options.
 
-    Lets ``--resource-group/--name`` (ARM) or ``--workspace/--service/--endpoint`` (classic)
-    stand in for a target string. Called on every backend.
+    Lets the options a backend declares (``BackendInfo.target_options``, e.g. ``--resource-group/--name``)
+    stand in for a target string. Called on every backend, with every declared option (another
+    backend's too: an option two backends share is one value that each interprets). A
+    ``UsageError`` raised here counts only when no other backend builds a target from the options.
 
     :param options: option name to value (``resource_group``, ``name``, ``workspace``, ...); unset ones are ``None``.
     :returns: a target string that this backend's ``amlws_claim_target`` accepts, or ``None``.
@@ -77,7 +79,7 @@ def amlws_get_definition(target: Any, settings: Any) -> Any:
 def amlws_export(definition: Any, settings: Any, include_keys: bool) -> Any:
     """Turn a definition into the JSON document written by ``amlws export``.
 
-    The document must be what the backend's PowerShell equivalent writes (ARM: the
+    The document must be what the backend's PowerShell equivalent writes (e.g. the
     ``WebService`` resource without read-only fields and nulls). The host writes the file.
 
     firstresult: stops at the first non-None result.
@@ -162,8 +164,8 @@ def amlws_check_same_service(definition: Any, live: Any, settings: Any) -> Any:
 
     ``amlws update`` refuses (exit 5, unless ``--force``) a definition that another service's
     export would give: sending it would retitle and rewire the live service. Compare what
-    identifies a service in your format (ARM: the title and the graph's nodes and edges;
-    classic: the workspace, web service and endpoint name).
+    identifies a service in your format (e.g. the title and the graph's nodes and edges, or the
+    workspace, web service and endpoint name).
 
     firstresult: stops at the first non-None result, so return ``""`` (not ``None``) for "the same service".
 
@@ -175,13 +177,18 @@ def amlws_check_same_service(definition: Any, live: Any, settings: Any) -> Any:
 
 
 @hookspec(firstresult=True)
-def amlws_plan_update(target: Any, definition: Any, settings: Any) -> Any:
+def amlws_plan_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
     """Describe the requests ``amlws_update`` would send, without sending them (``--what-if``).
+
+    The plan must depend only on the arguments, never on which hooks ran before in this process.
 
     firstresult: stops at the first non-None result.
 
     :param target: the :class:`amlws.model.Target` that would be updated.
     :param definition: the :class:`amlws.model.Definition` that would be sent.
+    :param live: the :class:`amlws.model.Definition` just read from ``target`` when the caller has it
+        (plan only what differs from it), or ``None`` (the host checks the definition before it reads:
+        plan every request the update may send). Optional argument (pluggy's opt-in arguments).
     :returns: a ``list`` of ``{"method", "url", "body"}`` dicts (secrets may be left in: the host redacts).
     """
 
@@ -191,7 +198,7 @@ def amlws_ensure_target(target: Any, settings: Any, options: Any) -> Any:
     """Create the target when it does not exist (``amlws fleet run`` rows with ``create``).
 
     Optional for backends: one that cannot create targets returns ``None`` and the host
-    reports that. The classic backend adds a missing endpoint to the web service
+    reports that. A backend may, for instance, add a missing endpoint to its web service
     (``Add-AmlWebServiceEndpoint``).
 
     firstresult: stops at the first non-None result.
@@ -207,7 +214,8 @@ def amlws_service_endpoints(target: Any, settings: Any, include_key: bool, defin
     """Say where a web service's BES and RRS live, and the API key they take.
 
     Lets ``amlws retrain``, ``amlws invoke`` and ``amlws jobs`` accept a web service target in
-    place of URLs. Optional for backends: one without it leaves users to pass ``--url``.
+    place of URLs, and gives ``amlws retrain`` the scoring location (RRS URL and key) of the service it
+    just updated, for its smoke test. Optional for backends: one without it leaves users to pass ``--url``.
 
     firstresult: stops at the first non-None result.
 
@@ -221,6 +229,23 @@ def amlws_service_endpoints(target: Any, settings: Any, include_key: bool, defin
     """
 
 
+# --- declarations (engineer C: summaries; target options and command groups are BackendInfo fields) ---
+
+
+@hookspec(firstresult=True)
+def amlws_summarize(definition: Any, settings: Any) -> Any:
+    """Say which fields of a definition ``amlws get -o table`` shows (``-o json`` shows it whole).
+
+    Optional for backends: without it the document's top-level scalar fields are shown. The host adds
+    ``backend``, ``target`` and the trained models (``amlws_model_reference``) and masks secrets.
+
+    firstresult: stops at the first non-None result.
+
+    :param definition: an :class:`amlws.model.Definition` of this backend.
+    :returns: a ``dict`` of short scalar fields, e.g. ``{"name": ..., "title": ..., "provisioningState": ...}``.
+    """
+
+
 # --- settings -------------------------------------------------------------------------
 
 
@@ -230,9 +255,12 @@ def amlws_settings() -> Any:
 
     Called on every plugin. ``amlws config set`` refuses a name that neither amlws
     (``amlws.config.KNOWN_KEYS``) nor a plugin declares (exit 2, with a "did you mean" hint):
-    a misspelt setting saved silently would be ignored.
+    a misspelt setting saved silently would be ignored. ``amlws config show`` lists every declared
+    setting that has a value; a secret one (``Setting(secret=True)``) is masked there, prompted for
+    hidden by ``amlws config set NAME``, and redacted from logs and errors.
 
-    :returns: ``{name: one-line description}``.
+    :returns: ``{name: one-line description}``; a value may be an :class:`amlws.model.Setting`
+        (``Setting("workspace token", secret=True)``) instead of a description.
     """
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .targets import TARGET_OPTIONS, TargetInput, with_target_options
+from .targets import TargetInput, with_target_options
 
 UrlOpt = Annotated[
     str | None,
@@ -416,8 +416,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("retrain")
     @with_target_options(
-        target=Annotated[str | None, typer.Option("--target", help="Service to update: classic endpoint management URL or ARM resource ID.")],
-        options={k: TARGET_OPTIONS[k] for k in ("backend", "resource_group", "name", "workspace", "service", "endpoint")},
+        target=Annotated[str | None, typer.Option("--target", help="Service to update: a target of any backend (amlws plugins lists them).")],
     )
     def retrain_cmd(
         training_service: Annotated[str, typer.Option("--training-service", help="The training web service (ARM resource ID or classic endpoint URL), or its BES URL (ApiLocation + /jobs).")],

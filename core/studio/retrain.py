@@ -282,7 +282,7 @@ def retrain(
         location, status = fresh_location(bes, status, request.model_output)
         patched = host.patch_ilearner(definition, location, selector=request.selector)
         if deploy_plan_only:
-            steps["deploy"] = api.plan_update(host, target, patched, live_document=host.export(definition))
+            steps["deploy"] = api.plan_update(host, target, patched, live_document=host.export(definition), live=definition)
             out["status"] = "planned"
             return dict(out)
         ask(f"Update {target.id} with the new model?")
