@@ -83,7 +83,7 @@ class Target:
     """What a command acts on, as parsed by the backend that claimed it.
 
     :param backend: the claiming backend's name.
-    :param id: the canonical string form (ARM resource ID, management URL, ``file:`` path).
+    :param id: the canonical string form (a resource ID, a management URL, a ``file:`` path).
     :param parts: backend-specific components (subscription, workspace, endpoint...).
     """
 
@@ -104,7 +104,7 @@ class Definition:
     """A service definition document plus where it came from.
 
     :param backend: name of the backend whose format ``document`` is in.
-    :param document: the definition JSON (ARM ``WebService`` resource, classic endpoint...).
+    :param document: the definition JSON (a ``WebService`` resource, an endpoint...).
     :param target: the target it was read from, when it came from a service.
     """
 
@@ -308,7 +308,7 @@ class ServiceEndpoints:
     """Where a web service's Batch Execution (BES) and Request-Response (RRS) APIs live, and their key.
 
     What ``amlws_service_endpoints`` returns, so that ``amlws retrain``, ``amlws invoke`` and
-    ``amlws jobs`` can take a web service (ARM resource ID, classic endpoint URL...) instead of
+    ``amlws jobs`` can take a web service (any backend's target) instead of
     URLs worked out by hand.
 
     :param target: the service these endpoints belong to.

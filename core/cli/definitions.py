@@ -141,7 +141,7 @@ def patch_ilearner_cmd(
     from ..safety.rollback import carry_file_source
 
     carry_file_source(definition_file, out)
-    # the reference as written (an ARM asset built from a BES result has no SAS), not as given
+    # the reference as written (an asset built from a BES result may have no SAS), not as given
     ctx.emit({"file": str(out), "backend": patched.backend, "modelUri": redact(api.written_model_uri(ctx.host, patched, location))})
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from amlws import hookimpl
+from amlws.model import Setting
 
 NAME = "classic"
 
@@ -32,17 +33,19 @@ def amlws_backend_info() -> Any:
                        command_group=NAME, target_options=options)
 
 
+#: the settings the classic backend reads (``amlws config set`` takes them; the token is a secret).
+SETTINGS: dict[str, Any] = {
+    "classic_endpoint": "classic management API base URL (overrides the region's host)",
+    "workspace": "classic workspace ID (32 hex)",
+    "workspace_token": Setting("classic workspace authorization token (secret)", secret=True),
+    "location": "classic workspace region, e.g. 'South Central US'",
+    "classic_config_file": "AzureMLPS config.json (WorkspaceId, AuthorizationToken, Location) for classic commands",
+}
+
+
 @hookimpl
 def amlws_settings() -> dict[str, Any]:
-    from amlws.model import Setting
-
-    return {
-        "classic_endpoint": "classic management API base URL (overrides the region's host)",
-        "workspace": "classic workspace ID (32 hex)",
-        "workspace_token": Setting("classic workspace authorization token (secret)", secret=True),
-        "location": "classic workspace region, e.g. 'South Central US'",
-        "classic_config_file": "AzureMLPS config.json (WorkspaceId, AuthorizationToken, Location) for classic commands",
-    }
+    return SETTINGS
 
 
 @hookimpl
