@@ -79,7 +79,7 @@ def merge_target_options(declared: list[tuple[str, TargetOption]]) -> dict[str, 
             helps = dict(seen.helps)
             helps.setdefault(backend, opt.help)
             texts = [h for h in dict.fromkeys(helps.values()) if h]
-            help_text = texts[0] if len(texts) <= 1 else " ".join(f"{b}: {h}" for b, h in helps.items() if h)
+            help_text = (texts[0] if texts else "") if len(texts) <= 1 else " ".join(f"{b}: {h}" for b, h in helps.items() if h)
             commands = () if not seen.option.commands or not opt.commands else tuple(dict.fromkeys(seen.option.commands + opt.commands))
             merged[opt.name] = DeclaredOption(TargetOption(opt.name, flags, help_text, opt.type, commands), (*seen.backends, backend),
                                               tuple(helps.items()))
