@@ -56,7 +56,8 @@ def merge_target_options(declared: list[tuple[str, TargetOption]]) -> dict[str, 
     owner: dict[str, tuple[str, str]] = {}  # flag -> (option name, backend)
     for backend, opt in declared:
         if not opt.flags or not opt.flags[0].startswith("--"):
-            raise PluginError(f"backend {backend!r}: target option {opt.name!r} needs a long flag first (--name), got {opt.flags!r}")
+            raise PluginError(f"backend {backend!r}: target option {opt.name!r} needs a long flag first (--name), got {opt.flags!r}",
+                              hint=f"fix the plugin, or set AMLWS_DISABLE_PLUGINS to its name (amlws plugins shows it for {backend!r})")
         for flag in opt.flags:
             name, other = owner.get(flag, (opt.name, backend))
             if name != opt.name:

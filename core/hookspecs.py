@@ -274,6 +274,9 @@ def amlws_register_commands(app: Any) -> None:
     Called once on every plugin before the CLI runs. Add a group with
     ``app.add_typer(typer.Typer(help=...), name="mygroup")`` or a top-level command with
     ``@app.command()``. Keep the module import-light: import SDKs inside the command.
+    A backend puts its own commands in a group named after it and says so in
+    ``BackendInfo.command_group`` (``amlws NAME ...``); the top level is for the commands every
+    backend shares.
 
     :param app: the root ``typer.Typer`` application.
     """

@@ -201,6 +201,14 @@ def register_commands(pm: Any) -> None:
             logging.getLogger("amlws").warning(
                 "%s; its commands are unavailable (fix: %s)", exc.message, exc.hint or "update or disable the plugin"
             )
+    from ..declarations import command_groups
+
+    added = {g.name for g in app.registered_groups}
+    for backend, group in command_groups(pm).items():
+        if group not in added:  # a declaration that says more than the plugin did
+            import logging
+
+            logging.getLogger("amlws").warning("backend %r declares the command group %r but did not add it", backend, group)
     _registered = True
 
 

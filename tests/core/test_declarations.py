@@ -50,15 +50,15 @@ def test_core_outside_the_emulator_names_no_backend():
 
 
 class Declaring(AcmeBackend):
-    """acme with a shelf option (every command), a depth option (get only), settings with a secret,
-    a summary and a command group."""
+    """acme with a shelf option (every command), a depth option (get only), settings with a secret
+    and a summary."""
 
     def __init__(self) -> None:
         self.seen: list[dict[str, Any]] = []
 
     @hookimpl
     def amlws_backend_info(self):
-        return BackendInfo(name="acme", target_help="acme:NAME", command_group="acme", target_options=(
+        return BackendInfo(name="acme", target_help="acme:NAME", target_options=(
             TargetOption("shelf", ("--shelf", "-s"), "Acme shelf holding the service."),
             TargetOption("depth", ("--depth",), "Acme: how deep get reads.", type=int, commands=("get",)),
         ))
@@ -258,10 +258,16 @@ def test_one_backends_option_error_does_not_stop_another(make_pm, run_cli):
 def test_settings_and_command_groups_are_collected_from_plugins(make_pm):
     from amlws.declarations import command_groups, declared_settings, secret_settings
 
+    class Grouped(AcmeBackend):
+        @hookimpl
+        def amlws_backend_info(self):
+            return BackendInfo(name="acme", command_group="acme")
+
     pm = make_pm((Declaring(), "acme"))
     assert declared_settings(pm)["acme_color"] == Setting("the acme color")
     assert secret_settings(pm) == frozenset({"acme_token"})
-    assert command_groups(pm) == {"acme": "acme"}
+    assert command_groups(pm) == {}
+    assert command_groups(make_pm((Grouped(), "acme"))) == {"acme": "acme"}
 
 
 def test_builtin_backends_declare_their_groups_options_and_secrets(make_pm):
