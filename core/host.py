@@ -193,7 +193,8 @@ class Host:
         :raises AmbiguousTargetError: two backends claim it (exit 2), naming both.
         """
         if not target and options and any(v is not None for v in options.values()):
-            built, errors = [], []
+            built: list[str] = []
+            errors: list[UsageError] = []
             for impl in reversed(_plain_impls(self.pm.hook.amlws_target_from_options)):
                 try:  # one backend's complaint about the options must not stop another that understands them
                     t = _call_impl(impl, "amlws_target_from_options", options=options, settings=self.settings)
@@ -212,8 +213,8 @@ class Host:
                 )
             target = built[0] if built else None
         if not target:
-            helps = "; ".join(f"{n}: {i.target_help}" for n, (_, i) in sorted(self.backends().items()) if i.target_help)
-            raise UsageError("no target given", hint=f"pass a target ({helps}) or the options naming one (see --help)" if helps
+            known = "; ".join(f"{n}: {i.target_help}" for n, (_, i) in sorted(self.backends().items()) if i.target_help)
+            raise UsageError("no target given", hint=f"pass a target ({known}) or the options naming one (see --help)" if known
                              else "pass a target or the options naming one (amlws plugins lists the backends)")
         claims = self._claims(target)
         if backend:

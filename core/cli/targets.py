@@ -29,7 +29,7 @@ _commands: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 def option_type(option: TargetOption) -> Any:
     """The ``Annotated`` parameter type Typer reads for a declared option."""
-    return Annotated[option.type | None, typer.Option(*option.flags, help=option.help)]  # type: ignore[name-defined]
+    return Annotated[option.type | None, typer.Option(*option.flags, help=option.help)]
 
 
 #: The TARGET argument's help naming the installed backends' targets (set by :func:`use_target_options`).

@@ -210,8 +210,8 @@ def add_region_cmd(
 
 
 def _summary(definition: Any) -> None:
-    from amlws.output import render_table
     from amlws.cli.application import get_context
+    from amlws.output import render_table
     from amlws.summary import summarize
 
     render_table(summarize(definition, get_context().host))

@@ -116,7 +116,6 @@ def import_config(path: str | Path, profile: str, *, config_path: Path | None = 
     from amlws.config import set_profile_value
 
     from . import SETTINGS
-
     from .targets import canonical_location, check_id
 
     values = read_config_file(path)

@@ -10,7 +10,6 @@ import typer
 from typer.testing import CliRunner
 
 from amlws import hookimpl
-from amlws.cli import application as cli
 from amlws.cli import targets
 from amlws.cli.targets import TARGET_OPTIONS, TargetInput, use_target_options, with_target_options
 from amlws.declarations import target_options
