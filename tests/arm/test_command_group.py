@@ -8,16 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from amlws.plugins.arm.definition import export_document
-
-
-def _definition_file(tmp_path: Path, live_document) -> Path:
-    doc = export_document(live_document)
-    doc.pop("location")
-    path = tmp_path / "def.json"
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    return path
-
 
 def _both(run, server, argv: list[str], expect=None) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
     """Run ``amlws arm ARGV`` then ``amlws ARGV``; each against the same answers (``expect(server)``)."""
@@ -47,7 +37,7 @@ def test_list_keys_in_the_group_and_as_aliases(run, server, h):
 
 
 def test_new_remove_add_region_plans_are_the_same(run, server, h, live_document, tmp_path: Path):
-    path = _definition_file(tmp_path, live_document)
+    path = h.definition_file(tmp_path, live_document)
     for argv in (["new", h.WS_PATH, "--definition-file", str(path), "--location", "West US"],
                  ["remove", h.WS_PATH], ["add-region", h.WS_PATH, "--region", "Southeast Asia"]):
         grouped, alias = _both(run, server, [*argv, "--what-if", "-o", "json"])
