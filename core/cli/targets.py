@@ -1,5 +1,11 @@
 """The TARGET argument and the target options every backend verb shares, and the decorator that
-splices them into a command's signature (:func:`with_target_options`)."""
+splices them into a command's signature (:func:`with_target_options`).
+
+core declares only ``--backend``: every other target option is a backend's declaration
+(:attr:`amlws.model.BackendInfo.target_options`), merged by :mod:`amlws.declarations` and installed
+here by the CLI before each run (:func:`use_target_options`), so ``--help`` shows the installed
+backends' options and no others.
+"""
 
 import weakref
 from collections.abc import Callable
