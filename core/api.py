@@ -150,7 +150,7 @@ def service_endpoint(
     Either ``url`` (a BES/RRS URL, with the ``key_setting`` setting as its key) or a web service:
     ``target`` and/or the naming ``options`` (``resource_group``/``name``, ...), whose backend says
     where its BES/RRS live and gives its own key (``amlws_service_endpoints``). A ``url`` that a
-    backend claims (an ARM resource ID, a classic management URL) is taken as the web service.
+    backend claims (a resource ID, a management URL...) is taken as the web service.
     Key order: ``api_key`` > the service's own key > the ``key_setting`` setting (or prompt).
 
     :param include_key: find the key (``False`` under ``--what-if``: the key is then ``None``).
@@ -164,7 +164,7 @@ def service_endpoint(
     named = bool(target) or any(v is not None for v in (options or {}).values())
     if url and named:
         raise UsageError("give the URL (--url) or the web service, not both",
-                         hint="a web service (ARM resource ID, -g/-n, or classic endpoint URL) is enough: amlws finds its URLs")
+                         hint="a web service (any backend's target, or the options naming one) is enough: amlws finds its URLs")
     if url and not named:
         try:
             resolved = host.resolve(url, backend=backend)
@@ -177,7 +177,7 @@ def service_endpoint(
     if not url and not named:
         raise UsageError(
             "no web service or URL given",
-            hint="pass the web service (an ARM resource ID, -g RG -n NAME, or a classic endpoint URL), or --url",
+            hint="pass the web service (a target of any backend: amlws plugins lists them), or --url",
         )
     resolved = host.resolve(target, backend=backend, options=options)
     endpoints: ServiceEndpoints = host.service_endpoints(resolved, include_key=include_key and not api_key, definition=definition)
@@ -270,7 +270,7 @@ def plan_update(
 
     With ``check_model`` (and ``live``), the storage ``HEAD`` of each changed model blob that ``update``
     sends before the change (:func:`amlws.safety.modelcheck.planned_heads`) is listed after the first reads."""
-    requests = host.plan_update(target, definition)
+    requests = host.plan_update(target, definition, live=live)
     if check_model:
         from .safety.modelcheck import planned_heads
         from .safety.rollback import restore_masked
@@ -289,7 +289,7 @@ def plan_update(
 
 def written_model_uri(host: Host, patched: Definition, location: ModelLocation) -> str:
     """The trained-model reference ``patched`` now holds for ``location``, as the backend wrote it
-    (an ARM asset URI built from a BES result has no SAS; a classic resource keeps it)."""
+    (an asset URI built from a BES result may have no SAS; another backend's reference keeps it)."""
     for ref in references(host, patched).values():
         if ref.blob_url == location.blob_url:
             return ref.uri

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import typer
 
     from .config import Settings
-    from .model import BackendInfo, Definition, ModelLocation, ServiceEndpoints, Target, UpdateResult
+    from .model import BackendInfo, Definition, ModelLocation, ServiceEndpoints, Setting, Target, UpdateResult
 
 hookspec = pluggy.HookspecMarker("amlws")
 
@@ -60,8 +60,10 @@ def amlws_claim_target(target: str, settings: Settings) -> Target | None:
 def amlws_target_from_options(options: dict[str, Any], settings: Settings) -> str | None:
     """Build a target string from named command-line options.
 
-    Lets ``--resource-group/--name`` (ARM) or ``--workspace/--service/--endpoint`` (classic)
-    stand in for a target string. Called on every backend.
+    Lets the options a backend declares (``BackendInfo.target_options``, e.g. ``--resource-group/--name``)
+    stand in for a target string. Called on every backend, with every declared option (another
+    backend's too: an option two backends share is one value that each interprets). A
+    ``UsageError`` raised here counts only when no other backend builds a target from the options.
 
     :param options: option name to value (``resource_group``, ``name``, ``workspace``, ...); unset ones are ``None``.
     :returns: a target string that this backend's ``amlws_claim_target`` accepts, or ``None``.
@@ -87,7 +89,7 @@ def amlws_get_definition(target: Target, settings: Settings) -> Definition | Non
 def amlws_export(definition: Definition, settings: Settings, include_keys: bool) -> dict[str, Any] | None:
     """Turn a definition into the JSON document written by ``amlws export``.
 
-    The document must be what the backend's PowerShell equivalent writes (ARM: the
+    The document must be what the backend's PowerShell equivalent writes (e.g. the
     ``WebService`` resource without read-only fields and nulls). The host writes the file.
 
     firstresult: stops at the first non-None result.
@@ -195,8 +197,8 @@ def amlws_check_same_service(definition: Definition, live: Definition, settings:
 
     ``amlws update`` refuses (exit 5, unless ``--force``) a definition that another service's
     export would give: sending it would retitle and rewire the live service. Compare what
-    identifies a service in your format (ARM: the title and the graph's nodes and edges;
-    classic: the workspace, web service and endpoint name).
+    identifies a service in your format (e.g. the title and the graph's nodes and edges, or the
+    workspace, web service and endpoint name).
 
     firstresult: stops at the first non-None result, so return ``""`` (not ``None``) for "the same service".
 
@@ -208,13 +210,18 @@ def amlws_check_same_service(definition: Definition, live: Definition, settings:
 
 
 @hookspec(firstresult=True)
-def amlws_plan_update(target: Target, definition: Definition, settings: Settings) -> list[dict[str, Any]] | None:
+def amlws_plan_update(target: Target, definition: Definition, settings: Settings, live: Definition | None) -> list[dict[str, Any]] | None:
     """Describe the requests ``amlws_update`` would send, without sending them (``--what-if``).
+
+    The plan must depend only on the arguments, never on which hooks ran before in this process.
 
     firstresult: stops at the first non-None result.
 
     :param target: the :class:`amlws.model.Target` that would be updated.
     :param definition: the :class:`amlws.model.Definition` that would be sent.
+    :param live: the :class:`amlws.model.Definition` just read from ``target`` when the caller has it
+        (plan only what differs from it), or ``None`` (the host checks the definition before it reads:
+        plan every request the update may send). Optional argument (pluggy's opt-in arguments).
     :returns: a ``list`` of ``{"method", "url", "body"}`` dicts (secrets may be left in: the host redacts).
     """
 
@@ -224,7 +231,7 @@ def amlws_ensure_target(target: Target, settings: Settings, options: dict[str, A
     """Create the target when it does not exist (``amlws fleet run`` rows with ``create``).
 
     Optional for backends: one that cannot create targets returns ``None`` and the host
-    reports that. The classic backend adds a missing endpoint to the web service
+    reports that. A backend may, for instance, add a missing endpoint to its web service
     (``Add-AmlWebServiceEndpoint``).
 
     firstresult: stops at the first non-None result.
@@ -240,7 +247,8 @@ def amlws_service_endpoints(target: Target, settings: Settings, include_key: boo
     """Say where a web service's BES and RRS live, and the API key they take.
 
     Lets ``amlws retrain``, ``amlws invoke`` and ``amlws jobs`` accept a web service target in
-    place of URLs. Optional for backends: one without it leaves users to pass ``--url``.
+    place of URLs, and gives ``amlws retrain`` the scoring location (RRS URL and key) of the service it
+    just updated, for its smoke test. Optional for backends: one without it leaves users to pass ``--url``.
 
     firstresult: stops at the first non-None result.
 
@@ -254,18 +262,38 @@ def amlws_service_endpoints(target: Target, settings: Settings, include_key: boo
     """
 
 
+# --- declarations (engineer C: summaries; target options and command groups are BackendInfo fields) ---
+
+
+@hookspec(firstresult=True)
+def amlws_summarize(definition: Definition, settings: Settings) -> dict[str, Any] | None:
+    """Say which fields of a definition ``amlws get -o table`` shows (``-o json`` shows it whole).
+
+    Optional for backends: without it the document's top-level scalar fields are shown. The host adds
+    ``backend``, ``target`` and the trained models (``amlws_model_reference``) and masks secrets.
+
+    firstresult: stops at the first non-None result.
+
+    :param definition: an :class:`amlws.model.Definition` of this backend.
+    :returns: a ``dict`` of short scalar fields, e.g. ``{"name": ..., "title": ..., "provisioningState": ...}``.
+    """
+
+
 # --- settings -------------------------------------------------------------------------
 
 
 @hookspec
-def amlws_settings() -> dict[str, str] | None:
+def amlws_settings() -> dict[str, str | Setting] | None:
     """Declare the settings this plugin reads, so that ``amlws config set NAME`` accepts them.
 
     Called on every plugin. ``amlws config set`` refuses a name that neither amlws
     (``amlws.config.KNOWN_KEYS``) nor a plugin declares (exit 2, with a "did you mean" hint):
-    a misspelt setting saved silently would be ignored.
+    a misspelt setting saved silently would be ignored. ``amlws config show`` lists every declared
+    setting that has a value; a secret one (``Setting(secret=True)``) is masked there, prompted for
+    hidden by ``amlws config set NAME``, and redacted from logs and errors.
 
-    :returns: ``{name: one-line description}``.
+    :returns: ``{name: one-line description}``; a value may be an :class:`amlws.model.Setting`
+        (``Setting("workspace token", secret=True)``) instead of a description.
     """
 
 
@@ -279,6 +307,9 @@ def amlws_register_commands(app: typer.Typer) -> None:
     Called once on every plugin before the CLI runs. Add a group with
     ``app.add_typer(typer.Typer(help=...), name="mygroup")`` or a top-level command with
     ``@app.command()``. Keep the module import-light: import SDKs inside the command.
+    A backend puts its own commands in a group named after it and says so in
+    ``BackendInfo.command_group`` (``amlws NAME ...``); the top level is for the commands every
+    backend shares.
 
     :param app: the root ``typer.Typer`` application.
     """

@@ -1,7 +1,7 @@
 """The plugin host: loads plugins through the ``amlws`` entry-point group and wraps
 ``pm.hook`` in a typed facade (:class:`Host`).
 
-Built-in backends (``classic``, ``arm``) come through the same entry points as any
+Built-in backends come through the same entry points as any
 third-party backend. ``AMLWS_LOAD_PLUGINS`` (comma list; empty = none) restricts which
 entry points load; ``AMLWS_DISABLE_PLUGINS`` blocks some. A plugin that fails to import
 gives a warning naming its distribution and the tool carries on; a plugin with a
@@ -197,7 +197,18 @@ class Host:
         :raises AmbiguousTargetError: two backends claim it (exit 2), naming both.
         """
         if not target and options and any(v is not None for v in options.values()):
-            built = [t for t in self.pm.hook.amlws_target_from_options(options=options, settings=self.settings) if t]
+            built: list[str] = []
+            errors: list[UsageError] = []
+            for impl in reversed(_plain_impls(self.pm.hook.amlws_target_from_options)):
+                try:  # one backend's complaint about the options must not stop another that understands them
+                    t = _call_impl(impl, "amlws_target_from_options", options=options, settings=self.settings)
+                except UsageError as exc:
+                    errors.append(exc)
+                    continue
+                if t:
+                    built.append(t)
+            if not built and errors:
+                raise errors[0]
             if backend:
                 built = [t for t in built if any(c.backend == backend for c in self._claims(t))]
             if len(set(built)) > 1:
@@ -206,10 +217,9 @@ class Host:
                 )
             target = built[0] if built else None
         if not target:
-            raise UsageError(
-                "no target given",
-                hint="pass an ARM resource ID, a classic endpoint URL, or the -g/-n or --workspace/--service/--endpoint options",
-            )
+            known = "; ".join(f"{n}: {i.target_help}" for n, (_, i) in sorted(self.backends().items()) if i.target_help)
+            raise UsageError("no target given", hint=f"pass a target ({known}) or the options naming one (see --help)" if known
+                             else "pass a target or the options naming one (amlws plugins lists the backends)")
         claims = self._claims(target)
         if backend:
             self._backend_plugin(backend)
@@ -388,7 +398,7 @@ class Host:
 
             definition = restore_masked(definition, live)  # secrets masked by export, unchanged on the service
         model_check = check_references(self, definition, live, allow_http=allow_http, head=check_model)
-        request = self.plan_update(target, definition) if can_plan else None
+        request = self.plan_update(target, definition, live=live) if can_plan else None
         from .safety.history import History
 
         try:
@@ -472,9 +482,11 @@ class Host:
         except (AmlwsError, OSError) as exc:  # the change itself succeeded
             log.warning("cannot record the new fingerprint of %s: %s", target.id, exc)
 
-    def plan_update(self, target: Target, definition: Definition) -> list[dict[str, Any]]:
-        """The requests ``update`` would send (``--what-if``); nothing is sent."""
-        return self._call(target.backend, "amlws_plan_update", list, target=target, definition=definition, settings=self.settings)
+    def plan_update(self, target: Target, definition: Definition, *, live: Definition | None = None) -> list[dict[str, Any]]:
+        """The requests ``update`` would send (``--what-if``); nothing is sent. ``live``: the target's
+        definition just read, when the caller has it (the plan then depends on it, never on what ran before)."""
+        return self._call(target.backend, "amlws_plan_update", list, target=target, definition=definition,
+                          settings=self.settings, live=live)
 
     def ensure_target(self, target: Target, options: dict[str, Any] | None = None) -> dict[str, Any]:
         """Create ``target`` when missing (``amlws_ensure_target``); ``{"created": bool, ...}``.
@@ -533,23 +545,22 @@ class Host:
             except Exception as exc:  # noqa: BLE001 - the job already ran
                 log.warning("plugin %r failed in amlws_after_retrain_job (%s: %s)", impl.plugin_name, type(exc).__name__, exc)
 
+    def summarize(self, definition: Definition) -> dict[str, Any] | None:
+        """The backend's short summary of ``definition`` for table output (``amlws_summarize``), or
+        ``None`` when it gives none."""
+        if not self._implements(definition.backend, "amlws_summarize"):
+            return None
+        return self._call(definition.backend, "amlws_summarize", dict, definition=definition, settings=self.settings)
+
     # --- introspection -------------------------------------------------------------------
 
     def settings_declared(self) -> dict[str, str]:
         """Every setting ``amlws config set`` accepts: amlws's own and those plugins declare
         (``amlws_settings``), name -> description. A plugin whose declaration fails only warns."""
         from .config import KNOWN_KEYS
+        from .declarations import declared_settings
 
-        out = dict(KNOWN_KEYS)
-        for impl in _plain_impls(self.pm.hook.amlws_settings):
-            try:
-                declared = _call_impl(impl, "amlws_settings")
-            except Exception as exc:  # noqa: BLE001 - one plugin's bug must not hide the others' settings
-                log.warning("plugin %r failed in amlws_settings (%s: %s)", impl.plugin_name, type(exc).__name__, exc)
-                continue
-            if isinstance(declared, dict):
-                out.update({str(k): str(v) for k, v in declared.items()})
-        return out
+        return {**KNOWN_KEYS, **{k: s.description for k, s in declared_settings(self.pm).items()}}
 
     def plugins(self) -> list[dict[str, Any]]:
         """What ``amlws plugins`` prints: name, version, distribution, backend name, hooks."""

@@ -25,17 +25,61 @@ _MODEL_VERSION = re.compile(r"[\w.-]+(?::[\w.-]+|@latest)")
 
 
 @dataclass(frozen=True)
+class TargetOption:
+    """A command-line option a backend adds to every command that takes a target.
+
+    Declared in :attr:`BackendInfo.target_options`; ``with_target_options`` builds the commands'
+    signatures from every installed backend's declarations. Two backends may declare one option
+    (same ``name``, same long flag, same ``type``): the CLI shows it once and each backend's
+    ``amlws_target_from_options`` interprets the value. A short flag declared by one of them is kept;
+    two different short flags, two types, or one flag for two names is a :class:`PluginError` naming both.
+
+    :param name: the key in the ``options`` dict the backend gets (``resource_group``).
+    :param flags: the long flag first, then any short one (``("--resource-group", "-g")``).
+    :param help: one line for ``--help``.
+    :param type: the value's type (``str``, ``int``...).
+    :param commands: only these commands get the option (``("get",)``); empty: every command with a target.
+        A command-only option is not part of the target: its value reaches the backend through
+        ``settings.invocation.options``.
+    """
+
+    name: str
+    flags: tuple[str, ...]
+    help: str = ""
+    type: type = str
+    commands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A setting a plugin reads (``amlws_settings`` may map a name to one instead of a plain description).
+
+    :param description: one line for ``amlws config show`` and the "did you mean" hint.
+    :param secret: ``amlws config show`` masks it, ``amlws config set NAME`` prompts for it hidden, and its
+        value is redacted from every log and error.
+    """
+
+    description: str = ""
+    secret: bool = False
+
+
+@dataclass(frozen=True)
 class BackendInfo:
     """What a backend says about itself through ``amlws_backend_info``.
 
     :param name: the backend's name, used by ``--backend NAME`` and stored in definitions.
     :param description: one line for ``amlws plugins``.
-    :param target_help: how a target of this backend is written, for error messages.
+    :param target_help: how a target of this backend is written, for error messages and help texts.
+    :param command_group: the name of the backend's own command group (``amlws NAME ...``), registered
+        by its ``amlws_register_commands``; empty when it adds none. Its other commands belong in that group, not at the top level.
+    :param target_options: the :class:`TargetOption` s the backend adds to the commands that take a target.
     """
 
     name: str
     description: str = ""
     target_help: str = ""
+    command_group: str = ""
+    target_options: tuple[TargetOption, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,7 +87,7 @@ class Target:
     """What a command acts on, as parsed by the backend that claimed it.
 
     :param backend: the claiming backend's name.
-    :param id: the canonical string form (ARM resource ID, management URL, ``file:`` path).
+    :param id: the canonical string form (a resource ID, a management URL, a ``file:`` path).
     :param parts: backend-specific components (subscription, workspace, endpoint...).
     """
 
@@ -64,7 +108,7 @@ class Definition:
     """A service definition document plus where it came from.
 
     :param backend: name of the backend whose format ``document`` is in.
-    :param document: the definition JSON (ARM ``WebService`` resource, classic endpoint...).
+    :param document: the definition JSON (a ``WebService`` resource, an endpoint...).
     :param target: the target it was read from, when it came from a service.
     """
 
@@ -284,7 +328,7 @@ class ServiceEndpoints:
     """Where a web service's Batch Execution (BES) and Request-Response (RRS) APIs live, and their key.
 
     What ``amlws_service_endpoints`` returns, so that ``amlws retrain``, ``amlws invoke`` and
-    ``amlws jobs`` can take a web service (ARM resource ID, classic endpoint URL...) instead of
+    ``amlws jobs`` can take a web service (any backend's target) instead of
     URLs worked out by hand.
 
     :param target: the service these endpoints belong to.

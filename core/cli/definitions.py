@@ -13,28 +13,22 @@ from .targets import BackendOpt, TargetInput, with_target_options
 
 
 @with_target_options
-def get_cmd(
-    target: TargetInput,
-    region: Annotated[str | None, typer.Option("--region", help="ARM: region whose encrypted credentials to return.")] = None,
-) -> None:
-    """Get a web service (ARM) or endpoint (classic) definition. (Get-AzMlWebService, Get-AmlWebServiceEndpoint)
+def get_cmd(target: TargetInput) -> None:
+    """Get a web service's definition, as its backend reads it. (Get-AzMlWebService, Get-AmlWebServiceEndpoint)
 
     Examples:
-        Show an ARM web service
-            amlws get -g MyRG -n MyService
-        Show a classic endpoint's resources (trained model locations) as JSON
-            amlws get https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default -o json --query Resources
+        Show a web service, then its whole definition as JSON
+            amlws get TARGET
+            amlws get TARGET -o json
     """
     ctx = get_context()
-    if region:
-        ctx.settings.flags["region"] = region
     t = target.resolve(ctx)
     definition = ctx.host.get_definition(t)
     from ..redact import redact_obj
     from ..summary import summarize
 
     # SAS signatures and keys masked on display (amlws export --include-keys has them)
-    ctx.emit(redact_obj(definition.document), table=lambda _: _table(summarize(definition)))
+    ctx.emit(redact_obj(definition.document), table=lambda _: _table(summarize(definition, ctx.host)))
 
 
 def _table(data: Any) -> None:
@@ -53,10 +47,9 @@ def export_cmd(
     """Export a definition to JSON. (Get- + Export-AzMlWebService -OutputFile / -ToJsonString)
 
     Examples:
-        Export an ARM web service for patch-ilearner and update
-            amlws export -g MyRG -n MyService --output-file svc.json
-        Export a classic endpoint to stdout
-            amlws export https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default
+        Export a web service for patch-ilearner and update; or to stdout
+            amlws export TARGET --output-file svc.json
+            amlws export TARGET
     """
     from .. import api
     from ..output import emit_document
@@ -119,7 +112,7 @@ def patch_ilearner_cmd(
     base_location: Annotated[str | None, typer.Option("--base-location", help="BES BaseLocation.")] = None,
     relative_location: Annotated[str | None, typer.Option("--relative-location", help="BES RelativeLocation.")] = None,
     sas_blob_token: Annotated[str | None, typer.Option("--sas-blob-token", help="BES SasBlobToken (env AMLWS_SAS_BLOB_TOKEN).", envvar="AMLWS_SAS_BLOB_TOKEN")] = None,
-    asset: Annotated[str | None, typer.Option("--asset", "--resource", help="Which trained-model asset (ARM) or resource (classic).")] = None,
+    asset: Annotated[str | None, typer.Option("--asset", "--resource", help="Which trained model, when the definition has several (the backend's asset or resource name).")] = None,
     output_file: Annotated[Path | None, typer.Option("--output-file", "-f", help="Write the patched definition here (default: in place).")] = None,
     allow_http: Annotated[bool, typer.Option("--allow-http", help="Accept a plain-http model URL (old samples); its SAS travels unencrypted.")] = False,
     backend: BackendOpt = None,
@@ -140,7 +133,7 @@ def patch_ilearner_cmd(
 
     def patch(definition: Any) -> tuple[Any, str]:
         patched = ctx.host.patch_ilearner(definition, location, selector=asset, allow_http=allow_http)
-        # the reference as written (an ARM asset built from a BES result has no SAS), not as given
+        # the reference as written (an asset built from a BES result may have no SAS), not as given
         return patched, api.written_model_uri(ctx.host, patched, location)
 
     ctx.emit(api.patch_file(ctx.host, definition_file, patch, output_file=output_file, backend=backend))
@@ -181,10 +174,10 @@ def update_cmd(
     """Update a service with a definition, wait for it to apply, verify. (Update-AzMlWebService -ServiceUpdates)
 
     Examples:
-        Update an ARM web service from a patched export
-            amlws update -g MyRG -n MyService --service-updates svc.json
+        Update a web service from a patched export
+            amlws update TARGET --service-updates svc.json
         Show the requests and the diff; send nothing
-            amlws update https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/ep2 --service-updates endpoint.json --what-if
+            amlws update TARGET --service-updates svc.json --what-if
     """
     from .. import api
 

@@ -25,12 +25,12 @@ class FleetRow:
     """One model of the fleet.
 
     :param key: unique name of the row (journal key and shard hash); defaults to the target.
-    :param target: classic endpoint management URL or ARM resource ID.
+    :param target: a target of any backend.
     :param training_url: the training service's BES URL; ``None`` with ``model`` = patch only.
     :param data: training data: local file, blob URL with SAS, or ``container/blob``.
     :param global_parameters: BES ``GlobalParameters`` (e.g. the walkthrough's ``URI``).
     :param gates: ``"Accuracy>=0.85"``-style gates (need ``evaluation_output``).
-    :param create: create the target when it does not exist (classic endpoints).
+    :param create: create the target when it does not exist (backends with ``amlws_ensure_target``).
     :param model: an existing ``.ilearner`` URL to deploy without training.
     """
 
@@ -132,7 +132,7 @@ def _row_from_mapping(raw: dict[str, Any], defaults: dict[str, Any], where: str,
                 continue
             values[fname] = value if isinstance(value, (dict, list)) else str(value).strip()
     if not values.get("target"):
-        raise UsageError(f"{where}: no target", hint="give each row a target: a classic endpoint URL or an ARM resource ID")
+        raise UsageError(f"{where}: no target", hint="give each row a target (any backend's: amlws plugins lists them)")
     if not values.get("training_url") and not values.get("model"):
         raise UsageError(f"{where}: neither training_url nor model",
                          hint="give the training service's BES URL (training_url) or an .ilearner URL to deploy (model)")

@@ -410,7 +410,7 @@ class FleetRunner:
 
 def _final(st: RowState) -> bool:
     """Not run again: deployed and verified, or stopped by its gate. A deployed row the service did
-    not confirm yet is deployed again (a classic endpoint that already has the model gets no PATCH)."""
+    not confirm yet is deployed again (a target that already has the model gets no change sent)."""
     return st.status == GATE_FAILED or (st.status == DEPLOYED and st.verified)
 
 

@@ -307,7 +307,7 @@ def rollback(
     if what_if:
         from ..api import redact_request
 
-        requests = host.plan_update(target, definition)
+        requests = host.plan_update(target, definition, live=live)
         return {**base, "whatIf": True, "requests": [redact_request(r) for r in requests]}
     if confirm is not None:
         confirm(f"Roll {target.id} back to revision {revision} ({entry.get('time')})?")

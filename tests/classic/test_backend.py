@@ -412,3 +412,18 @@ def test_token_is_prompted_on_a_terminal(monkeypatch, classic_env) -> None:
     with pytest.raises(Exception) as info:
         token(Settings.load(interactive=False))
     assert info.value.exit_code == ExitCode.AUTH
+
+
+def test_plan_update_depends_on_its_arguments_not_on_an_earlier_read(fake, host, cc, httpserver, tmp_path: Path) -> None:
+    """Issue 14: the plan came from a read stashed on the settings object, so the same call planned
+    differently once ``get_definition`` had run. Now the live definition is an argument."""
+    t = host.resolve(_url(httpserver, cc))
+    definition = host.import_definition(json.loads(_patched_file(cc, tmp_path).read_text()), backend="classic")
+    before = host.plan_update(t, definition)
+    live = host.get_definition(t)
+    after = host.plan_update(t, definition)
+    assert after == before  # the read in between changes nothing
+    assert [r["method"] for r in before] == ["GET", "PATCH", "GET"] and "purpose" in before[1]
+    with_live = host.plan_update(t, definition, live=live)
+    assert "purpose" not in json.dumps(with_live)  # planned against the live endpoint: only what differs
+    assert with_live == host.plan_update(t, definition, live=live)
