@@ -34,7 +34,7 @@ STATUS_HINTS: dict[int, str] = {
     429: "ARM is throttling: retry later",
 }
 OPERATION_FAILED_HINT = "see the error above; the service kept its previous definition"
-TOKEN_HINT = "sign in (az login), set AMLWS_ARM_TOKEN, or configure a service principal (amlws config set credential ...)"
+ARM_TOKEN_HINT = "sign in (az login), set AMLWS_ARM_TOKEN, or configure a service principal (amlws config set credential ...)"
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ class mapped:
         if isinstance(exc, ClientAuthenticationError):
             raise AuthError(
                 f"cannot get an ARM token: {redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}",
-                hint=TOKEN_HINT,
+                hint=ARM_TOKEN_HINT,
             ) from None
         if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
             text = str(exc)
