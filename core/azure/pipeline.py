@@ -103,8 +103,7 @@ def retry_policy(timeout: float | None = None, *, sleep: Callable[[float], None]
             retry_after = response.http_response.headers.get("Retry-After") if response is not None else None
             wait = policy.retry_delay(len(settings["history"]), retry_after,
                                       backoff=settings["backoff"], max_backoff=settings["max_backoff"])
-            if wait > 0:
-                (sleep or transport.sleep)(wait)
+            (sleep if sleep is not None else transport.sleep)(wait)
 
         def get_backoff_time(self, settings: Any) -> float:
             return policy.backoff_delay(len(settings["history"]), backoff=settings["backoff"],

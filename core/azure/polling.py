@@ -94,6 +94,7 @@ def arm_polling(interval: float, on_status: Callable[[str], None] = lambda state
 
     class AmlwsPolling(ARMPolling):
         deadline: float | None = None
+        polled = False
 
         def initialize(self, *args: Any, **kwargs: Any) -> None:
             super().initialize(*args, **kwargs)
@@ -101,6 +102,11 @@ def arm_polling(interval: float, on_status: Callable[[str], None] = lambda state
             on_status(initial_state or self.status())
 
         def update_status(self) -> None:
+            if not self.polled:
+                # azure-core polls at once after the initial answer; ARM asks clients to wait its
+                # Retry-After (or the poll interval) first.
+                self.polled = True
+                self._delay()
             super().update_status()
             on_status(self.status())
 
