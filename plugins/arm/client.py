@@ -63,7 +63,7 @@ class ArmClient(ArmResourceClient):
     def __enter__(self) -> ArmClient:
         return self
 
-    def get(self, resource_id: str, *, region: str | None = None, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+    def get(self, resource_id: str, *, region: str | None = None, **kwargs: Any) -> dict[str, Any]:
         """``GET {id}?api-version=2017-01-01[&region=]``: the JSON document, with a large service's
         payload read back from ``payloadsLocation`` (:mod:`.payloads`), so it is always whole."""
         kwargs.setdefault("what", "get the web service")
@@ -81,24 +81,24 @@ class ArmClient(ArmResourceClient):
                 register_secret(value)
         return keys
 
-    def list(self, collection_path: str, **kwargs: Any) -> list[dict[str, Any]]:  # type: ignore[override]
+    def list(self, collection_path: str, **kwargs: Any) -> list[dict[str, Any]]:
         """GET a ``PaginatedWebServicesList`` and follow every ``nextLink``."""
         kwargs.setdefault("what", "list web services")
         return super().list(collection_path, **kwargs)
 
-    def patch(self, resource_id: str, body: bytes | dict[str, Any], **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+    def patch(self, resource_id: str, body: bytes | dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         """``PATCH {id}`` with exact bytes, poll to a terminal state, return the final document (read
         back with a GET when the PATCH answer ended it: the spec: "The PATCH API call is an asynchronous
         operation. To determine whether it has completed successfully, you must perform a Get operation.")."""
         kwargs.setdefault("what", "update the web service")
         return inline_payloads(super().patch(resource_id, body, **kwargs), self.settings)
 
-    def put(self, resource_id: str, body: bytes | dict[str, Any], **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+    def put(self, resource_id: str, body: bytes | dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         """``PUT {id}`` with exact bytes (+LRO); the created/overwritten document."""
         kwargs.setdefault("what", "create the web service")
         return inline_payloads(super().put(resource_id, body, **kwargs), self.settings)
 
-    def delete(self, resource_id: str, **kwargs: Any) -> None:  # type: ignore[override]
+    def delete(self, resource_id: str, **kwargs: Any) -> None:
         """``DELETE {id}`` (+LRO: 202/204, ``Azure-AsyncOperation`` or ``Location``)."""
         kwargs.setdefault("what", "remove the web service")
         super().delete(resource_id, **kwargs)

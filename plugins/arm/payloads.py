@@ -19,8 +19,8 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from amlws.errors import RemoteError, UsageError
 from amlws.azure.credentials import is_loopback_http
+from amlws.errors import RemoteError, UsageError
 from amlws.redact import redact, register_secret
 
 log = logging.getLogger("amlws.arm")
