@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import json
 import re
-import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,33 +34,16 @@ DEP = EP + "/deployments/blue"
 OPS = f"/subscriptions/{SUB}/providers/Microsoft.MachineLearningServices/locations/eastus/mfeOperationsStatus"
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def tls_server(ca: trustme.CA) -> Iterator[HTTPServer]:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
-    server.start()
-    yield server
-    server.clear()
-    if server.is_running():
-        server.stop()
-
-
 @pytest.fixture
-def arm(tls_server: HTTPServer) -> Iterator[HTTPServer]:
+def arm(tls_httpserver: HTTPServer) -> Iterator[HTTPServer]:
     """The ARM stand-in; after each test, every request it got carried the bearer token."""
-    tls_server.clear()
-    yield tls_server
+    tls_httpserver.clear()
+    yield tls_httpserver
     try:
-        for request, _ in tls_server.log:
+        for request, _ in tls_httpserver.log:
             assert request.headers.get("Authorization") == f"Bearer {TOKEN}", request.url
     finally:
-        tls_server.clear()
+        tls_httpserver.clear()
 
 
 @pytest.fixture
