@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ __all__ = [
     "model_location_from",
     "open_host",
     "parse_json",
+    "patch_file",
+    "patch_model",
     "plan_update",
     "service_endpoint",
     "update_conflicts",
@@ -291,6 +294,50 @@ def written_model_uri(host: Host, patched: Definition, location: ModelLocation) 
         if ref.blob_url == location.blob_url:
             return ref.uri
     return location.uri
+
+
+def patch_model(
+    host: Host, definition: Definition, model: str, *, selector: str | None = None, allow_http: bool = False
+) -> tuple[Definition, str]:
+    """``amlws patch-model``: point ``definition`` at the model reference ``model`` as its backend
+    reads one (:meth:`Host.patch_model`: a model version for a backend that takes versions, a
+    ``.ilearner`` location for a Studio backend). Local: nothing is sent.
+
+    :returns: the patched definition, and the reference it now holds as the backend wrote it.
+    """
+    patched = host.patch_model(definition, model, selector=selector, allow_http=allow_http)
+    before = {r["selector"]: r["uri"] for r in host.model_references(definition)}
+    changed = [r["uri"] for r in host.model_references(patched) if before.get(r["selector"]) != r["uri"]]
+    return patched, changed[0] if len(changed) == 1 else model
+
+
+def patch_file(
+    host: Host,
+    definition_file: str | Path,
+    patch: Callable[[Definition], tuple[Definition, str]],
+    *,
+    output_file: str | Path | None = None,
+    backend: str | None = None,
+) -> dict[str, Any]:
+    """Read an exported definition, ``patch`` it (``patch-model``, ``patch-ilearner``) and write it
+    atomically, in place unless ``output_file``; an ``output_file`` keeps the record of which service
+    the input was exported from. Under ``--what-if`` nothing is written.
+
+    :param patch: gives the patched definition and the model reference it now holds.
+    :returns: ``{"file", "backend", "modelUri"}`` (the reference redacted), or under ``--what-if``
+        ``{"whatIf", "wouldWrite", "diff"}``.
+    """
+    definition = load_definition(host, input_file=definition_file, backend=backend)
+    patched, model_uri = patch(definition)
+    out = output_file or definition_file
+    if host.settings.what_if:
+        return {"whatIf": True, "wouldWrite": str(out),
+                "diff": definition_diff(definition.document, patched.document, fromfile=str(definition_file), tofile=str(out))}
+    write_json(out, patched.document, force=True if output_file is None else host.settings.yes, settings=host.settings)
+    from .safety.rollback import carry_file_source  # safety.rollback is not needed at start-up
+
+    carry_file_source(definition_file, out)
+    return {"file": str(out), "backend": patched.backend, "modelUri": redact(model_uri)}
 
 
 def update_conflicts(

@@ -15,7 +15,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
@@ -31,7 +31,12 @@ from .errors import (
 from .model import BackendInfo, Definition, ModelLocation, ServiceEndpoints, Target, UpdateResult
 from .safety.modelcheck import check_references
 
+if TYPE_CHECKING:
+    from .config import Settings
+
 log = logging.getLogger("amlws")
+
+T = TypeVar("T")
 
 ENTRY_POINT_GROUP = "amlws"
 
@@ -133,7 +138,7 @@ def check_plugins(pm: pluggy.PluginManager) -> None:
 class Host:
     """Typed facade over ``pm.hook``: the only way commands and workflows call plugins."""
 
-    def __init__(self, pm: pluggy.PluginManager, settings: Any) -> None:
+    def __init__(self, pm: pluggy.PluginManager, settings: Settings) -> None:
         self.pm = pm
         self.settings = settings
         #: the target whose change (:meth:`update`) a Ctrl-C interrupted: it may still complete remotely
@@ -163,7 +168,7 @@ class Host:
             raise NoBackendError(f"unknown backend {name!r} (installed: {known})", hint="run amlws plugins to see backends")
         return backends[name][0]
 
-    def _call(self, backend: str, hook: str, expected: type | tuple[type, ...], **kwargs: Any) -> Any:
+    def _call(self, backend: str, hook: str, expected: type[T], **kwargs: Any) -> T:
         plugin = self._backend_plugin(backend)
         others = [p for p in self.pm.get_plugins() if p is not plugin]
         caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
@@ -182,8 +187,7 @@ class Host:
                 hint="this backend cannot do that; see amlws plugins for the hooks it implements",
             )
         if not isinstance(result, expected):
-            names = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
-            raise PluginError(f"backend {backend!r}: {hook} returned {type(result).__name__}, expected {names}")
+            raise PluginError(f"backend {backend!r}: {hook} returned {type(result).__name__}, expected {expected.__name__}")
         return result
 
     def resolve(self, target: str | None, *, backend: str | None = None, options: dict[str, Any] | None = None) -> Target:
@@ -305,6 +309,21 @@ class Host:
             settings=self.settings,
             selector=selector,
         )
+
+    def patch_model(
+        self, definition: Definition, model: str, *, selector: str | None = None, allow_http: bool = False
+    ) -> Definition:
+        """Point ``definition`` at the model reference ``model``, as its backend reads one.
+
+        A backend with ``amlws_patch_model`` gets the string as given. For one with only
+        ``amlws_patch_ilearner`` (a Studio backend) the reference is a ``.ilearner`` location
+        (:meth:`ModelLocation.from_reference`: an Azure ML model version is refused, exit 2) and
+        :meth:`patch_ilearner` does the rest, so ``patch-model`` writes what ``patch-ilearner --uri`` writes.
+        """
+        if self._implements(definition.backend, "amlws_patch_model"):
+            return self._call(definition.backend, "amlws_patch_model", Definition, definition=definition, model=model,
+                              settings=self.settings, selector=selector)
+        return self.patch_ilearner(definition, ModelLocation.from_reference(model), selector=selector, allow_http=allow_http)
 
     def model_references(self, definition: Definition) -> list[dict[str, str]]:
         """The trained models ``definition`` points at (``amlws_model_reference``); ``[]`` when its

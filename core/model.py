@@ -10,6 +10,7 @@ import copy
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -18,6 +19,9 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from .errors import UsageError
 
 log = logging.getLogger(__name__)
+
+#: ``NAME:VERSION`` or ``NAME@latest``: how an Azure ML model version is written without ``azureml:``.
+_MODEL_VERSION = re.compile(r"[\w.-]+(?::[\w.-]+|@latest)")
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,24 @@ class ModelLocation:
         return cls(base, path, token, given_uri=uri.strip())
 
     @classmethod
+    def from_reference(cls, reference: str) -> ModelLocation:
+        """Read a ``patch-model --model`` reference as a Studio backend does: a blob URL, as
+        :meth:`from_uri`. An Azure ML model version (``azureml:NAME:VERSION``, ``azureml://...``,
+        ``NAME@latest``, an ARM id) or any other non-URL is refused in one line, naming what a
+        Studio definition takes, instead of failing later on a URL that is not one.
+        """
+        text = reference.strip()
+        if text.lower().startswith("azureml:") or "://" not in text:
+            version = text.lower().startswith(("azureml:", "/subscriptions/")) or _MODEL_VERSION.fullmatch(text) is not None
+            raise UsageError(
+                f"a Studio definition takes a .ilearner location; {text!r} is "
+                + ("an Azure ML model version" if version else "not a blob URL"),
+                hint="give the blob URL of the trained .ilearner with its SAS (what patch-ilearner --uri takes), "
+                "e.g. https://ACCOUNT.blob.core.windows.net/CONTAINER/model.ilearner?SAS",
+            )
+        return cls.from_uri(text)
+
+    @classmethod
     def from_bes_result(cls, result: dict[str, Any]) -> ModelLocation:
         """Build from one BES ``Results.<output>`` entry (PascalCase, as the service sends)."""
         lowered = {k.lower(): v for k, v in result.items()}
@@ -226,8 +248,6 @@ class ModelLocation:
 
 def parse_sas_time(value: str) -> datetime | None:
     """Parse a SAS ``st``/``se`` time; a date alone means midnight UTC."""
-    import re
-
     text = value.strip().replace("Z", "+00:00")
     # .NET writes 7 fractional digits; Python 3.10's fromisoformat takes at most 6.
     text = re.sub(r"(\.\d{6})\d+", r"\1", text)

@@ -1,5 +1,5 @@
-"""The five steps as commands (``get``, ``export``, ``import``, ``patch-ilearner``, ``update``) and
-``plugins``: each a few lines over :mod:`amlws.api` and the host."""
+"""The five steps as commands (``get``, ``export``, ``import``, ``patch-model``/``patch-ilearner``,
+``update``) and ``plugins``: each a few lines over :mod:`amlws.api` and the host."""
 
 import sys
 from pathlib import Path
@@ -137,19 +137,37 @@ def patch_ilearner_cmd(
     ctx = get_context()
     location = api.model_location_from(uri=uri, bes_result=bes_result, output_name=output_name, base_location=base_location,
                                        relative_location=relative_location, sas_blob_token=sas_blob_token)
-    definition = api.load_definition(ctx.host, input_file=definition_file, backend=backend)
-    patched = ctx.host.patch_ilearner(definition, location, selector=asset, allow_http=allow_http)
-    out = output_file or definition_file
-    if ctx.settings.what_if:
-        ctx.emit({"whatIf": True, "wouldWrite": str(out), "diff": api.definition_diff(definition.document, patched.document, fromfile=str(definition_file), tofile=str(out))})
-        return
-    api.write_json(out, patched.document, force=True if output_file is None else ctx.settings.yes, settings=ctx.settings)
-    from ..redact import redact
-    from ..safety.rollback import carry_file_source
 
-    carry_file_source(definition_file, out)
-    # the reference as written (an ARM asset built from a BES result has no SAS), not as given
-    ctx.emit({"file": str(out), "backend": patched.backend, "modelUri": redact(api.written_model_uri(ctx.host, patched, location))})
+    def patch(definition: Any) -> tuple[Any, str]:
+        patched = ctx.host.patch_ilearner(definition, location, selector=asset, allow_http=allow_http)
+        # the reference as written (an ARM asset built from a BES result has no SAS), not as given
+        return patched, api.written_model_uri(ctx.host, patched, location)
+
+    ctx.emit(api.patch_file(ctx.host, definition_file, patch, output_file=output_file, backend=backend))
+
+
+def patch_model_cmd(
+    definition_file: Annotated[Path, typer.Argument(help="Exported definition file to patch.")],
+    model: Annotated[str, typer.Option("--model", help="The new model, as the definition's backend reads it: a model version (azureml:NAME:VERSION) or, for a Studio service, the .ilearner blob URL with its SAS.")],
+    asset: Annotated[str | None, typer.Option("--asset", "--resource", help="Which model to repoint when the definition holds several.")] = None,
+    output_file: Annotated[Path | None, typer.Option("--output-file", "-f", help="Write the patched definition here (default: in place).")] = None,
+    allow_http: Annotated[bool, typer.Option("--allow-http", help="Accept a plain-http model URL (old samples); its SAS travels unencrypted.")] = False,
+    backend: BackendOpt = None,
+) -> None:
+    """Point a definition at a new model: a model version, or a Studio service's .ilearner. Sends nothing.
+
+    Examples:
+        Point an Azure ML online deployment's definition at version 2 of a model
+            amlws patch-model deployment.json --model azureml:bike-rental:2
+        Point a Studio web service's [trained model] at a new .ilearner (as patch-ilearner --uri)
+            amlws patch-model svc.json --model "https://acct.blob.core.windows.net/models/new.ilearner?sv=...&sig=..."
+    """
+    from .. import api
+
+    ctx = get_context()
+    out = api.patch_file(ctx.host, definition_file, lambda d: api.patch_model(ctx.host, d, model, selector=asset, allow_http=allow_http),
+                         output_file=output_file, backend=backend)
+    ctx.emit(out)
 
 
 @with_target_options
@@ -221,5 +239,6 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export_cmd)
     app.command("import")(import_cmd)
     app.command("patch-ilearner")(patch_ilearner_cmd)
+    app.command("patch-model")(patch_model_cmd)
     app.command("update")(update_cmd)
     app.command("plugins")(plugins_cmd)
