@@ -8,7 +8,8 @@ It follows what ARM services answer:
 - ``Location`` polling: 202 while running, then the final answer;
 - ``properties.provisioningState`` in the body of a PUT/PATCH answer without status headers;
 - a **204** answer is final (even with a status header, which the .NET clients never poll);
-- ``Retry-After`` honoured (capped as :mod:`amlws.http` caps it), else ``poll_interval``;
+- the first poll at once (azure-core's order), then each answer's ``Retry-After`` (capped as
+  :mod:`amlws.http` caps it), else ``poll_interval``, between polls;
 - every state reported to the invocation's progress reporter (``update svc: Updating (4s)``);
 - an overall deadline (``--timeout``): polling stops with :class:`~amlws.errors.OperationTimeout`
   and leaves no thread polling behind.
@@ -94,7 +95,6 @@ def arm_polling(interval: float, on_status: Callable[[str], None] = lambda state
 
     class AmlwsPolling(ARMPolling):
         deadline: float | None = None
-        polled = False
 
         def initialize(self, *args: Any, **kwargs: Any) -> None:
             super().initialize(*args, **kwargs)
@@ -102,11 +102,6 @@ def arm_polling(interval: float, on_status: Callable[[str], None] = lambda state
             on_status(initial_state or self.status())
 
         def update_status(self) -> None:
-            if not self.polled:
-                # azure-core polls at once after the initial answer; ARM asks clients to wait its
-                # Retry-After (or the poll interval) first.
-                self.polled = True
-                self._delay()
             super().update_status()
             on_status(self.status())
 

@@ -126,7 +126,7 @@ def test_put_polls_azure_async_operation_to_succeeded_then_gets_the_resource(cli
     assert final["properties"]["provisioningState"] == "Succeeded"
     put = arm.log[0][0]
     assert json.loads(put.get_data()) == body and put.headers["Content-Type"] == "application/json; charset=utf-8"
-    assert waits == [7.0, 2.0]  # each answer's Retry-After before the next poll (injected sleep: no real waiting)
+    assert waits == [2.0]  # first poll at once, then the poll's Retry-After (injected sleep: no real waiting)
 
 
 def test_exact_bytes_are_sent_as_given(client: Any, arm: HTTPServer) -> None:
@@ -172,7 +172,7 @@ def test_delete_polls_location_202s(client: Any, arm: HTTPServer, waits: Waits) 
     assert client.delete(DEP) is None
     arm.check_assertions()
     assert _seen(arm) == [("DELETE", DEP, API), ("GET", result_path, API), ("GET", result_path, API)]
-    assert waits == [3.0, 0.5]  # the DELETE answer's Retry-After, then poll_interval (the 202 poll sent none)
+    assert waits == [0.5]  # first poll at once, then poll_interval (the 202 poll sent no Retry-After)
 
 
 def test_timeout_stops_polling_with_operation_timeout(settings: Settings, arm: HTTPServer) -> None:
