@@ -162,6 +162,28 @@ class ConnectionFailed(RemoteError):
     kind = "connection"
 
 
+class RemoteNotFoundError(RemoteError, NotFoundError):
+    """A service answered 404: a :class:`NotFoundError` (exit 3, kind ``not_found``) that also
+    carries the HTTP details of a :class:`RemoteError`, so ``except NotFoundError`` and
+    ``except RemoteError`` (``exc.status == 404``) both catch it. The one way to say "not found"."""
+
+    kind = "not_found"
+
+
+class RemoteAuthError(RemoteError, AuthError):
+    """A service answered 401 or 403: an :class:`AuthError` (exit 4) with the HTTP details."""
+
+    kind = "auth"
+
+
+def remote_error(message: str, *, status: int | None, code: str | None = None, detail_codes: list[str] | None = None,
+                 request_id: str | None = None, hint: str | None = None) -> RemoteError:
+    """The :class:`RemoteError` for an HTTP answer: 404 is a :class:`RemoteNotFoundError`, 401/403 a
+    :class:`RemoteAuthError`, anything else a plain :class:`RemoteError` (exit code by status)."""
+    cls = RemoteNotFoundError if status == 404 else RemoteAuthError if status in (401, 403) else RemoteError
+    return cls(message, status=status, code=code, detail_codes=detail_codes, request_id=request_id, hint=hint)
+
+
 def exit_code_for_status(status: int | None) -> ExitCode:
     if status in (401, 403):
         return ExitCode.AUTH

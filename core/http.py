@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import __version__
-from .errors import AmlwsError, ConnectionFailed, OperationTimeout, RemoteError
+from .errors import AmlwsError, ConnectionFailed, OperationTimeout, RemoteError, remote_error
 from .redact import redact, register_secret
 
 log = logging.getLogger("amlws.http")
@@ -33,12 +33,47 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 DEFAULT_TIMEOUT = (10.0, 60.0)
 MAX_RETRY_AFTER = 120.0
-#: The retry budget and backoff shared by every client (HttpClient here; the azure-core pipelines'
-#: retry policy is built from the same numbers): retries after the first attempt, first backoff
+#: The retry budget and backoff shared by every client (HttpClient here; the azure-core retry policy
+#: of :mod:`amlws.azure.pipeline` is built from the same numbers and decides through the same functions): retries after the first attempt, first backoff
 #: (doubling, with jitter) and its cap, in seconds.
 DEFAULT_RETRIES = 4
 DEFAULT_BACKOFF = 0.5
 MAX_BACKOFF = 20.0
+
+
+def retryable_status(status: int, method: str, *, idempotent: bool | None = None) -> bool:
+    """Whether an answer with ``status`` to ``method`` is retried: a status of :data:`RETRY_STATUSES`,
+    and an idempotent request -- or a 429, which was throttled before processing, so even a POST may
+    be resent. Never a non-idempotent request the service may have acted on (azure-core's own policy
+    re-POSTs on 500/503/504; amlws does not). The one rule for ``requests`` and azure-core alike."""
+    if idempotent is None:
+        idempotent = method.upper() in IDEMPOTENT_METHODS
+    return status in RETRY_STATUSES and (idempotent or status == 429)
+
+
+def retryable_failure(method: str, *, sent: bool, idempotent: bool | None = None) -> bool:
+    """Whether a request that got no answer is retried: always when it never reached the server
+    (connection refused, connect timeout), else only when it is idempotent."""
+    if idempotent is None:
+        idempotent = method.upper() in IDEMPOTENT_METHODS
+    return idempotent or not sent
+
+
+def backoff_delay(attempt: int, *, backoff: float = DEFAULT_BACKOFF, max_backoff: float = MAX_BACKOFF) -> float:
+    """The wait before retry ``attempt`` (1, 2, ...) without ``Retry-After``: ``backoff`` doubling
+    per attempt, capped at ``max_backoff``, jittered into its upper half."""
+    base = min(max_backoff, backoff * (2 ** (max(attempt, 1) - 1)))
+    return base / 2 + random.uniform(0, base / 2) if base else 0.0
+
+
+def retry_delay(attempt: int, retry_after: str | None, *, backoff: float = DEFAULT_BACKOFF,
+                max_backoff: float = MAX_BACKOFF) -> float:
+    """The wait before retry ``attempt``: the server's ``Retry-After`` capped at
+    :data:`MAX_RETRY_AFTER`, else :func:`backoff_delay`."""
+    seconds = parse_retry_after(retry_after)
+    if seconds is not None:
+        return min(seconds, MAX_RETRY_AFTER)
+    return backoff_delay(attempt, backoff=backoff, max_backoff=max_backoff)
 
 
 def user_agent() -> str:
@@ -237,8 +272,8 @@ class HttpClient:
                 requests.exceptions.Timeout,
                 requests.exceptions.ChunkedEncodingError,
             ) as exc:
-                retryable = idempotent or isinstance(exc, requests.exceptions.ConnectTimeout) or _refused(exc)
-                if retryable and attempt <= self.retries and not _past(deadline):
+                sent = not (isinstance(exc, requests.exceptions.ConnectTimeout) or _refused(exc))
+                if retryable_failure(method, sent=sent, idempotent=idempotent) and attempt <= self.retries and not _past(deadline):
                     wait = self._backoff(attempt)
                     log.info("%s %s: %s; retry %d/%d in %.1fs", method, redact(url), type(exc).__name__, attempt, self.retries, wait)
                     self.sleep(wait)
@@ -253,10 +288,8 @@ class HttpClient:
             success = status in ok if ok is not None else (200 <= status < 300 or status == 304)
             if success:
                 return resp
-            if status in RETRY_STATUSES and (idempotent or status == 429) and attempt <= self.retries:
-                # 429 means the request was throttled before processing, so even a POST may be resent.
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                wait = min(retry_after, MAX_RETRY_AFTER) if retry_after is not None else self._backoff(attempt)
+            if retryable_status(status, method, idempotent=idempotent) and attempt <= self.retries:
+                wait = retry_delay(attempt, resp.headers.get("Retry-After"), backoff=self.backoff, max_backoff=self.max_backoff)
                 if not _past(deadline, wait):
                     log.info("%s %s: HTTP %d; retry %d/%d in %.1fs", method, redact(url), status, attempt, self.retries, wait)
                     self.sleep(wait)
@@ -264,8 +297,7 @@ class HttpClient:
             raise error_from_response(resp, error_context)
 
     def _backoff(self, attempt: int) -> float:
-        base = min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
-        return base / 2 + random.uniform(0, base / 2)
+        return backoff_delay(attempt, backoff=self.backoff, max_backoff=self.max_backoff)
 
     def _trace_request(self, method: str, url: str, params: Any, headers: dict[str, str], body: bytes | None) -> None:
         if not log.isEnabledFor(logging.DEBUG):
@@ -355,7 +387,7 @@ def error_from_response(resp: Any, context: str | None = None) -> RemoteError:
             parts.append(f"[{dcode}] {dmsg}" if dcode else str(dmsg))
     if request_id:
         parts.append(f"request id {request_id}")
-    return RemoteError(
+    return remote_error(
         redact(": ".join(parts)),
         status=status,
         code=code,
@@ -375,4 +407,5 @@ def _hint_for_status(status: int) -> str | None:
     }.get(status)
 
 
-__all__ = ["AmlwsError", "HttpClient", "OperationTimeout", "ca_bundle", "error_from_response", "parse_retry_after"]
+__all__ = ["AmlwsError", "HttpClient", "OperationTimeout", "backoff_delay", "ca_bundle", "error_from_response", "parse_retry_after",
+           "retry_delay", "retryable_failure", "retryable_status"]

@@ -108,6 +108,32 @@ __all__ = ["AZURITE_ACCOUNT", "AZURITE_KEY", "REPO", "Azurite", "start_azurite",
 _SKIPPED: list[str] = []
 
 
+@pytest.fixture(scope="session")
+def ca() -> Any:
+    """A test certificate authority (``trustme``) for the TLS stand-ins of Azure services."""
+    import trustme
+
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def tls_httpserver(ca: Any) -> Iterator[Any]:
+    """A ``pytest-httpserver`` on 127.0.0.1 over TLS with a certificate from ``ca``: ARM stand-ins
+    are always https, as bearer tokens require. Shared by the session: clear it in your fixture."""
+    import ssl
+
+    from pytest_httpserver import HTTPServer
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and not hasattr(report, "wasxfail"):
         _SKIPPED.append(report.nodeid)

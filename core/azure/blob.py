@@ -21,16 +21,11 @@ from ..errors import AmlwsError, AuthError, ConnectionFailed, NotFoundError, Rem
 from ..model import ModelLocation
 from ..redact import redact, register_secret
 from ..studio.jobconfig import register_sas
+from .connection_string import CONNECTION_STRING_HINT, parse_connection_string
 
 log = logging.getLogger("amlws.azure.blob")
 
 DEFAULT_CONTAINER = "amlws-retrain"
-CONNECTION_STRING_HINT = (
-    "set AMLWS_STORAGE_CONNECTION_STRING, or run: amlws config set storage_connection_string "
-    "(DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...)"
-)
-
-
 @overload
 def storage_connection_string(settings: Any, *, required: Literal[True] = ...) -> str: ...
 @overload
@@ -45,27 +40,6 @@ def storage_connection_string(settings: Any, *, required: bool = True) -> str | 
     if required:
         raise UsageError("no storage connection string configured", hint=CONNECTION_STRING_HINT)
     return None
-
-
-def parse_connection_string(cs: str) -> dict[str, str]:
-    """``Key=Value;...`` as a dict with the keys as written (values may contain ``=``)."""
-    register_secret(cs)
-    parts: dict[str, str] = {}
-    for item in cs.strip().rstrip(";").split(";"):
-        if not item.strip():
-            continue
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError("the storage connection string is malformed", hint=CONNECTION_STRING_HINT)
-        parts[key.strip()] = value.strip()
-    lowered = {k.lower(): v for k, v in parts.items()}
-    if "accountkey" in lowered:
-        register_secret(lowered["accountkey"])
-    if "sharedaccesssignature" in lowered:
-        register_secret(lowered["sharedaccesssignature"])
-    if not ({"accountname", "accountkey"} <= lowered.keys() or "sharedaccesssignature" in lowered):
-        raise UsageError("the storage connection string has no AccountName/AccountKey or SharedAccessSignature", hint=CONNECTION_STRING_HINT)
-    return parts
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ import datetime as _dt
 import threading
 from typing import Any
 
+from ..azure.connection_string import split_connection_string
+
 _TIMEOUT = (5, 30)  # connect, read (seconds)
 _lock = threading.Lock()
 _session: Any = None
@@ -93,13 +95,8 @@ def check_connection_string(cs: str) -> None:
         raise ConfigurationError(str(exc), hint=hint) from None
 
 
-def parse_connection_string(cs: str) -> dict[str, str]:
-    out = {}
-    for part in cs.split(";"):
-        if "=" in part:
-            k, v = part.split("=", 1)
-            out[k.strip()] = v.strip()
-    return out
+#: what a client sent, split leniently (amlws's one parser of connection strings).
+parse_connection_string = split_connection_string
 
 
 def split_relative(relative: str) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..azure.connection_string import parse_connection_string
 from ..errors import UsageError
 from ..fsutil import read_text
 from ..redact import redact_obj, register_secret
@@ -296,16 +297,13 @@ def _validate_ref(ref: Any, where: str) -> dict[str, Any]:
 
 
 def _check_connection_string(cs: str, where: str) -> None:
-    parts = {}
-    for item in cs.split(";"):
-        k, sep, v = item.partition("=")
-        if sep:
-            parts[k.strip().lower()] = v
-    if not ({"accountname", "accountkey"} <= parts.keys() or "sharedaccesssignature" in parts):
+    try:
+        parse_connection_string(cs)
+    except UsageError:
         raise UsageError(
             f"{where}: the ConnectionString is not a storage connection string",
             hint="expected DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...",
-        )
+        ) from None
 
 
 def _validate_params(params: Any, source: str) -> dict[str, str]:

@@ -19,8 +19,8 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from amlws.azure.credentials import is_loopback_http
 from amlws.errors import RemoteError, UsageError
-from amlws.model import is_loopback
 from amlws.redact import redact, register_secret
 
 log = logging.getLogger("amlws.arm")
@@ -71,7 +71,7 @@ def fetch(uri: str, credentials: str, settings: Any) -> str:
     if credentials:
         register_secret(credentials)
     parts = urlsplit(uri)
-    if parts.scheme.lower() != "https" and not (parts.scheme.lower() == "http" and is_loopback(parts.hostname or "")):
+    if parts.scheme.lower() != "https" and not is_loopback_http(uri):
         raise UsageError(f"the payload location is not https: {redact(uri)}",
                          hint="the service's payloadsLocation must be an https blob URL")
     if credentials and "=" in credentials and not credentials.startswith("?") and "sig=" not in credentials:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import ssl
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +39,6 @@ NEW_SAS = "sv=2019-02-02&se=2099-01-01T00%3A00%3A00Z&sp=r&sr=b&sig=SECRETSIGNATU
 
 
 @pytest.fixture(scope="session")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="session")
 def ca_pem(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("arm-ca") / "ca.pem"
     ca.cert_pem.write_to_path(str(path))
@@ -52,15 +46,8 @@ def ca_pem(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def arm_server_session(ca: trustme.CA):
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
-    server.start()
-    yield server
-    server.clear()
-    if server.is_running():
-        server.stop()
+def arm_server_session(tls_httpserver: HTTPServer) -> HTTPServer:
+    return tls_httpserver
 
 
 @pytest.fixture
