@@ -919,7 +919,7 @@ class FleetRunner:
     def _patch_only(self, row: FleetRow, target: Any) -> dict[str, Any]:
         from ..model import ModelLocation
 
-        host = self.limited_host
+        host: Any = self.limited_host  # the Host, its management calls limited (duck-typed)
         location = ModelLocation.from_uri(str(row.model))
         if self.opt.what_if:
             return {"status": PLANNED}
