@@ -6,6 +6,10 @@ third-party backend. ``AMLWS_LOAD_PLUGINS`` (comma list; empty = none) restricts
 entry points load; ``AMLWS_DISABLE_PLUGINS`` blocks some. A plugin that fails to import
 gives a warning naming its distribution and the tool carries on; a plugin with a
 misspelt hook fails loudly (``check_pending``).
+
+The host is a dispatcher: typed calls over ``pm.hook`` and nothing else. What happens around a
+remote change (vetoes, history, the changed-since-export check...) is the change path's,
+:mod:`amlws.safety.change`, which uses these calls.
 """
 
 from __future__ import annotations

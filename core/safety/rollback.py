@@ -200,8 +200,9 @@ def rollback(
             raise
         raise NotFoundError(
             f"{target.id} does not exist any more, so revision {revision} cannot be restored by an update: {exc.message}",
-            hint=f"re-create it from revision {revision} (amlws history TARGET --revision {revision} -o json holds its "
-                 "definition) with its backend's create command, then amlws rollback TARGET",
+            # backend-neutral: each backend's own commands (its group) know how to re-create its targets
+            hint=f"re-create it with its backend's commands (amlws {target.backend} --help; amlws history TARGET "
+                 f"--revision {revision} -o json holds its definition), then amlws rollback TARGET --to {revision}",
         ) from None
     restored, lost = unmask(saved, live.document, sas_token=sas_token)
     if lost:
