@@ -218,9 +218,9 @@ def main(argv: list[str] | None = None, *, pm: Any = None) -> int:
         return 0
     debug = "--debug" in args
     code = 0
-    from ..safety.change import forget_interrupted
-
-    forget_interrupted()  # an earlier in-process run's interrupted change is not this one's
+    change = sys.modules.get("amlws.safety.change")  # not imported: no change was made (start-up stays light)
+    if change is not None:
+        change.forget_interrupted()  # an earlier in-process run's interrupted change is not this one's
     try:
         from ..output import setup_logging
 
@@ -262,9 +262,9 @@ def _interrupted_line() -> str:
     """The Ctrl-C line: after an interrupted remote change, how to see whether it completed anyway
     (the service carries on with a long-running operation) and how to undo it."""
     from ..redact import redact
-    from ..safety.change import interrupted_target
 
-    target = interrupted_target()
+    change = sys.modules.get("amlws.safety.change")  # not imported: no change was made
+    target = change.interrupted_target() if change is not None else None
     if target is None:
         return "error: interrupted (fix: run the command again)\n"
     return redact(f"error: interrupted (fix: the change may still complete on the service: check it with amlws get {target.id}; "
