@@ -1,4 +1,4 @@
-"""amlws: retrain Azure ML Studio models and update classic and ARM web services.
+"""amlws: retrain Azure ML models and update their web services, whatever backend serves them.
 
 The public library API lives in the sub-modules; this package stays import-light
 because the CLI and every plugin import it on each start.

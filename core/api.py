@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from .errors import AmlwsError, ConflictError, UsageError
 from .fsutil import atomic_write_with, read_text
 from .host import Host, get_plugin_manager
 from .model import Definition, ModelLocation, ServiceEndpoints, Target, UpdateResult, canonical_json
-from .redact import redact_obj, redact_request
+from .redact import redact, redact_obj, redact_request
 from .safety.change import check_file_source, check_same_service, check_unchanged_since_export, update
 from .safety.modelcheck import planned_heads, references
 from .safety.unmask import restore_masked
@@ -41,6 +42,8 @@ __all__ = [
     "model_location_from",
     "open_host",
     "parse_json",
+    "patch_file",
+    "patch_model",
     "plan_update",
     "redact_request",
     "service_endpoint",
@@ -122,7 +125,7 @@ def service_endpoint(
     Either ``url`` (a BES/RRS URL, with the ``key_setting`` setting as its key) or a web service:
     ``target`` and/or the naming ``options`` (``resource_group``/``name``, ...), whose backend says
     where its BES/RRS live and gives its own key (``amlws_service_endpoints``). A ``url`` that a
-    backend claims (an ARM resource ID, a classic management URL) is taken as the web service.
+    backend claims (a resource ID, a management URL...) is taken as the web service.
     Key order: ``api_key`` > the service's own key > the ``key_setting`` setting (or prompt).
 
     :param include_key: find the key (``False`` under ``--what-if``: the key is then ``None``).
@@ -136,7 +139,7 @@ def service_endpoint(
     named = bool(target) or any(v is not None for v in (options or {}).values())
     if url and named:
         raise UsageError("give the URL (--url) or the web service, not both",
-                         hint="a web service (ARM resource ID, -g/-n, or classic endpoint URL) is enough: amlws finds its URLs")
+                         hint="a web service (any backend's target, or the options naming one) is enough: amlws finds its URLs")
     if url and not named:
         try:
             resolved = host.resolve(url, backend=backend)
@@ -149,7 +152,7 @@ def service_endpoint(
     if not url and not named:
         raise UsageError(
             "no web service or URL given",
-            hint="pass the web service (an ARM resource ID, -g RG -n NAME, or a classic endpoint URL), or --url",
+            hint="pass the web service (a target of any backend: amlws plugins lists them), or --url",
         )
     resolved = host.resolve(target, backend=backend, options=options)
     endpoints: ServiceEndpoints = host.service_endpoints(resolved, include_key=include_key and not api_key, definition=definition)
@@ -242,7 +245,7 @@ def plan_update(
 
     With ``check_model`` (and ``live``), the storage ``HEAD`` of each changed model blob that ``update``
     sends before the change (:func:`amlws.safety.modelcheck.planned_heads`) is listed after the first reads."""
-    requests = host.plan_update(target, definition)
+    requests = host.plan_update(target, definition, live=live)
     if check_model:
         checked = restore_masked(definition, live) if live is not None else definition  # as update compares it
         heads = planned_heads(host, checked, live, head=True)
@@ -258,11 +261,55 @@ def plan_update(
 
 def written_model_uri(host: Host, patched: Definition, location: ModelLocation) -> str:
     """The trained-model reference ``patched`` now holds for ``location``, as the backend wrote it
-    (an ARM asset URI built from a BES result has no SAS; a classic resource keeps it)."""
+    (an asset URI built from a BES result may have no SAS; another backend's reference keeps it)."""
     for ref in references(host, patched).values():
         if ref.blob_url == location.blob_url:
             return ref.uri
     return location.uri
+
+
+def patch_model(
+    host: Host, definition: Definition, model: str, *, selector: str | None = None, allow_http: bool = False
+) -> tuple[Definition, str]:
+    """``amlws patch-model``: point ``definition`` at the model reference ``model`` as its backend
+    reads one (:meth:`Host.patch_model`: a model version for a backend that takes versions, a
+    ``.ilearner`` location for a Studio backend). Local: nothing is sent.
+
+    :returns: the patched definition, and the reference it now holds as the backend wrote it.
+    """
+    patched = host.patch_model(definition, model, selector=selector, allow_http=allow_http)
+    before = {r["selector"]: r["uri"] for r in host.model_references(definition)}
+    changed = [r["uri"] for r in host.model_references(patched) if before.get(r["selector"]) != r["uri"]]
+    return patched, changed[0] if len(changed) == 1 else model
+
+
+def patch_file(
+    host: Host,
+    definition_file: str | Path,
+    patch: Callable[[Definition], tuple[Definition, str]],
+    *,
+    output_file: str | Path | None = None,
+    backend: str | None = None,
+) -> dict[str, Any]:
+    """Read an exported definition, ``patch`` it (``patch-model``, ``patch-ilearner``) and write it
+    atomically, in place unless ``output_file``; an ``output_file`` keeps the record of which service
+    the input was exported from. Under ``--what-if`` nothing is written.
+
+    :param patch: gives the patched definition and the model reference it now holds.
+    :returns: ``{"file", "backend", "modelUri"}`` (the reference redacted), or under ``--what-if``
+        ``{"whatIf", "wouldWrite", "diff"}``.
+    """
+    definition = load_definition(host, input_file=definition_file, backend=backend)
+    patched, model_uri = patch(definition)
+    out = output_file or definition_file
+    if host.settings.what_if:
+        return {"whatIf": True, "wouldWrite": str(out),
+                "diff": definition_diff(definition.document, patched.document, fromfile=str(definition_file), tofile=str(out))}
+    write_json(out, patched.document, force=True if output_file is None else host.settings.yes, settings=host.settings)
+    from .safety.rollback import carry_file_source  # safety.rollback is not needed at start-up
+
+    carry_file_source(definition_file, out)
+    return {"file": str(out), "backend": patched.backend, "modelUri": redact(model_uri)}
 
 
 def update_conflicts(

@@ -39,24 +39,19 @@ log = logging.getLogger("amlws")
 
 CONFIG_FILE_NAME = "config.toml"
 
-#: Settings amlws knows, with what each is for. Plugins may read others.
+#: amlws's own settings (the Azure plumbing, BES/RRS, storage, timeouts), with what each is for.
+#: Backends and other plugins declare theirs through ``amlws_settings``.
 KNOWN_KEYS: dict[str, str] = {
-    "subscription": "ARM subscription ID (also AZURE_SUBSCRIPTION_ID)",
-    "resource_group": "default ARM resource group",
+    "subscription": "Azure subscription ID (also AZURE_SUBSCRIPTION_ID)",
     "tenant": "Azure AD tenant for service-principal login (also AZURE_TENANT_ID)",
     "client_id": "service principal / managed identity client ID (also AZURE_CLIENT_ID)",
     "client_secret": "service principal secret (secret; prefer AZURE_CLIENT_SECRET)",
     "client_certificate": "path to a service principal certificate (PEM)",
     "cloud": "AzureCloud, AzureChinaCloud or AzureUSGovernment",
     "credential": "default, cli, managed-identity, service-principal",
-    "arm_endpoint": "ARM endpoint URL (the emulator, a test server)",
-    "arm_token": "pre-acquired ARM bearer token (secret)",
+    "arm_endpoint": "Azure Resource Manager endpoint URL (the emulator, a test server)",
+    "arm_token": "pre-acquired Azure Resource Manager bearer token (secret)",
     "ca_bundle": "CA bundle (PEM) to trust for TLS",
-    "classic_endpoint": "classic management API base URL (overrides the region's host)",
-    "workspace": "classic workspace ID (32 hex)",
-    "workspace_token": "classic workspace authorization token (secret)",
-    "location": "classic workspace region, e.g. 'South Central US'",
-    "classic_config_file": "AzureMLPS config.json (WorkspaceId, AuthorizationToken, Location) for classic commands",
     "api_key": "web service API key for BES/RRS (secret)",
     "scoring_api_key": "predictive (scoring) endpoint API key for the retrain smoke test (secret)",
     "storage_connection_string": "Azure Storage connection string (secret)",
@@ -114,7 +109,8 @@ def load_config_file(path: Path | None = None) -> dict[str, Any]:
 def _warn_if_open(path: Path, data: dict[str, Any]) -> None:
     if os.name != "posix":
         return
-    has_secret = any(k.lower() in SECRET_KEYS or k in _SECRET_SETTING_NAMES for p in data.get("profiles", {}).values() for k in p)
+    # A plugin's declared secret is not known yet (plugins may not be loaded): only the names that say so.
+    has_secret = any(is_secret_setting(k) for p in data.get("profiles", {}).values() for k in p)
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -123,11 +119,13 @@ def _warn_if_open(path: Path, data: dict[str, Any]) -> None:
         log.warning("config file %s holds secrets but is readable by others: run chmod 600 %s", path, path)
 
 
-_SECRET_SETTING_NAMES = frozenset({"client_secret", "arm_token", "workspace_token", "api_key", "scoring_api_key", "storage_connection_string"})
+#: amlws's own secret settings; plugins declare theirs (``amlws_settings`` with ``Setting(secret=True)``).
+_SECRET_SETTING_NAMES = frozenset({"client_secret", "arm_token", "api_key", "scoring_api_key", "storage_connection_string"})
 
 
-def is_secret_setting(key: str) -> bool:
-    return key in _SECRET_SETTING_NAMES or key.lower() in SECRET_KEYS
+def is_secret_setting(key: str, declared: Iterable[str] = ()) -> bool:
+    """Whether ``key`` holds a secret: one of amlws's, one a plugin ``declared``, or a name that says so."""
+    return key in _SECRET_SETTING_NAMES or key in declared or key.lower() in SECRET_KEYS
 
 
 def save_config_file(data: dict[str, Any], path: Path | None = None) -> Path:
@@ -178,6 +176,24 @@ def set_profile_value(
 
 
 @dataclass
+class Invocation:
+    """What one command run carries besides settings, in place of attributes set on :class:`Settings`.
+
+    ``options`` are the command's options that are not settings but that a backend declared
+    (:class:`amlws.model.TargetOption`, e.g. ``get --region``). :meth:`memo` is a backend's scratch space
+    for this run only (keys read with a definition, kept out of the document): a hook's *result* must
+    never depend on it, only its cost, so that a hook answers the same whatever ran before it.
+    """
+
+    options: dict[str, Any] = field(default_factory=dict)
+    memos: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    def memo(self, owner: str) -> dict[str, Any]:
+        """The scratch ``dict`` of ``owner`` (a backend's name) for this run."""
+        return self.memos.setdefault(owner, {})
+
+
+@dataclass
 class Settings:
     """Resolved settings for one invocation, passed to every hook as ``settings``.
 
@@ -198,6 +214,10 @@ class Settings:
     interactive: bool = False
     #: whether the profile exists in the config file (set by :meth:`load`).
     profile_exists: bool = False
+    #: the settings plugins declared secret (``amlws_settings``): masked and redacted like amlws's own.
+    secret_names: frozenset[str] = frozenset()
+    #: this command run's :class:`Invocation` (declared command options, backends' per-run memos).
+    invocation: Invocation = field(default_factory=Invocation)
 
     @classmethod
     def load(
@@ -231,7 +251,7 @@ class Settings:
         settings = cls(profile=name, flags=dict(flags or {}), profile_values=values, env=env, **kwargs)
         settings.profile_exists = name in profiles
         for key in values:
-            if is_secret_setting(key):
+            if settings.is_secret(key):
                 register_secret(str(values[key]))
         return settings
 
@@ -242,13 +262,17 @@ class Settings:
         for name in ("AMLWS_" + key.upper(), *env_aliases):
             if self.env.get(name):
                 value = self.env[name]
-                if is_secret_setting(key):
+                if self.is_secret(key):
                     register_secret(value)
                 return value
         value = self.profile_values.get(key)
         if value is not None:
             return value
         return default
+
+    def is_secret(self, key: str) -> bool:
+        """Whether setting ``key`` is a secret (amlws's own or one a plugin declared)."""
+        return is_secret_setting(key, self.secret_names)
 
     def source_of(self, key: str, *, env_aliases: tuple[str, ...] = ()) -> str | None:
         if self.flags.get(key) is not None:
@@ -286,14 +310,15 @@ class Settings:
         except (TypeError, ValueError):
             raise ConfigError(f"invalid timeout {value!r}", hint="give a number of seconds") from None
 
-    def effective(self) -> dict[str, dict[str, Any]]:
-        """Every known or set setting with its source, secrets masked (``amlws config show``)."""
-        keys = set(KNOWN_KEYS) | set(self.profile_values) | {k for k in self.flags if self.flags[k] is not None}
+    def effective(self, declared: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+        """Every known (amlws's and the ``declared`` plugin settings) or set setting with its source,
+        secrets masked (``amlws config show``)."""
+        keys = set(KNOWN_KEYS) | set(declared) | set(self.profile_values) | {k for k in self.flags if self.flags[k] is not None}
         out: dict[str, dict[str, Any]] = {}
         for key in sorted(keys):
             value = self.get(key)
             if value is None:
                 continue
-            shown = "***" if is_secret_setting(key) else value
+            shown = "***" if self.is_secret(key) else value
             out[key] = {"value": shown, "source": self.source_of(key)}
         return out

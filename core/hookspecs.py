@@ -5,8 +5,9 @@ test checks that every hook is documented there).
 
 Backend hooks (``amlws_get_definition``, ``amlws_export``, ``amlws_import``,
 ``amlws_patch_ilearner``, ``amlws_update``) are the five steps of the documented
-PowerShell retraining walkthrough. The host calls them only on the backend that
-claimed the target (or was named with ``--backend``), so an implementation never
+PowerShell retraining walkthrough (``amlws_patch_model`` is the patch step in a form a
+backend without ``.ilearner`` files can answer). The host calls them only on the backend
+that claimed the target (or was named with ``--backend``), so an implementation never
 sees another backend's targets or definitions. They are ``firstresult``: the call
 stops at the first non-``None`` result; returning ``None`` means "not mine".
 
@@ -16,9 +17,18 @@ Observer hooks (``amlws_before_update``, ``amlws_after_update``,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    # Annotations only: under ``from __future__ import annotations`` they stay strings, and pluggy
+    # reads the parameter names, never the annotations, so loading the specs imports none of these
+    # (typer alone costs tens of milliseconds of start-up).
+    import typer
+
+    from .config import Settings
+    from .model import BackendInfo, Definition, ModelLocation, ServiceEndpoints, Setting, Target, UpdateResult
 
 hookspec = pluggy.HookspecMarker("amlws")
 
@@ -27,7 +37,7 @@ hookspec = pluggy.HookspecMarker("amlws")
 
 
 @hookspec
-def amlws_backend_info() -> Any:
+def amlws_backend_info() -> BackendInfo | None:
     """Say that this plugin is a backend, and its name.
 
     :returns: an :class:`amlws.model.BackendInfo`; plugins that are not backends do not implement it.
@@ -35,7 +45,7 @@ def amlws_backend_info() -> Any:
 
 
 @hookspec
-def amlws_claim_target(target: str, settings: Any) -> Any:
+def amlws_claim_target(target: str, settings: Settings) -> Target | None:
     """Claim a target string this backend understands.
 
     Called on every backend. Two backends claiming one target is an error naming both.
@@ -47,11 +57,13 @@ def amlws_claim_target(target: str, settings: Any) -> Any:
 
 
 @hookspec
-def amlws_target_from_options(options: dict[str, Any], settings: Any) -> Any:
+def amlws_target_from_options(options: dict[str, Any], settings: Settings) -> str | None:
     """Build a target string from named command-line options.
 
-    Lets ``--resource-group/--name`` (ARM) or ``--workspace/--service/--endpoint`` (classic)
-    stand in for a target string. Called on every backend.
+    Lets the options a backend declares (``BackendInfo.target_options``, e.g. ``--resource-group/--name``)
+    stand in for a target string. Called on every backend, with every declared option (another
+    backend's too: an option two backends share is one value that each interprets). A
+    ``UsageError`` raised here counts only when no other backend builds a target from the options.
 
     :param options: option name to value (``resource_group``, ``name``, ``workspace``, ...); unset ones are ``None``.
     :returns: a target string that this backend's ``amlws_claim_target`` accepts, or ``None``.
@@ -62,7 +74,7 @@ def amlws_target_from_options(options: dict[str, Any], settings: Any) -> Any:
 
 
 @hookspec(firstresult=True)
-def amlws_get_definition(target: Any, settings: Any) -> Any:
+def amlws_get_definition(target: Target, settings: Settings) -> Definition | None:
     """Read the live definition of a target from the service.
 
     firstresult: stops at the first non-None result.
@@ -74,10 +86,10 @@ def amlws_get_definition(target: Any, settings: Any) -> Any:
 
 
 @hookspec(firstresult=True)
-def amlws_export(definition: Any, settings: Any, include_keys: bool) -> Any:
+def amlws_export(definition: Definition, settings: Settings, include_keys: bool) -> dict[str, Any] | None:
     """Turn a definition into the JSON document written by ``amlws export``.
 
-    The document must be what the backend's PowerShell equivalent writes (ARM: the
+    The document must be what the backend's PowerShell equivalent writes (e.g. the
     ``WebService`` resource without read-only fields and nulls). The host writes the file.
 
     firstresult: stops at the first non-None result.
@@ -89,7 +101,7 @@ def amlws_export(definition: Any, settings: Any, include_keys: bool) -> Any:
 
 
 @hookspec(firstresult=True)
-def amlws_import(document: Any, settings: Any, source: str) -> Any:
+def amlws_import(document: Any, settings: Settings, source: str) -> Definition | None:
     """Validate and normalise a definition document read from a file or a string.
 
     The host parses the JSON; this hook checks its shape and normalises it. When no
@@ -105,7 +117,7 @@ def amlws_import(document: Any, settings: Any, source: str) -> Any:
 
 
 @hookspec(firstresult=True)
-def amlws_patch_ilearner(definition: Any, location: Any, settings: Any, selector: str | None) -> Any:
+def amlws_patch_ilearner(definition: Definition, location: ModelLocation, settings: Settings, selector: str | None) -> Definition | None:
     """Point a definition's trained-model reference at a new ``.ilearner``.
 
     Purely local: nothing is sent.
@@ -120,7 +132,30 @@ def amlws_patch_ilearner(definition: Any, location: Any, settings: Any, selector
 
 
 @hookspec(firstresult=True)
-def amlws_model_reference(definition: Any, settings: Any) -> Any:
+def amlws_patch_model(definition: Definition, model: str, settings: Settings, selector: str | None) -> Definition | None:
+    """Point a definition at a model reference, as this backend reads one (``amlws patch-model``).
+
+    The backend-neutral patch step: ``model`` is the string the user gave, uninterpreted, for
+    the backend to read as its own kind of model reference (a model version ``azureml:NAME:VERSION``,
+    ``NAME@latest`` or an ARM id for an Azure ML v2 deployment; a blob URL for a Studio service).
+    Purely local: nothing is sent.
+
+    Optional: for a backend that implements only ``amlws_patch_ilearner``, the host reads ``model``
+    as a ``.ilearner`` location (what ``patch-ilearner --uri`` takes, refusing an Azure ML model
+    version) and calls that hook instead. Implement this one when your references are not blob URLs.
+
+    firstresult: stops at the first non-None result.
+
+    :param definition: an :class:`amlws.model.Definition` of this backend.
+    :param model: the model reference exactly as given (``--model``).
+    :param selector: which model to repoint when the definition holds several (``--asset``).
+    :returns: a new :class:`amlws.model.Definition`; the input is not modified.
+    :raises amlws.errors.UsageError: a reference this backend cannot take (exit 2).
+    """
+
+
+@hookspec(firstresult=True)
+def amlws_model_reference(definition: Definition, settings: Settings) -> list[dict[str, str]] | None:
     """Say which trained models a definition points at (the reference ``amlws_patch_ilearner`` writes).
 
     Purely local. ``amlws history`` shows them per revision; ``amlws rollback`` uses them to
@@ -138,7 +173,7 @@ def amlws_model_reference(definition: Any, settings: Any) -> Any:
 
 
 @hookspec(firstresult=True)
-def amlws_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
+def amlws_update(target: Target, definition: Definition, settings: Settings, live: Definition | None) -> UpdateResult | None:
     """Send a definition to the service, wait for it to apply, and verify it.
 
     The host reads the live definition once before an update (for the history entry and the
@@ -157,13 +192,13 @@ def amlws_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
 
 
 @hookspec(firstresult=True)
-def amlws_check_same_service(definition: Any, live: Any, settings: Any) -> Any:
+def amlws_check_same_service(definition: Definition, live: Definition, settings: Settings) -> str | None:
     """Say whether a definition describes the live service, or another one.
 
     ``amlws update`` refuses (exit 5, unless ``--force``) a definition that another service's
     export would give: sending it would retitle and rewire the live service. Compare what
-    identifies a service in your format (ARM: the title and the graph's nodes and edges;
-    classic: the workspace, web service and endpoint name).
+    identifies a service in your format (e.g. the title and the graph's nodes and edges, or the
+    workspace, web service and endpoint name).
 
     firstresult: stops at the first non-None result, so return ``""`` (not ``None``) for "the same service".
 
@@ -175,23 +210,28 @@ def amlws_check_same_service(definition: Any, live: Any, settings: Any) -> Any:
 
 
 @hookspec(firstresult=True)
-def amlws_plan_update(target: Any, definition: Any, settings: Any) -> Any:
+def amlws_plan_update(target: Target, definition: Definition, settings: Settings, live: Definition | None) -> list[dict[str, Any]] | None:
     """Describe the requests ``amlws_update`` would send, without sending them (``--what-if``).
+
+    The plan must depend only on the arguments, never on which hooks ran before in this process.
 
     firstresult: stops at the first non-None result.
 
     :param target: the :class:`amlws.model.Target` that would be updated.
     :param definition: the :class:`amlws.model.Definition` that would be sent.
+    :param live: the :class:`amlws.model.Definition` just read from ``target`` when the caller has it
+        (plan only what differs from it), or ``None`` (the host checks the definition before it reads:
+        plan every request the update may send). Optional argument (pluggy's opt-in arguments).
     :returns: a ``list`` of ``{"method", "url", "body"}`` dicts (secrets may be left in: the host redacts).
     """
 
 
 @hookspec(firstresult=True)
-def amlws_ensure_target(target: Any, settings: Any, options: Any) -> Any:
+def amlws_ensure_target(target: Target, settings: Settings, options: dict[str, Any]) -> dict[str, Any] | None:
     """Create the target when it does not exist (``amlws fleet run`` rows with ``create``).
 
     Optional for backends: one that cannot create targets returns ``None`` and the host
-    reports that. The classic backend adds a missing endpoint to the web service
+    reports that. A backend may, for instance, add a missing endpoint to its web service
     (``Add-AmlWebServiceEndpoint``).
 
     firstresult: stops at the first non-None result.
@@ -203,11 +243,12 @@ def amlws_ensure_target(target: Any, settings: Any, options: Any) -> Any:
 
 
 @hookspec(firstresult=True)
-def amlws_service_endpoints(target: Any, settings: Any, include_key: bool, definition: Any) -> Any:
+def amlws_service_endpoints(target: Target, settings: Settings, include_key: bool, definition: Definition | None) -> ServiceEndpoints | None:
     """Say where a web service's BES and RRS live, and the API key they take.
 
     Lets ``amlws retrain``, ``amlws invoke`` and ``amlws jobs`` accept a web service target in
-    place of URLs. Optional for backends: one without it leaves users to pass ``--url``.
+    place of URLs, and gives ``amlws retrain`` the scoring location (RRS URL and key) of the service it
+    just updated, for its smoke test. Optional for backends: one without it leaves users to pass ``--url``.
 
     firstresult: stops at the first non-None result.
 
@@ -221,18 +262,38 @@ def amlws_service_endpoints(target: Any, settings: Any, include_key: bool, defin
     """
 
 
+# --- declarations (engineer C: summaries; target options and command groups are BackendInfo fields) ---
+
+
+@hookspec(firstresult=True)
+def amlws_summarize(definition: Definition, settings: Settings) -> dict[str, Any] | None:
+    """Say which fields of a definition ``amlws get -o table`` shows (``-o json`` shows it whole).
+
+    Optional for backends: without it the document's top-level scalar fields are shown. The host adds
+    ``backend``, ``target`` and the trained models (``amlws_model_reference``) and masks secrets.
+
+    firstresult: stops at the first non-None result.
+
+    :param definition: an :class:`amlws.model.Definition` of this backend.
+    :returns: a ``dict`` of short scalar fields, e.g. ``{"name": ..., "title": ..., "provisioningState": ...}``.
+    """
+
+
 # --- settings -------------------------------------------------------------------------
 
 
 @hookspec
-def amlws_settings() -> Any:
+def amlws_settings() -> dict[str, str | Setting] | None:
     """Declare the settings this plugin reads, so that ``amlws config set NAME`` accepts them.
 
     Called on every plugin. ``amlws config set`` refuses a name that neither amlws
     (``amlws.config.KNOWN_KEYS``) nor a plugin declares (exit 2, with a "did you mean" hint):
-    a misspelt setting saved silently would be ignored.
+    a misspelt setting saved silently would be ignored. ``amlws config show`` lists every declared
+    setting that has a value; a secret one (``Setting(secret=True)``) is masked there, prompted for
+    hidden by ``amlws config set NAME``, and redacted from logs and errors.
 
-    :returns: ``{name: one-line description}``.
+    :returns: ``{name: one-line description}``; a value may be an :class:`amlws.model.Setting`
+        (``Setting("workspace token", secret=True)``) instead of a description.
     """
 
 
@@ -240,12 +301,15 @@ def amlws_settings() -> Any:
 
 
 @hookspec
-def amlws_register_commands(app: Any) -> None:
+def amlws_register_commands(app: typer.Typer) -> None:
     """Add sub-commands to the ``amlws`` CLI.
 
     Called once on every plugin before the CLI runs. Add a group with
     ``app.add_typer(typer.Typer(help=...), name="mygroup")`` or a top-level command with
     ``@app.command()``. Keep the module import-light: import SDKs inside the command.
+    A backend puts its own commands in a group named after it and says so in
+    ``BackendInfo.command_group`` (``amlws NAME ...``); the top level is for the commands every
+    backend shares.
 
     :param app: the root ``typer.Typer`` application.
     """
@@ -255,7 +319,7 @@ def amlws_register_commands(app: Any) -> None:
 
 
 @hookspec
-def amlws_before_update(target: Any, definition: Any, settings: Any, action: str) -> Any:
+def amlws_before_update(target: Target, definition: Definition, settings: Settings, action: str) -> str | None:
     """Called before every remote change of every backend; may veto it.
 
     Every mutating command goes through the change path (:mod:`amlws.safety.change`): updates,
@@ -276,7 +340,7 @@ def amlws_before_update(target: Any, definition: Any, settings: Any, action: str
 
 
 @hookspec
-def amlws_after_update(target: Any, result: Any, settings: Any, action: str) -> None:
+def amlws_after_update(target: Target, result: UpdateResult, settings: Settings, action: str) -> None:
     """Called after every successful remote change (audit, notify): the changes
     ``amlws_before_update`` is asked about.
 
@@ -289,7 +353,7 @@ def amlws_after_update(target: Any, result: Any, settings: Any, action: str) -> 
 
 
 @hookspec
-def amlws_after_retrain_job(job: Any, settings: Any) -> None:
+def amlws_after_retrain_job(job: dict[str, Any], settings: Settings) -> None:
     """Called after a BES training job reached a terminal state.
 
     :param job: a ``dict`` with ``jobId``, ``status``, ``results`` (SAS signatures redacted) and ``details``.

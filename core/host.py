@@ -1,7 +1,7 @@
 """The plugin host: loads plugins through the ``amlws`` entry-point group and wraps
 ``pm.hook`` in a typed facade (:class:`Host`).
 
-Built-in backends (``classic``, ``arm``) come through the same entry points as any
+Built-in backends come through the same entry points as any
 third-party backend. ``AMLWS_LOAD_PLUGINS`` (comma list; empty = none) restricts which
 entry points load; ``AMLWS_DISABLE_PLUGINS`` blocks some. A plugin that fails to import
 gives a warning naming its distribution and the tool carries on; a plugin with a
@@ -18,7 +18,7 @@ import importlib
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
@@ -32,7 +32,12 @@ from .errors import (
 )
 from .model import BackendInfo, Definition, ModelLocation, ServiceEndpoints, Target, UpdateResult
 
+if TYPE_CHECKING:
+    from .config import Settings
+
 log = logging.getLogger("amlws")
+
+T = TypeVar("T")
 
 ENTRY_POINT_GROUP = "amlws"
 
@@ -134,7 +139,7 @@ def check_plugins(pm: pluggy.PluginManager) -> None:
 class Host:
     """Typed facade over ``pm.hook``: the only way commands and workflows call plugins."""
 
-    def __init__(self, pm: pluggy.PluginManager, settings: Any) -> None:
+    def __init__(self, pm: pluggy.PluginManager, settings: Settings) -> None:
         self.pm = pm
         self.settings = settings
 
@@ -162,7 +167,7 @@ class Host:
             raise NoBackendError(f"unknown backend {name!r} (installed: {known})", hint="run amlws plugins to see backends")
         return backends[name][0]
 
-    def _call(self, backend: str, hook: str, expected: type | tuple[type, ...], **kwargs: Any) -> Any:
+    def _call(self, backend: str, hook: str, expected: type[T], **kwargs: Any) -> T:
         plugin = self._backend_plugin(backend)
         others = [p for p in self.pm.get_plugins() if p is not plugin]
         caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
@@ -181,8 +186,7 @@ class Host:
                 hint="this backend cannot do that; see amlws plugins for the hooks it implements",
             )
         if not isinstance(result, expected):
-            names = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
-            raise PluginError(f"backend {backend!r}: {hook} returned {type(result).__name__}, expected {names}")
+            raise PluginError(f"backend {backend!r}: {hook} returned {type(result).__name__}, expected {expected.__name__}")
         return result
 
     def resolve(self, target: str | None, *, backend: str | None = None, options: dict[str, Any] | None = None) -> Target:
@@ -192,7 +196,18 @@ class Host:
         :raises AmbiguousTargetError: two backends claim it (exit 2), naming both.
         """
         if not target and options and any(v is not None for v in options.values()):
-            built = [t for t in self.pm.hook.amlws_target_from_options(options=options, settings=self.settings) if t]
+            built: list[str] = []
+            errors: list[UsageError] = []
+            for impl in reversed(_plain_impls(self.pm.hook.amlws_target_from_options)):
+                try:  # one backend's complaint about the options must not stop another that understands them
+                    t = _call_impl(impl, "amlws_target_from_options", options=options, settings=self.settings)
+                except UsageError as exc:
+                    errors.append(exc)
+                    continue
+                if t:
+                    built.append(t)
+            if not built and errors:
+                raise errors[0]
             if backend:
                 built = [t for t in built if any(c.backend == backend for c in self._claims(t))]
             if len(set(built)) > 1:
@@ -201,10 +216,9 @@ class Host:
                 )
             target = built[0] if built else None
         if not target:
-            raise UsageError(
-                "no target given",
-                hint="pass an ARM resource ID, a classic endpoint URL, or the -g/-n or --workspace/--service/--endpoint options",
-            )
+            known = "; ".join(f"{n}: {i.target_help}" for n, (_, i) in sorted(self.backends().items()) if i.target_help)
+            raise UsageError("no target given", hint=f"pass a target ({known}) or the options naming one (see --help)" if known
+                             else "pass a target or the options naming one (amlws plugins lists the backends)")
         claims = self._claims(target)
         if backend:
             self._backend_plugin(backend)
@@ -305,6 +319,21 @@ class Host:
             selector=selector,
         )
 
+    def patch_model(
+        self, definition: Definition, model: str, *, selector: str | None = None, allow_http: bool = False
+    ) -> Definition:
+        """Point ``definition`` at the model reference ``model``, as its backend reads one.
+
+        A backend with ``amlws_patch_model`` gets the string as given. For one with only
+        ``amlws_patch_ilearner`` (a Studio backend) the reference is a ``.ilearner`` location
+        (:meth:`ModelLocation.from_reference`: an Azure ML model version is refused, exit 2) and
+        :meth:`patch_ilearner` does the rest, so ``patch-model`` writes what ``patch-ilearner --uri`` writes.
+        """
+        if self.implements(definition.backend, "amlws_patch_model"):
+            return self._call(definition.backend, "amlws_patch_model", Definition, definition=definition, model=model,
+                              settings=self.settings, selector=selector)
+        return self.patch_ilearner(definition, ModelLocation.from_reference(model), selector=selector, allow_http=allow_http)
+
     def model_references(self, definition: Definition) -> list[dict[str, str]]:
         """The trained models ``definition`` points at (``amlws_model_reference``); ``[]`` when its
         backend does not say. Each is ``{"name", "selector", "uri"}``; ``uri`` keeps any SAS."""
@@ -337,9 +366,11 @@ class Host:
         return self._call(definition.backend, "amlws_check_same_service", str, definition=definition, live=live,
                           settings=self.settings)
 
-    def plan_update(self, target: Target, definition: Definition) -> list[dict[str, Any]]:
-        """The requests ``update`` would send (``--what-if``); nothing is sent."""
-        return self._call(target.backend, "amlws_plan_update", list, target=target, definition=definition, settings=self.settings)
+    def plan_update(self, target: Target, definition: Definition, *, live: Definition | None = None) -> list[dict[str, Any]]:
+        """The requests ``update`` would send (``--what-if``); nothing is sent. ``live``: the target's
+        definition just read, when the caller has it (the plan then depends on it, never on what ran before)."""
+        return self._call(target.backend, "amlws_plan_update", list, target=target, definition=definition,
+                          settings=self.settings, live=live)
 
     def ensure_target(self, target: Target, options: dict[str, Any] | None = None) -> dict[str, Any]:
         """Create ``target`` when missing (``amlws_ensure_target``); ``{"created": bool, ...}``.
@@ -395,23 +426,22 @@ class Host:
             except Exception as exc:  # noqa: BLE001 - the job already ran
                 log.warning("plugin %r failed in amlws_after_retrain_job (%s: %s)", impl.plugin_name, type(exc).__name__, exc)
 
+    def summarize(self, definition: Definition) -> dict[str, Any] | None:
+        """The backend's short summary of ``definition`` for table output (``amlws_summarize``), or
+        ``None`` when it gives none."""
+        if not self.implements(definition.backend, "amlws_summarize"):
+            return None
+        return self._call(definition.backend, "amlws_summarize", dict, definition=definition, settings=self.settings)
+
     # --- introspection -------------------------------------------------------------------
 
     def settings_declared(self) -> dict[str, str]:
         """Every setting ``amlws config set`` accepts: amlws's own and those plugins declare
         (``amlws_settings``), name -> description. A plugin whose declaration fails only warns."""
         from .config import KNOWN_KEYS
+        from .declarations import declared_settings
 
-        out = dict(KNOWN_KEYS)
-        for impl in _plain_impls(self.pm.hook.amlws_settings):
-            try:
-                declared = _call_impl(impl, "amlws_settings")
-            except Exception as exc:  # noqa: BLE001 - one plugin's bug must not hide the others' settings
-                log.warning("plugin %r failed in amlws_settings (%s: %s)", impl.plugin_name, type(exc).__name__, exc)
-                continue
-            if isinstance(declared, dict):
-                out.update({str(k): str(v) for k, v in declared.items()})
-        return out
+        return {**KNOWN_KEYS, **{k: s.description for k, s in declared_settings(self.pm).items()}}
 
     def plugins(self) -> list[dict[str, Any]]:
         """What ``amlws plugins`` prints: name, version, distribution, backend name, hooks."""

@@ -1,4 +1,4 @@
-"""The one HTTP policy for everything amlws sends with ``requests`` (classic, BES, RRS).
+"""The one HTTP policy for everything amlws sends with ``requests`` (management APIs, BES, RRS).
 
 - timeouts on every request (connect, read);
 - bounded retries with exponential backoff and jitter, honouring ``Retry-After``, on
@@ -33,7 +33,7 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 DEFAULT_TIMEOUT = (10.0, 60.0)
 MAX_RETRY_AFTER = 120.0
-#: The retry budget and backoff shared by every client (HttpClient here; the ARM plugin's azure-core
+#: The retry budget and backoff shared by every client (HttpClient here; the azure-core pipelines'
 #: retry policy is built from the same numbers): retries after the first attempt, first backoff
 #: (doubling, with jitter) and its cap, in seconds.
 DEFAULT_RETRIES = 4
@@ -321,7 +321,7 @@ def parse_error_body(text: str) -> tuple[str | None, str | None, list[dict[str, 
 
 
 def error_parts(err: dict[str, Any]) -> tuple[str | None, str | None, list[dict[str, Any]]]:
-    """``(code, message, details)`` of an error object, its keys in any case (ARM and classic alike)."""
+    """``(code, message, details)`` of an error object, its keys in any case (every Azure API's shape)."""
     lowered = {str(k).lower(): v for k, v in err.items()}
     details = lowered.get("details") or []
     if not isinstance(details, list):

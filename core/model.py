@@ -10,6 +10,7 @@ import copy
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -19,6 +20,48 @@ from .errors import UsageError
 
 log = logging.getLogger(__name__)
 
+#: ``NAME:VERSION`` or ``NAME@latest``: how an Azure ML model version is written without ``azureml:``.
+_MODEL_VERSION = re.compile(r"[\w.-]+(?::[\w.-]+|@latest)")
+
+
+@dataclass(frozen=True)
+class TargetOption:
+    """A command-line option a backend adds to every command that takes a target.
+
+    Declared in :attr:`BackendInfo.target_options`; ``with_target_options`` builds the commands'
+    signatures from every installed backend's declarations. Two backends may declare one option
+    (same ``name``, same long flag, same ``type``): the CLI shows it once and each backend's
+    ``amlws_target_from_options`` interprets the value. A short flag declared by one of them is kept;
+    two different short flags, two types, or one flag for two names is a :class:`PluginError` naming both.
+
+    :param name: the key in the ``options`` dict the backend gets (``resource_group``).
+    :param flags: the long flag first, then any short one (``("--resource-group", "-g")``).
+    :param help: one line for ``--help``.
+    :param type: the value's type (``str``, ``int``...).
+    :param commands: only these commands get the option (``("get",)``); empty: every command with a target.
+        A command-only option is not part of the target: its value reaches the backend through
+        ``settings.invocation.options``.
+    """
+
+    name: str
+    flags: tuple[str, ...]
+    help: str = ""
+    type: type = str
+    commands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A setting a plugin reads (``amlws_settings`` may map a name to one instead of a plain description).
+
+    :param description: one line for ``amlws config show`` and the "did you mean" hint.
+    :param secret: ``amlws config show`` masks it, ``amlws config set NAME`` prompts for it hidden, and its
+        value is redacted from every log and error.
+    """
+
+    description: str = ""
+    secret: bool = False
+
 
 @dataclass(frozen=True)
 class BackendInfo:
@@ -26,12 +69,17 @@ class BackendInfo:
 
     :param name: the backend's name, used by ``--backend NAME`` and stored in definitions.
     :param description: one line for ``amlws plugins``.
-    :param target_help: how a target of this backend is written, for error messages.
+    :param target_help: how a target of this backend is written, for error messages and help texts.
+    :param command_group: the name of the backend's own command group (``amlws NAME ...``), registered
+        by its ``amlws_register_commands``; empty when it adds none. Its other commands belong in that group, not at the top level.
+    :param target_options: the :class:`TargetOption` s the backend adds to the commands that take a target.
     """
 
     name: str
     description: str = ""
     target_help: str = ""
+    command_group: str = ""
+    target_options: tuple[TargetOption, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,7 +87,7 @@ class Target:
     """What a command acts on, as parsed by the backend that claimed it.
 
     :param backend: the claiming backend's name.
-    :param id: the canonical string form (ARM resource ID, management URL, ``file:`` path).
+    :param id: the canonical string form (a resource ID, a management URL, a ``file:`` path).
     :param parts: backend-specific components (subscription, workspace, endpoint...).
     """
 
@@ -60,7 +108,7 @@ class Definition:
     """A service definition document plus where it came from.
 
     :param backend: name of the backend whose format ``document`` is in.
-    :param document: the definition JSON (ARM ``WebService`` resource, classic endpoint...).
+    :param document: the definition JSON (a ``WebService`` resource, an endpoint...).
     :param target: the target it was read from, when it came from a service.
     """
 
@@ -146,6 +194,24 @@ class ModelLocation:
         return cls(base, path, token, given_uri=uri.strip())
 
     @classmethod
+    def from_reference(cls, reference: str) -> ModelLocation:
+        """Read a ``patch-model --model`` reference as a Studio backend does: a blob URL, as
+        :meth:`from_uri`. An Azure ML model version (``azureml:NAME:VERSION``, ``azureml://...``,
+        ``NAME@latest``, an ARM id) or any other non-URL is refused in one line, naming what a
+        Studio definition takes, instead of failing later on a URL that is not one.
+        """
+        text = reference.strip()
+        if text.lower().startswith("azureml:") or "://" not in text:
+            version = text.lower().startswith(("azureml:", "/subscriptions/")) or _MODEL_VERSION.fullmatch(text) is not None
+            raise UsageError(
+                f"a Studio definition takes a .ilearner location; {text!r} is "
+                + ("an Azure ML model version" if version else "not a blob URL"),
+                hint="give the blob URL of the trained .ilearner with its SAS (what patch-ilearner --uri takes), "
+                "e.g. https://ACCOUNT.blob.core.windows.net/CONTAINER/model.ilearner?SAS",
+            )
+        return cls.from_uri(text)
+
+    @classmethod
     def from_bes_result(cls, result: dict[str, Any]) -> ModelLocation:
         """Build from one BES ``Results.<output>`` entry (PascalCase, as the service sends)."""
         lowered = {k.lower(): v for k, v in result.items()}
@@ -226,8 +292,6 @@ class ModelLocation:
 
 def parse_sas_time(value: str) -> datetime | None:
     """Parse a SAS ``st``/``se`` time; a date alone means midnight UTC."""
-    import re
-
     text = value.strip().replace("Z", "+00:00")
     # .NET writes 7 fractional digits; Python 3.10's fromisoformat takes at most 6.
     text = re.sub(r"(\.\d{6})\d+", r"\1", text)
@@ -264,7 +328,7 @@ class ServiceEndpoints:
     """Where a web service's Batch Execution (BES) and Request-Response (RRS) APIs live, and their key.
 
     What ``amlws_service_endpoints`` returns, so that ``amlws retrain``, ``amlws invoke`` and
-    ``amlws jobs`` can take a web service (ARM resource ID, classic endpoint URL...) instead of
+    ``amlws jobs`` can take a web service (any backend's target) instead of
     URLs worked out by hand.
 
     :param target: the service these endpoints belong to.

@@ -1,35 +1,40 @@
-"""A short human summary of a definition for table output (JSON output shows it whole)."""
+"""A short human summary of a definition for table output (JSON output shows it whole).
+
+Generic: the backend says which fields matter (``amlws_summarize``) and which trained models the
+definition points at (``amlws_model_reference``); without a summary, the document's top-level
+scalar fields are shown.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .model import Definition
-from .redact import redact
+from .redact import SECRET_KEYS, redact, redact_obj
 
 
-def summarize(definition: Definition) -> dict[str, Any]:
-    doc = definition.document
-    out: dict[str, Any] = {"backend": definition.backend}
-    if definition.target:
-        out["target"] = definition.target.id
-    for source in (doc, p if isinstance(p := doc.get("properties"), dict) else {}):
-        for k, v in source.items():
-            if isinstance(v, (str, int, float, bool)) and k.lower() not in ("primarykey", "secondarykey"):
+def scalar_fields(*sources: Any) -> dict[str, Any]:
+    """The scalar fields of ``sources`` (dicts; the first wins on a repeated name), secrets left out."""
+    out: dict[str, Any] = {}
+    for source in sources:
+        for k, v in (source if isinstance(source, dict) else {}).items():
+            if isinstance(v, (str, int, float, bool)) and str(k).lower() not in SECRET_KEYS:
                 out.setdefault(k, v)
-    models = list(_trained_models(doc))
-    if models:
-        out["trainedModels"] = "; ".join(f"{n}: {redact(u)}" for n, u in models)
     return out
 
 
-def _trained_models(doc: dict[str, Any]):
-    props = p if isinstance(p := doc.get("properties"), dict) else {}
-    for asset in (props.get("assets") or {}).values():
-        if isinstance(asset, dict) and str(asset.get("name", "")).lower().endswith("[trained model]"):
-            yield asset.get("name"), str((asset.get("locationInfo") or {}).get("uri", ""))
-    for res in doc.get("Resources") or []:
-        if isinstance(res, dict):
-            loc = res.get("Location") or {}
-            uri = f"{loc.get('BaseLocation', '')}{loc.get('RelativeLocation', '')}" if isinstance(loc, dict) else ""
-            yield res.get("Name"), uri
+def summarize(definition: Definition, host: Any = None) -> dict[str, Any]:
+    """``backend``, ``target``, the backend's summary fields and ``trainedModels`` (SAS masked).
+
+    :param host: the :class:`amlws.host.Host` to ask the backend; ``None``: the generic fields only.
+    """
+    out: dict[str, Any] = {"backend": definition.backend}
+    if definition.target:
+        out["target"] = definition.target.id
+    fields = host.summarize(definition) if host is not None else None
+    for k, v in (scalar_fields(definition.document) if fields is None else fields).items():
+        out.setdefault(k, v)
+    models = host.model_references(definition) if host is not None else []
+    if models:
+        out["trainedModels"] = "; ".join(f"{m['name']}: {redact(m['uri'])}" for m in models)
+    return redact_obj(out)

@@ -16,13 +16,13 @@ from .. import __version__
 from ..errors import AmlwsError, ExitCode, UsageError
 from .help import AmlwsGroup, style_commands
 
-HELP = """Retrain Azure ML Studio models and update classic and ARM web services.
+HELP = """Retrain Azure ML models and update the web services of every installed backend (amlws plugins lists them).
 
 Examples:
-    The retraining walkthrough for an ARM web service
-        amlws export -g MyRG -n MyService --output-file svc.json
+    The retraining walkthrough: export, point at the new model, update
+        amlws export TARGET --output-file svc.json
         amlws patch-ilearner svc.json --uri "https://acct.blob.core.windows.net/models/new.ilearner?sv=...&sig=..."
-        amlws update -g MyRG -n MyService --service-updates svc.json
+        amlws update TARGET --service-updates svc.json
     Upload, train, evaluate, gate and deploy in one command
         amlws retrain --training-service URL --target ID --data train.csv --gate "Accuracy>=0.85"
 """
@@ -149,8 +149,11 @@ def root(
     if output not in FORMATS:
         raise UsageError(f"invalid --output {output!r}", hint="use -o " + ", -o ".join(FORMATS))
     setup_logging(verbose=verbose, debug=debug)
+    from ..declarations import secret_settings
+
     settings = Settings.load(
         profile,
+        secret_names=secret_settings(_pm) if _pm is not None else frozenset(),
         # `amlws --profile new config set KEY VALUE` creates a profile: it may not exist yet.
         require_profile=typer_ctx.invoked_subcommand != "config",
         flags={"timeout": timeout},
@@ -198,6 +201,14 @@ def register_commands(pm: Any) -> None:
             logging.getLogger("amlws").warning(
                 "%s; its commands are unavailable (fix: %s)", exc.message, exc.hint or "update or disable the plugin"
             )
+    from ..declarations import command_groups
+
+    added = {g.name for g in app.registered_groups}
+    for backend, group in command_groups(pm).items():
+        if group not in added:  # a declaration that says more than the plugin did
+            import logging
+
+            logging.getLogger("amlws").warning("backend %r declares the command group %r but did not add it", backend, group)
     _registered = True
 
 
@@ -232,6 +243,10 @@ def main(argv: list[str] | None = None, *, pm: Any = None) -> int:
             pm = get_plugin_manager()
         _pm = pm
         register_commands(pm)
+        from ..declarations import backend_infos, target_options
+        from .targets import use_target_options
+
+        use_target_options(target_options(pm), {i.name: i.target_help for i in backend_infos(pm)})  # this run's backends' options, in every command with a target
         style_commands(app)  # examples, global options and named usage in every --help (plugin commands too)
         from ..progress import ConsoleProgress, reporting
 

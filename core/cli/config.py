@@ -27,12 +27,12 @@ def config_show() -> None:
             f"profile {ctx.settings.profile!r} not found in {config_path()}",
             hint=f"create it with: amlws --profile {ctx.settings.profile} config set KEY VALUE",
         )
-    data = {"profile": ctx.settings.profile, "path": str(config_path()), "settings": ctx.settings.effective()}
+    data = {"profile": ctx.settings.profile, "path": str(config_path()), "settings": ctx.settings.effective(ctx.host.settings_declared())}
     ctx.emit(data, table=lambda d: _table([{"setting": k, **v} for k, v in d["settings"].items()]))
 
 
 def config_set(
-    key: Annotated[str, typer.Argument(help="Setting name, e.g. subscription, workspace, location.")],
+    key: Annotated[str, typer.Argument(help="Setting name, e.g. subscription, api_key, or one a plugin declares (amlws config show lists them).")],
     value: Annotated[str | None, typer.Argument(help="Value; omit for secrets to be prompted for.")] = None,
 ) -> None:
     """Set a setting in the current profile (--profile). Secrets: omit VALUE to type it hidden.
@@ -42,7 +42,7 @@ def config_set(
             amlws config set subscription 00000000-0000-0000-0000-000000000000
             amlws config set api_key
     """
-    from ..config import check_setting_name, is_secret_setting, set_profile_value
+    from ..config import check_setting_name, set_profile_value
 
     ctx = get_context()
     known = ctx.host.settings_declared()
@@ -53,7 +53,7 @@ def config_set(
         ctx.emit({"whatIf": True, "profile": ctx.settings.profile, "key": key, "wouldWrite": str(config_path())})
         return
     if value is None:
-        if not is_secret_setting(key) or not ctx.settings.interactive:
+        if not ctx.settings.is_secret(key) or not ctx.settings.interactive:
             raise UsageError(f"no value given for {key}", hint=f"amlws config set {key} VALUE")
         import getpass
 

@@ -1,5 +1,5 @@
-"""The five steps as commands (``get``, ``export``, ``import``, ``patch-ilearner``, ``update``) and
-``plugins``: each a few lines over :mod:`amlws.api` and the host."""
+"""The five steps as commands (``get``, ``export``, ``import``, ``patch-model``/``patch-ilearner``,
+``update``) and ``plugins``: each a few lines over :mod:`amlws.api` and the host."""
 
 import sys
 from pathlib import Path
@@ -13,28 +13,22 @@ from .targets import BackendOpt, TargetInput, with_target_options
 
 
 @with_target_options
-def get_cmd(
-    target: TargetInput,
-    region: Annotated[str | None, typer.Option("--region", help="ARM: region whose encrypted credentials to return.")] = None,
-) -> None:
-    """Get a web service (ARM) or endpoint (classic) definition. (Get-AzMlWebService, Get-AmlWebServiceEndpoint)
+def get_cmd(target: TargetInput) -> None:
+    """Get a web service's definition, as its backend reads it. (Get-AzMlWebService, Get-AmlWebServiceEndpoint)
 
     Examples:
-        Show an ARM web service
-            amlws get -g MyRG -n MyService
-        Show a classic endpoint's resources (trained model locations) as JSON
-            amlws get https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default -o json --query Resources
+        Show a web service, then its whole definition as JSON
+            amlws get TARGET
+            amlws get TARGET -o json
     """
     ctx = get_context()
-    if region:
-        ctx.settings.flags["region"] = region
     t = target.resolve(ctx)
     definition = ctx.host.get_definition(t)
     from ..redact import redact_obj
     from ..summary import summarize
 
     # SAS signatures and keys masked on display (amlws export --include-keys has them)
-    ctx.emit(redact_obj(definition.document), table=lambda _: _table(summarize(definition)))
+    ctx.emit(redact_obj(definition.document), table=lambda _: _table(summarize(definition, ctx.host)))
 
 
 def _table(data: Any) -> None:
@@ -53,10 +47,9 @@ def export_cmd(
     """Export a definition to JSON. (Get- + Export-AzMlWebService -OutputFile / -ToJsonString)
 
     Examples:
-        Export an ARM web service for patch-ilearner and update
-            amlws export -g MyRG -n MyService --output-file svc.json
-        Export a classic endpoint to stdout
-            amlws export https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/default
+        Export a web service for patch-ilearner and update; or to stdout
+            amlws export TARGET --output-file svc.json
+            amlws export TARGET
     """
     from .. import api
     from ..output import emit_document
@@ -119,7 +112,7 @@ def patch_ilearner_cmd(
     base_location: Annotated[str | None, typer.Option("--base-location", help="BES BaseLocation.")] = None,
     relative_location: Annotated[str | None, typer.Option("--relative-location", help="BES RelativeLocation.")] = None,
     sas_blob_token: Annotated[str | None, typer.Option("--sas-blob-token", help="BES SasBlobToken (env AMLWS_SAS_BLOB_TOKEN).", envvar="AMLWS_SAS_BLOB_TOKEN")] = None,
-    asset: Annotated[str | None, typer.Option("--asset", "--resource", help="Which trained-model asset (ARM) or resource (classic).")] = None,
+    asset: Annotated[str | None, typer.Option("--asset", "--resource", help="Which trained model, when the definition has several (the backend's asset or resource name).")] = None,
     output_file: Annotated[Path | None, typer.Option("--output-file", "-f", help="Write the patched definition here (default: in place).")] = None,
     allow_http: Annotated[bool, typer.Option("--allow-http", help="Accept a plain-http model URL (old samples); its SAS travels unencrypted.")] = False,
     backend: BackendOpt = None,
@@ -137,19 +130,37 @@ def patch_ilearner_cmd(
     ctx = get_context()
     location = api.model_location_from(uri=uri, bes_result=bes_result, output_name=output_name, base_location=base_location,
                                        relative_location=relative_location, sas_blob_token=sas_blob_token)
-    definition = api.load_definition(ctx.host, input_file=definition_file, backend=backend)
-    patched = ctx.host.patch_ilearner(definition, location, selector=asset, allow_http=allow_http)
-    out = output_file or definition_file
-    if ctx.settings.what_if:
-        ctx.emit({"whatIf": True, "wouldWrite": str(out), "diff": api.definition_diff(definition.document, patched.document, fromfile=str(definition_file), tofile=str(out))})
-        return
-    api.write_json(out, patched.document, force=True if output_file is None else ctx.settings.yes, settings=ctx.settings)
-    from ..redact import redact
-    from ..safety.rollback import carry_file_source
 
-    carry_file_source(definition_file, out)
-    # the reference as written (an ARM asset built from a BES result has no SAS), not as given
-    ctx.emit({"file": str(out), "backend": patched.backend, "modelUri": redact(api.written_model_uri(ctx.host, patched, location))})
+    def patch(definition: Any) -> tuple[Any, str]:
+        patched = ctx.host.patch_ilearner(definition, location, selector=asset, allow_http=allow_http)
+        # the reference as written (an asset built from a BES result may have no SAS), not as given
+        return patched, api.written_model_uri(ctx.host, patched, location)
+
+    ctx.emit(api.patch_file(ctx.host, definition_file, patch, output_file=output_file, backend=backend))
+
+
+def patch_model_cmd(
+    definition_file: Annotated[Path, typer.Argument(help="Exported definition file to patch.")],
+    model: Annotated[str, typer.Option("--model", help="The new model, as the definition's backend reads it: a model version (azureml:NAME:VERSION) or, for a Studio service, the .ilearner blob URL with its SAS.")],
+    asset: Annotated[str | None, typer.Option("--asset", "--resource", help="Which model to repoint when the definition holds several.")] = None,
+    output_file: Annotated[Path | None, typer.Option("--output-file", "-f", help="Write the patched definition here (default: in place).")] = None,
+    allow_http: Annotated[bool, typer.Option("--allow-http", help="Accept a plain-http model URL (old samples); its SAS travels unencrypted.")] = False,
+    backend: BackendOpt = None,
+) -> None:
+    """Point a definition at a new model: a model version, or a Studio service's .ilearner. Sends nothing.
+
+    Examples:
+        Point an Azure ML online deployment's definition at version 2 of a model
+            amlws patch-model deployment.json --model azureml:bike-rental:2
+        Point a Studio web service's [trained model] at a new .ilearner (as patch-ilearner --uri)
+            amlws patch-model svc.json --model "https://acct.blob.core.windows.net/models/new.ilearner?sv=...&sig=..."
+    """
+    from .. import api
+
+    ctx = get_context()
+    out = api.patch_file(ctx.host, definition_file, lambda d: api.patch_model(ctx.host, d, model, selector=asset, allow_http=allow_http),
+                         output_file=output_file, backend=backend)
+    ctx.emit(out)
 
 
 @with_target_options
@@ -163,10 +174,10 @@ def update_cmd(
     """Update a service with a definition, wait for it to apply, verify. (Update-AzMlWebService -ServiceUpdates)
 
     Examples:
-        Update an ARM web service from a patched export
-            amlws update -g MyRG -n MyService --service-updates svc.json
+        Update a web service from a patched export
+            amlws update TARGET --service-updates svc.json
         Show the requests and the diff; send nothing
-            amlws update https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/ep2 --service-updates endpoint.json --what-if
+            amlws update TARGET --service-updates svc.json --what-if
     """
     from .. import api
 
@@ -221,5 +232,6 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export_cmd)
     app.command("import")(import_cmd)
     app.command("patch-ilearner")(patch_ilearner_cmd)
+    app.command("patch-model")(patch_model_cmd)
     app.command("update")(update_cmd)
     app.command("plugins")(plugins_cmd)

@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         training_url: Annotated[str | None, typer.Option("--training-url", help="Default BES URL for rows without training_url.")] = None,
         evaluation_output: Annotated[str | None, typer.Option("--evaluation-output", help="Default evaluation output (for gates).")] = None,
         gate: Annotated[list[str] | None, typer.Option("--gate", help='Default gate for rows without one, e.g. "Accuracy>=0.85". Repeatable.')] = None,
-        create: Annotated[bool, typer.Option("--create-missing", help="Create missing classic endpoints (rows may say create=true).")] = False,
+        create: Annotated[bool, typer.Option("--create-missing", help="Create missing targets, where their backend can (rows may say create=true).")] = False,
         poll_interval: Annotated[float, typer.Option("--poll-interval", help="First wait between BES status polls (s).", min=0.0)] = 2.0,
     ) -> None:
         """Run the retrain workflow for every manifest row; re-run to resume after a crash or Ctrl-C.

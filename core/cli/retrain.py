@@ -1,7 +1,7 @@
 """CLI: ``amlws jobs submit|start|status|wait|cancel|run``, ``amlws invoke`` and ``amlws retrain``.
 
 Thin commands over :mod:`amlws.studio.bes`, :mod:`amlws.studio.rrs` and :mod:`amlws.studio.retrain`. Each takes a web
-service (ARM resource ID or ``-g/-n``, classic endpoint URL...) whose backend finds its BES/RRS URLs
+service (any backend's target, or the options naming one) whose backend finds its BES/RRS URLs
 and key (:func:`amlws.api.service_endpoint`), or an explicit ``--url``. API keys come from the
 service, ``AMLWS_API_KEY``, the profile or a hidden prompt, never from the command line.
 """
@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .targets import TARGET_OPTIONS, TargetInput, with_target_options
+from .targets import TargetInput, with_target_options
 
 UrlOpt = Annotated[
     str | None,
@@ -27,7 +27,7 @@ UrlOpt = Annotated[
 #: ``amlws jobs ...``: the web service whose BES to call, as an option (JOB_ID is the positional argument).
 JobsTargetOpt = Annotated[
     str | None,
-    typer.Option("--target", help="The web service (ARM resource ID or classic endpoint URL; or -g/-n): amlws finds its BES URL and key."),
+    typer.Option("--target", help="The web service (a target of any backend, or the options naming one): amlws finds its BES URL and key."),
 ]
 JobIdArg = Annotated[str, typer.Argument(help="The BES job id (from jobs submit).")]
 ConfigFileOpt = Annotated[Path | None, typer.Option("--job-config-file", help="Job config JSON file (AzureMLPS -JobConfigFile).")]
@@ -310,7 +310,7 @@ def register(app: typer.Typer) -> None:
         you asked for it; it never goes to logs.
 
         Examples:
-            A one-hour read SAS for a trained model, to roll a classic endpoint back to it
+            A one-hour read SAS for a trained model, to roll a web service back to it
                 amlws blob sas https://acct.blob.core.windows.net/models/run7/model.ilearner
             A week-long read/list SAS over https only, as JSON
                 amlws blob sas models/run7/model.ilearner --permissions rl --expiry 7d --https-only -o json
@@ -376,7 +376,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score rows with the Request-Response Service (Invoke-AmlWebServiceRRSEndpoint).
 
-        TARGET is the web service (ARM resource ID or -g/-n, classic endpoint URL): amlws finds its RRS URL
+        TARGET is the web service (any backend's target, or the options naming one): amlws finds its RRS URL
         and key. Or give --url, with the key in AMLWS_API_KEY.
 
         Examples:
@@ -416,11 +416,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("retrain")
     @with_target_options(
-        target=Annotated[str | None, typer.Option("--target", help="Service to update: classic endpoint management URL or ARM resource ID.")],
-        options={k: TARGET_OPTIONS[k] for k in ("backend", "resource_group", "name", "workspace", "service", "endpoint")},
+        target=Annotated[str | None, typer.Option("--target", help="Service to update: a target of any backend (amlws plugins lists them).")],
     )
     def retrain_cmd(
-        training_service: Annotated[str, typer.Option("--training-service", help="The training web service (ARM resource ID or classic endpoint URL), or its BES URL (ApiLocation + /jobs).")],
+        training_service: Annotated[str, typer.Option("--training-service", help="The training web service (a target of any backend), or its BES URL (ApiLocation + /jobs).")],
         target: TargetInput,
         data: Annotated[str | None, typer.Option("--data", help="New training data: a local CSV (uploaded), a blob URL with SAS, or container/blob.")] = None,
         gate: Annotated[list[str] | None, typer.Option("--gate", help='Metric gate, e.g. "Accuracy>=0.85" (>= <= > <). Repeatable; all must pass.')] = None,
@@ -432,7 +431,7 @@ def register(app: typer.Typer) -> None:
         job_config_file: ConfigFileOpt = None,
         job_config_string: ConfigStringOpt = None,
         global_param: ParamOpt = None,
-        resource: Annotated[str | None, typer.Option("--resource", "--asset", help="Which trained-model resource (classic) or asset (ARM) to replace.")] = None,
+        resource: Annotated[str | None, typer.Option("--resource", "--asset", help="Which trained model to replace, when the definition has several (its resource or asset name).")] = None,
         smoke_input: Annotated[Path | None, typer.Option("--smoke-input", help="RRS input scored before and after the update.")] = None,
         smoke_url: Annotated[str | None, typer.Option("--smoke-url", help="Scoring service RRS URL (default: the updated service's own, with its key). Key: AMLWS_SCORING_API_KEY.")] = None,
         poll_interval: PollOpt = 2.0,
@@ -442,10 +441,10 @@ def register(app: typer.Typer) -> None:
         """Upload data, train (BES), evaluate, gate, and deploy the new model, in one command.
 
         Examples:
-            Retrain and deploy to an ARM web service when accuracy holds
-                amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs -g MyRG -n MyService --data train.csv --evaluation-output output2 --gate "Accuracy>=0.85" --yes
+            Retrain and deploy to a web service when accuracy holds
+                amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --target TARGET --data train.csv --evaluation-output output2 --gate "Accuracy>=0.85" --yes
             Train and evaluate, then only show the update
-                amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --target https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/ep2 --data train.csv --deploy-what-if
+                amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --target TARGET --data train.csv --deploy-what-if
         """
         from ..azure.blob import storage_connection_string
         from ..errors import GateFailedError

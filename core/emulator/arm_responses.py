@@ -6,7 +6,23 @@ from typing import Any
 
 from .arm_models import API_VERSION, KNOWN_API_VERSIONS, ArmBackend
 from .core import Request, Response
-from .exceptions import arm_error
+from .exceptions import EmulatorHTTPError, arm_error
+
+
+def authenticate(req: Request, tokens: list[str]) -> None:
+    """ARM's 401s: no ``Authorization`` header, or a bearer token that is not one of ``tokens``
+    (ARM and Azure ML v2 share the management endpoint and its tokens)."""
+    token = req.bearer()
+    if not req.header("authorization"):
+        raise arm_error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.",
+                        headers={"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token"'})
+    if token is None or token not in tokens:
+        raise arm_error(401, "InvalidAuthenticationToken", "The access token is invalid.",
+                        headers={"WWW-Authenticate": 'Bearer error="invalid_token", error_description="The access token is invalid"'})
+
+
+def missing_api_version() -> EmulatorHTTPError:
+    return arm_error(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
 
 
 class ArmResponses:
@@ -16,17 +32,10 @@ class ArmResponses:
 
     # --- common checks ------------------------------------------------------------------
     def _check(self, req: Request) -> None:
-        token = req.bearer()
-        if not req.header("authorization"):
-            raise arm_error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.",
-                            headers={"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token"'})
-        if token is None or token not in self.emu.arm_tokens():
-            raise arm_error(401, "InvalidAuthenticationToken", "The access token is invalid.",
-                            headers={"WWW-Authenticate": 'Bearer error="invalid_token", error_description="The access token is invalid"'})
+        authenticate(req, self.emu.arm_tokens())
         version = req.query.get("api-version")
         if not version:
-            raise arm_error(400, "MissingApiVersionParameter",
-                            "The api-version query parameter (?api-version=) is required for all requests.")
+            raise missing_api_version()
         if version not in KNOWN_API_VERSIONS:
             raise arm_error(400, "NoRegisteredProviderFound",
                             f"No registered resource provider found for API version '{version}' and type 'webServices'. "

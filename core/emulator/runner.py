@@ -32,7 +32,7 @@ def emulator_dir() -> Path:
 
 def info_for(server: Any) -> dict[str, Any]:
     """What ``serve`` prints and ``start`` records: URLs, CA path and the client environment."""
-    from .seed import DEMO_RESOURCE_GROUP, DEMO_SUBSCRIPTION, DEMO_WORKSPACE, describe
+    from .seed import DEMO_MLV2_WORKSPACE, DEMO_RESOURCE_GROUP, DEMO_SUBSCRIPTION, DEMO_WORKSPACE, describe
 
     url = server.url
     return {
@@ -43,6 +43,8 @@ def info_for(server: Any) -> dict[str, Any]:
         "urls": {
             "arm": f"{url}/subscriptions/{DEMO_SUBSCRIPTION}/resourceGroups/{DEMO_RESOURCE_GROUP}/providers/Microsoft.MachineLearning/webServices",
             "classic": f"{url}/workspaces/{DEMO_WORKSPACE}/webservices",
+            "mlv2": f"{url}/subscriptions/{DEMO_SUBSCRIPTION}/resourceGroups/{DEMO_RESOURCE_GROUP}/providers/"
+                    f"Microsoft.MachineLearningServices/workspaces/{DEMO_MLV2_WORKSPACE}",
             "control": f"{url}/_emulator/",
         },
         "seed": describe(server.emulator),

@@ -17,7 +17,12 @@ Seed file format (every list optional)::
                                     "endpoints": [{"name": "ep1", "description": "...", "keys": ["p", "s"]}]}]}],
       "armServices": [{"subscription": "<guid>", "resourceGroup": "rg", "name": "...", "location": "South Central US",
                        "title": "...", "keys": {"primary": "...", "secondary": "..."}, "workspace": "<32 hex>",
-                       "training": {...}, "resourceName": "... [trained model]", "model": {...}}]
+                       "training": {...}, "resourceName": "... [trained model]", "model": {...}}],
+      "mlv2Workspaces": [{"subscription": "<guid>", "resourceGroup": "rg", "name": "ws", "location": "southcentralus",
+                          "models": [{"name": "m", "versions": {"1": {<model spec, or "train": {"csv": "...", "label": "y"}>}}}],
+                          "endpoints": [{"name": "ep", "authMode": "Key", "keys": ["primary", "secondary"],
+                                         "deployments": [{"name": "blue", "model": "m:1" (or a version's id)}],
+                                         "traffic": {"blue": 100}}]}]
     }
 """
 
@@ -54,6 +59,30 @@ DEMO_TRAINING = {"label": "rentals", "features": ["temperature", "humidity"], "a
 #: the "currently deployed" model: deliberately poor, so a retrain visibly changes predictions.
 DEMO_MODEL = {"label": "rentals", "intercept": 100.0, "coefficients": {"temperature": 4.0, "humidity": -0.5}}
 
+# Azure ML v2 (Microsoft.MachineLearningServices): one workspace, one model with two versions
+# trained on different data, one online endpoint whose deployment "blue" serves version 1.
+DEMO_MLV2_WORKSPACE = "amlws-demo-ws"
+DEMO_MLV2_LOCATION = "southcentralus"
+DEMO_MLV2_MODEL = "bike-rentals"
+DEMO_MLV2_ENDPOINT = "bike-rentals-ep"
+DEMO_MLV2_DEPLOYMENT = "blue"
+
+
+def demo_training_csv(intercept: float, temperature: float, humidity: float, rows: int = 48) -> str:
+    """Deterministic bike-rental data (a fixed pattern of noise, no randomness), so the emulator's
+    trainer learns the same model on every start."""
+    lines = ["temperature,humidity,rentals"]
+    for i in range(rows):
+        t, h = float(i % 35), float((i * 7) % 90)
+        noise = ((i * 13) % 11 - 5) * 0.5
+        lines.append(f"{t},{h},{intercept + temperature * t + humidity * h + noise:.3f}")
+    return "\n".join(lines) + "\n"
+
+
+#: version 1: trained on last year's data; version 2: on this year's (more rentals per degree)
+DEMO_MLV2_TRAINING = {"1": {"csv": demo_training_csv(60.0, 3.0, -0.3), "label": "rentals"},
+                      "2": {"csv": demo_training_csv(25.0, 7.0, -0.8), "label": "rentals"}}
+
 
 def demo_seed() -> dict[str, Any]:
     """The demo: its services use the emulator's default storage, whatever it is when they are used."""
@@ -82,6 +111,14 @@ def demo_seed() -> dict[str, Any]:
              "keys": {"primary": DEMO_API_KEY, "secondary": DEMO_API_KEY_SECONDARY},
              "resourceName": DEMO_RESOURCE_NAME, "model": DEMO_MODEL},
         ],
+        "mlv2Workspaces": [{
+            "subscription": DEMO_SUBSCRIPTION, "resourceGroup": DEMO_RESOURCE_GROUP, "name": DEMO_MLV2_WORKSPACE,
+            "location": DEMO_MLV2_LOCATION,
+            "models": [{"name": DEMO_MLV2_MODEL, "versions": {v: {"train": t} for v, t in DEMO_MLV2_TRAINING.items()}}],
+            "endpoints": [{"name": DEMO_MLV2_ENDPOINT, "authMode": "Key", "keys": [DEMO_API_KEY, DEMO_API_KEY_SECONDARY],
+                           "deployments": [{"name": DEMO_MLV2_DEPLOYMENT, "model": f"{DEMO_MLV2_MODEL}:1"}],
+                           "traffic": {DEMO_MLV2_DEPLOYMENT: 100}}],
+        }],
     }
 
 
@@ -175,7 +212,56 @@ def apply_seed(emu: Any, seed: dict[str, Any]) -> dict[str, Any]:
         summary["workspaces"].append(ws_summary)
     for svc in seed.get("armServices") or []:
         summary["armServices"].append(_seed_arm_service(emu, svc, seed))
+    if seed.get("mlv2Workspaces"):
+        summary["mlv2Workspaces"] = [_seed_mlv2_workspace(emu, ws, seed) for ws in seed["mlv2Workspaces"]]
     return summary
+
+
+def _seed_mlv2_workspace(emu: Any, ws: dict[str, Any], seed: dict[str, Any]) -> dict[str, Any]:
+    """A v2 workspace with its models (trained here by the emulator's trainer when given data), and
+    endpoints whose deployments are already running (provisioning state Succeeded)."""
+    from . import mlv2_models as m2
+
+    sub, rg, name, location = ws["subscription"], ws["resourceGroup"], ws["name"], ws.get("location", "southcentralus")
+    backend = emu.mlv2.backend
+    backend.add_workspace(sub, rg, name, location)
+    out: dict[str, Any] = {"id": m2.workspace_id(sub, rg, name), "models": {}, "endpoints": []}
+    for model in ws.get("models") or []:
+        for version, spec in (model.get("versions") or {}).items():
+            if "train" in spec:
+                doc, _metrics = mlmodel.train(spec["train"]["csv"], label=spec["train"]["label"],
+                                              features=spec["train"].get("features"), algorithm=spec["train"].get("algorithm", "linear"))
+            else:
+                doc = spec
+            loc = _model_location(emu, doc, ws.get("storageConnectionString") or seed.get("storageConnectionString")) or {}
+            _, body = backend.put_version(sub, rg, name, model["name"], str(version), {"properties": {
+                "modelUri": loc["BaseLocation"] + loc["RelativeLocation"], "modelType": "custom_model",
+                "description": spec.get("description") or f"{model['name']} version {version} (amlws emulator seed)"}})
+            out["models"].setdefault(model["name"], {})[str(version)] = body["id"]
+    for ep in ws.get("endpoints") or []:
+        keys = ep.get("keys") or [None, None]
+        backend.put_endpoint(sub, rg, name, ep["name"], {"location": location, "identity": {"type": "SystemAssigned"}, "properties": {
+            "authMode": ep.get("authMode", "Key"), "description": ep.get("description", "amlws emulator seed"),
+            "keys": {"primaryKey": keys[0], "secondaryKey": keys[1]}}})
+        for dep in ep.get("deployments") or []:
+            model_name, _, version = str(dep["model"]).partition(":")
+            model_id = dep["model"] if str(dep["model"]).startswith("/") else \
+                f"{m2.workspace_id(sub, rg, name)}/models/{model_name}/versions/{version}"
+            backend.put_deployment(sub, rg, name, ep["name"], dep["name"], {"location": location, "sku": {"name": "Default", "capacity": 1},
+                                                                             "properties": {
+                "endpointComputeType": "Managed", "instanceType": dep.get("instanceType", m2.DEFAULT_INSTANCE_TYPE),
+                "model": model_id,
+                "environmentId": "azureml://registries/azureml/environments/sklearn-1.5/versions/1"}})
+        backend.settle_all()
+        if ep.get("traffic"):
+            _, body, _ = backend.put_endpoint(sub, rg, name, ep["name"], {**backend.get_endpoint(sub, rg, name, ep["name"]), "properties": {
+                **backend.get_endpoint(sub, rg, name, ep["name"])["properties"], "traffic": ep["traffic"]}})
+            backend.settle_all()
+        body = backend.get_endpoint(sub, rg, name, ep["name"])
+        out["endpoints"].append({"id": body["id"], "scoringUri": body["properties"]["scoringUri"],
+                                 "primaryKey": backend.list_keys(sub, rg, name, ep["name"])["primaryKey"],
+                                 "deployments": [d["name"] for d in backend.list_deployments(sub, rg, name, ep["name"])]})
+    return out
 
 
 def _seed_arm_service(emu: Any, svc: dict[str, Any], seed: dict[str, Any]) -> dict[str, Any]:
@@ -245,6 +331,14 @@ def describe(emu: Any) -> dict[str, Any]:
         out["armServices"].append({"id": r["id"], "apiLocation": f"{base}/subscriptions/{sub.replace('-', '')}/services/{doc['serviceId']}",
                                    "primaryKey": (r["properties"].get("keys") or {}).get("primary"),
                                    "training": bool((doc.get("emulator") or {}).get("training"))})
+    mlv2 = emu.mlv2.backend
+    for ws in emu.store.list("mlv2_workspace"):
+        parts = ws["id"].split("/")
+        sub, rg, name = parts[2], parts[4], parts[8]
+        eps = mlv2.list_endpoints(sub, rg, name)
+        out.setdefault("mlv2Workspaces", []).append({"id": ws["id"], "endpoints": [
+            {"id": e["id"], "scoringUri": e["properties"]["scoringUri"],
+             "deployments": [d["name"] for d in mlv2.list_deployments(sub, rg, name, e["name"])]} for e in eps]})
     return out
 
 

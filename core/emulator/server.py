@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from . import arm_routes, bes_routes, classic_routes
+from . import arm_routes, bes_routes, classic_routes, mlv2_routes
 from .arm_responses import ArmResponses
 from .bes_responses import BesResponses
 from .classic_responses import ClassicResponses
 from .control import Control
 from .core import DROP, Request, Response, hex_id, iso
 from .exceptions import ConfigurationError, EmulatorHTTPError, arm_error, classic_error
+from .mlv2_responses import Mlv2Responses
 from .store import Store
 
 CONFIG = "emulator_config"
@@ -48,6 +49,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
         # ~13 s (see REALISTIC_SETTINGS), the default keeps tests fast. "polls" is a test option.
         "arm_lro": {"mode": "time", "seconds": 0.5, "count": 1},
         "bes": {"mode": "polls", "count": 1, "seconds": 0},
+        # Azure ML v2 endpoint/deployment operations (perKind: "endpoint", "deployment")
+        "mlv2_lro": {"mode": "time", "seconds": 0.5, "count": 1},
     },
 }
 
@@ -56,7 +59,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 #: a PATCHed classic model serves after about 30 s per the retraining docs).
 REALISTIC_SETTINGS: dict[str, Any] = {
     "classic_patch_delay": 30,
-    "transitions": {"arm_lro": {"mode": "time", "seconds": 13, "perKind": {"regional": 1, "delete": 2}}},
+    "transitions": {"arm_lro": {"mode": "time", "seconds": 13, "perKind": {"regional": 1, "delete": 2}},
+                    # real v2 deployments take 5-20 minutes (mlv2 REFERENCE §3); shorter, but long enough
+                    # that a script that does not wait shows it
+                    "mlv2_lro": {"mode": "time", "seconds": 30, "perKind": {"deployment": 120}}},
 }
 
 #: Request bodies above this many bytes are refused with 413 (``max_body_bytes``). No documented
@@ -106,6 +112,7 @@ class Emulator:
         self.arm = ArmResponses(self)
         self.classic = ClassicResponses(self)
         self.bes = BesResponses(self)
+        self.mlv2 = Mlv2Responses(self)
         self.control = Control(self)
         self.on_shutdown: Any = None
         self._model_checks: dict[str, float] = {}
@@ -120,9 +127,9 @@ class Emulator:
         #: the write (a model blob), run before the management lock is taken
         self.prepare: dict[str, Any] = {}
         for api, module, responses in (("arm", arm_routes, self.arm), ("classic", classic_routes, self.classic),
-                                       ("bes", bes_routes, self.bes)):
+                                       ("bes", bes_routes, self.bes), ("mlv2", mlv2_routes, self.mlv2)):
             for method, pattern, handler, op in module.ROUTES:
-                name = "rrs" if op in ("Execute", "Swagger") else api
+                name = "rrs" if op in ("Execute", "Swagger") else "mlv2-scoring" if op in mlv2_routes.SCORING_OPERATIONS else api
                 self.routes.append((name, method, re.compile("^" + pattern, re.IGNORECASE), getattr(responses, handler), op))
                 if hasattr(responses, "prepare_" + handler):
                     self.prepare[op] = getattr(responses, "prepare_" + handler)
@@ -203,7 +210,7 @@ class Emulator:
     # --- faults -------------------------------------------------------------------------------
     def add_fault(self, fault: dict[str, Any]) -> dict[str, Any]:
         kind = fault.get("kind", "status")
-        if kind not in ("status", "latency", "drop", "throttle", "lro_failure", "bes_failure"):
+        if kind not in ("status", "latency", "drop", "throttle", "lro_failure", "bes_failure", "scoring_failure"):
             raise EmulatorHTTPError(400, {"error": {"code": "InvalidFault", "message": f"unknown fault kind {kind!r}"}})
         f = {"id": hex_id()[:12], "kind": kind, "api": "*", "operation": "*", "method": "*", "path": None, "times": None,
              "after": 0, "matched": 0, "fired": 0, **fault}
@@ -240,10 +247,14 @@ class Emulator:
         f["fired"] += 1
         return True
 
-    def take_fault(self, kind: str, *, api: str, operation: str) -> dict[str, Any] | None:
+    def take_fault(self, kind: str, *, api: str, operation: str, target: dict[str, str] | None = None) -> dict[str, Any] | None:
+        """The first fault of ``kind`` for this call; ``target`` (e.g. ``{"deployment": "blue"}``)
+        must match the fault's fields of those names, when the fault has them (case-insensitive)."""
         with self._lock:
             for f in self.faults:
-                if f["kind"] == kind and self._matches(f, api, operation) and self._consume(f):
+                if (f["kind"] == kind and self._matches(f, api, operation)
+                        and all(f.get(k) in (None, "*") or str(f[k]).lower() == v.lower() for k, v in (target or {}).items())
+                        and self._consume(f)):
                     return dict(f)
         return None
 
@@ -252,7 +263,7 @@ class Emulator:
         answer: Response | object | None = None
         with self._lock:
             for f in self.faults:
-                if f["kind"] in ("lro_failure", "bes_failure"):
+                if f["kind"] in ("lro_failure", "bes_failure", "scoring_failure"):
                     continue
                 if not self._matches(f, req.api, req.operation, req.method, req.path):
                     continue
@@ -281,7 +292,7 @@ class Emulator:
     def _fault_response(self, req: Request, status: int, retry_after: Any, body: Any) -> Response:
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         if body is None:
-            if req.api == "arm":
+            if req.api in ("arm", "mlv2"):
                 codes = {429: "TooManyRequests", 500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable",
                          504: "GatewayTimeout", 408: "RequestTimeout", 409: "Conflict"}
                 body = arm_error(status, codes.get(status, "InjectedFault"), f"Injected fault: HTTP {status}.").body
@@ -322,7 +333,7 @@ class Emulator:
             else:
                 try:
                     # management calls are serialised (check-then-write on resources); BES/RRS lock per store call
-                    if req.api in ("arm", "classic"):
+                    if req.api in ("arm", "classic", "mlv2"):
                         prepare = self.prepare.get(req.operation)
                         if prepare is not None:
                             prepare(req)
@@ -337,10 +348,10 @@ class Emulator:
 
                     traceback.print_exc()
                     message = f"Emulator error: {internal_error(exc)}"
-                    err = arm_error(500, "InternalServerError", message) if req.api == "arm" else \
+                    err = arm_error(500, "InternalServerError", message) if req.api in ("arm", "mlv2") else \
                         classic_error(500, "InternalError", message)
                     resp = Response(500, err.body)
-        if req.api == "arm" and isinstance(resp, Response):
+        if req.api in ("arm", "mlv2") and isinstance(resp, Response):
             resp.headers = {**self.arm_headers(req), **resp.headers,
                             "x-ms-request-duration": str(round((time.monotonic() - start) * 1000))}
         self._log(req, resp, start, fault)
@@ -394,6 +405,7 @@ class Emulator:
         self.store.clear()
         self.clear_faults()
         self.clear_log()
+        self.mlv2.backend.forget()
         with self._lock:
             self._settings = json.loads(json.dumps(self._start_settings))
 

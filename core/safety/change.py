@@ -235,7 +235,7 @@ def update(
     if live is not None:
         definition = restore_masked(definition, live)  # secrets masked by export, unchanged on the service
     model_check = check_references(host, definition, live, allow_http=allow_http, head=check_model)
-    requests = host.plan_update(target, definition) if can_plan else None
+    requests = host.plan_update(target, definition, live=live) if can_plan else None
     change = Change(target, action, definition, live.document if live is not None else None, requests, note)
 
     def send() -> Sent:

@@ -113,7 +113,7 @@ class History:
         ``interrupted``. Put details for the outcome in ``entry["outcome"]`` inside the block.
 
         Set ``entry["unchanged"] = True`` inside the block when the service reports that nothing
-        changed (a classic refresh answered 304): the revision is then removed, since history
+        changed (e.g. a refresh answered 304): the revision is then removed, since history
         records changes, and a revision equal to the live state would make ``amlws rollback`` a no-op."""
         entry = self.record(target_id, backend, definition, action=action, request=request, note=note)
         entry["outcome"] = {}

@@ -12,7 +12,7 @@ model alone is not refused over a model the service already has):
   would fail. A storage account this machine cannot reach (no DNS answer, refused, timeout: e.g. a
   private endpoint only the service can reach) gives one warning and the update goes on.
 
-A reference without a SAS (an ARM asset URI built from BaseLocation + RelativeLocation: the service
+A reference without a SAS (an asset URI built from BaseLocation + RelativeLocation: the service
 reads it with its own storage key) can only be checked with the account key of the configured
 storage connection string (``storage_connection_string``), which signs a short read SAS for the
 ``HEAD``; without it the reference is reported as not checked. SAS signatures never appear in a
@@ -36,7 +36,7 @@ HEAD_RETRIES = 1
 
 
 def references(host: Any, definition: Definition) -> dict[str, ModelLocation]:
-    """Selector (ARM asset id, classic resource name) -> location, from ``amlws_model_reference``;
+    """Selector (an asset id, a resource name) -> location, from ``amlws_model_reference``;
     a reference that is not a URL is left to the service's own validation."""
     out: dict[str, ModelLocation] = {}
     for ref in host.model_references(definition):

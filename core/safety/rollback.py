@@ -187,7 +187,7 @@ def rollback(
     if saved is None:
         if entry.get("action") in ("new", "endpoint-add"):
             raise UsageError(f"revision {revision} of {target.id} was recorded before it existed: there is nothing to restore",
-                             hint="to undo its creation, remove it (amlws remove / amlws classic endpoints remove)")
+                             hint=f"to undo its creation, remove it with its backend's commands (amlws {target.backend} --help)")
         raise UsageError(f"revision {revision} of {target.id} holds no definition (the backend could not read it)",
                          hint="pick another revision with --to (amlws history TARGET)")
     if entry.get("backend") and entry["backend"] != target.backend:
@@ -220,7 +220,7 @@ def rollback(
         return {**base, "rolledBack": False, "message": f"{target.id} already matches revision {revision}; nothing sent"}
     definition = Definition(target.backend, restored, target)
     if what_if:
-        requests = host.plan_update(target, definition)
+        requests = host.plan_update(target, definition, live=live)
         return {**base, "whatIf": True, "requests": [redact_request(r) for r in requests]}
     if confirm is not None:
         confirm(f"Roll {target.id} back to revision {revision} ({entry.get('time')})?")

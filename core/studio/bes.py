@@ -1,7 +1,7 @@
 """Batch Execution Service (BES) client: submit, start, poll, cancel a training or batch job.
 
-Classic and ARM ("New") training web services speak the same BES protocol
-(``../shared/specs/classic/REFERENCE.md`` §4), so this client lives once in core::
+Every Studio training web service (the original and the "New" ones) speaks the same BES protocol
+(the Studio REFERENCE.md §4), so this client lives once in core::
 
     from amlws.studio.bes import BesClient
     bes = BesClient.from_url("https://ussouthcentral.services.azureml.net/workspaces/W/services/S/jobs", api_key)

@@ -1,6 +1,6 @@
 """The retraining workflow in one call: upload -> BES job -> evaluate -> gate -> deploy -> smoke test.
 
-This is the documented classic/ARM retraining walkthrough (REFERENCE.md §6) composed from
+This is the documented Studio retraining walkthrough (REFERENCE.md §6) composed from
 the pieces every step also exposes alone (``amlws jobs``, ``amlws patch-ilearner``,
 ``amlws update``, ``amlws invoke``)::
 
@@ -46,8 +46,8 @@ class RetrainRequest:
     """What ``amlws retrain`` was asked to do.
 
     :param training_url: the training service's BES URL (``{ApiLocation}/jobs``), or the training web
-        service itself (an ARM resource ID, a classic endpoint URL: its backend finds the URL and key).
-    :param target: the service to update (classic endpoint URL, ARM resource ID, ...).
+        service itself (a target of any backend: its backend finds the URL and key).
+    :param target: the service to update (a target of any backend).
     :param data: local CSV to upload, a blob URL (with SAS), or ``container/blob``; ``None``
         when the training service reads its own data (e.g. an Import Data global parameter).
     :param input_name: the training service's Web Service Input name.
@@ -283,7 +283,7 @@ def retrain(
         location, status = fresh_location(bes, status, request.model_output)
         patched = host.patch_ilearner(definition, location, selector=request.selector)
         if deploy_plan_only:
-            steps["deploy"] = api.plan_update(host, target, patched, live_document=host.export(definition))
+            steps["deploy"] = api.plan_update(host, target, patched, live_document=host.export(definition), live=definition)
             out["status"] = "planned"
             return dict(out)
         ask(f"Update {target.id} with the new model?")

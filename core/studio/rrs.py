@@ -1,7 +1,7 @@
 """Request-Response Service (RRS): score rows on a web service (``Invoke-AmlWebServiceRRSEndpoint``).
 
 ``POST {ApiLocation}/execute?api-version=2.0&details=true`` with ``Authorization: Bearer <api key>``
-and the classic DataTable body (REFERENCE.md §5); ``&format=swagger`` is added for the
+and the Studio DataTable body (REFERENCE.md §5); ``&format=swagger`` is added for the
 swagger form (a list of row objects per input) or when the given URL asks for it::
 
     {"Inputs": {"input1": {"ColumnNames": ["a", "b"], "Values": [["1", "x"]]}}, "GlobalParameters": {}}
@@ -191,7 +191,7 @@ def execute_url(url: str, body: Any) -> str:
 
 
 def request_body(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    """The body as sent: when the URL asks for ``format=swagger`` (the URL the portal shows for ARM
+    """The body as sent: when the URL asks for ``format=swagger`` (the URL the portal shows for new
     web services), DataTable inputs become the swagger form, a list of row objects per input, which
     is what that format reads; otherwise ``body`` unchanged."""
     inputs = body.get("Inputs") if isinstance(body, dict) else None

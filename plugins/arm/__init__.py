@@ -12,9 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 from amlws import hookimpl
-from amlws.model import BackendInfo
+from amlws.model import BackendInfo, TargetOption
 
 NAME = "arm"
+
+
+#: ``-g/-n/--subscription`` name a web service on every command with a target; ``get --region``
+#: chooses whose regional credentials ``get`` returns (a command option, not part of the target).
+TARGET_OPTIONS = (
+    TargetOption("resource_group", ("--resource-group", "-g"), "ARM resource group (with --name)."),
+    TargetOption("name", ("--name", "-n"), "ARM web service name (with --resource-group)."),
+    TargetOption("subscription", ("--subscription",), "ARM subscription ID (AZURE_SUBSCRIPTION_ID)."),
+    TargetOption("region", ("--region",), "ARM: region whose encrypted credentials to return.", commands=("get",)),
+)
 
 
 @hookimpl
@@ -25,12 +35,26 @@ def amlws_backend_info() -> BackendInfo:
         name=NAME,
         description="Azure ML Studio ARM (new) web services, Microsoft.MachineLearning/webServices 2017-01-01",
         target_help=TARGET_HELP,
+        command_group=NAME,
+        target_options=TARGET_OPTIONS,
     )
 
 
 @hookimpl
-def amlws_settings() -> dict[str, str]:
-    return {"poll_interval": "seconds between polls of an ARM long-running operation (default 1)"}
+def amlws_settings() -> dict[str, Any]:
+    return {
+        "resource_group": "default ARM resource group",
+        "poll_interval": "seconds between polls of an ARM long-running operation (default 1)",
+    }
+
+
+@hookimpl
+def amlws_summarize(definition: Any) -> Any:
+    if definition.backend != NAME:
+        return None
+    from .definition import summary
+
+    return summary(definition.document)
 
 
 @hookimpl
@@ -53,7 +77,7 @@ def amlws_get_definition(target: Any, settings: Any) -> Any:
         return None
     from .service import get_definition
 
-    return get_definition(target, settings, region=(settings.flags or {}).get("region"))
+    return get_definition(target, settings, region=settings.invocation.options.get("region"))
 
 
 @hookimpl

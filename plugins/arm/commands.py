@@ -1,7 +1,8 @@
-"""Top-level ARM commands: ``list``, ``new``, ``remove``, ``keys``, ``add-region``.
+"""``amlws arm ...``: ``list``, ``new``, ``remove``, ``keys``, ``add-region``.
 
-``get``/``export``/``import``/``patch-ilearner``/``update`` are core commands that reach this
-backend through the host. Each command here is a few lines over :mod:`.service`;
+The same commands stay at the top level (``amlws list``...) as hidden aliases, so that scripts
+written before the group keep working. ``get``/``export``/``import``/``patch-ilearner``/``update``
+are core commands that reach this backend through the host. Each command here is a few lines over :mod:`.service`;
 azure SDKs are imported only when a command runs.
 """
 
@@ -76,8 +77,8 @@ def list_cmd(
 
     Examples:
         Web services of a resource group; ids only, for scripts
-            amlws list -g MyRG
-            amlws list -g MyRG --query "[].id" -o tsv
+            amlws arm list -g MyRG
+            amlws arm list -g MyRG --query "[].id" -o tsv
     """
     from .service import list_services
 
@@ -114,7 +115,7 @@ def new_cmd(
 
     Examples:
         Create a web service from an export
-            amlws new -g MyRG -n MyService2 --definition-file svc.json --location 'South Central US'
+            amlws arm new -g MyRG -n MyService2 --definition-file svc.json --location 'South Central US'
     """
     from amlws import api
 
@@ -146,7 +147,7 @@ def remove_cmd(
 
     Examples:
         Delete without a prompt
-            amlws remove -g MyRG -n MyService --yes
+            amlws arm remove -g MyRG -n MyService --yes
     """
     from .service import plan_remove, remove
 
@@ -170,7 +171,7 @@ def keys_cmd(
 
     Examples:
         The primary key, for a script
-            amlws keys -g MyRG -n MyService --query primary -o tsv
+            amlws arm keys -g MyRG -n MyService --query primary -o tsv
     """
     from .service import list_keys
 
@@ -190,7 +191,7 @@ def add_region_cmd(
 
     Examples:
         Add Southeast Asia
-            amlws add-region -g MyRG -n MyService --region 'Southeast Asia' --yes
+            amlws arm add-region -g MyRG -n MyService --region 'Southeast Asia' --yes
     """
     from amlws.errors import UsageError
 
@@ -198,7 +199,7 @@ def add_region_cmd(
 
     ctx = _ctx(cloud)
     if not region:
-        raise UsageError("--region is required", hint="e.g. amlws add-region ID --region 'Southeast Asia'")
+        raise UsageError("--region is required", hint="e.g. amlws arm add-region ID --region 'Southeast Asia'")
     t = _target(ctx, target)
     if ctx.settings.what_if:
         _what_if(ctx, t, plan_add_region(t, ctx.settings, region))
@@ -209,15 +210,28 @@ def add_region_cmd(
 
 
 def _summary(definition: Any) -> None:
+    from amlws.cli.application import get_context
     from amlws.output import render_table
     from amlws.summary import summarize
 
-    render_table(summarize(definition))
+    render_table(summarize(definition, get_context().host))
+
+
+COMMANDS = {"list": list_cmd, "new": new_cmd, "remove": remove_cmd, "keys": keys_cmd, "add-region": add_region_cmd}
+
+GROUP_HELP = """ARM (new) web services: list, create, delete, keys, regional properties. (Az.MachineLearning)
+
+Examples:
+    List the web services of a resource group; create one from an export
+        amlws arm list -g MyRG
+        amlws arm new -g MyRG -n MyService2 --definition-file svc.json
+"""
 
 
 def register(app: typer.Typer) -> None:
-    app.command("list")(list_cmd)
-    app.command("new")(new_cmd)
-    app.command("remove")(remove_cmd)
-    app.command("keys")(keys_cmd)
-    app.command("add-region")(add_region_cmd)
+    """``amlws arm ...``, and the same commands at the top level as hidden aliases (``amlws list``...)."""
+    group = typer.Typer(help=GROUP_HELP, no_args_is_help=True)
+    for name, command in COMMANDS.items():
+        group.command(name)(command)
+        app.command(name, hidden=True)(command)  # the names before the group: same options, output, exit codes
+    app.add_typer(group, name="arm")

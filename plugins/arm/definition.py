@@ -314,6 +314,13 @@ def asset_uri(document: dict[str, Any], asset_id: str) -> str | None:
     return (asset.get("locationInfo") or {}).get("uri")
 
 
+def summary(document: dict[str, Any]) -> dict[str, Any]:
+    """``amlws_summarize``: the resource's scalar fields and its properties' (title, state, ...)."""
+    from amlws.summary import scalar_fields
+
+    return scalar_fields(document, document.get("properties"))
+
+
 def model_references(document: dict[str, Any]) -> list[dict[str, str]]:
     """``amlws_model_reference``: each trained-model asset's ``locationInfo.uri`` (selector: the asset id)."""
     out = []

@@ -12,17 +12,49 @@ from __future__ import annotations
 from typing import Any
 
 from amlws import hookimpl
+from amlws.model import Setting
 
 NAME = "classic"
 
 
 @hookimpl
 def amlws_backend_info() -> Any:
-    from amlws.model import BackendInfo
+    from amlws.model import BackendInfo, TargetOption
 
     from .targets import TARGET_HELP
 
-    return BackendInfo(NAME, "Azure ML Studio (classic) web services: management API, AzureMLPS parity", TARGET_HELP)
+    options = (
+        TargetOption("workspace", ("--workspace",), "Classic workspace ID."),
+        TargetOption("service", ("--service",), "Classic web service ID."),
+        TargetOption("endpoint", ("--endpoint",), "Classic endpoint name."),
+        TargetOption("location", ("--location",), "Classic workspace region, e.g. 'South Central US'."),
+    )
+    return BackendInfo(NAME, "Azure ML Studio (classic) web services: management API, AzureMLPS parity", TARGET_HELP,
+                       command_group=NAME, target_options=options)
+
+
+#: the settings the classic backend reads (``amlws config set`` takes them; the token is a secret).
+SETTINGS: dict[str, Any] = {
+    "classic_endpoint": "classic management API base URL (overrides the region's host)",
+    "workspace": "classic workspace ID (32 hex)",
+    "workspace_token": Setting("classic workspace authorization token (secret)", secret=True),
+    "location": "classic workspace region, e.g. 'South Central US'",
+    "classic_config_file": "AzureMLPS config.json (WorkspaceId, AuthorizationToken, Location) for classic commands",
+}
+
+
+@hookimpl
+def amlws_settings() -> dict[str, Any]:
+    return SETTINGS
+
+
+@hookimpl
+def amlws_summarize(definition: Any) -> Any:
+    if definition.backend != NAME:
+        return None
+    from .backend import summary
+
+    return summary(definition.document)
 
 
 @hookimpl
@@ -101,12 +133,12 @@ def amlws_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
 
 
 @hookimpl
-def amlws_plan_update(target: Any, definition: Any, settings: Any) -> Any:
+def amlws_plan_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
     if target.backend != NAME:
         return None
     from .backend import plan_update
 
-    return plan_update(target, definition, settings)
+    return plan_update(target, definition, settings, live=live)
 
 
 @hookimpl

@@ -115,6 +115,7 @@ def import_config(path: str | Path, profile: str, *, config_path: Path | None = 
     """
     from amlws.config import set_profile_value
 
+    from . import SETTINGS
     from .targets import canonical_location, check_id
 
     values = read_config_file(path)
@@ -125,7 +126,7 @@ def import_config(path: str | Path, profile: str, *, config_path: Path | None = 
     values["location"] = canonical_location(values["location"])
     written = None
     for key in ("workspace", "location", "workspace_token"):
-        written = set_profile_value(profile, key, values[key], config_path)
+        written = set_profile_value(profile, key, values[key], config_path, known=SETTINGS)  # this backend's own settings
     return {
         "profile": profile,
         "path": str(written),

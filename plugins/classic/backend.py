@@ -272,22 +272,17 @@ def get_definition(target: Target, settings: Any, http: Any = None) -> Definitio
     keys = {k: v for k, v in doc.items() if k in KEY_FIELDS and v}
     for value in keys.values():
         register_secret(str(value))
-    _stash(settings, "_classic_keys")[target.id] = keys
-    doc = strip_keys(doc)
-    _stash(settings, "_classic_live")[target.id] = copy.deepcopy(doc)
-    return Definition(BACKEND, doc, target)
+    _stash(settings, "keys")[target.id] = keys
+    return Definition(BACKEND, strip_keys(doc), target)
 
 
 def _stash(settings: Any, name: str) -> dict[str, Any]:
-    """Per-invocation memory on the settings object (this run's reads; keys kept out of documents)."""
-    cache = getattr(settings, name, None)
-    if cache is None:
-        cache = {}
-        try:
-            setattr(settings, name, cache)
-        except AttributeError:  # pragma: no cover
-            pass
-    return cache
+    """This run's memory (``settings.invocation.memo``): the keys read with a definition, kept out of
+    documents. It saves a request; no hook's result depends on whether it is filled."""
+    invocation = getattr(settings, "invocation", None)
+    if invocation is None:  # a settings object of an older amlws: no memory, one more GET
+        return {}
+    return invocation.memo(BACKEND).setdefault(name, {})
 
 
 def export(definition: Definition, include_keys: bool = False, settings: Any = None) -> dict[str, Any]:
@@ -296,7 +291,7 @@ def export(definition: Definition, include_keys: bool = False, settings: Any = N
     if include_keys:
         keys = _keys_of(definition.document)
         if definition.target is not None and settings is not None:
-            keys.update(_stash(settings, "_classic_keys").get(definition.target.id) or {})
+            keys.update(_stash(settings, "keys").get(definition.target.id) or {})
         doc.update(keys)
         return doc
     from amlws.redact import redact_obj
@@ -328,6 +323,13 @@ def patch_ilearner(definition: Definition, location: ModelLocation, selector: st
             r["Location"] = loc
             break
     return Definition(BACKEND, doc, definition.target)
+
+
+def summary(document: dict[str, Any]) -> dict[str, Any]:
+    """``amlws_summarize``: the endpoint's scalar fields (name, description, throttle level...), keys left out."""
+    from amlws.summary import scalar_fields
+
+    return scalar_fields(strip_keys(document))
 
 
 def model_references(definition: Definition) -> list[dict[str, str]]:
@@ -443,25 +445,26 @@ def update(target: Target, definition: Definition, settings: Any, http: Any = No
         )
 
 
-def plan_update(target: Target, definition: Definition, settings: Any, http: Any = None) -> list[dict[str, Any]]:
+def plan_update(target: Target, definition: Definition, settings: Any, http: Any = None, *,
+                live: Definition | None = None) -> list[dict[str, Any]]:
     """The requests :func:`update` would send; changes nothing.
 
-    Uses this run's read of the endpoint (``amlws_get_definition``) to send only the changed
-    resources; without one it sends nothing at all (every client-side check runs, and the plan
-    lists every resource of the definition), so the host can validate before it reads.
+    With ``live`` (the endpoint just read) only the changed resources are planned; without it nothing
+    is read (every client-side check runs, and the plan lists every resource of the definition), so
+    the host can validate before it reads. The plan depends on these arguments only.
     """
     ref = endpoint_ref(target)
     refuse_default(ref, "patch")
     doc = normalise(definition.document)
     validate(doc, "the definition")
     wanted = _wanted(ref, doc, force=_force(settings))
-    live = _stash(settings, "_classic_live").get(target.id)
     if live is None:
         return [{"method": "GET", "url": ref.endpoint_url},
                 {"method": "PATCH", "url": ref.endpoint_url, "body": patch_body(wanted, list(wanted)),
                  "purpose": "only the resources whose location differs from the live endpoint are sent"},
                 {"method": "GET", "url": ref.endpoint_url}]
-    changed = _changes(ref, wanted, live)
+    live_doc = normalise(live.document)
+    changed = _changes(ref, wanted, live_doc)
     reqs: list[dict[str, Any]] = [{"method": "GET", "url": ref.endpoint_url}]
     if changed:
         reqs.append({"method": "PATCH", "url": ref.endpoint_url, "body": patch_body(wanted, changed)})

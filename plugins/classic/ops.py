@@ -299,7 +299,7 @@ def service_endpoints(target: Any, settings: Any, *, include_key: bool, definiti
 
     ref = ClassicRef.from_target(target).validate()
     doc: dict[str, Any] = {}
-    keys: dict[str, Any] = _stash(settings, "_classic_keys").get(target.id) or {}
+    keys: dict[str, Any] = _stash(settings, "keys").get(target.id) or {}
     if definition is not None and (keys or not include_key):
         doc = normalise(definition.document)
     if not doc.get("ApiLocation"):

@@ -153,6 +153,17 @@ def prod_definition() -> dict[str, Any]:
     return json.loads(TESTDATA.read_text(encoding="utf-8-sig"))
 
 
+def definition_file(tmp_path: Path, live_document: dict[str, Any]) -> Path:
+    """An export of ``live_document`` without its location, as ``new --definition-file`` takes it."""
+    from amlws.plugins.arm.definition import export_document
+
+    doc = export_document(live_document)
+    doc.pop("location")
+    path = tmp_path / "def.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
 def trained_model_asset(uri: str = OLD_URI, name: str = "Retrain Sample [trained model]") -> dict[str, Any]:
     return {"name": name, "type": "Resource", "locationInfo": {"uri": uri}, "outputPorts": {"Results dataset": {"type": "Dataset"}}}
 

@@ -253,18 +253,8 @@ def test_list_subscription(run, server, h):
 # --- new ------------------------------------------------------------------------------------------------------
 
 
-def _definition_file(tmp_path: Path, live_document) -> Path:
-    from amlws.plugins.arm.definition import export_document
-
-    doc = export_document(live_document)
-    doc.pop("location")
-    path = tmp_path / "def.json"
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    return path
-
-
 def test_new_checks_existence_then_puts_and_polls(run, server, h, live_document, tmp_path: Path):
-    path = _definition_file(tmp_path, live_document)
+    path = h.definition_file(tmp_path, live_document)
     server.expect_ordered_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(
         {"error": {"code": "ResourceNotFound", "message": "not found"}}, status=404
     )
@@ -286,7 +276,7 @@ def test_new_checks_existence_then_puts_and_polls(run, server, h, live_document,
 
 
 def test_new_refuses_to_overwrite_existing_service(run, server, h, live_document, tmp_path: Path):
-    path = _definition_file(tmp_path, live_document)
+    path = h.definition_file(tmp_path, live_document)
     server.expect_request(h.WS_PATH, method="GET").respond_with_json(live_document)
     code, out, err = run("new", h.WS_PATH, "--definition-file", str(path), "--location", "West US", "--yes")
     assert code == 5
@@ -295,7 +285,7 @@ def test_new_refuses_to_overwrite_existing_service(run, server, h, live_document
 
 
 def test_new_force_saves_the_existing_service_to_history_then_puts(run, server, h, live_document, tmp_path: Path):
-    path = _definition_file(tmp_path, live_document)
+    path = h.definition_file(tmp_path, live_document)
     existing = {**live_document, "tags": {"was": "here"}}
     server.expect_ordered_request(h.WS_PATH, method="GET").respond_with_json(existing)
     server.expect_ordered_request(h.WS_PATH, method="PUT").respond_with_json(live_document, status=200)
@@ -308,14 +298,14 @@ def test_new_force_saves_the_existing_service_to_history_then_puts(run, server, 
 
 
 def test_new_needs_location_and_sends_nothing(run, server, h, live_document, tmp_path: Path):
-    path = _definition_file(tmp_path, live_document)
+    path = h.definition_file(tmp_path, live_document)
     code, out, err = run("new", h.WS_PATH, "--definition-file", str(path), "--yes")
     assert code == 2 and "--location" in err
     assert server.log == []
 
 
 def test_new_what_if_sends_nothing(run, server, h, live_document, tmp_path: Path):
-    path = _definition_file(tmp_path, live_document)
+    path = h.definition_file(tmp_path, live_document)
     code, out, err = run("new", h.WS_PATH, "--definition-file", str(path), "--location", "West US", "--what-if", "-o", "json")
     assert code == 0, err
     plan = json.loads(out)
@@ -327,7 +317,7 @@ def test_new_what_if_sends_nothing(run, server, h, live_document, tmp_path: Path
 
 
 def test_new_failed_lro(run, server, h, live_document, tmp_path: Path):
-    path = _definition_file(tmp_path, live_document)
+    path = h.definition_file(tmp_path, live_document)
     server.expect_ordered_request(h.WS_PATH, method="GET").respond_with_json({"error": {"code": "ResourceNotFound"}}, status=404)
     server.expect_ordered_request(h.WS_PATH, method="PUT").respond_with_json({}, status=201, headers=h.async_headers(server, "op9"))
     server.expect_ordered_request(h.op_path("op9"), method="GET").respond_with_json(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -222,6 +223,68 @@ def test_patch_cli_accepts_a_plain_http_uri_only_with_allow_http(run, live_docum
     assert code == 0, err
     assert json.loads(out_file.read_text())["properties"]["assets"]["asset3"]["locationInfo"]["uri"] == uri
     assert "plain http" in err
+
+
+# --- patch-model: the neutral name, the same file -------------------------------------------------
+
+
+@pytest.mark.parametrize("extra", [[], ["--asset", "model1"], ["--asset", "model1", "--output-file", "OUT", "--yes"]])
+def test_patch_model_writes_what_patch_ilearner_writes(run, server, live_document, tmp_path: Path, h, extra):
+    """ARM has no amlws_patch_model: the host reads the reference as a .ilearner location and calls
+    amlws_patch_ilearner, so the file and the JSON printed are patch-ilearner --uri's, byte for byte."""
+    uri = "https://acct.blob.core.windows.net/models/new.ilearner?" + h.NEW_SAS
+    doc = _with_models(live_document, "A [trained model]", "B [trained model]") if extra else defs.export_document(live_document)
+    results = {}
+    for command, option in (("patch-ilearner", "--uri"), ("patch-model", "--model")):
+        path = tmp_path / command / "wsd.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+        args = [str(path.parent / "out.json") if a == "OUT" else a for a in extra]
+        code, out, err = run(command, str(path), option, uri, "-o", "json", *args)
+        assert code == 0, err
+        written = path.parent / "out.json" if "--output-file" in extra else path
+        results[command] = (json.loads(out.replace(str(path.parent), "DIR")), written.read_bytes())
+    assert results["patch-model"] == results["patch-ilearner"]
+    out, written = results["patch-model"]
+    asset = "model1" if extra else "asset3"
+    assert json.loads(written)["properties"]["assets"][asset]["locationInfo"]["uri"] == uri
+    assert out["backend"] == "arm" and out["modelUri"].startswith("https://acct.blob.core.windows.net/models/new.ilearner?")
+    assert "SECRETSIGNATURE123" not in json.dumps(out)  # the SAS signature is redacted, as patch-ilearner's
+    assert server.log == []
+
+
+@pytest.mark.parametrize(("model", "what"), [
+    ("azureml:bike-rental:2", "an Azure ML model version"),
+    ("azureml://registries/reg/models/bike-rental/versions/2", "an Azure ML model version"),
+    ("bike-rental@latest", "an Azure ML model version"),
+    ("/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w/models/m/versions/2",
+     "an Azure ML model version"),
+    ("new.ilearner", "not a blob URL"),
+])
+def test_patch_model_refuses_a_model_version_for_a_studio_definition(run, server, live_document, tmp_path: Path, model, what):
+    path = tmp_path / "wsd.json"
+    text = json.dumps(defs.export_document(live_document), indent=2)
+    path.write_text(text, encoding="utf-8")
+    code, out, err = run("patch-model", str(path), "--model", model)
+    assert code == 2 and out == ""
+    assert err == (f"error: a Studio definition takes a .ilearner location; {model!r} is {what} (fix: give the blob URL of the "
+                   "trained .ilearner with its SAS (what patch-ilearner --uri takes), e.g. "
+                   "https://ACCOUNT.blob.core.windows.net/CONTAINER/model.ilearner?SAS)\n")
+    assert path.read_text(encoding="utf-8") == text
+    assert server.log == []
+
+
+def test_patch_model_what_if_shows_the_diff_and_writes_nothing(run, server, live_document, tmp_path: Path):
+    path = tmp_path / "wsd.json"
+    text = json.dumps(defs.export_document(live_document), indent=2)
+    path.write_text(text, encoding="utf-8")
+    code, out, err = run("patch-model", str(path), "--model", "https://acct.blob.core.windows.net/models/new.ilearner", "--what-if", "-o", "json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["whatIf"] is True and plan["wouldWrite"] == str(path)
+    assert re.search(r'^\+ +"uri": "https://acct.blob.core.windows.net/models/new.ilearner"$', plan["diff"], re.MULTILINE)
+    assert path.read_text(encoding="utf-8") == text
+    assert server.log == []
 
 
 def test_export_leaves_out_an_empty_parameters_map_but_requests_send_it():

@@ -369,6 +369,38 @@ def test_import_cli_and_patch_with_resource_option(fake, run, cc, httpserver, tm
     assert fake.requests == []  # patch-ilearner is local
 
 
+@pytest.mark.parametrize("resource", [None, "Model B [trained model]"])
+def test_patch_model_writes_what_patch_ilearner_writes(fake, run, cc, tmp_path: Path, resource: str | None) -> None:
+    """classic has no amlws_patch_model: patch-model reads the reference as a .ilearner location and
+    goes through amlws_patch_ilearner, so its file and output are patch-ilearner --uri's."""
+    uri = "https://a.blob.core.windows.net/c/new.ilearner?sv=2019&sp=r&se=2099-01-01&sig=SIGNATURE77"
+    resources = [{"Name": "Model A [trained model]", "Location": None}, {"Name": resource, "Location": None}] if resource else None
+    results = {}
+    for command, option in (("patch-ilearner", "--uri"), ("patch-model", "--model")):
+        (tmp_path / command).mkdir()
+        f = _patched_file(cc, tmp_path / command, resources=resources)
+        r = run(command, str(f), option, uri, "-o", "json", *(["--resource", resource] if resource else []))
+        assert r.code == 0, r.err
+        results[command] = (json.loads(r.out.replace(str(tmp_path / command), "DIR")), f.read_bytes())
+    assert results["patch-model"] == results["patch-ilearner"]
+    out, written = results["patch-model"]
+    res = json.loads(written)["Resources"][1 if resource else 0]
+    assert res["Location"] == {"BaseLocation": "https://a.blob.core.windows.net/", "RelativeLocation": "c/new.ilearner",
+                               "SasBlobToken": "?sv=2019&sp=r&se=2099-01-01&sig=SIGNATURE77"}
+    assert out["backend"] == "classic" and "SIGNATURE77" not in json.dumps(out)
+    assert fake.requests == []
+
+
+def test_patch_model_refuses_an_azure_ml_model_version(fake, run, cc, tmp_path: Path) -> None:
+    f = _patched_file(cc, tmp_path)
+    before = f.read_bytes()
+    r = run("patch-model", str(f), "--model", "azureml:census:3")
+    assert r.code == ExitCode.USAGE and r.out == ""
+    assert r.err.startswith("error: a Studio definition takes a .ilearner location; 'azureml:census:3' is an Azure ML model version (fix: ")
+    assert len(r.err.splitlines()) == 1
+    assert f.read_bytes() == before and fake.requests == []
+
+
 def test_token_is_prompted_on_a_terminal(monkeypatch, classic_env) -> None:
     import getpass
 
@@ -381,3 +413,18 @@ def test_token_is_prompted_on_a_terminal(monkeypatch, classic_env) -> None:
     with pytest.raises(Exception) as info:
         token(Settings.load(interactive=False))
     assert info.value.exit_code == ExitCode.AUTH
+
+
+def test_plan_update_depends_on_its_arguments_not_on_an_earlier_read(fake, host, cc, httpserver, tmp_path: Path) -> None:
+    """Issue 14: the plan came from a read stashed on the settings object, so the same call planned
+    differently once ``get_definition`` had run. Now the live definition is an argument."""
+    t = host.resolve(_url(httpserver, cc))
+    definition = host.import_definition(json.loads(_patched_file(cc, tmp_path).read_text()), backend="classic")
+    before = host.plan_update(t, definition)
+    live = host.get_definition(t)
+    after = host.plan_update(t, definition)
+    assert after == before  # the read in between changes nothing
+    assert [r["method"] for r in before] == ["GET", "PATCH", "GET"] and "purpose" in before[1]
+    with_live = host.plan_update(t, definition, live=live)
+    assert "purpose" not in json.dumps(with_live)  # planned against the live endpoint: only what differs
+    assert with_live == host.plan_update(t, definition, live=live)

@@ -220,7 +220,9 @@ def test_api_host_and_safety_import_one_another_without_a_circle():
     files = {_module_name(p): p for p in CORE.rglob("*.py") if "emulator" not in p.relative_to(CORE).parts}
     graph = {name: _imports(path, name, set(files)) for name, path in files.items()}
     policy = {"amlws.api", "amlws.host"} | {n for n in files if n.startswith("amlws.safety")}
-    assert [c for c in _cycles(graph) if policy & set(c)] == []
+    # a circle through two of them (directly or through another module); a module's circle with
+    # one of them alone (e.g. host and a helper it calls back) is that module's business
+    assert [c for c in _cycles(graph) if len(policy & set(c)) > 1] == []
     # and the dispatcher knows no policy
     assert not any(m.startswith("amlws.safety") or m == "amlws.api" for m in graph["amlws.host"])
 

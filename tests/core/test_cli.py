@@ -14,7 +14,7 @@ import pytest
 from amlws import __version__, hookimpl
 from amlws.cli.application import hoist_global_options
 from amlws.errors import AmlwsError, AuthError, ConflictError, NotFoundError
-from amlws.model import Definition
+from amlws.model import Definition, Setting
 from amlws.redact import register_secret
 
 from .conftest import AcmeBackend
@@ -221,7 +221,21 @@ def test_config_path_honours_amlws_config_dir(pm, run_cli, amlws_env):
     assert run_cli(["config", "path"], pm) == (0, str(amlws_env / "config" / "config.toml") + "\n", "")
 
 
-def test_config_set_show_unset(pm, run_cli, amlws_env, monkeypatch):
+class WithSettings(Backend):
+    """acme declaring settings: ``location`` and the secret ``workspace_token`` (core knows neither)."""
+
+    @hookimpl
+    def amlws_settings(self):
+        return {"location": "acme region", "workspace_token": Setting("acme token", secret=True)}
+
+
+@pytest.fixture
+def settings_pm(make_pm):
+    return make_pm((WithSettings(), "acme"))
+
+
+def test_config_set_show_unset(settings_pm, run_cli, amlws_env, monkeypatch):
+    pm = settings_pm
     path = amlws_env / "config" / "config.toml"
     assert run_cli(["config", "set", "subscription", "sub-1"], pm)[0] == 0
     assert run_cli(["config", "set", "workspace-token", "tok-very-secret-1"], pm)[0] == 0

@@ -10,16 +10,35 @@ import typer
 from typer.testing import CliRunner
 
 from amlws import hookimpl
-from amlws.cli import application as cli
-from amlws.cli.targets import TARGET_OPTIONS, NameOpt, TargetInput, with_target_options
-from amlws.model import Definition
+from amlws.cli import targets
+from amlws.cli.targets import TARGET_OPTIONS, TargetInput, use_target_options, with_target_options
+from amlws.declarations import target_options
+from amlws.model import BackendInfo, Definition, TargetOption
 
 from .conftest import AcmeBackend
 
-pytestmark = pytest.mark.usefixtures("amlws_env")
+pytestmark = pytest.mark.usefixtures("amlws_env", "builtin_declarations")
 
 EIGHT = ["backend", "resource_group", "name", "subscription", "workspace", "service", "endpoint", "location"]
 SEVEN_UNSET = dict.fromkeys(EIGHT[1:])
+NameOpt = Annotated[str | None, typer.Option("--name", "-n", help="A name.")]
+
+
+@pytest.fixture
+def builtin_declarations(make_pm):
+    """The options the built-in backends declare, as the CLI installs them; restored afterwards."""
+    import amlws.plugins.arm
+    import amlws.plugins.classic
+
+    saved = (targets._declared, targets._target_arg)
+    pm = make_pm((amlws.plugins.arm, "arm"), (amlws.plugins.classic, "classic"))
+    use_target_options(target_options(pm))
+    try:
+        yield
+    finally:
+        targets._declared, targets._target_arg = saved
+        for command in list(targets._commands):
+            command._amlws_rebuild()
 
 
 def params(app: typer.Typer, *path: str) -> list[str]:
@@ -123,10 +142,23 @@ def test_a_command_it_cannot_decorate_fails_at_definition(bad):
 
 @pytest.mark.parametrize(
     ("command", "own"),
-    [("get", ["region"]), ("export", ["output_file", "force", "include_keys"]), ("update", ["service_updates", "force", "allow_http", "check_model"])],
+    [("export", ["output_file", "force", "include_keys"]), ("update", ["service_updates", "force", "allow_http", "check_model"])],
 )
 def test_core_commands(command, own):
-    assert params(cli.app, command) == ["target", *own, *EIGHT]
+    app = typer.Typer()
+    from amlws.cli import definitions
+
+    definitions.register(app)
+    assert params(app, command) == ["target", *own, *EIGHT]
+
+
+def test_get_has_the_region_only_the_arm_backend_declares_for_it():
+    app = typer.Typer()
+    from amlws.cli import definitions
+
+    definitions.register(app)
+    assert params(app, "get") == ["target", *EIGHT[:4], "region", *EIGHT[4:]]
+    assert "region" not in params(app, "export")
 
 
 @pytest.mark.parametrize(
@@ -160,7 +192,7 @@ def test_retrain_command():
     commands_retrain.register(app)
     names = params(app, "retrain")
     assert names[:2] == ["training_service", "target"]
-    assert names[-7:] == ["deploy_what_if", "backend", "resource_group", "name", "workspace", "service", "endpoint"]
+    assert names[-9:] == ["deploy_what_if", *EIGHT]
 
 
 # --- through the real CLI and host --------------------------------------------------------------------
@@ -171,6 +203,11 @@ class Named(AcmeBackend):
 
     def __init__(self) -> None:
         self.options: list[dict[str, Any]] = []
+
+    @hookimpl
+    def amlws_backend_info(self):
+        return BackendInfo(name="acme", target_help="acme:NAME", target_options=(
+            TargetOption("name", ("--name", "-n"), "Acme name."), TargetOption("workspace", ("--workspace",), "Acme workspace.")))
 
     @hookimpl
     def amlws_target_from_options(self, options):
@@ -193,7 +230,7 @@ def test_options_reach_the_host(named, run_cli):
     code, out, err = run_cli(["get", "-n", "svc", "--workspace", "w", "--backend", "acme", "-o", "json"], pm)
     assert (code, err) == (0, "")
     assert json.loads(out) == {"id": "acme:svc"}
-    assert backend.options == [{**SEVEN_UNSET, "name": "svc", "workspace": "w"}]
+    assert backend.options == [{"name": "svc", "workspace": "w"}]  # the options acme declares, and only those
 
 
 def test_a_missing_own_option_is_reported_before_a_missing_target(named, run_cli):

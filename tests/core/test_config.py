@@ -107,8 +107,10 @@ def test_saved_config_is_0600_and_open_file_with_secrets_warns(amlws_log):
 
 
 def test_set_profile_value_validates_keys_and_keeps_others(amlws_log):
-    set_profile_value("default", "resource-group", "rg1")
-    set_profile_value("other", "workspace", "w2")
+    with pytest.raises(UsageError, match="unknown setting 'workspace'"):  # a backend's setting: amlws alone does not know it
+        set_profile_value("other", "workspace", "w2")
+    set_profile_value("default", "resource-group", "rg1", known=["resource_group"])  # declared by a plugin
+    set_profile_value("other", "workspace", "w2", known=["workspace"])
     assert load_config_file() == {"profiles": {"default": {"resource_group": "rg1"}, "other": {"workspace": "w2"}}}
     with pytest.raises(UsageError, match="invalid setting name"):
         set_profile_value("default", "bad key!", "x")

@@ -55,6 +55,23 @@ def test_every_hook_has_a_reference_section_with_its_arguments(hook):
     assert docs[hook] == spec_hooks()[hook], f"the heading of {hook} does not list the spec's arguments"
 
 
+def typed_signature(hook: str) -> str:
+    """``amlws_x(arg: Type, ...) -> Return`` from the spec's annotations (strings: the spec module
+    has ``from __future__ import annotations``)."""
+    sig = inspect.signature(getattr(hookspecs, hook))
+    args = ", ".join(f"{name}: {p.annotation}" for name, p in sig.parameters.items())
+    return f"{hook}({args}) -> {sig.return_annotation}"
+
+
+@pytest.mark.parametrize("hook", sorted(spec_hooks()))
+def test_every_hook_section_starts_with_the_spec_typed_signature(hook):
+    body = sections().get(hook)
+    if body is None:
+        pytest.fail(f"no section for {hook}")
+    first = body.strip().splitlines()[0]
+    assert first == f"`{typed_signature(hook)}`", f"the section of {hook} must start with the line `{typed_signature(hook)}`"
+
+
 def test_no_section_for_a_hook_that_does_not_exist():
     assert sorted(set(documented()) - set(spec_hooks())) == []
 

@@ -109,7 +109,12 @@ def test_update_help_reads_like_az(run_help):
     assert out.startswith("Usage: amlws update [OPTIONS] [TARGET]\n")
     assert "--service-updates, --definition-file SERVICE_UPDATES" in out
     examples = _section(out, "Examples")
-    assert "amlws update -g MyRG -n MyService --service-updates svc.json" in examples
+    assert "amlws update TARGET --service-updates svc.json" in examples
+    # core names no backend: TARGET's help quotes each installed backend's target_help, the options are theirs
+    arguments = "".join(_section(out, "Arguments").split())  # long URLs wrap anywhere
+    assert "arm:/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.MachineLearning/webServices/NAME" in arguments
+    assert "classic:https://management.azureml.net/workspaces/WS/webservices/SVC/endpoints/NAME" in arguments
+    assert "-g, --resource-group RESOURCE_GROUP" in out and "--workspace WORKSPACE" in out
     assert "-o, --output FORMAT" in _section(out, "Global options")
 
 
