@@ -178,6 +178,7 @@ class Soak:
 
     def op_arm_update(self, host: Any) -> dict[str, Any]:
         from amlws.model import ModelLocation
+        from amlws.safety.change import update
 
         t = self.arm_target(host)
         live = host.get_definition(t)
@@ -185,7 +186,7 @@ class Soak:
         new = ARM_MODEL.format(n=self.rng.randrange(50))
         patched = host.patch_ilearner(doc, ModelLocation.from_uri(new))
         self.pending = {**self.expected, "arm": new}
-        host.update(t, patched, check_export=True)
+        update(host, t, patched, check_export=True)
         return self.pending
 
     def op_rollback(self, host: Any) -> dict[str, Any]:
@@ -213,6 +214,7 @@ class Soak:
 
     def op_classic_update(self, host: Any) -> dict[str, Any]:
         from amlws.model import ModelLocation
+        from amlws.safety.change import update
 
         if not self.model_urls:
             return self.op_classic_get(host)
@@ -221,7 +223,7 @@ class Soak:
         location = ModelLocation.from_uri(self.rng.choice(self.model_urls))
         patched = host.patch_ilearner(live, location)
         self.pending = {**self.expected, "classic": location.base_location + location.relative_location}
-        host.update(t, patched)
+        update(host, t, patched)
         return self.pending
 
     def op_endpoint(self, host: Any) -> dict[str, Any]:
@@ -232,12 +234,12 @@ class Soak:
         if len(mine) >= 4 or (mine and self.rng.random() < 0.4):
             name = self.rng.choice(mine)
             self.pending = {**self.expected, "endpoints": sorted(set(self.expected["endpoints"]) - {name})}
-            ops.remove_endpoint(host.settings, ref_from(host.settings, f"{self.svc_url}/endpoints/{name}"))
+            ops.remove_endpoint(host, ref_from(host.settings, f"{self.svc_url}/endpoints/{name}"))
         else:
             self.next_endpoint += 1
             name = f"soak{self.next_endpoint}"
             self.pending = {**self.expected, "endpoints": sorted(set(self.expected["endpoints"]) | {name})}
-            ops.add_endpoint(host.settings, ref_from(host.settings, f"{self.svc_url}/endpoints/{name}"), description="soak")
+            ops.add_endpoint(host, ref_from(host.settings, f"{self.svc_url}/endpoints/{name}"), description="soak")
         return self.pending
 
     def op_bes_submit(self, host: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@
     target = host.resolve("/subscriptions/.../webServices/mysvc")
     definition = host.get_definition(target)
     patched = host.patch_ilearner(definition, api.ModelLocation.from_uri(uri))
-    result = host.update(target, patched)
+    result = api.update(host, target, patched)   # the change path: vetoes, history, send, verify
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from .config import API_KEY_HINT, Settings
+from .documents import load_definition, parse_json
 from .errors import AmlwsError, ConflictError, UsageError
 from .fsutil import atomic_write_with, read_text
 from .host import Host, get_plugin_manager
 from .model import Definition, ModelLocation, ServiceEndpoints, Target, UpdateResult, canonical_json
-from .redact import redact, redact_obj
-from .safety.modelcheck import references
+from .redact import redact, redact_obj, redact_request
+from .safety.change import check_file_source, check_same_service, check_unchanged_since_export, update
+from .safety.modelcheck import planned_heads, references
+from .safety.unmask import restore_masked
 
 __all__ = [
     "Definition",
@@ -42,7 +45,9 @@ __all__ = [
     "patch_file",
     "patch_model",
     "plan_update",
+    "redact_request",
     "service_endpoint",
+    "update",
     "update_conflicts",
     "write_json",
     "written_model_uri",
@@ -53,36 +58,6 @@ def open_host(settings: Settings | None = None, *, load_entrypoints: bool = True
     """A :class:`Host` with the installed plugins loaded (or the given plugin manager)."""
     settings = settings or Settings.load()
     return Host(pm or get_plugin_manager(load_entrypoints=load_entrypoints), settings)
-
-
-def parse_json(text: str, source: str = "<string>") -> Any:
-    """Parse JSON with an error that names the place and the line."""
-    if not text.strip():
-        raise UsageError(f"{source}: empty definition", hint="the file or string must hold a JSON document")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"{source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-            hint="fix the JSON (a trailing comma or a missing quote is the usual cause)",
-        ) from None
-
-
-def load_definition(
-    host: Host, *, input_file: str | Path | None = None, json_string: str | None = None, backend: str | None = None
-) -> Definition:
-    """Read, validate and normalise a definition (``Import-AzMlWebService``)."""
-    if (input_file is None) == (json_string is None):
-        raise UsageError("give exactly one of --input-file and --json-string",
-            hint="pass the definition as a file (--input-file FILE) or as inline JSON (--json-string '{...}')")
-    if input_file is not None:
-        source = str(input_file)
-        text = read_text(input_file, what="definition file")
-    else:
-        source, text = "<json-string>", json_string or ""
-    document = parse_json(text, source)
-    del text  # a large definition's text need not stay in memory beside its parsed form
-    return host.import_definition(document, source=source, backend=backend)
 
 
 def write_json(path: str | Path, data: Any, *, force: bool = False, settings: Settings | None = None) -> Path:
@@ -272,9 +247,6 @@ def plan_update(
     sends before the change (:func:`amlws.safety.modelcheck.planned_heads`) is listed after the first reads."""
     requests = host.plan_update(target, definition, live=live)
     if check_model:
-        from .safety.modelcheck import planned_heads
-        from .safety.rollback import restore_masked
-
         checked = restore_masked(definition, live) if live is not None else definition  # as update compares it
         heads = planned_heads(host, checked, live, head=True)
         reads = next((i for i, r in enumerate(requests) if r.get("method") != "GET"), len(requests))
@@ -346,9 +318,7 @@ def update_conflicts(
     """Why ``amlws update`` would refuse (exit 5) without ``--force``: the file was exported from
     another target, the definition describes another service, or the service changed since export.
     For ``--what-if``, which reports them instead of stopping."""
-    from .safety.rollback import check_file_source
-
-    checks = [lambda: host.check_unchanged_since_export(target, live), lambda: host.check_same_service(target, definition, live)]
+    checks = [lambda: check_unchanged_since_export(host, target, live), lambda: check_same_service(host, target, definition, live)]
     if file is not None:
         checks.insert(0, lambda: check_file_source(target, file, force=bool((host.settings.flags or {}).get("force"))))
     found = []
@@ -365,14 +335,6 @@ def apply_query_if(settings: Settings | None, data: Any) -> Any:
     from .output import apply_query
 
     return apply_query(data, settings.query if settings else None)
-
-
-def redact_request(req: dict[str, Any]) -> dict[str, Any]:
-    out = dict(req)
-    out["url"] = redact(str(req.get("url", "")))
-    if "body" in req:
-        out["body"] = redact_obj(req["body"])
-    return out
 
 
 def check_unchanged(expected: Definition, live: Definition) -> None:

@@ -319,24 +319,36 @@ def amlws_register_commands(app: typer.Typer) -> None:
 
 
 @hookspec
-def amlws_before_update(target: Target, definition: Definition, settings: Settings) -> str | None:
-    """Called before any remote change made through ``amlws_update``; may veto it.
+def amlws_before_update(target: Target, definition: Definition, settings: Settings, action: str) -> str | None:
+    """Called before every remote change of every backend; may veto it.
 
-    Not called under ``--what-if``.
+    Every mutating command goes through the change path (:mod:`amlws.safety.change`): updates,
+    rollbacks, retrain and fleet deployments, and also creating, removing and refreshing services
+    and endpoints and adding regional properties. Not called under ``--what-if``.
 
     :param target: the :class:`amlws.model.Target` about to change.
-    :param definition: the :class:`amlws.model.Definition` about to be sent.
-    :returns: ``None`` to allow, or a string giving the reason to veto (the update is not sent;
+    :param definition: the :class:`amlws.model.Definition` about to be sent (update, rollback,
+        retrain, fleet, new; for ``endpoint-add`` the endpoint document sent); for a change that
+        sends no definition (``remove``, ``endpoint-remove``, ``endpoint-refresh``, ``add-region``)
+        the live definition it acts on.
+    :param action: what the change is (history's name for it): ``update``, ``rollback``, ``retrain``,
+        ``fleet``, ``new``, ``remove``, ``endpoint-add``, ``endpoint-remove``, ``endpoint-refresh``,
+        ``add-region``, ``traffic``. Optional (opt-in argument): leave it out to treat every change alike.
+    :returns: ``None`` to allow, or a string giving the reason to veto (nothing is sent;
         amlws exits with the conflict code naming the plugin and the reason).
     """
 
 
 @hookspec
-def amlws_after_update(target: Target, result: UpdateResult, settings: Settings) -> None:
-    """Called after a successful update (audit, notify).
+def amlws_after_update(target: Target, result: UpdateResult, settings: Settings, action: str) -> None:
+    """Called after every successful remote change (audit, notify): the changes
+    ``amlws_before_update`` is asked about.
 
     :param target: the :class:`amlws.model.Target` that changed.
-    :param result: the :class:`amlws.model.UpdateResult`.
+    :param result: the :class:`amlws.model.UpdateResult`; for a change that is not an update its
+        ``definition`` is the state after it (for a delete: the definition that was removed) and
+        ``details`` what history recorded of its outcome.
+    :param action: what the change was (see ``amlws_before_update``); optional (opt-in argument).
     """
 
 

@@ -6,6 +6,10 @@ third-party backend. ``AMLWS_LOAD_PLUGINS`` (comma list; empty = none) restricts
 entry points load; ``AMLWS_DISABLE_PLUGINS`` blocks some. A plugin that fails to import
 gives a warning naming its distribution and the tool carries on; a plugin with a
 misspelt hook fails loudly (``check_pending``).
+
+The host is a dispatcher: typed calls over ``pm.hook`` and nothing else. What happens around a
+remote change (vetoes, history, the changed-since-export check...) is the change path's,
+:mod:`amlws.safety.change`, which uses these calls.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import importlib
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
@@ -26,10 +29,8 @@ from .errors import (
     NoBackendError,
     PluginError,
     UsageError,
-    VetoError,
 )
 from .model import BackendInfo, Definition, ModelLocation, ServiceEndpoints, Target, UpdateResult
-from .safety.modelcheck import check_references
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -141,8 +142,6 @@ class Host:
     def __init__(self, pm: pluggy.PluginManager, settings: Settings) -> None:
         self.pm = pm
         self.settings = settings
-        #: the target whose change (:meth:`update`) a Ctrl-C interrupted: it may still complete remotely
-        self.interrupted_change: Target | None = None
 
     # --- backends --------------------------------------------------------------------
 
@@ -330,7 +329,7 @@ class Host:
         (:meth:`ModelLocation.from_reference`: an Azure ML model version is refused, exit 2) and
         :meth:`patch_ilearner` does the rest, so ``patch-model`` writes what ``patch-ilearner --uri`` writes.
         """
-        if self._implements(definition.backend, "amlws_patch_model"):
+        if self.implements(definition.backend, "amlws_patch_model"):
             return self._call(definition.backend, "amlws_patch_model", Definition, definition=definition, model=model,
                               settings=self.settings, selector=selector)
         return self.patch_ilearner(definition, ModelLocation.from_reference(model), selector=selector, allow_http=allow_http)
@@ -338,7 +337,7 @@ class Host:
     def model_references(self, definition: Definition) -> list[dict[str, str]]:
         """The trained models ``definition`` points at (``amlws_model_reference``); ``[]`` when its
         backend does not say. Each is ``{"name", "selector", "uri"}``; ``uri`` keeps any SAS."""
-        if not self._implements(definition.backend, "amlws_model_reference"):
+        if not self.implements(definition.backend, "amlws_model_reference"):
             return []
         refs = self._call(definition.backend, "amlws_model_reference", list, definition=definition, settings=self.settings)
         if not all(isinstance(r, dict) and isinstance(r.get("uri"), str) for r in refs):
@@ -347,140 +346,25 @@ class Host:
         return [{"name": str(r.get("name") or r.get("selector") or ""), "selector": str(r.get("selector") or r.get("name") or ""),
                  "uri": r["uri"]} for r in refs]
 
-    def update(
-        self,
-        target: Target,
-        definition: Definition,
-        *,
-        action: str = "update",
-        note: str | None = None,
-        check_export: bool = False,
-        live: Definition | None = None,
-        allow_http: bool = False,
-        check_model: bool = False,
-        source_file: str | Path | None = None,
-    ) -> UpdateResult:
-        """Observers may veto; the live definition is read once and saved to the local history
-        (with the planned, redacted requests) before anything is sent; then the backend sends,
-        waits and verifies, and the history entry gets its outcome.
+    def send_update(self, target: Target, definition: Definition, *, live: Definition | None = None) -> UpdateResult:
+        """``amlws_update`` on ``target``'s backend: send, wait, verify. No policy here: commands and
+        workflows change services through :func:`amlws.safety.change.update`, which asks the
+        observers and records history around this call."""
+        return self._call(target.backend, "amlws_update", UpdateResult, target=target, definition=definition,
+                          settings=self.settings, live=live)
 
-        :param action: what the history entry calls this change (``update``, ``rollback``, ``retrain``).
-        :param check_export: refuse with :class:`ConflictError` (exit 5) when the service changed
-            since ``amlws export`` recorded it, or when the definition describes another service
-            (``amlws_check_same_service``), unless ``settings.flags["force"]``.
-        :param live: the live definition when the caller has just read it (it is not read again).
-        :param allow_http: accept a changed trained-model reference over plain http (old samples).
-        :param check_model: ``HEAD`` each changed trained-model blob first (:mod:`amlws.safety.modelcheck`).
-        :param source_file: with ``check_export``, the definition file: refused when ``amlws export``
-            wrote it from another target. Checked after the live read, so a missing target is
-            exit 3 (not found) before any exit 5 about the file's origin.
-        """
-        if definition.backend != target.backend:
-            raise UsageError(
-                f"the definition is a {definition.backend} definition but the target is a {target.backend} target",
-                hint="export the definition from the service you are updating",
-            )
-        self.check_vetoes(target, definition)
-        can_plan = self._implements(target.backend, "amlws_plan_update")
-        if can_plan and live is None:
-            self.plan_update(target, definition)  # the backend's local checks first: a bad definition sends nothing
-        if live is None and self._implements(target.backend, "amlws_get_definition"):
-            live = self.get_definition(target)
-        if check_export and source_file is not None:
-            from .safety.rollback import check_file_source
-
-            check_file_source(target, source_file, force=bool((self.settings.flags or {}).get("force")))
-        if check_export and live is not None:
-            self.check_unchanged_since_export(target, live)
-            self.check_same_service(target, definition, live)
-        if live is not None:
-            from .safety.rollback import restore_masked
-
-            definition = restore_masked(definition, live)  # secrets masked by export, unchanged on the service
-        model_check = check_references(self, definition, live, allow_http=allow_http, head=check_model)
-        request = self.plan_update(target, definition, live=live) if can_plan else None
-        from .safety.history import History
-
-        try:
-            with History().change(target.id, target.backend, live.document if live is not None else None, action=action,
-                                  request=request, note=note) as entry:
-                result = self._call(target.backend, "amlws_update", UpdateResult, target=target, definition=definition,
-                                    settings=self.settings, live=live)
-                entry["outcome"] = {"verified": result.verified, "modelUri": result.model_uri}
-                entry["unchanged"] = not result.changed  # nothing to roll back to: no revision
-        except KeyboardInterrupt:
-            self.interrupted_change = target  # the CLI says the change may still complete on the service
-            raise
-        if model_check:
-            result.details["modelCheck"] = model_check
-        self._after_change(target, result.definition)
-        self.notify_after_update(target, result)
-        return result
-
-    def _implements(self, backend: str, hook: str) -> bool:
+    def implements(self, backend: str, hook: str) -> bool:
+        """Whether ``backend``'s plugin implements ``hook`` (optional hooks: plan, read, export...)."""
         plugin = self._backend_plugin(backend)
         return any(h.name == hook for h in self.pm.get_hookcallers(plugin) or [])
-
-    def fingerprint(self, definition: Definition) -> str:
-        """The fingerprint ``amlws export`` records: the canonical JSON of the export document."""
-        import hashlib
-
-        from .model import canonical_json
-
-        if self._implements(definition.backend, "amlws_export"):
-            document = self.export(definition)
-            return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
-        return definition.fingerprint()
-
-    def check_unchanged_since_export(self, target: Target, live: Definition) -> None:
-        """Optimistic concurrency: :class:`ConflictError` (exit 5) when ``live`` differs from what
-        ``amlws export`` last recorded for ``target`` (no record: nothing to compare, passes)."""
-        from .errors import ConflictError
-        from .safety.history import exported_fingerprint
-
-        if (self.settings.flags or {}).get("force"):
-            return
-        expected = exported_fingerprint(target.id)
-        if expected is None or expected == self.fingerprint(live):
-            return
-        raise ConflictError(
-            f"{target.id} changed since it was exported",
-            hint="export it again and re-apply your change (amlws diff TARGET --file FILE shows what changed), or pass --force",
-        )
 
     def same_service_difference(self, definition: Definition, live: Definition) -> str:
         """``""`` when ``definition`` describes the live service, else the backend's summary of the
         difference (``amlws_check_same_service``; a backend without it compares nothing)."""
-        if not self._implements(definition.backend, "amlws_check_same_service"):
+        if not self.implements(definition.backend, "amlws_check_same_service"):
             return ""
         return self._call(definition.backend, "amlws_check_same_service", str, definition=definition, live=live,
                           settings=self.settings)
-
-    def check_same_service(self, target: Target, definition: Definition, live: Definition) -> None:
-        """:class:`ConflictError` (exit 5) when ``definition`` describes another service than ``live``
-        (sending it would retitle and rewire the live one), unless ``settings.flags["force"]``."""
-        from .errors import ConflictError
-
-        if (self.settings.flags or {}).get("force"):
-            return
-        difference = self.same_service_difference(definition, live)
-        if difference:
-            raise ConflictError(
-                f"the definition does not describe {target.id}: {difference}",
-                hint="export the definition from this service (amlws export TARGET -f FILE) and patch that, "
-                "or pass --force to send it anyway",
-            )
-
-    def _after_change(self, target: Target, definition: Definition | None) -> None:
-        """After our own change, what the last export recorded is superseded by the new live state."""
-        from .safety.history import exported_fingerprint, record_export
-
-        if definition is None or exported_fingerprint(target.id) is None:
-            return
-        try:
-            record_export(target.id, self.fingerprint(definition))
-        except (AmlwsError, OSError) as exc:  # the change itself succeeded
-            log.warning("cannot record the new fingerprint of %s: %s", target.id, exc)
 
     def plan_update(self, target: Target, definition: Definition, *, live: Definition | None = None) -> list[dict[str, Any]]:
         """The requests ``update`` would send (``--what-if``); nothing is sent. ``live``: the target's
@@ -502,7 +386,7 @@ class Host:
 
         :raises UsageError: the backend cannot tell (it does not implement the hook): pass the URL instead.
         """
-        if not self._implements(target.backend, "amlws_service_endpoints"):
+        if not self.implements(target.backend, "amlws_service_endpoints"):
             raise UsageError(
                 f"backend {target.backend!r} cannot find the BES/RRS URLs of {target.id}",
                 hint="give the BES/RRS URL instead (--url; for retrain: --training-service URL, --smoke-url)",
@@ -515,25 +399,22 @@ class Host:
             register_secret(result.api_key)
         return result
 
-    def check_vetoes(self, target: Target, definition: Definition) -> None:
-        """Ask every ``amlws_before_update`` observer; the first reason given vetoes.
-
-        :raises VetoError: (exit 5) naming the plugin and its reason.
-        """
+    def ask_before_update(self, target: Target, definition: Definition, *, action: str = "update") -> tuple[str, str] | None:
+        """Ask every ``amlws_before_update`` observer (last registered first) about a change;
+        ``(plugin name, reason)`` of the first that gives a reason, else ``None``."""
         for impl in reversed(_plain_impls(self.pm.hook.amlws_before_update)):
-            reason = _call_impl(impl, "amlws_before_update", target=target, definition=definition, settings=self.settings)
+            reason = _call_impl(impl, "amlws_before_update", target=target, definition=definition, settings=self.settings,
+                                action=action)
             if reason:
-                raise VetoError(
-                    f"plugin {impl.plugin_name!r} vetoed the update of {target.id}: {reason}",
-                    hint=f"resolve what the plugin reports, or set AMLWS_DISABLE_PLUGINS={impl.plugin_name}",
-                )
+                return str(impl.plugin_name), str(reason)
+        return None
 
-    def notify_after_update(self, target: Target, result: UpdateResult) -> None:
-        """Tell every observer; the change is made, so an observer's failure is only a warning."""
+    def notify_after_update(self, target: Target, result: UpdateResult, *, action: str = "update") -> None:
+        """Tell every ``amlws_after_update`` observer; the change is made, so a failure is only a warning."""
         for impl in reversed(_plain_impls(self.pm.hook.amlws_after_update)):
             try:
-                _call_impl(impl, "amlws_after_update", target=target, result=result, settings=self.settings)
-            except Exception as exc:  # noqa: BLE001 - the update itself succeeded
+                _call_impl(impl, "amlws_after_update", target=target, result=result, settings=self.settings, action=action)
+            except Exception as exc:  # noqa: BLE001 - the change itself succeeded
                 log.warning("plugin %r failed in amlws_after_update (%s: %s); the update itself succeeded",
                             impl.plugin_name, type(exc).__name__, exc)
 
@@ -548,7 +429,7 @@ class Host:
     def summarize(self, definition: Definition) -> dict[str, Any] | None:
         """The backend's short summary of ``definition`` for table output (``amlws_summarize``), or
         ``None`` when it gives none."""
-        if not self._implements(definition.backend, "amlws_summarize"):
+        if not self.implements(definition.backend, "amlws_summarize"):
             return None
         return self._call(definition.backend, "amlws_summarize", dict, definition=definition, settings=self.settings)
 

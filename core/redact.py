@@ -183,3 +183,12 @@ def redact_obj(obj: Any, *, in_place: bool = False) -> Any:
 def redact_sas(token: str) -> str:
     """Mask only the signature of a SAS token, keeping its expiry and permissions readable."""
     return re.sub(r"(?i)(\bsig=)[^&]+", r"\1" + MASK, token)
+
+
+def redact_request(req: dict[str, Any]) -> dict[str, Any]:
+    """A planned request (``{"method", "url", "body"}``) as ``--what-if`` prints it and history saves it."""
+    out = dict(req)
+    out["url"] = redact(str(req.get("url", "")))
+    if "body" in req:
+        out["body"] = redact_obj(req["body"])
+    return out

@@ -229,6 +229,9 @@ def main(argv: list[str] | None = None, *, pm: Any = None) -> int:
         return 0
     debug = "--debug" in args
     code = 0
+    change = sys.modules.get("amlws.safety.change")  # not imported: no change was made (start-up stays light)
+    if change is not None:
+        change.forget_interrupted()  # an earlier in-process run's interrupted change is not this one's
     try:
         from ..output import setup_logging
 
@@ -275,8 +278,8 @@ def _interrupted_line() -> str:
     (the service carries on with a long-running operation) and how to undo it."""
     from ..redact import redact
 
-    host = _context._host if _context is not None else None
-    target = getattr(host, "interrupted_change", None)
+    change = sys.modules.get("amlws.safety.change")  # not imported: no change was made
+    target = change.interrupted_target() if change is not None else None
     if target is None:
         return "error: interrupted (fix: run the command again)\n"
     return redact(f"error: interrupted (fix: the change may still complete on the service: check it with amlws get {target.id}; "

@@ -197,8 +197,8 @@ def update_cmd(
         ctx.emit(plan, table=_print_plan)
         return
     ctx.confirm(f"Update {t.id}?")
-    result = ctx.host.update(t, definition, check_export=True, allow_http=allow_http, check_model=check_model,
-                             source_file=service_updates)
+    result = api.update(ctx.host, t, definition, check_export=True, allow_http=allow_http, check_model=check_model,
+                        source_file=service_updates)
     ctx.emit(result.to_dict())
 
 

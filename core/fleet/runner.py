@@ -101,7 +101,7 @@ class _LimitedHost:
     def __init__(self, host: Any, slots: _Slots) -> None:
         self._host = host
         self.settings = host.settings
-        for name in ("get_definition", "update", "ensure_target"):
+        for name in ("get_definition", "send_update", "ensure_target"):
             inner = getattr(host, name, None)
             if inner is not None:
                 setattr(self, name, self._limit(inner, slots))
@@ -395,16 +395,16 @@ class FleetRunner:
     def _patch_only(self, row: FleetRow, target: Any) -> dict[str, Any]:
         from ..model import ModelLocation
 
-        host = self.limited_host
+        host: Any = self.limited_host  # the Host, its management calls limited (duck-typed)
         location = ModelLocation.from_uri(str(row.model))
         if self.opt.what_if:
             return {"status": PLANNED}
         self._note(row, "deploying")
         live = host.get_definition(target)
         patched = host.patch_ilearner(live, location, selector=row.selector)
-        from ..studio.retrain import _update_options
+        from ..safety.change import update
 
-        result = host.update(target, patched, **_update_options(host, live=live, action=self.opt.action, note=f"fleet row {row.key}"))
+        result = update(host, target, patched, live=live, action=self.opt.action, note=f"fleet row {row.key}")
         return {"verified": result.verified, "modelUri": result.model_uri}
 
 

@@ -1,12 +1,12 @@
 """History, diff and rollback as library functions (``amlws history|diff|rollback`` are thin over these).
 
 - :func:`note_export` remembers what ``amlws export`` wrote, for the changed-since-export check
-  of ``amlws update`` (:meth:`amlws.host.Host.check_unchanged_since_export`), and which target the
+  of ``amlws update`` (:func:`amlws.safety.change.check_unchanged_since_export`), and which target the
   file came from (:func:`check_file_source` refuses to send it to another one);
 - :func:`history` lists a target's revisions (the definitions saved before each change);
 - :func:`diff` is a unified diff of canonical JSON between the live definition and a revision
   or a local file;
-- :func:`rollback` restores a revision through the normal update path (:meth:`Host.update`),
+- :func:`rollback` restores a revision through the change path (:func:`amlws.safety.change.update`),
   which records its own history entry first.
 
 History files never hold secrets: API keys are removed and SAS signatures, storage keys and
@@ -20,26 +20,31 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import AmlwsError, ConflictError, NotFoundError, UsageError
+from ..documents import load_definition
+from ..errors import AmlwsError, NotFoundError, UsageError
 from ..model import Definition, ModelLocation, Target, canonical_json
-from ..redact import MASK, redact_obj
+from ..redact import redact_obj, redact_request
+from .change import check_file_source, fingerprint, update
 from .history import History, file_source, record_export, record_file_source, safe_definition
+from .unmask import is_masked, restore_masked, unmask
 
 log = logging.getLogger("amlws")
 
-__all__ = ["carry_file_source", "check_file_source", "diff", "history", "note_export", "rollback", "unmask"]
+#: ``check_file_source`` (in :mod:`.change`) and ``unmask``/``restore_masked``/``is_masked`` (in :mod:`.unmask`)
+#: stay importable from here, where they used to live.
+__all__ = ["carry_file_source", "check_file_source", "diff", "history", "is_masked", "note_export", "restore_masked",
+           "rollback", "unmask"]
 
 
 def note_export(host: Any, target: Target, definition: Definition, *, file: str | None = None) -> None:
     """Record the fingerprint of an exported definition, and the file's source target (never fails
     the export itself)."""
     try:
-        record_export(target.id, host.fingerprint(definition), file=file)
+        record_export(target.id, fingerprint(host, definition), file=file)
         if file is not None:
             record_file_source(file, target.id)
     except (AmlwsError, OSError) as exc:
@@ -54,24 +59,6 @@ def carry_file_source(source_file: str | Path, written: str | Path) -> None:
             record_file_source(written, origin)
     except (AmlwsError, OSError) as exc:
         log.warning("cannot record where %s came from: %s", written, exc)
-
-
-def check_file_source(target: Target, file: str | Path, *, force: bool = False) -> None:
-    """Refuse (:class:`ConflictError`, exit 5) to send a file ``amlws export`` wrote from another target.
-
-    Sending another service's definition retitles and rewires the live service (issue 12.4). A
-    file with no record (written by hand, by PowerShell, on another machine) passes: the backend's
-    content check (:meth:`Host.check_same_service`) still compares it with the live service.
-    """
-    if force:
-        return
-    origin = file_source(file)
-    if origin is not None and origin.lower() != target.id.lower():
-        raise ConflictError(
-            f"{file} was exported from {origin}, not from {target.id}",
-            hint="export the definition of this service (amlws export TARGET -f FILE) and patch that, "
-            "or pass --force to send it anyway",
-        )
 
 
 def history(host: Any, target: Target, *, revision: int | None = None) -> Any:
@@ -130,8 +117,6 @@ def diff(host: Any, target: Target, *, revision: int | None = None, file: str | 
         raise UsageError("give at most one of --revision and --file",
             hint='compare with a revision (--revision N) or with a local file (--file FILE), not both')
     if file is not None:
-        from ..api import load_definition
-
         local = load_definition(host, input_file=file, backend=target.backend)
         live = host.get_definition(target)
         old, new, tofile = redact_obj(host.export(live)), redact_obj(local.document), str(file)
@@ -152,72 +137,6 @@ def view(host: Any, backend: str, document: Any) -> Any:
         return host.export(Definition(backend, document))
     except AmlwsError:
         return document
-
-
-def unmask(saved: Any, live: Any, *, sas_token: str | None = None, path: str = "") -> tuple[Any, list[str]]:
-    """Put back the secrets history masked: from ``live`` where unchanged, else ``sas_token`` for SAS.
-
-    :returns: the restored document and the paths of masked values that could not be restored
-        (other than SAS, such values are dropped: the service keeps its current one).
-    """
-    lost: list[str] = []
-
-    def walk(node: Any, current: Any, where: str, key: str | None) -> Any:
-        if isinstance(node, dict):
-            out = {}
-            for k, v in node.items():
-                cur = current.get(k) if isinstance(current, dict) else None
-                value = walk(v, cur, f"{where}.{k}" if where else str(k), k)
-                if value is _DROP:
-                    continue
-                out[k] = value
-            return out
-        if isinstance(node, list):
-            return [walk(v, current[i] if isinstance(current, list) and i < len(current) else None, f"{where}[{i}]", key)
-                    for i, v in enumerate(node)]
-        if not isinstance(node, str) or not is_masked(node):
-            return node
-        if isinstance(current, str) and _masked(key, current) == node:
-            return current  # the live service still has this secret
-        is_sas = "sig=" + MASK in node or (key or "").lower() == "sasblobtoken"
-        if is_sas and sas_token:
-            token = sas_token.lstrip("?")
-            if (key or "").lower() == "sasblobtoken":
-                return "?" + token if node.startswith("?") else token
-            return node.split("?", 1)[0] + "?" + token
-        if is_sas:
-            lost.append(where)
-            return node
-        log.warning("%s was masked in history and differs on the service: it is left out (the service keeps its value)", where)
-        return _DROP
-
-    return walk(saved, live, path, None), lost
-
-
-_DROP = object()
-_MASKED_PART = re.compile(r"(?i)(sig=|AccountKey=|SharedAccessSignature=|bearer\s+)" + re.escape(MASK))
-
-
-def is_masked(value: str) -> bool:
-    """Whether amlws masked a secret in ``value`` (a whole masked value, or a masked SAS/key inside it)."""
-    return value == MASK or bool(_MASKED_PART.search(value))
-
-
-def restore_masked(definition: Definition, live: Definition) -> Definition:
-    """Put the live service's secrets back where an exported definition has them masked
-    (``sig=***``: ``amlws export`` never writes secrets unless ``--include-keys``).
-
-    :raises UsageError: a masked SAS whose blob the live service no longer uses (nothing to restore it from).
-    """
-    restored, lost = unmask(definition.document, live.document)
-    if lost:
-        raise UsageError(
-            f"the definition has masked SAS signatures (sig={MASK}) for models the service does not use now: {', '.join(lost)}",
-            hint="run amlws patch-ilearner again with the model's full SAS URI, or export with --include-keys",
-        )
-    if restored == definition.document:
-        return definition
-    return Definition(definition.backend, restored, definition.target)
 
 
 def fresh_model_sas(host: Any, backend: str, document: Any, live_document: Any) -> tuple[Any, list[str]]:
@@ -247,10 +166,6 @@ def fresh_model_sas(host: Any, backend: str, document: Any, live_document: Any) 
     return unmask(definition.document, live_document)
 
 
-def _masked(key: str | None, value: str) -> Any:
-    return redact_obj({key: value})[key] if key is not None else redact_obj(value)
-
-
 def rollback(
     host: Any,
     target: Target,
@@ -262,7 +177,7 @@ def rollback(
 ) -> dict[str, Any]:
     """Restore the definition saved in revision ``to`` (default: the latest, i.e. undo the last change).
 
-    Goes through :meth:`Host.update` (vetoes, a new history entry, the backend's wait and verify).
+    Goes through the change path (:func:`amlws.safety.change.update`: vetoes, a new history entry, the backend's wait and verify).
     With ``what_if`` it returns the requests and the diff and sends nothing that changes state.
     """
     store = History()
@@ -272,7 +187,7 @@ def rollback(
     if saved is None:
         if entry.get("action") in ("new", "endpoint-add"):
             raise UsageError(f"revision {revision} of {target.id} was recorded before it existed: there is nothing to restore",
-                             hint="to undo its creation, remove it (amlws remove / amlws classic endpoints remove)")
+                             hint=f"to undo its creation, remove it with its backend's commands (amlws {target.backend} --help)")
         raise UsageError(f"revision {revision} of {target.id} holds no definition (the backend could not read it)",
                          hint="pick another revision with --to (amlws history TARGET)")
     if entry.get("backend") and entry["backend"] != target.backend:
@@ -285,9 +200,9 @@ def rollback(
             raise
         raise NotFoundError(
             f"{target.id} does not exist any more, so revision {revision} cannot be restored by an update: {exc.message}",
-            hint=(f"re-add the endpoint (amlws classic endpoints add), then amlws rollback TARGET --to {revision}"
-                  if target.backend == "classic" else
-                  f"re-create it from the revision: amlws history TARGET --revision {revision} -o json, then amlws new"),
+            # backend-neutral: each backend's own commands (its group) know how to re-create its targets
+            hint=f"re-create it with its backend's commands (amlws {target.backend} --help; amlws history TARGET "
+                 f"--revision {revision} -o json holds its definition), then amlws rollback TARGET --to {revision}",
         ) from None
     restored, lost = unmask(saved, live.document, sas_token=sas_token)
     if lost:
@@ -305,13 +220,11 @@ def rollback(
         return {**base, "rolledBack": False, "message": f"{target.id} already matches revision {revision}; nothing sent"}
     definition = Definition(target.backend, restored, target)
     if what_if:
-        from ..api import redact_request
-
         requests = host.plan_update(target, definition, live=live)
         return {**base, "whatIf": True, "requests": [redact_request(r) for r in requests]}
     if confirm is not None:
         confirm(f"Roll {target.id} back to revision {revision} ({entry.get('time')})?")
-    result = host.update(target, definition, action="rollback", note=f"rollback to revision {revision}", live=live)
+    result = update(host, target, definition, action="rollback", note=f"rollback to revision {revision}", live=live)
     return {**base, "rolledBack": True, "verified": result.verified, "modelUri": result.model_uri,
             "message": f"{target.id} restored to revision {revision}"}
 

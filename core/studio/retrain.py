@@ -33,6 +33,7 @@ from typing import Any
 from ..errors import AmlwsError, NotFoundError, UsageError
 from ..model import ModelLocation, parse_sas_time
 from ..redact import redact, redact_obj
+from ..safety.change import update
 
 log = logging.getLogger("amlws.studio.retrain")
 
@@ -287,7 +288,7 @@ def retrain(
             return dict(out)
         ask(f"Update {target.id} with the new model?")
         say(f"deploying the new model to {target.id}")
-        result = host.update(target, patched, **_update_options(host, live=definition, action="retrain", note=f"run {run_id}"))
+        result = update(host, target, patched, live=definition, action="retrain", note=f"run {run_id}")
         steps["deploy"] = result.to_dict()
         out["status"] = "deployed"
 
@@ -299,18 +300,6 @@ def retrain(
     except AmlwsError as exc:
         _with_result(exc, out)
         raise
-
-
-def _update_options(host: Any, **wanted: Any) -> dict[str, Any]:
-    """The keyword arguments of :meth:`Host.update` this host accepts (history ``action``/``note``,
-    the ``live`` definition just read so it is not read again)."""
-    import inspect
-
-    try:
-        params = inspect.signature(host.update).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        return {}
-    return {k: v for k, v in wanted.items() if k in params}
 
 
 def _with_result(exc: AmlwsError, out: dict[str, Any]) -> AmlwsError:

@@ -133,7 +133,7 @@ def new_cmd(
         _what_if(ctx, t, plan, api.definition_diff(None, plan[-2]["body"], fromfile="(none)", tofile=t.id))
         return
     ctx.confirm(f"Create web service {t.id}" + (" (overwriting it if it exists)?" if force else "?"))
-    created = create(t, definition, ctx.settings, location=location, force=force)
+    created = create(ctx.host, t, definition, location=location, force=force)
     ctx.emit(created.document, table=lambda _: _summary(created))
 
 
@@ -157,7 +157,7 @@ def remove_cmd(
         _what_if(ctx, t, plan_remove(t, ctx.settings))
         return
     ctx.confirm(f"Delete web service {t.id}? This cannot be undone")
-    remove(t, ctx.settings)
+    remove(ctx.host, t)
     ctx.emit({"target": t.id, "removed": True})
 
 
@@ -205,7 +205,7 @@ def add_region_cmd(
         _what_if(ctx, t, plan_add_region(t, ctx.settings, region))
         return
     ctx.confirm(f"Create regional properties of {t.id} for {region}?")
-    definition = add_region(t, ctx.settings, region)
+    definition = add_region(ctx.host, t, region)
     ctx.emit(definition.document, table=lambda _: _summary(definition))
 
 

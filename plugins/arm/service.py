@@ -13,6 +13,7 @@ from typing import Any
 
 from amlws.errors import ConflictError, NotFoundError, OperationFailed, UsageError
 from amlws.model import Definition, ServiceEndpoints, Target, UpdateResult
+from amlws.safety.change import Change, apply, sent
 
 from . import definition as defs
 from .ids import build_id, target_parts
@@ -231,12 +232,15 @@ def plan_create(target: Target, definition: Definition, settings: Any, *, locati
     return plan
 
 
-def create(target: Target, definition: Definition, settings: Any, *, location: str | None, force: bool = False) -> Definition:
-    """``New-AzMlWebService``: GET, PUT (+LRO); refuses to overwrite an existing service unless ``force``,
-    and saves an existing one to the local history before overwriting it."""
-    from amlws.safety.history import History
+def create(host: Any, target: Target, definition: Definition, *, location: str | None, force: bool = False) -> Definition:
+    """``New-AzMlWebService``: GET, PUT (+LRO) through the change path (observers, history); refuses to
+    overwrite an existing service unless ``force``, and then saves the existing one to history first.
 
-    body = json.dumps(create_body(definition, location), ensure_ascii=False).encode("utf-8")
+    :param host: the :class:`amlws.host.Host` whose observers are asked (``amlws_before_update``, action ``new``).
+    """
+    settings = host.settings
+    document = create_body(definition, location)
+    body = json.dumps(document, ensure_ascii=False).encode("utf-8")
     with _client(settings, target) as client:
         try:
             current = client.get(target.id)
@@ -247,22 +251,32 @@ def create(target: Target, definition: Definition, settings: Any, *, location: s
                 f"{target.id} exists; PUT would overwrite it without recovery",
                 hint="use amlws update to change it, or pass --force to overwrite it",
             )
-        plan = plan_create(target, definition, settings, location=location, force=force)
-        with History().change(target.id, BACKEND, current, action="new", request=plan,
-                              note=None if current is not None else "the web service did not exist") as entry:
+        change = Change(target, "new", Definition(BACKEND, document, target), current,
+                        plan_create(target, definition, settings, location=location, force=force),
+                        note=None if current is not None else "the web service did not exist")
+
+        def put() -> Any:
             final = client.put(target.id, body)
-            entry["outcome"] = {"provisioningState": (final.get("properties") or {}).get("provisioningState")}
-    return Definition(BACKEND, final, target)
+            state = (final.get("properties") or {}).get("provisioningState")
+            created = Definition(BACKEND, final, target)
+            return sent(change, created, outcome={"provisioningState": state}, requests=len(client.wire),
+                        verification=f"the service reports provisioningState {state or 'unknown'}", after=created)
+
+        return apply(host, change, put).definition
 
 
-def remove(target: Target, settings: Any) -> None:
-    """``Remove-AzMlWebService``: GET (saved to the local history), DELETE (+LRO)."""
-    from amlws.safety.history import History
-
-    with _client(settings, target) as client:
+def remove(host: Any, target: Target) -> None:
+    """``Remove-AzMlWebService``: GET (saved to the local history), DELETE (+LRO), through the change path
+    (observers are shown the live definition, action ``remove``)."""
+    with _client(host.settings, target) as client:
         current = client.get(target.id)
-        with History().change(target.id, BACKEND, current, action="remove", request=plan_remove(target, settings)):
+        change = Change(target, "remove", None, current, plan_remove(target, host.settings))
+
+        def delete() -> Any:
             client.delete(target.id)
+            return sent(change, requests=len(client.wire), verification="the DELETE completed")
+
+        apply(host, change, delete)
 
 
 def list_keys(target: Target, settings: Any) -> dict[str, Any]:
@@ -271,14 +285,24 @@ def list_keys(target: Target, settings: Any) -> dict[str, Any]:
         return client.list_keys(target.id)
 
 
-def add_region(target: Target, settings: Any, region: str) -> Definition:
-    """``Add-AzMlWebServiceRegionalProperty``: POST CreateRegionalBlob (+LRO), then GET ?region=."""
+def add_region(host: Any, target: Target, region: str) -> Definition:
+    """``Add-AzMlWebServiceRegionalProperty``: GET (saved to the local history), POST CreateRegionalBlob
+    (+LRO), then GET ?region=, through the change path (observers are shown the live definition,
+    action ``add-region``)."""
     if not region or not region.strip():
         raise UsageError("--region is required", hint="e.g. --region 'Southeast Asia'")
-    with _client(settings, target) as client:
-        client.create_regional_blob(target.id, region)
-        document = client.get(target.id, region=region)
-    return Definition(BACKEND, document, target)
+    with _client(host.settings, target) as client:
+        current = client.get(target.id)
+        change = Change(target, "add-region", None, current, plan_add_region(target, host.settings, region),
+                        note=f"region {region}")
+
+        def post() -> Any:
+            client.create_regional_blob(target.id, region)
+            regional = Definition(BACKEND, client.get(target.id, region=region), target)
+            return sent(change, regional, outcome={"region": region}, requests=len(client.wire),
+                        verification=f"the service reports the web service in {region}")
+
+        return apply(host, change, post).definition
 
 
 def plan_add_region(target: Target, settings: Any, region: str) -> list[dict[str, Any]]:
@@ -288,6 +312,7 @@ def plan_add_region(target: Target, settings: Any, region: str) -> list[dict[str
 
     base = arm_endpoint(settings) + target.id
     return [
+        {"method": "GET", "url": f"{base}?api-version={defs.API_VERSION}", "purpose": "save the web service to the local history"},
         {"method": "POST", "url": f"{base}/CreateRegionalBlob?region={quote(region)}&api-version={defs.API_VERSION}"},
         {"method": "GET", "url": "<Azure-AsyncOperation URL of the POST response>", "purpose": "poll until Succeeded or Failed"},
         {"method": "GET", "url": f"{base}?api-version={defs.API_VERSION}&region={quote(region)}"},

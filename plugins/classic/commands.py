@@ -136,7 +136,7 @@ def register(app: typer.Typer) -> None:
 
         ctx = _ctx(config_file)
         ref = _ref(ctx, url, workspace, service, None, location).with_endpoint(None)
-        _emit_message(ctx, ops.remove_service(ctx.settings, ref, what_if=ctx.settings.what_if, confirm=_confirm(ctx)))
+        _emit_message(ctx, ops.remove_service(ctx.host, ref, what_if=ctx.settings.what_if, confirm=_confirm(ctx)))
 
     @endpoints.command("list")
     def endpoints_list(url: UrlArg = None, workspace: WorkspaceOpt = None, service: ServiceOpt = None,
@@ -194,7 +194,7 @@ def register(app: typer.Typer) -> None:
 
         ctx = _ctx(config_file)
         ref = _ref(ctx, url, workspace, service, endpoint, location, need_endpoint=True)
-        data = ops.add_endpoint(ctx.settings, ref, description=description, throttle_level=throttle_level,
+        data = ops.add_endpoint(ctx.host, ref, description=description, throttle_level=throttle_level,
                                 max_concurrent_calls=max_concurrent_calls, prevent_update=prevent_update,
                                 what_if=ctx.settings.what_if, confirm=_confirm(ctx))
         _emit_message(ctx, data)
@@ -212,7 +212,7 @@ def register(app: typer.Typer) -> None:
 
         ctx = _ctx(config_file)
         ref = _ref(ctx, url, workspace, service, endpoint, location, need_endpoint=True)
-        _emit_message(ctx, ops.remove_endpoint(ctx.settings, ref, what_if=ctx.settings.what_if, confirm=_confirm(ctx)))
+        _emit_message(ctx, ops.remove_endpoint(ctx.host, ref, what_if=ctx.settings.what_if, confirm=_confirm(ctx)))
 
     @endpoints.command("refresh")
     def endpoints_refresh(
@@ -234,7 +234,7 @@ def register(app: typer.Typer) -> None:
 
         ctx = _ctx(config_file)
         ref = _ref(ctx, url, workspace, service, endpoint, location, need_endpoint=True)
-        _emit_message(ctx, ops.refresh_endpoint(ctx.settings, ref, overwrite_resources=overwrite_resources,
+        _emit_message(ctx, ops.refresh_endpoint(ctx.host, ref, overwrite_resources=overwrite_resources,
                                                 what_if=ctx.settings.what_if, confirm=_confirm(ctx)))
 
     @config.command("import")

@@ -1,6 +1,7 @@
 """Library functions behind ``amlws classic services|endpoints``: one per AzureMLPS cmdlet.
 
-Each takes the invocation's settings and a :class:`~amlws.plugins.classic.targets.ClassicRef`,
+Each takes the invocation's settings (the mutating ones: the :class:`amlws.host.Host`, whose
+observers the change path asks) and a :class:`~amlws.plugins.classic.targets.ClassicRef`,
 checks every client-side rule *before* sending anything, and returns plain dicts. With
 ``what_if=True`` they return the requests they would send and send nothing.
 """
@@ -11,6 +12,8 @@ import logging
 from typing import Any
 
 from amlws.errors import ConflictError, UsageError
+from amlws.model import Definition
+from amlws.safety.change import Change, apply, sent
 
 from .backend import is_default_endpoint, make_client, normalise, refuse_default, strip_keys
 from .client import refresh_body
@@ -20,12 +23,6 @@ log = logging.getLogger("amlws.classic")
 
 THROTTLE_LEVELS = ("Low", "High")
 LOW_THROTTLE_WARNING = "When ThrottleLevel is set to Low, MaxConcurrentCalls is automatically set to the default value of 4."
-
-
-def _history() -> Any:
-    from amlws.safety.history import History
-
-    return History()
 
 
 def _read_endpoint(client: Any, ref: ClassicRef) -> dict[str, Any] | None:
@@ -69,18 +66,36 @@ def get_service(settings: Any, ref: ClassicRef, *, http: Any = None) -> dict[str
         return client.get_service(ref)
 
 
-def remove_service(settings: Any, ref: ClassicRef, *, what_if: bool = False, confirm: Any = None, http: Any = None) -> dict[str, Any]:
+def _change(host: Any, ref: ClassicRef, action: str, live: dict[str, Any] | None, requests: list[dict[str, Any]],
+            send: Any, *, sends: dict[str, Any] | None = None, note: str | None = None) -> Any:
+    """``send()`` through the change path (observers, history before and after): ``sends`` is the
+    document the change sends, if any (observers are otherwise shown ``live``); ``send`` returns the
+    history outcome (a ``dict``), or ``None`` for the service's "nothing changed"."""
+    target = ref.to_target()
+    change = Change(target, action, Definition("classic", sends, target) if sends is not None else None, live, requests, note)
+
+    def made() -> Any:
+        outcome = send()
+        return sent(change, outcome=outcome or {}, changed=outcome is not None, verification="the service accepted the request")
+
+    return apply(host, change, made)
+
+
+def remove_service(host: Any, ref: ClassicRef, *, what_if: bool = False, confirm: Any = None, http: Any = None) -> dict[str, Any]:
     ref.validate()
     if what_if:
         return _plan(("DELETE", ref.service_url, None))
-    with make_client(settings, http) as client:
+    with make_client(host.settings, http) as client:
         svc = client.get_service(ref)
         name = svc.get("Name") or ref.service
         if confirm:
             confirm(f"Remove web service {name!r} ({ref.service}) and all its endpoints?")
-        with _history().change(ref.id, "classic", strip_keys(svc), action="remove",
-                               request=_plan(("DELETE", ref.service_url, None))["requests"]):
+        def delete() -> dict[str, Any]:
             client.delete_service(ref)
+            return {}
+
+        _change(host, ref.with_endpoint(None), "remove", strip_keys(svc), _plan(("DELETE", ref.service_url, None))["requests"],
+                delete)
     return {"webService": ref.service, "name": name, "removed": True, "message": f'Web service "{name}" was removed.'}
 
 
@@ -135,7 +150,7 @@ def add_endpoint_body(
 
 
 def add_endpoint(
-    settings: Any,
+    host: Any,
     ref: ClassicRef,
     *,
     description: str | None = None,
@@ -154,12 +169,17 @@ def add_endpoint(
         return _plan(("GET", ref.endpoint_url, None), ("PUT", ref.endpoint_url, body))
     if confirm:
         confirm(f"Add endpoint {ref.endpoint!r} to web service {ref.service}?")
-    with make_client(settings, http) as client:
+    with make_client(host.settings, http) as client:
         current = _read_endpoint(client, ref)  # saved to the local history: a PUT changes an existing endpoint
-        with _history().change(ref.id, "classic", current, action="endpoint-add",
-                               request=_plan(("PUT", ref.endpoint_url, body))["requests"],
-                               note=None if current is not None else "the endpoint did not exist"):
-            created = client.add_endpoint(ref, body)
+        answer: dict[str, Any] = {}
+
+        def put() -> dict[str, Any]:
+            answer["created"] = client.add_endpoint(ref, body)
+            return {}
+
+        _change(host, ref, "endpoint-add", current, _plan(("PUT", ref.endpoint_url, body))["requests"], put, sends=body,
+                note=None if current is not None else "the endpoint did not exist")
+        created = answer["created"]
     out: dict[str, Any] = {
         "webService": ref.service,
         "endpoint": ref.endpoint,
@@ -177,7 +197,7 @@ def _default_name(client: Any, ref: ClassicRef) -> tuple[str, dict[str, Any]]:
     return str(svc.get("DefaultEndpointName") or "default"), svc
 
 
-def remove_endpoint(settings: Any, ref: ClassicRef, *, what_if: bool = False, confirm: Any = None, http: Any = None) -> dict[str, Any]:
+def remove_endpoint(host: Any, ref: ClassicRef, *, what_if: bool = False, confirm: Any = None, http: Any = None) -> dict[str, Any]:
     """DELETE an endpoint; refuses the default endpoint while the service has others (REFERENCE §3.8)."""
     ref.validate()
     url = ref.endpoint_url
@@ -185,7 +205,7 @@ def remove_endpoint(settings: Any, ref: ClassicRef, *, what_if: bool = False, co
         plan = _plan(("GET", ref.service_url, None), ("GET", url, None), ("DELETE", url, None))
         plan["note"] = "the first GET checks that this is not the default endpoint while others exist; the second saves the endpoint to the local history"
         return plan
-    with make_client(settings, http) as client:
+    with make_client(host.settings, http) as client:
         default, svc = _default_name(client, ref)
         if is_default_endpoint(ref.endpoint, default):
             count = svc.get("EndpointCount")
@@ -199,15 +219,17 @@ def remove_endpoint(settings: Any, ref: ClassicRef, *, what_if: bool = False, co
         if confirm:
             confirm(f"Remove endpoint {ref.endpoint!r} of web service {ref.service}?")
         current = strip_keys(normalise(client.get_endpoint(ref)))
-        with _history().change(ref.id, "classic", current, action="endpoint-remove",
-                               request=_plan(("DELETE", url, None))["requests"]):
+        def delete() -> dict[str, Any]:
             client.delete_endpoint(ref)
+            return {}
+
+        _change(host, ref, "endpoint-remove", current, _plan(("DELETE", url, None))["requests"], delete)
     return {"webService": ref.service, "endpoint": ref.endpoint, "removed": True,
             "message": f'Web service endpoint "{ref.endpoint}" was successfully removed.'}
 
 
 def refresh_endpoint(
-    settings: Any, ref: ClassicRef, *, overwrite_resources: bool = False, what_if: bool = False, confirm: Any = None, http: Any = None
+    host: Any, ref: ClassicRef, *, overwrite_resources: bool = False, what_if: bool = False, confirm: Any = None, http: Any = None
 ) -> dict[str, Any]:
     """POST refresh with ``{"OverwriteResources": "True"|"False"}``; 304 means no change (REFERENCE §3.9)."""
     ref.validate()
@@ -216,7 +238,7 @@ def refresh_endpoint(
     body = refresh_body(overwrite_resources)
     if what_if:
         return _plan(("GET", ref.service_url, None), ("GET", ref.endpoint_url, None), ("POST", url, body))
-    with make_client(settings, http) as client:
+    with make_client(host.settings, http) as client:
         default, _ = _default_name(client, ref)
         refuse_default(ref, "refresh", default)
         if overwrite_resources:
@@ -224,11 +246,12 @@ def refresh_endpoint(
         if confirm:
             confirm(f"Refresh endpoint {ref.endpoint!r} of web service {ref.service}?")
         current = strip_keys(normalise(client.get_endpoint(ref)))
-        with _history().change(ref.id, "classic", current, action="endpoint-refresh",
-                               request=_plan(("POST", url, body))["requests"]) as entry:
-            changed = client.refresh_endpoint(ref, overwrite_resources)
-            entry["outcome"] = {"refreshed": changed}
-            entry["unchanged"] = not changed  # 304: no revision (it would make a plain rollback a no-op)
+        # 304 (nothing changed): no revision (it would make a plain rollback a no-op)
+        def post() -> dict[str, Any] | None:
+            return {"refreshed": True} if client.refresh_endpoint(ref, overwrite_resources) else None
+
+        result = _change(host, ref, "endpoint-refresh", current, _plan(("POST", url, body))["requests"], post)
+        changed = result.changed
     if not changed:
         message = f'No change detected, so endpoint "{ref.endpoint}" is NOT refreshed.'
     elif overwrite_resources:

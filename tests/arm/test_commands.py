@@ -405,7 +405,10 @@ def test_keys_are_printed_and_registered_as_secrets(run, server, h):
 # --- add-region ------------------------------------------------------------------------------------------------------
 
 
-def test_add_region_posts_polls_then_gets_region(run, server, h, live_document):
+def test_add_region_saves_history_posts_polls_then_gets_region(run, server, h, live_document, tmp_path):
+    from amlws.safety.history import History
+
+    server.expect_ordered_request(h.WS_PATH, method="GET", query_string={"api-version": "2017-01-01"}).respond_with_json(live_document)
     server.expect_ordered_request(h.WS_PATH + "/CreateRegionalBlob", method="POST",
                                   query_string={"api-version": "2017-01-01", "region": "Southeast Asia"}).respond_with_data(
         "", status=202, headers=h.async_headers(server, "op5")
@@ -420,9 +423,14 @@ def test_add_region_posts_polls_then_gets_region(run, server, h, live_document):
     server.check_assertions()
     for req, _ in server.log:
         assert req.headers["Authorization"] == f"Bearer {h.TOKEN}"
+    # the live web service is saved before the change, as for every other change (issue 14)
+    [entry] = History().list(h.WS_PATH, definitions=True)
+    assert (entry["action"], entry["status"], entry["note"]) == ("add-region", "applied", "region Southeast Asia")
+    assert entry["definition"]["id"] == live_document["id"]
 
 
-def test_add_region_failed(run, server, h):
+def test_add_region_failed(run, server, h, live_document):
+    server.expect_ordered_request(h.WS_PATH, method="GET").respond_with_json(live_document)
     server.expect_ordered_request(h.WS_PATH + "/CreateRegionalBlob", method="POST").respond_with_data(
         "", status=202, headers=h.async_headers(server, "op6")
     )
@@ -431,7 +439,7 @@ def test_add_region_failed(run, server, h):
     )
     code, out, err = run("add-region", h.WS_PATH, "--region", "Mars", "--yes")
     assert code == 1 and "RegionNotSupported" in err and "req-op6-initial" in err
-    assert len(server.log) == 2
+    assert len(server.log) == 3
 
 
 def test_add_region_requires_region(run, server, h):
@@ -481,7 +489,8 @@ def test_credential_kinds_and_sovereign_authority(tmp_path: Path):
         make_credential(Settings(env={"AMLWS_CREDENTIAL": "password"}))
 
 
-def test_add_region_times_out_cleanly(run, server, h):
+def test_add_region_times_out_cleanly(run, server, h, live_document):
+    server.expect_ordered_request(h.WS_PATH, method="GET").respond_with_json(live_document)  # saved to history
     server.expect_ordered_request(h.WS_PATH + "/CreateRegionalBlob", method="POST").respond_with_data(
         "", status=202, headers=h.async_headers(server, "op7")
     )
@@ -497,6 +506,7 @@ def test_add_region_times_out_cleanly(run, server, h):
 def test_add_region_shows_the_operation_state_and_elapsed_time_on_stderr(run, server, h, live_document):
     import re
 
+    server.expect_ordered_request(h.WS_PATH, method="GET").respond_with_json(live_document)  # saved to history
     server.expect_ordered_request(h.WS_PATH + "/CreateRegionalBlob", method="POST").respond_with_data(
         "", status=202, headers=h.async_headers(server, "op7")
     )

@@ -316,6 +316,7 @@ def test_create_regional_properties_example(run, server, h, live_document):
     ex = example("createRegionalProperties")
     path = ws_path(h, ex)
     region = ex["parameters"]["region"]
+    server.expect_ordered_request(path, method="GET", query_string=h.API).respond_with_json(live_document)  # saved to history
     respond(server, h, path + "/CreateRegionalBlob", "POST", "202", ex, query={"region": region, "api-version": "2017-01-01"})
     server.expect_ordered_request(h.op_path(), method="GET", query_string=h.API).respond_with_json({"status": "InProgress"})
     server.expect_ordered_request(h.op_path(), method="GET", query_string=h.API).respond_with_json({"status": "Succeeded"})
@@ -323,7 +324,7 @@ def test_create_regional_properties_example(run, server, h, live_document):
     code, out, err = run("add-region", path, "--region", region, "--yes", "-o", "json")
     assert code == 0, err
     server.check_assertions()
-    post = server.log[0][0]
+    post = server.log[1][0]
     assert post.method == "POST" and post.path == path + "/CreateRegionalBlob"
     assert post.query_string == b"region=Southeast%20Asia&api-version=2017-01-01"  # the spec's parameter order
     assert post.get_data() == b"" and post.headers.get("Content-Length") == "0"  # ARM answers 411 without it
@@ -336,22 +337,24 @@ def test_create_regional_properties_200_is_final(run, server, h, live_document):
     """The spec's 200 answer (``AsyncOperationStatus``) ends the operation: nothing is polled, even
     when a status URL comes with it. Before the fix amlws polled it."""
     region = "Southeast Asia"
+    server.expect_ordered_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(live_document)  # saved to history
     server.expect_ordered_request(h.WS_PATH + "/CreateRegionalBlob", method="POST").respond_with_json(
         {"id": "op2", "name": "op2", "provisioningState": "Succeeded", "percentComplete": 1.0},
         headers=h.async_headers(server, "op2"))
     server.expect_ordered_request(h.WS_PATH, method="GET", query_string={"region": region, "api-version": "2017-01-01"}).respond_with_json(live_document)
     code, out, err = run("add-region", h.WS_PATH, "--region", region, "--yes", "-o", "json")
     assert code == 0, err
-    assert [(r.method, r.path) for r, _ in server.log] == [("POST", h.WS_PATH + "/CreateRegionalBlob"), ("GET", h.WS_PATH)]
+    assert [(r.method, r.path) for r, _ in server.log] == [("GET", h.WS_PATH), ("POST", h.WS_PATH + "/CreateRegionalBlob"), ("GET", h.WS_PATH)]
 
 
-def test_create_regional_properties_200_failed(run, server, h):
+def test_create_regional_properties_200_failed(run, server, h, live_document):
+    server.expect_ordered_request(h.WS_PATH, method="GET").respond_with_json(live_document)  # saved to history
     server.expect_ordered_request(h.WS_PATH + "/CreateRegionalBlob", method="POST").respond_with_json(
         {"provisioningState": "Failed", "errorInfo": {"code": "RegionNotSupported", "message": "not here"}},
         headers={"x-ms-request-id": "rid-post"})
     code, out, err = run("add-region", h.WS_PATH, "--region", "Mars", "--yes")
     assert code == 1 and "RegionNotSupported" in err and "rid-post" in err
-    assert [r.method for r, _ in server.log] == ["POST"]
+    assert [r.method for r, _ in server.log] == ["GET", "POST"]
 
 
 # --- casing of the provider segment ---------------------------------------------------------------------------------
@@ -393,6 +396,7 @@ def test_recorded_delete_202_with_async_operation_and_location_polls_the_status_
 def test_recorded_create_regional_blob_202_with_a_resource_body(run, server, h, live_document):
     """The recorded POST ``CreateRegionalBlob?region=westcentralus`` answered 202 with a resource body
     (``provisioningState: Provisioning``) and ``Azure-AsyncOperation``; one poll said Succeeded."""
+    server.expect_ordered_request(h.WS_PATH, method="GET", query_string=h.API).respond_with_json(live_document)  # saved to history
     server.expect_ordered_request(h.WS_PATH + "/CreateRegionalBlob", method="POST",
                                   query_string={"region": "westcentralus", "api-version": "2017-01-01"}).respond_with_json(
         {"id": h.NAME, "name": h.NAME, "type": "Microsoft.MachineLearning/webServices", "location": "South Central US",
@@ -405,7 +409,7 @@ def test_recorded_create_regional_blob_202_with_a_resource_body(run, server, h, 
     code, out, err = run("add-region", h.WS_PATH, "--region", "westcentralus", "--yes", "-o", "json")
     assert code == 0, err
     server.check_assertions()
-    assert server.log[0][0].query_string == b"region=westcentralus&api-version=2017-01-01"
+    assert server.log[1][0].query_string == b"region=westcentralus&api-version=2017-01-01"
 
 
 def test_patch_answered_200_without_a_status_url_is_still_read_back(run, server, h, live_document, tmp_path: Path):

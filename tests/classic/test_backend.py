@@ -10,6 +10,7 @@ import pytest
 
 from amlws.errors import ExitCode, UsageError
 from amlws.model import Definition, ModelLocation
+from amlws.safety.change import update
 
 
 def _url(httpserver: Any, cc: Any, name: str = "ep01", svc: str | None = None) -> str:
@@ -342,13 +343,13 @@ def test_update_needs_confirmation_without_yes(fake, run, cc, httpserver, tmp_pa
     _no_mutation(fake)
 
 
-def test_library_update_through_the_host(fake, host, cc, httpserver) -> None:
+def test_library_update_through_the_change_path(fake, host, cc, httpserver) -> None:
     t = host.resolve(_url(httpserver, cc))
     d = host.get_definition(t)
     patched = host.patch_ilearner(d, ModelLocation(**{
         "base_location": cc.MS_SAMPLE_LOCATION["BaseLocation"], "relative_location": cc.MS_SAMPLE_LOCATION["RelativeLocation"],
         "sas_blob_token": cc.MS_SAMPLE_LOCATION["SasBlobToken"]}))
-    result = host.update(t, patched)
+    result = update(host, t, patched)
     assert result.verified and result.requests == 3
     assert result.definition.document["Resources"][0]["Location"] == cc.MS_SAMPLE_LOCATION
 

@@ -26,9 +26,9 @@ pytestmark = pytest.mark.usefixtures("amlws_env")
 BACKEND_NAMES = [re.compile(r"\barm\b"), re.compile(r"\bclassic\b", re.IGNORECASE), re.compile(r"\bmlv2\b", re.IGNORECASE),
                  re.compile(r"amlws\.plugins\.")]
 
-#: Lines another engineer's pending change removes (issue 14, engineer B: the change path owns
-#: rollback's hints). The test fails when they are gone, so that this entry is deleted with them.
-PENDING = {"core/safety/rollback.py": 3}
+#: Lines another engineer's pending change removes (none left: the change path's rollback hints
+#: now point at the target's backend's own commands). The test fails when listed lines are gone.
+PENDING: dict[str, int] = {}
 
 
 def test_core_outside_the_emulator_names_no_backend():

@@ -17,6 +17,7 @@ from amlws.errors import (
 )
 from amlws.host import Host, check_plugins, get_plugin_manager, register_plugin
 from amlws.model import BackendInfo, Definition, Target, UpdateResult
+from amlws.safety.change import update
 
 pytestmark = pytest.mark.usefixtures("amlws_env")
 
@@ -392,7 +393,7 @@ def test_observer_veto_stops_the_update_before_anything_is_sent(make_pm, run_cli
     host = host_for(pm)
     target = Target("acme", "acme:svc")
     with pytest.raises(VetoError) as info:
-        host.update(target, Definition("acme", {"properties": {"n": 2}}))
+        update(host, target, Definition("acme", {"properties": {"n": 2}}))
     assert info.value.exit_code == ExitCode.CONFLICT == 5
     assert info.value.message == "plugin 'freeze' vetoed the update of acme:svc: change freeze until Monday"
     assert backend.calls == []
@@ -402,7 +403,7 @@ def test_observer_veto_stops_the_update_before_anything_is_sent(make_pm, run_cli
 def test_after_update_is_called_with_the_result(make_pm):
     backend, auditor = FakeBackend("acme"), Auditor()
     host = host_for(make_pm((backend, "acme"), (auditor, "audit")))
-    result = host.update(Target("acme", "acme:svc"), Definition("acme", {"properties": {}}))
+    result = update(host, Target("acme", "acme:svc"), Definition("acme", {"properties": {}}))
     # the host reads the live definition once (for the history) before the backend updates
     assert result.verified and backend.calls == ["get_definition", "update"]
     assert auditor.seen == [("before", {"properties": {}}), ("after", 2)]
@@ -416,7 +417,7 @@ def test_failing_after_update_observer_is_a_warning_not_a_failure(make_pm, amlws
 
     backend, auditor = FakeBackend("acme"), Auditor()
     host = host_for(make_pm((backend, "acme"), (auditor, "audit"), (Flaky(), "flaky")))
-    result = host.update(Target("acme", "acme:svc"), Definition("acme", {}))
+    result = update(host, Target("acme", "acme:svc"), Definition("acme", {}))
     assert result.verified
     assert ("after", 2) in auditor.seen  # the other observer still ran
     assert "plugin 'flaky' failed in amlws_after_update" in amlws_log.text and "audit log full" in amlws_log.text
@@ -425,7 +426,7 @@ def test_failing_after_update_observer_is_a_warning_not_a_failure(make_pm, amlws
 def test_update_refuses_a_definition_of_another_backend(make_pm):
     host = host_for(make_pm((FakeBackend("acme"), "acme")))
     with pytest.raises(UsageError, match="is a arm definition but the target is a acme target"):
-        host.update(Target("acme", "acme:svc"), Definition("arm", {}))
+        update(host, Target("acme", "acme:svc"), Definition("arm", {}))
 
 
 def test_after_retrain_job_reaches_every_plugin(make_pm):

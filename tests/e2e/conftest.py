@@ -184,9 +184,10 @@ def operation_end(http: Http, response: requests.Response, headers: dict[str, st
         time.sleep(0.05)
 
 
-def in_process_cli(capsys: pytest.CaptureFixture[str]) -> Any:
+def in_process_cli(capsys: pytest.CaptureFixture[str], *extra: tuple[Any, str]) -> Any:
     """``run(*args) -> (exit code, stdout, stderr)``: the CLI in-process with exactly the arm and
-    classic plugins (STYLE.md principle 10), its command registration restored after each call."""
+    classic plugins (STYLE.md principle 10) and the ``extra`` ``(plugin, name)`` pairs, its command
+    registration restored after each call."""
     import amlws.plugins.arm
     import amlws.plugins.classic
     from amlws.cli import application as amlws_cli
@@ -195,6 +196,8 @@ def in_process_cli(capsys: pytest.CaptureFixture[str]) -> Any:
     pm = get_plugin_manager(load_entrypoints=False)
     register_plugin(pm, amlws.plugins.arm, "arm")
     register_plugin(pm, amlws.plugins.classic, "classic")
+    for plugin, name in extra:
+        register_plugin(pm, plugin, name)
     pm.check_pending()
 
     def run(*args: str) -> tuple[int, str, str]:

@@ -1,0 +1,51 @@
+"""Reading a definition document: JSON parsed with an error that names the place and line,
+then validated and normalised by its backend (``Import-AzMlWebService``).
+
+Below :mod:`amlws.api` (which re-exports it) so that the safety modules (``amlws diff --file``)
+read files the same way without importing the public API on top of them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import UsageError
+from .fsutil import read_text
+from .model import Definition
+
+if TYPE_CHECKING:
+    from .host import Host
+
+__all__ = ["load_definition", "parse_json"]
+
+
+def parse_json(text: str, source: str = "<string>") -> Any:
+    """Parse JSON with an error that names the place and the line."""
+    if not text.strip():
+        raise UsageError(f"{source}: empty definition", hint="the file or string must hold a JSON document")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+            hint="fix the JSON (a trailing comma or a missing quote is the usual cause)",
+        ) from None
+
+
+def load_definition(
+    host: Host, *, input_file: str | Path | None = None, json_string: str | None = None, backend: str | None = None
+) -> Definition:
+    """Read, validate and normalise a definition (``Import-AzMlWebService``)."""
+    if (input_file is None) == (json_string is None):
+        raise UsageError("give exactly one of --input-file and --json-string",
+            hint="pass the definition as a file (--input-file FILE) or as inline JSON (--json-string '{...}')")
+    if input_file is not None:
+        source = str(input_file)
+        text = read_text(input_file, what="definition file")
+    else:
+        source, text = "<json-string>", json_string or ""
+    document = parse_json(text, source)
+    del text  # a large definition's text need not stay in memory beside its parsed form
+    return host.import_definition(document, source=source, backend=backend)
