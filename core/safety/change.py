@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AmlwsError, ConflictError, UsageError, VetoError
+from ..errors import AmlwsError, ConflictError, NotFoundError, UsageError, VetoError
 from ..model import Definition, Target, UpdateResult, canonical_json
 from .history import History, exported_fingerprint, file_source, record_export
 from .modelcheck import check_references
@@ -46,6 +46,7 @@ __all__ = [
     "check_unchanged_since_export",
     "fingerprint",
     "interrupted_target",
+    "saved_definition",
     "update",
 ]
 
@@ -62,6 +63,7 @@ _NOUNS = {
     "endpoint-refresh": "refresh",
     "add-region": "new regional properties",
     "traffic": "traffic change",
+    "rollout": "rollout",
 }
 
 _interrupted: Target | None = None
@@ -169,6 +171,23 @@ def _recorded(host: Host, change: Change, send: Callable[[], Sent]) -> UpdateRes
         _supersede_export(host, target, done.after)
     host.notify_after_update(target, done.result, action=change.action)
     return done.result
+
+
+def saved_definition(target_id: str) -> dict[str, Any] | None:
+    """The definition ``target_id`` had before its last recorded change (its latest history revision),
+    or ``None`` when history has none.
+
+    For a backend that, within a change of one target, must restore another target an earlier change
+    removed: a rollout deletes the old deployment of an endpoint (its own ``remove`` change), and the
+    endpoint's rollback re-creates it from here before it restores the split. Backends never read
+    :mod:`amlws.safety.history` themselves. The definition is as history keeps it (secrets masked).
+    """
+    try:
+        entry = History().get(target_id)
+    except NotFoundError:
+        return None
+    document = entry.get("definition")
+    return document if isinstance(document, dict) else None
 
 
 def interrupted_target() -> Target | None:
