@@ -173,9 +173,10 @@ def _recorded(host: Host, change: Change, send: Callable[[], Sent]) -> UpdateRes
     return done.result
 
 
-def saved_definition(target_id: str) -> dict[str, Any] | None:
+def saved_definition(target_id: str, *, action: str | None = None) -> dict[str, Any] | None:
     """The definition ``target_id`` had before its last recorded change (its latest history revision),
-    or ``None`` when history has none.
+    or ``None`` when history has none (or, with ``action``, when the last change was another one:
+    ``action="remove"`` asks "was it removed, and what was it?").
 
     For a backend that, within a change of one target, must restore another target an earlier change
     removed: a rollout deletes the old deployment of an endpoint (its own ``remove`` change), and the
@@ -185,6 +186,8 @@ def saved_definition(target_id: str) -> dict[str, Any] | None:
     try:
         entry = History().get(target_id)
     except NotFoundError:
+        return None
+    if action is not None and entry.get("action") != action:
         return None
     document = entry.get("definition")
     return document if isinstance(document, dict) else None

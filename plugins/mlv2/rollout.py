@@ -298,30 +298,30 @@ def remove_old(host: Host, endpoint_target: Target, plan: RolloutPlan, client: A
 # --- an endpoint's rollback: re-create what a rollout deleted ----------------------------------
 
 
-def recreations(endpoint_doc: dict[str, Any], existing: set[str], endpoint: str) -> list[tuple[str, dict[str, Any]]]:
-    """``(deployment id, body)`` for each deployment the endpoint document's traffic names that does not
-    exist any more but has a saved definition in history (deleted by a rollout); names with no saved
-    definition are left out (the traffic check then reports them).
+def recreations(endpoint_doc: dict[str, Any], endpoint: str, existing: Callable[[], set[str]] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """``(deployment id, body)`` for each deployment the endpoint document's traffic names whose last
+    recorded change was its removal (a rollout deleted it) and, when ``existing`` is given (a call
+    listing the endpoint's deployments, made only when there is such a name), that does not exist now.
 
     Used by the endpoint update (``amlws rollback ENDPOINT`` after a rollout): the deployments are
-    re-created first, then the split is restored in one ``PUT``.
+    re-created from their saved definitions first, then the split is restored in one ``PUT``. Other
+    unknown names are left to the traffic check (exit 2).
     """
     from amlws.safety.change import saved_definition
 
-    lower = {n.lower() for n in existing}
     ep_id = endpoint_id(endpoint)
-    out = []
     props = endpoint_doc.get("properties") or {}
-    wanted = [n for n, v in {**(props.get("traffic") or {}), **(props.get("mirrorTraffic") or {})}.items() if v]
-    for name in sorted(set(wanted)):
-        if name.lower() in lower:
-            continue
+    wanted = {n for n, v in {**(props.get("traffic") or {}), **(props.get("mirrorTraffic") or {})}.items() if v}
+    found = []
+    for name in sorted(wanted):
         dep_id = f"{ep_id}/deployments/{name}"
-        saved = saved_definition(dep_id)
-        if saved is None:
-            continue
-        out.append((dep_id, export_document(saved)))
-    return out
+        saved = saved_definition(dep_id, action="remove")
+        if saved is not None:
+            found.append((name, dep_id, export_document(saved)))
+    if not found:
+        return []
+    present = {n.lower() for n in existing()} if existing is not None else set()
+    return [(dep_id, body) for name, dep_id, body in found if name.lower() not in present]
 
 
 def recreate(client: Any, pending: list[tuple[str, dict[str, Any]]], info: Callable[[str], None] | None = None) -> list[str]:

@@ -4,14 +4,10 @@ Import-light (the backend's ``__init__`` imports it on every start): everything 
 when a command or hook runs.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
+# no ``from __future__ import annotations``: the command's annotations name what register() imports
+from typing import Any
 
 from amlws import hookimpl
-
-if TYPE_CHECKING:
-    import typer
 
 BACKEND = "mlv2"
 
@@ -48,7 +44,7 @@ def amlws_deploy_model(target: Any, model: str, settings: Any, host: Any, option
     return {"verified": bool(result.get("verified", True)), "modelUri": plan.model, "rollout": result}
 
 
-def register(app: typer.Typer) -> None:
+def register(app: Any) -> None:
     """Add ``amlws rollout`` (called from the backend's ``amlws_register_commands``)."""
     from pathlib import Path
     from typing import Annotated
