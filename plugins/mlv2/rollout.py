@@ -204,8 +204,10 @@ def _read_unchanged(client: Any, plan: RolloutPlan, written: dict[str, int]) -> 
 
 def run_rollout(host: Host, target: Target, plan: RolloutPlan, client: Any, *, smoke_body: dict[str, Any] | None = None,
                 pause: float = 0.0, sleep: Callable[[float], None] | None = None,
-                info: Callable[[str], None] | None = None) -> dict[str, Any]:
+                info: Callable[[str], None] | None = None, action: str = ACTION, note: str | None = None) -> dict[str, Any]:
     """Make the rollout ``plan`` describes, as one change of the endpoint ``target`` (see the module docstring).
+
+    :param action: history's name for it (``rollout``; a fleet row: ``fleet``), ``note`` its note.
 
     :raises OperationFailed: (1) the new deployment failed to create: traffic untouched.
     :raises GateFailedError: (5) a smoke step failed: the split from before the rollout is back.
@@ -221,8 +223,8 @@ def run_rollout(host: Host, target: Target, plan: RolloutPlan, client: Any, *, s
     wait = sleep or time.sleep
     new_target = host.resolve(plan.deployment_id, backend=target.backend)
     shown = Definition(target.backend, plan.body, new_target)
-    record = change.Change(target, ACTION, shown, plan.endpoint, plan.requests,
-                           note=f"rollout of {plan.model.rsplit('/models/', 1)[-1]} from {plan.source} to {plan.name}")
+    what = f"rollout of {plan.model.rsplit('/models/', 1)[-1]} from {plan.source} to {plan.name}"
+    record = change.Change(target, action, shown, plan.endpoint, plan.requests, note=f"{note}: {what}" if note else what)
     outcome: dict[str, Any] = {"from": plan.source, "to": plan.name, "model": plan.model, "trafficBefore": plan.original,
                                "steps": []}
 

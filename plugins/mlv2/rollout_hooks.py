@@ -40,7 +40,7 @@ def amlws_deploy_model(target: Any, model: str, settings: Any, host: Any, option
 
     with client(settings, target) as c:
         plan = plan_rollout(c, target.id, model)
-        result = run_rollout(host, target, plan, c)
+        result = run_rollout(host, target, plan, c, action=str(options.get("action") or "rollout"), note=options.get("note"))
     return {"verified": bool(result.get("verified", True)), "modelUri": plan.model, "rollout": result}
 
 
