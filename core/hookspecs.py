@@ -376,7 +376,7 @@ def amlws_before_update(target: Target, definition: Definition, settings: Settin
         the live definition it acts on.
     :param action: what the change is (history's name for it): ``update``, ``rollback``, ``retrain``,
         ``fleet``, ``new``, ``remove``, ``endpoint-add``, ``endpoint-remove``, ``endpoint-refresh``,
-        ``add-region``, ``traffic``. Optional (opt-in argument): leave it out to treat every change alike.
+        ``add-region``, ``traffic``, ``rollout``. Optional (opt-in argument): leave it out to treat every change alike.
     :returns: ``None`` to allow, or a string giving the reason to veto (nothing is sent;
         amlws exits with the conflict code naming the plugin and the reason).
     """

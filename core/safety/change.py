@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 #: Actions that send a whole new definition (through ``amlws_update``); the others are
-#: ``new``, ``remove``, ``endpoint-add``, ``endpoint-remove``, ``endpoint-refresh``, ``add-region``, ``traffic``.
+#: ``new``, ``remove``, ``endpoint-add``, ``endpoint-remove``, ``endpoint-refresh``, ``add-region``, ``traffic``, ``rollout``.
 UPDATES = frozenset({"update", "rollback", "retrain", "fleet"})
 
 #: How a veto names a change that is not an update ("vetoed the removal of X").
@@ -75,7 +75,7 @@ class Change:
 
     :param target: what changes.
     :param action: what history calls it (``update``, ``rollback``, ``retrain``, ``new``, ``remove``,
-        ``endpoint-add``, ``endpoint-remove``, ``endpoint-refresh``, ``add-region``, ``traffic``...).
+        ``endpoint-add``, ``endpoint-remove``, ``endpoint-refresh``, ``add-region``, ``traffic``, ``rollout``...).
     :param definition: what ``amlws_before_update`` observers are shown: the definition the change
         sends (update, new, endpoint-add: the document sent); ``None`` for a change that sends no
         definition (remove, refresh, add-region): observers are then shown the live one (``live``).
