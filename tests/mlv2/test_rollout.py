@@ -140,7 +140,7 @@ def test_rollout_shifts_traffic_step_by_step_predictions_change_and_history_has_
     assert data["model"] == f"{WS}/models/bike-rentals/versions/2"
 
     # the wire: one create, three traffic PUTs each after a read, smoke scoring, the old deployment deleted last
-    log = [(r["operation"], r["method"]) for r in v2.requests_log() if r["operation"] != "OperationStatus_Get"]
+    log = [(r["operation"], r["method"]) for r in v2.requests_log() if r["operation"] != "MfeOperationsStatus_Get"]
     writes = [op for op, method in log if method in ("PUT", "DELETE")]
     assert writes == ["OnlineDeployments_CreateOrUpdate"] + ["OnlineEndpoints_CreateOrUpdate"] * 3 + ["OnlineDeployments_Delete"]
     for i, (op, method) in enumerate(log):
