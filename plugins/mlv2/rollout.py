@@ -213,13 +213,22 @@ def run_rollout(host: Host, target: Target, plan: RolloutPlan, client: Any, *, s
     :raises GateFailedError: (5) a smoke step failed: the split from before the rollout is back.
     :raises ConflictError: (5) someone else changed the traffic meanwhile: nothing overwritten.
     :raises VetoError: (5) an observer vetoed the rollout (or the removal of the old deployment).
+    :param info: where progress goes (default: :func:`amlws.progress.current`, stderr in the CLI).
     """
     import time
 
     from amlws.model import Definition
     from amlws.safety import change
 
-    say = info or log.info
+    started = time.monotonic()
+    subject = f"rollout {plan.endpoint_id.rsplit('/', 1)[-1]}"
+
+    def report(message: str) -> None:  # stderr through the one progress reporter (never stdout)
+        from amlws.progress import current
+
+        current().update(subject, message, time.monotonic() - started)
+
+    say = info or report
     wait = sleep or time.sleep
     new_target = host.resolve(plan.deployment_id, backend=target.backend)
     shown = Definition(target.backend, plan.body, new_target)

@@ -110,11 +110,5 @@ def register(app: Any) -> None:
                 ctx.emit({"whatIf": True, **plan.to_dict(), "requests": [redact_request(r) for r in plan.requests]}, table=_table)
                 return
             ctx.confirm(f"Roll {plan.endpoint_id} from {plan.source} to a new deployment {plan.name} with {model}?")
-            quiet = ctx.settings.output not in (None, "table")
-
-            def info(message: str) -> None:
-                if not quiet:
-                    typer.echo(message, err=True)
-
-            data = run_rollout(ctx.host, t, plan, c, smoke_body=body, pause=pause, info=info)
+            data = run_rollout(ctx.host, t, plan, c, smoke_body=body, pause=pause)
         ctx.emit(data, table=_table)

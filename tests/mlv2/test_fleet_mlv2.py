@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .test_rollout import EP, WS, V2, observers, v2, version_of  # noqa: F401 - fixtures
+from .test_rollout import EP, V2, WS, observers, v2, version_of  # noqa: F401 - fixtures
 
 __all__ = ["observers", "v2"]
 

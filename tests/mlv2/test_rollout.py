@@ -143,7 +143,7 @@ def test_rollout_shifts_traffic_step_by_step_predictions_change_and_history_has_
     log = [(r["operation"], r["method"]) for r in v2.requests_log() if r["operation"] != "MfeOperationsStatus_Get"]
     writes = [op for op, method in log if method in ("PUT", "DELETE")]
     assert writes == ["OnlineDeployments_CreateOrUpdate"] + ["OnlineEndpoints_CreateOrUpdate"] * 3 + ["OnlineDeployments_Delete"]
-    for i, (op, method) in enumerate(log):
+    for i, (op, _method) in enumerate(log):
         if op == "OnlineEndpoints_CreateOrUpdate":
             assert log[i - 1] == ("OnlineEndpoints_Get", "GET"), log  # the split is read just before each PUT
     assert v2.ops()["OnlineEndpoints_Score"] == 4  # the new deployment directly, then once per step

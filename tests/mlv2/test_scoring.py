@@ -12,7 +12,7 @@ from amlws.emulator import seed as demo
 from amlws.errors import UsageError
 from amlws.plugins.mlv2.scoring import body_from_text
 
-from .test_rollout import EP, WS, V2, observers, v2  # noqa: F401 - fixtures
+from .test_rollout import EP, V2, WS, observers, v2
 
 __all__ = ["observers", "v2"]
 
