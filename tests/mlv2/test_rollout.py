@@ -18,6 +18,8 @@ from amlws import hookimpl
 from amlws.emulator import seed as demo
 from amlws.emulator.server import EmulatorServer
 
+from ..e2e.conftest import client_env, in_process_cli
+
 WS = (f"/subscriptions/{demo.DEMO_SUBSCRIPTION}/resourceGroups/{demo.DEMO_RESOURCE_GROUP}"
       f"/providers/Microsoft.MachineLearningServices/workspaces/{demo.DEMO_MLV2_WORKSPACE}")
 EP = f"{WS}/onlineEndpoints/{demo.DEMO_MLV2_ENDPOINT}"
@@ -26,7 +28,7 @@ ROWS = "temperature,humidity\n20,50\n5,80\n30,10\n"
 
 
 class V2:
-    """The emulator, the CLI in-process (arm, classic, mlv2 and the given observers) and helpers."""
+    """The emulator, the CLI in-process (arm, classic, mlv2 and the given observers: tests/e2e's in_process_cli) and helpers."""
 
     def __init__(self, server: EmulatorServer, tmp_path: Path, capsys: Any, observers: list[Any]) -> None:
         self.server = server
@@ -37,31 +39,12 @@ class V2:
         self.session.trust_env = False
         self.rows = tmp_path / "rows.csv"
         self.rows.write_text(ROWS, encoding="utf-8")
+        import amlws.plugins.mlv2
+
+        self._run = in_process_cli(capsys, (amlws.plugins.mlv2, "mlv2"), *((o, f"observer{i}") for i, o in enumerate(observers)))
 
     def run(self, *args: str) -> tuple[int, str, str]:
-        import amlws.plugins.arm
-        import amlws.plugins.classic
-        import amlws.plugins.mlv2
-        from amlws.cli import application as amlws_cli
-        from amlws.host import get_plugin_manager, register_plugin
-
-        pm = get_plugin_manager(load_entrypoints=False)
-        for plugin, name in ((amlws.plugins.arm, "arm"), (amlws.plugins.classic, "classic"), (amlws.plugins.mlv2, "mlv2")):
-            register_plugin(pm, plugin, name)
-        for i, observer in enumerate(self.observers):
-            register_plugin(pm, observer, f"observer{i}")
-        pm.check_pending()
-        saved = (list(amlws_cli.app.registered_commands), list(amlws_cli.app.registered_groups), amlws_cli._registered)
-        amlws_cli._registered = False
-        self.capsys.readouterr()
-        try:
-            code = amlws_cli.main(list(args), pm=pm)
-        finally:
-            amlws_cli.app.registered_commands[:] = saved[0]
-            amlws_cli.app.registered_groups[:] = saved[1]
-            amlws_cli._registered = saved[2]
-        out, err = self.capsys.readouterr()
-        return code, out, err
+        return self._run(*args)
 
     def arm(self, method: str, path: str, **kw: Any) -> requests.Response:
         return self.session.request(method, self.server.url + path, params=API, verify=str(self.server.ca_path),
@@ -108,15 +91,8 @@ def observers() -> list[Any]:
 
 @pytest.fixture
 def v2(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch, observers: list[Any]) -> Iterator[V2]:
-    import os
-
     with EmulatorServer(seed="demo", cert_dir=tmp_path / "certs") as server:
-        for name in list(os.environ):
-            if name.startswith("AMLWS_") or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "AZURE_SUBSCRIPTION_ID"):
-                monkeypatch.delenv(name)
-        for k, v in {**server.env(), "AMLWS_STATE_DIR": str(tmp_path / "state"), "AMLWS_CONFIG_DIR": str(tmp_path / "config"),
-                     "AMLWS_POLL_INTERVAL": "0.02"}.items():
-            monkeypatch.setenv(k, v)
+        client_env(server, tmp_path, monkeypatch)
         yield V2(server, tmp_path, capsys, observers)
 
 
