@@ -168,6 +168,11 @@ def test_get_export_patch_model_update_changes_the_predictions(cli: Any, server:
     assert ("update", BLUE) in audit.told
     code, out, _ = cli("history", BLUE, "-o", "json")
     assert code == 0 and "update" in out
+    # rollback PUTs the saved definition through the same amlws_update: version 1 serves again
+    code, out, err = cli("rollback", *D, "--yes", "-o", "json")
+    assert code == 0, err
+    assert arm(server, "GET", BLUE).json()["properties"]["model"] == V1
+    assert scores(server) == before
 
 
 def test_patch_model_latest_resolves_in_the_definitions_workspace(cli: Any, tmp_path: Path) -> None:

@@ -275,3 +275,15 @@ def test_a_model_version_is_not_checked_as_a_blob(model: str) -> None:
     assert host.model_references(definition)[0]["uri"] == model
     assert references(host, definition) == {}
     assert check_references(host, definition, Definition("mlv2", live_deployment()), head=True) == {}
+
+
+def test_operations_wait_long_unless_told_otherwise(settings: Settings) -> None:
+    """Real deployments take 5-20 minutes: the v2 default is 30; ``mlv2_timeout`` and ``--timeout`` override it."""
+    from amlws.plugins.mlv2.backend import DEFAULT_TIMEOUT, client
+
+    with client(settings) as c:
+        assert c.timeout == DEFAULT_TIMEOUT == 1800
+    with client(Settings(env={**settings.env, "AMLWS_MLV2_TIMEOUT": "600"})) as c:
+        assert c.timeout == 600
+    with client(Settings(env=settings.env, flags={"timeout": 42})) as c:
+        assert c.timeout == 42
