@@ -15,11 +15,11 @@ import pytest
 import requests
 
 import amlws.plugins.mlv2
-from amlws import hookimpl
 from amlws.emulator import seed as demo
 from amlws.emulator.server import EmulatorServer
 
 from ..e2e.conftest import client_env, in_process_cli
+from ..e2e.test_change_freeze import REASON, Audit, Freeze
 
 RG, WS, EP = demo.DEMO_RESOURCE_GROUP, demo.DEMO_MLV2_WORKSPACE, demo.DEMO_MLV2_ENDPOINT
 W = f"/subscriptions/{demo.DEMO_SUBSCRIPTION}/resourceGroups/{RG}/providers/Microsoft.MachineLearningServices/workspaces/{WS}"
@@ -32,27 +32,6 @@ D = [*T, "-d", "blue"]
 API = {"api-version": "2025-12-01"}
 ARM = {"Authorization": f"Bearer {demo.DEMO_ARM_TOKEN}"}
 ROWS = {"input_data": {"columns": ["temperature", "humidity"], "index": [0, 1], "data": [[20, 50], [30, 40]]}}
-REASON = "change freeze until Monday"
-
-
-class Freeze:
-    def __init__(self) -> None:
-        self.on = False
-        self.asked: list[tuple[str, str]] = []
-
-    @hookimpl
-    def amlws_before_update(self, target, definition, action):
-        self.asked.append((action, target.id))
-        return REASON if self.on else None
-
-
-class Audit:
-    def __init__(self) -> None:
-        self.told: list[tuple[str, str]] = []
-
-    @hookimpl
-    def amlws_after_update(self, target, result, action):
-        self.told.append((action, target.id))
 
 
 @pytest.fixture
@@ -165,7 +144,7 @@ def test_get_export_patch_model_update_changes_the_predictions(cli: Any, server:
     assert result["requests"] == len(seen)
     after = scores(server)
     assert after != before and after == scores(server, "blue")
-    assert ("update", BLUE) in audit.told
+    assert ("update", BLUE) in [t[:2] for t in audit.told]
     code, out, _ = cli("history", BLUE, "-o", "json")
     assert code == 0 and "update" in out
     # rollback PUTs the saved definition through the same amlws_update: version 1 serves again
@@ -277,7 +256,7 @@ def test_traffic_sets_and_verifies_the_split(cli: Any, server: EmulatorServer, a
     assert json.loads(out)["verified"] is True
     assert arm(server, "GET", EP_ID).json()["properties"]["traffic"] == {"blue": 90, "green": 10}
     assert changes(server, start) == [("PUT", "OnlineEndpoints_CreateOrUpdate")]
-    assert ("traffic", EP_ID) in audit.told
+    assert ("traffic", EP_ID) in [t[:2] for t in audit.told]
     code, out, err = cli("traffic", EP_ID, "blue=100", "--mirror", "green=10", "--yes", "-o", "json")
     assert code == 0, err
     props = arm(server, "GET", EP_ID).json()["properties"]
@@ -314,7 +293,7 @@ def test_remove_refuses_a_deployment_with_traffic_then_removes_one_without(cli: 
     assert code == 0, err
     assert changes(server, start) == [("DELETE", "OnlineDeployments_Delete")]
     assert arm(server, "GET", f"{EP_ID}/deployments/green").status_code == 404
-    assert ("remove", f"{EP_ID}/deployments/green") in audit.told
+    assert ("remove", f"{EP_ID}/deployments/green") in [t[:2] for t in audit.told]
 
 
 def test_models_register_takes_the_next_version_and_refuses_an_existing_one(cli: Any, server: EmulatorServer) -> None:
