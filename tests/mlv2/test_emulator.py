@@ -394,3 +394,18 @@ def test_plugins_lists_three_backends() -> None:
 
     rows = Host(get_plugin_manager(), Settings()).plugins()
     assert {r["backend"] for r in rows if r.get("backend")} == {"arm", "classic", "mlv2"}
+
+
+def test_a_v2_file_without_an_export_record_is_read_by_the_v2_backend(cli: Any, tmp_path: Path) -> None:
+    """The ARM backend finds fault with any document that has ``properties``: its complaint must not
+    hide the backend whose format it is (a hand-written or copied file has no export record)."""
+    assert cli("export", *D, "--output-file", "blue.json")[0] == 0
+    (tmp_path / "copy.json").write_text((tmp_path / "blue.json").read_text())
+    code, out, err = cli("import", "--input-file", "copy.json", "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)["properties"]["endpointComputeType"] == "Managed"
+    doc = json.loads((tmp_path / "blue.json").read_text())
+    doc["properties"]["scaleSettings"] = {"scaleType": "Sometimes"}
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    code, _, err = cli("import", "--input-file", "bad.json", "--backend", "mlv2")
+    assert code == 2 and "scaleType" in one_line_error(err)
