@@ -264,3 +264,30 @@ def test_rollback_after_a_rollout_recreates_the_deleted_deployment_and_restores_
     served, after = v2.predictions()
     assert served == "blue" and after == before
     assert [e["action"] for e in v2.history(EP)] == ["rollout", "rollback"]
+
+
+# --- the plan's pure parts ---------------------------------------------------------------------------
+
+
+def test_steps_move_the_old_share_and_leave_the_others():
+    from amlws.plugins.mlv2.rollout import splits_for
+
+    assert splits_for({"blue": 80, "red": 20}, "blue", "green", [25, 100]) == [
+        {"blue": 60, "red": 20, "green": 20}, {"red": 20, "green": 80}]
+
+
+@pytest.mark.parametrize(("source", "version", "name"), [("blue", "2", "green"), ("Green", "7", "blue"), ("main", "7", "main-7")])
+def test_default_name_alternates_blue_and_green(source: str, version: str, name: str):
+    from amlws.plugins.mlv2.rollout import default_name
+
+    assert default_name(source, version) == name
+
+
+@pytest.mark.parametrize("text", ["0,100", "50,10,100", "10,50", "abc", "10,10,100", "150"])
+def test_steps_must_increase_to_100(text: str):
+    from amlws.errors import UsageError
+    from amlws.plugins.mlv2.rollout import parse_steps
+
+    with pytest.raises(UsageError):
+        parse_steps(text)
+    assert parse_steps(None) == [10, 50, 100] and parse_steps("100") == [100]
