@@ -29,7 +29,7 @@ from typing import Any
 
 from .arm_models import transition_progress
 from .core import Request, Response
-from .exceptions import EmulatorHTTPError, arm_error
+from .exceptions import arm_error
 from .mlv2_models import PROVIDER, _system_data, iso_ms, not_found, user_error, workspace_id
 
 JOB = "mlv2_job"
@@ -58,6 +58,12 @@ JOB_STATUSES = ("NotStarted", "Starting", "Provisioning", "Preparing", "Queued",
 TERMINAL = ("Completed", "Failed", "Canceled")
 INPUT_TYPES = ("literal", "uri_file", "uri_folder", "mltable", "custom_model", "mlflow_model", "triton_model")
 OUTPUT_TYPES = ("uri_file", "uri_folder", "mltable", "custom_model", "mlflow_model", "triton_model")
+#: what a Command job stores (MFE ``ResourceBase``, ``JobBase``, ``CommandJob``); other keys of a PUT are
+#: dropped (e.g. the example's ``parentJobName``, REFERENCE §13). UNVERIFIED: whether the service drops them too.
+COMMAND_JOB_FIELDS = ("description", "properties", "tags", "componentId", "computeId", "displayName", "experimentName",
+                      "identity", "isArchived", "jobType", "notificationSetting", "services", "status", "codeId", "command",
+                      "distribution", "environmentId", "environmentVariables", "inputs", "limits", "outputs", "parameters",
+                      "queueSettings", "resources")
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}$")
 _REF = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_\-]+)\s*\}\}")
 _DATASTORE_URI = re.compile(r"^azureml://(?:subscriptions/([^/]+)/resource[gG]roups/([^/]+)/(?:providers/Microsoft\.MachineLearningServices/)?"
@@ -349,8 +355,7 @@ class JobsBackend:
             existing["resource"]["systemData"]["lastModifiedAt"] = iso_ms()
             self.store.put(JOB, key, existing)
             return 200, self.public(existing)
-        props = self._validate(name, body)
-        props.pop("status", None)
+        props = {k: v for k, v in self._validate(name, body).items() if k in COMMAND_JOB_FIELDS and k != "status"}
         props.setdefault("experimentName", "Default")
         props.setdefault("displayName", name)
         props.setdefault("tags", {})
