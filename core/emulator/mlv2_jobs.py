@@ -31,6 +31,7 @@ from .arm_models import transition_progress
 from .core import Request, Response
 from .exceptions import arm_error
 from .mlv2_models import PROVIDER, _system_data, iso_ms, not_found, user_error, workspace_id
+from .mlv2_routes import _W
 
 JOB = "mlv2_job"
 FILE = "mlv2_file"  # datastore files kept in the state when no storage is configured
@@ -622,9 +623,6 @@ class Mlv2JobsResponses:
         self.emu.mlv2._check(req)
         return Response(200 if self.backend.delete_job(*self._ws(req), req.params["job"]) else 204)
 
-
-_W = (r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.MachineLearningServices"
-      r"/workspaces/(?P<ws>[^/]+)")
 
 #: (method, path regex, handler, operationId); registered before mlv2_routes (whose last route catches all)
 ROUTES = [

@@ -138,6 +138,7 @@ def test_default_datastore_is_the_emulators_storage(jobs: Http, azurite: Any) ->
     everything = [d["name"] for d in arm(jobs, "GET", f"{W}/datastores").json()["value"]]
     assert everything == ["workspaceblobstore", "workspaceartifactstore"]
     assert [d["name"] for d in arm(jobs, "GET", f"{W}/datastores", isDefault="false").json()["value"]] == ["workspaceartifactstore"]
+    assert [d["name"] for d in arm(jobs, "GET", f"{W}/datastores", names="workspaceartifactstore").json()["value"]] == ["workspaceartifactstore"]
     secrets = jobs.post(f"{W}/datastores/workspaceblobstore/listSecrets", params=API, headers=ARM)
     assert secrets.json() == {"secretsType": "AccountKey", "key": azurite.connection_string.split("AccountKey=")[1].split(";")[0]}
     missing = arm(jobs, "GET", f"{W}/datastores/nope")
