@@ -351,7 +351,9 @@ class FleetRunner:
                     return {"status": PLANNED, "wouldCreate": True, "detail": "would create the target, then retrain and deploy"}
             elif hasattr(host, "ensure_target"):
                 self._note(row, "creating")
-                created = host.ensure_target(target, {"description": row.description or row.key})
+                from ..safety import change
+
+                created = change.ensure(host, target, {"description": row.description or row.key})
                 if created.get("created"):
                     self._record(row, {"event": "created", "target": target.id})
             else:  # pragma: no cover - an older host

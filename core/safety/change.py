@@ -44,6 +44,7 @@ __all__ = [
     "check_file_source",
     "check_same_service",
     "check_unchanged_since_export",
+    "ensure",
     "fingerprint",
     "interrupted_target",
     "update",
@@ -134,6 +135,33 @@ def apply(host: Host, change: Change, send: Callable[[], Sent]) -> UpdateResult:
     """
     ask_observers(host, change)
     return _recorded(host, change, send)
+
+
+def ensure(host: Host, target: Target, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Create ``target`` when it does not exist (``amlws_ensure_target``; ``amlws fleet run`` rows
+    with ``create``), through the change path as action ``new``: a change freeze stops the
+    creation too. An existing target is left alone and nothing is asked or recorded.
+
+    :returns: the backend's ``{"created": bool, ...}``.
+    """
+    from ..errors import NotFoundError
+
+    try:
+        host.get_definition(target)
+        return {"created": False, "target": target.id}
+    except NotFoundError:
+        pass
+    change = Change(target, "new", note="created for a fleet row")
+    answer: dict[str, Any] = {}
+
+    def send() -> Sent:
+        answer.update(host.ensure_target(target, options))
+        created = bool(answer.get("created"))
+        return sent(change, outcome=answer, changed=created, verified=created,
+                    verification="created" if created else "it existed already")
+
+    apply(host, change, send)
+    return answer
 
 
 def ask_observers(host: Host, change: Change) -> None:
