@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import AmlwsError, ExitCode, UsageError
 from ..redact import redact
@@ -353,7 +353,7 @@ class FleetRunner:
                 self._note(row, "creating")
                 from ..safety import change
 
-                created = change.ensure(host, target, {"description": row.description or row.key})
+                created = change.ensure(cast(Any, host), target, {"description": row.description or row.key})
                 if created.get("created"):
                     self._record(row, {"event": "created", "target": target.id})
             else:  # pragma: no cover - an older host
