@@ -240,8 +240,13 @@ class Host:
     def _claims(self, target: str) -> list[Target]:
         names = {self.pm.get_name(p): n for n, (p, _) in self.backends().items()}
         claims = []
+        errors: list[UsageError] = []
         for impl in reversed(_plain_impls(self.pm.hook.amlws_claim_target)):
-            result = _call_impl(impl, "amlws_claim_target", target=target, settings=self.settings)
+            try:  # "an ARM id, but not of my type" must not stop the backend whose type it is
+                result = _call_impl(impl, "amlws_claim_target", target=target, settings=self.settings)
+            except UsageError as exc:
+                errors.append(exc)
+                continue
             if result is None:
                 continue
             if not isinstance(result, Target):
@@ -256,6 +261,8 @@ class Host:
                     hint="a backend must return Target(backend=<its own BackendInfo.name>, ...)",
                 )
             claims.append(result)
+        if not claims and errors:
+            raise errors[0]
         return claims
 
     # --- the five steps ----------------------------------------------------------------
