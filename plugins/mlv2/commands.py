@@ -11,4 +11,7 @@ app = typer.Typer(help="Azure ML v2 managed online endpoints, deployments and mo
 
 
 def register(root: Any) -> None:
+    from .jobs_commands import register as register_jobs
+
+    register_jobs(app)
     root.add_typer(app, name="mlv2")
