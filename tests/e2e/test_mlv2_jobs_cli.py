@@ -121,3 +121,96 @@ def test_timeout_cancels_the_job_unless_keep_job(v2: Http, cli: Any) -> None:
 def test_status_of_an_unknown_job_is_exit_3(v2: Http, cli: Any) -> None:
     code, _, err = cli("mlv2", "jobs", "status", "no-such-job", *WS)
     assert code == 3, err
+
+
+# --- the library: train, metrics, gate, register ----------------------------------------------------
+
+
+@pytest.fixture
+def host(v2: Http) -> Any:
+    from amlws.config import Settings
+    from amlws.host import Host, get_plugin_manager, register_plugin
+
+    pm = get_plugin_manager(load_entrypoints=False)
+    register_plugin(pm, amlws.plugins.mlv2, "mlv2")
+    pm.check_pending()
+    return Host(pm, Settings.load())
+
+
+def retrain_steps(host: Any, data: str, gate: str) -> tuple[str, Any]:
+    """submit (a copy of the seeded job on a datastore CSV), wait, read the metrics, check the gate."""
+    from amlws.gates import check_gates, parse_gate
+    from amlws.plugins.mlv2 import jobs, mlflow
+
+    ws = W
+    name, body = jobs.prepare(host.settings, ws, from_job=SEEDED,
+                              inputs={"train": f"azureml://datastores/workspaceblobstore/paths/data/bike-rentals/{data}"})
+    jobs.submit(host.settings, ws, name, body)
+    jobs.wait(host.settings, ws, name)
+    metrics = mlflow.run_metrics(host.settings, ws, name)
+    return name, check_gates(metrics, [parse_gate(gate)])
+
+
+def model_versions(h: Http) -> list[str]:
+    got = h.request("GET", f"{W}/models/bike-rentals/versions", params={"api-version": "2025-12-01"},
+                    headers={"Authorization": f"Bearer {demo.DEMO_ARM_TOKEN}"}).json()
+    return sorted(v["name"] for v in got["value"])
+
+
+def test_train_gate_register_on_new_data_registers_the_jobs_output_as_the_next_version(v2: Http, host: Any) -> None:
+    from amlws.plugins.mlv2 import jobs
+    from amlws.safety.history import History
+
+    name, gates = retrain_steps(host, "new.csv", "r2>=0.8")
+    assert gates[0]["passed"] and gates[0]["value"] > 0.99
+    result = jobs.register(host, W, name, "model", "bike-rentals")
+    assert model_versions(v2) == ["1", "2", "3"]
+    version = result.definition.document
+    assert version["properties"]["modelUri"] == f"azureml://jobs/{name}/outputs/model/paths/"
+    assert version["properties"]["modelType"] == "custom_model"
+    entries = History().list(f"{W}/models/bike-rentals/versions/3")
+    assert [e["action"] for e in entries] == ["register"] and entries[0]["status"] == "applied"
+
+
+def test_bad_data_fails_the_gate_with_exit_5_and_nothing_is_registered(v2: Http, host: Any) -> None:
+    from amlws.errors import GateFailedError
+
+    with pytest.raises(GateFailedError) as info:
+        retrain_steps(host, "bad.csv", "r2>=0.8")
+    assert info.value.exit_code == 5 and "r2 = " in info.value.message
+    assert model_versions(v2) == ["1", "2"]
+    assert not [r for r in requests_log(v2, api="mlv2") if r["method"] == "PUT" and "/models/" in r["path"]]
+
+
+def test_a_gate_on_a_metric_the_run_did_not_log_is_exit_5_naming_the_logged_ones(v2: Http, host: Any) -> None:
+    from amlws.errors import GateFailedError
+
+    with pytest.raises(GateFailedError) as info:
+        retrain_steps(host, "new.csv", "accuracy>=0.8")
+    assert info.value.exit_code == 5
+    assert "logged no metric 'accuracy'" in info.value.message and "r2" in info.value.message and "rmse" in info.value.message
+
+
+def test_a_model_output_the_job_does_not_have_is_exit_2(v2: Http, host: Any) -> None:
+    from amlws.errors import UsageError
+    from amlws.plugins.mlv2 import jobs
+
+    with pytest.raises(UsageError) as info:
+        jobs.register(host, W, SEEDED, "weights", "bike-rentals")
+    assert info.value.exit_code == 2 and "has no output 'weights'" in info.value.message and "model" in (info.value.hint or "")
+    assert model_versions(v2) == ["1", "2"]
+
+
+def test_mlflow_metrics_history_and_an_unknown_run(v2: Http, host: Any) -> None:
+    from amlws.errors import NotFoundError
+    from amlws.plugins.mlv2 import jobs, mlflow
+
+    with jobs.client(host.settings, W) as c:
+        base = mlflow.tracking_base(c, W)
+        assert base.startswith("https://127.0.0.1:") and base.endswith(f"/mlflow/v1.0{W}")
+        got = mlflow.metrics(c, W, SEEDED, base=base)
+        assert set(got) >= {"mae", "rmse", "r2"}
+        assert [m["value"] for m in mlflow.metric_history(c, W, SEEDED, "r2", base=base)] == [got["r2"]]
+        with pytest.raises(NotFoundError) as info:
+            mlflow.metrics(c, W, "no-such-job", base=base)
+    assert info.value.exit_code == 3 and "RESOURCE_DOES_NOT_EXIST" in info.value.message
