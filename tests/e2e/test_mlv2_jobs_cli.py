@@ -24,7 +24,6 @@ W = (f"/subscriptions/{demo.DEMO_SUBSCRIPTION}/resourceGroups/{demo.DEMO_RESOURC
      f"/providers/Microsoft.MachineLearningServices/workspaces/{demo.DEMO_MLV2_WORKSPACE}")
 WS = ("-g", demo.DEMO_RESOURCE_GROUP, "-w", demo.DEMO_MLV2_WORKSPACE)
 SEEDED = "train-bike-rentals-1"
-DATA = Path(__file__).resolve().parents[2] / "core" / "emulator" / "data"
 
 
 @pytest.fixture
@@ -45,8 +44,6 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Any:
 
 def csv_of(h: Http, name: str) -> str:
     """A seeded CSV of the default datastore (what the emulator wrote there)."""
-    import requests  # noqa: F401 - via Http
-
     from amlws.emulator.seed import DEMO_MLV2_DATA
 
     return str(DEMO_MLV2_DATA[f"data/bike-rentals/{name}"])

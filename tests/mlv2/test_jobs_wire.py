@@ -12,7 +12,7 @@ import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -226,7 +226,7 @@ class _Proxy(BaseHTTPRequestHandler):
     """A forward proxy: CONNECT tunnels (https; records host:port, then relays bytes both ways) and
     plain-http requests in absolute form (records the URL, forwards it with http.client)."""
 
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
     protocol_version = "HTTP/1.1"
 
     def _forward(self) -> None:
@@ -251,9 +251,9 @@ class _Proxy(BaseHTTPRequestHandler):
             self.wfile.write(data)
         conn.close()
 
-    do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _forward  # noqa: N815
+    do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _forward
 
-    def do_CONNECT(self) -> None:  # noqa: N802 - http.server's naming
+    def do_CONNECT(self) -> None:
         type(self).seen.append(self.path)
         host, port = self.path.rsplit(":", 1)
         upstream = socket.create_connection((host, int(port)))
