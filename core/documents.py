@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
+from .errors import AmlwsError, UsageError
 from .fsutil import read_text
 from .model import Definition
 
@@ -48,4 +48,20 @@ def load_definition(
         source, text = "<json-string>", json_string or ""
     document = parse_json(text, source)
     del text  # a large definition's text need not stay in memory beside its parsed form
+    if backend is None and input_file is not None:
+        backend = _exported_by(host, input_file)
     return host.import_definition(document, source=source, backend=backend)
+
+
+def _exported_by(host: Host, file: str | Path) -> str | None:
+    """The backend of the target ``amlws export`` wrote ``file`` from (its record), so that its own
+    checks read the file first; ``None`` without a record (every backend is asked)."""
+    from .safety.history import file_source
+
+    origin = file_source(file)
+    if origin is None:
+        return None
+    try:
+        return host.resolve(origin).backend
+    except AmlwsError:  # the backend is gone, or the record is stale: ask every backend
+        return None

@@ -390,7 +390,7 @@ def prepare_traffic(settings: Any, target: Target, traffic: dict[str, int] | Non
     body = defs.with_traffic(live, traffic, mirror)
     defs.check_traffic(body["properties"], set(names), target.id)
     url = _url(settings, target.id)
-    requests = [
+    requests: list[dict[str, Any]] = [
         {"method": "GET", "url": url, "purpose": "read the endpoint (saved to history)"},
         {"method": "GET", "url": _url(settings, target.id + "/deployments"), "purpose": "list the deployments (traffic rules)"},
         {"method": "PUT", "url": url, "body": body},
@@ -436,15 +436,8 @@ def remove_deployment(host: Any, target: Target) -> UpdateResult:
 
     if kind_of_target(target) != "deployment":
         raise UsageError(f"{target.id} is an endpoint, not a deployment", hint="name the deployment: -g RG -w WS -e EP -d DEP")
-    name = str(target.parts["deployment"])
     with client(host.settings, target) as c:
-        endpoint = c.get_endpoint(target.id)
-        shares = {f: defs.shares_of(endpoint, f).get(name) for f in ("traffic", "mirrorTraffic")}
-        taking = {f: v for f, v in shares.items() if v}
-        if taking:
-            what = " and ".join(f"{v} % {'live' if f == 'traffic' else 'mirrored'}" for f, v in taking.items())
-            raise ConflictError(f"deployment {name} takes {what} traffic of {endpoint_id(target.id)}; nothing was removed",
-                                hint=f"move its traffic first (amlws mlv2 traffic {endpoint_id(target.id)} OTHER=100)")
+        check_removable(host.settings, target, c=c)
         current = c.get_deployment(target.id)
         change = Change(target, "remove", None, current, plan_remove(host.settings, target))
 
@@ -487,8 +480,9 @@ def plan_register(settings: Any, workspace: str, name: str, version: str | None,
     plan: list[dict[str, Any]] = []
     if version is None:
         plan.append({"method": "GET", "url": _url(settings, f"{workspace}/models/{name}"), "purpose": "read nextVersion"})
-    plan.append({"method": "PUT", "url": _url(settings, f"{workspace}/models/{name}/versions/{version or '<nextVersion>'}"),
-                 "body": body})
+    url = _url(settings, f"{workspace}/models/{name}/versions/{version or '<nextVersion>'}")
+    plan.append({"method": "GET", "url": url, "purpose": "refuse to overwrite an existing version"})
+    plan.append({"method": "PUT", "url": url, "body": body})
     return plan
 
 
@@ -530,3 +524,76 @@ def register_model(host: Any, workspace: str, name: str, uri: str, *, version: s
                         verification=f"registered {name}:{chosen}")
 
         return apply(host, change, put)
+
+
+def workspace_from(settings: Any, resource_group: str | None, workspace: str | None, subscription: str | None = None) -> str:
+    """The workspace id of ``-g RG -w WS [--subscription S]`` (resource group: the option or the setting)."""
+    rg = resource_group or settings.get("resource_group")
+    if not rg or not workspace:
+        raise UsageError("name the workspace: -g RESOURCE_GROUP -w WORKSPACE", hint="or: amlws config set resource_group RG")
+    build_id(subscription_of(settings, subscription), str(rg), str(workspace), "x")  # the same checks as a target's
+    return workspace_id(subscription_of(settings, subscription), str(rg), str(workspace))
+
+
+def check_removable(settings: Any, target: Target, *, c: Any = None) -> dict[str, Any]:
+    """The endpoint of ``target`` (one GET); :class:`ConflictError` (exit 5) while the deployment takes
+    live or mirrored traffic."""
+    if c is None:
+        with client(settings, target) as own:
+            return check_removable(settings, target, c=own)
+    name = str(target.parts["deployment"])
+    endpoint = c.get_endpoint(target.id)
+    taking = {f: v for f in ("traffic", "mirrorTraffic") if (v := defs.shares_of(endpoint, f).get(name))}
+    if taking:
+        what = " and ".join(f"{v} % {'live' if f == 'traffic' else 'mirrored'}" for f, v in taking.items())
+        raise ConflictError(f"deployment {name} takes {what} traffic of {endpoint_id(target.id)}; nothing was removed",
+                            hint=f"move its traffic first (amlws mlv2 traffic {endpoint_id(target.id)} OTHER=100)")
+    return endpoint
+
+
+def endpoint_row(item: dict[str, Any]) -> dict[str, Any]:
+    props = item.get("properties") or {}
+    return {"name": item.get("name"), "authMode": props.get("authMode"), "provisioningState": props.get("provisioningState"),
+            "traffic": _shares_text(defs.shares_of(item)), "id": item.get("id")}
+
+
+def deployment_row(item: dict[str, Any], endpoint: dict[str, Any]) -> dict[str, Any]:
+    props = item.get("properties") or {}
+    name = str(item.get("name"))
+    return {"name": name, "traffic": defs.shares_of(endpoint).get(name, 0),
+            "mirrorTraffic": defs.shares_of(endpoint, "mirrorTraffic").get(name, 0), "model": props.get("model"),
+            "instanceType": props.get("instanceType"), "provisioningState": props.get("provisioningState")}
+
+
+def model_row(item: dict[str, Any]) -> dict[str, Any]:
+    props = item.get("properties") or {}
+    return {"name": item.get("name"), "latestVersion": props.get("latestVersion"), "nextVersion": props.get("nextVersion"),
+            "id": item.get("id")}
+
+
+def version_row(item: dict[str, Any]) -> dict[str, Any]:
+    props = item.get("properties") or {}
+    return {"version": item.get("name"), "modelType": props.get("modelType"), "modelUri": props.get("modelUri"), "id": item.get("id")}
+
+
+def get_model(settings: Any, workspace: str, name: str, version: str | None = None) -> Any:
+    """Every version of model ``name`` (a list), or one version (``--version``, ``NAME:VERSION``, ``NAME@latest``)."""
+    ref = parse_model_ref(name) if (":" in name or "@" in name) else ModelRef(name, version)
+    ws = ref.workspace or workspace
+    sub = ws.split("/")[2]
+    with client(settings, subscription=sub) as c:
+        if ref.version is None and version is None and "@" not in name:
+            return c.list_model_versions(ws, ref.name)
+        ref = c.resolve_model(ref, ws)
+        return c.get_model_version(ref.asset_id(ws))
+
+
+def plan_register_model(settings: Any, workspace: str, name: str, uri: str, *, version: str | None = None,
+                        model_type: str | None = None, description: str | None = None) -> dict[str, Any]:
+    """What ``models register --what-if`` prints: the requests, the body; nothing is sent."""
+    from amlws.api import redact_request
+
+    check_model_uri(uri)
+    body = model_body(uri, model_type=model_type, description=description)
+    return {"whatIf": True, "target": f"{workspace}/models/{name}",
+            "requests": [redact_request(r) for r in plan_register(settings, workspace, name, version, body)]}

@@ -10,6 +10,7 @@ with no body (``Content-Length: 0``), as the REST samples do (§2.1).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -129,6 +130,19 @@ class V2Client(ArmResourceClient):
         return str((container.get("properties") or {}).get("nextVersion") or "1")
 
     def put_model_version(self, workspace: str, name: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``PUT …/models/NAME/versions/V`` (synchronous: 200/201 with the version)."""
-        return self.put(f"{workspace}/models/{name}/versions/{version}", body, what="register the model version",
-                        progress="register")
+        """``PUT …/models/NAME/versions/V``: synchronous (200/201 with the version, §8), so one request,
+        not the long-running PUT whose poller would read the version back."""
+        from urllib.parse import quote, urlencode
+
+        from azure.core.rest import HttpRequest
+
+        from amlws.azure.arm import JSON_CONTENT_TYPE, response_json
+
+        resource = f"{workspace}/models/{name}/versions/{version}"
+        url = self.url(resource) + "?" + urlencode({"api-version": self.api_version}, quote_via=quote)
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        request = HttpRequest("PUT", url, headers={"Content-Type": JSON_CONTENT_TYPE}, content=content)
+        with self.mapped("register the model version", resource):
+            resp = self.send(request, "register the model version", resource)
+        result = response_json(resp)
+        return result if isinstance(result, dict) else {}
