@@ -108,7 +108,8 @@ def amlws_import(document: Any, settings: Settings, source: str) -> Definition |
 
     The host parses the JSON; this hook checks its shape and normalises it. When no
     ``--backend`` is given, every backend is asked in turn: return ``None`` for a document
-    that is not in your format, raise ``UsageError`` for one that is but is invalid.
+    that is not in your format, raise ``UsageError`` for one that is but is invalid (it counts
+    only when no other backend reads the document).
 
     firstresult: stops at the first non-None result.
 

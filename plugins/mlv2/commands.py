@@ -303,14 +303,12 @@ def models_get_cmd(
             amlws mlv2 models get bike-rentals -g RG -w WS
             amlws mlv2 models get bike-rentals:2 -g RG -w WS -o json
     """
-    from .backend import get_model
+    from .backend import get_model, version_row
 
     ctx = _ctx(api_version)
     ws = _workspace(ctx, resource_group, workspace, subscription)
     data = get_model(ctx.settings, ws, name, version)
     rows = data if isinstance(data, list) else [data]
-    from .backend import version_row
-
     ctx.emit(data, table=lambda _: _table([version_row(v) for v in rows]))
 
 

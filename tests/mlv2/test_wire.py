@@ -257,3 +257,33 @@ def test_update_of_a_missing_model_version_sends_no_put(arm: HTTPServer, setting
         update(target, Definition("mlv2", export_document(live_deployment(MODEL_2))), settings)
     assert info.value.exit_code == ExitCode.NOT_FOUND and "m:2 does not exist" in info.value.message
     assert [m for m, _, _ in seen(arm)] == ["GET", "GET"]
+
+
+@pytest.mark.parametrize("model", [MODEL_2, "azureml://registries/shared/models/m/versions/4"])
+def test_a_model_version_is_not_checked_as_a_blob(model: str) -> None:
+    """The trained-model check before an update (HEAD of a blob) leaves a model version to the service:
+    a registry id is not an ``.ilearner`` URL to refuse."""
+    import amlws.plugins.mlv2
+    from amlws.host import Host, get_plugin_manager, register_plugin
+    from amlws.model import Definition
+    from amlws.safety.modelcheck import check_references, references
+
+    pm = get_plugin_manager(load_entrypoints=False)
+    register_plugin(pm, amlws.plugins.mlv2, "mlv2")
+    host = Host(pm, Settings(env={}))
+    definition = Definition("mlv2", live_deployment(model))
+    assert host.model_references(definition)[0]["uri"] == model
+    assert references(host, definition) == {}
+    assert check_references(host, definition, Definition("mlv2", live_deployment()), head=True) == {}
+
+
+def test_operations_wait_long_unless_told_otherwise(settings: Settings) -> None:
+    """Real deployments take 5-20 minutes: the v2 default is 30; ``mlv2_timeout`` and ``--timeout`` override it."""
+    from amlws.plugins.mlv2.backend import DEFAULT_TIMEOUT, client
+
+    with client(settings) as c:
+        assert c.timeout == DEFAULT_TIMEOUT == 1800
+    with client(Settings(env={**settings.env, "AMLWS_MLV2_TIMEOUT": "600"})) as c:
+        assert c.timeout == 600
+    with client(Settings(env=settings.env, flags={"timeout": 42})) as c:
+        assert c.timeout == 42
