@@ -211,3 +211,30 @@ def test_mlflow_metrics_history_and_an_unknown_run(v2: Http, host: Any) -> None:
         with pytest.raises(NotFoundError) as info:
             mlflow.metrics(c, W, "no-such-job", base=base)
     assert info.value.exit_code == 3 and "RESOURCE_DOES_NOT_EXIST" in info.value.message
+
+
+def test_ctrl_c_during_wait_cancels_the_job_unless_keep_job(v2: Http, host: Any) -> None:
+    from amlws.plugins.mlv2 import jobs
+
+    v2.control("POST", "transitions", {"mlv2_job": {"mode": "polls", "count": 1000}})
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    for name, keep in (("ctrl-c", False), ("ctrl-c-kept", True)):
+        _, body = jobs.prepare(host.settings, W, from_job=SEEDED, name=name)
+        jobs.submit(host.settings, W, name, body)
+        with pytest.raises(KeyboardInterrupt):
+            jobs.wait(host.settings, W, name, keep_job=keep, sleep=interrupt)
+    cancelled = {r["path"].rsplit("/", 2)[-2] for r in requests_log(v2, api="mlv2") if r["path"].endswith("/cancel")}
+    assert cancelled == {"ctrl-c"}
+
+
+def test_submit_what_if_prints_the_put_and_sends_none(v2: Http, cli: Any) -> None:
+    code, out, err = cli("--what-if", "mlv2", "jobs", "submit", *WS, "--from-job", SEEDED, "--name", "planned", "-o", "json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["whatIf"] is True and plan["requests"][0]["method"] == "PUT"
+    assert plan["requests"][0]["url"].endswith("/jobs/planned")
+    assert plan["requests"][0]["body"]["properties"]["jobType"] == "Command"
+    assert not [r for r in requests_log(v2, api="mlv2") if r["method"] == "PUT"]

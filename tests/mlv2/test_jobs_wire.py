@@ -19,9 +19,9 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 import amlws.plugins.mlv2
-from amlws.cli import application as cli
-from amlws.host import get_plugin_manager, register_plugin
 from amlws.plugins.mlv2 import schema
+
+from ..e2e.conftest import in_process_cli
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "tests" / "data" / "specs" / "mlv2" / "examples" / "Job"
@@ -71,24 +71,7 @@ def env(server: HTTPServer, ca: Any, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 @pytest.fixture
 def run(capsys: pytest.CaptureFixture[str]) -> Any:
-    pm = get_plugin_manager(load_entrypoints=False)
-    register_plugin(pm, amlws.plugins.mlv2, "mlv2")
-    pm.check_pending()
-
-    def call(*argv: str) -> tuple[int, str, str]:
-        saved = (list(cli.app.registered_commands), list(cli.app.registered_groups), cli._registered)
-        cli._registered = False
-        capsys.readouterr()
-        try:
-            code = cli.main(list(argv), pm=pm)
-        finally:
-            cli.app.registered_commands[:] = saved[0]
-            cli.app.registered_groups[:] = saved[1]
-            cli._registered = saved[2]
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
+    return in_process_cli(capsys, (amlws.plugins.mlv2, "mlv2"))
 
 
 def sent(server: HTTPServer, method: str) -> list[Any]:
