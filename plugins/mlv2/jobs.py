@@ -272,16 +272,8 @@ def prepare(settings: Any, workspace: str, *, job_file: str | Path | None = None
 
 def submit(settings: Any, workspace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
     """``PUT W/jobs/NAME`` (synchronous, REFERENCE.md §2.4): the job as created."""
-    from azure.core.rest import HttpRequest
-
-    from amlws.azure.arm import JSON_CONTENT_TYPE, _body, response_json
-
     with client(settings, workspace) as c:
-        url = c.url(job_id(workspace, name)) + f"?api-version={c.api_version}"
-        request = HttpRequest("PUT", url, headers={"Content-Type": JSON_CONTENT_TYPE, "Accept": "application/json"},
-                              content=_body(body))
-        with c.mapped(f"submit job {name}", job_id(workspace, name)):
-            return dict(response_json(c.send(request, f"submit job {name}", job_id(workspace, name))))
+        return dict(c.put_job(workspace, name, body))
 
 
 def status_of(job: dict[str, Any]) -> str:
