@@ -249,7 +249,7 @@ def plan_update(target: Target, definition: Definition, settings: Any, *, live: 
     if live is not None:
         check_create_only(target, definition, live.document)
     url = _url(settings, target.id)
-    body = request_body(definition.document)
+    body = defs.keep_live_properties(request_body(definition.document), live.document if live is not None else None)
     plan: list[dict[str, Any]] = [{"method": "GET", "url": url, "purpose": "read the live resource (saved to history)"}]
     model = defs.model_of(body) if kind_of_target(target) == "deployment" else None
     if model and model.startswith("/"):
@@ -304,6 +304,7 @@ def update(target: Target, definition: Definition, settings: Any, *, live: Defin
     with client(settings, target) as c:
         current = live.document if live is not None else (c.get_deployment(target.id) if deployment else c.get_endpoint(target.id))
         check_create_only(target, definition, current)
+        body = defs.keep_live_properties(body, current)
         if deployment:
             check_model_version(c, target, defs.model_of(body))
             final = c.put_deployment(target.id, body)

@@ -364,5 +364,8 @@ def register(root: Any) -> None:
         for verb, command in commands.items():
             sub.command(verb)(command)
         group.add_typer(sub, name=name)
+    from .jobs_commands import register as register_jobs
+
+    register_jobs(group)  # amlws mlv2 jobs ... (plugins/mlv2/jobs_commands.py)
     root.add_typer(group, name="mlv2")
     root.command("traffic")(traffic_cmd)
