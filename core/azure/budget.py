@@ -83,10 +83,11 @@ class Bucket:
     refill_estimated: bool = False
 
     def predicted(self, now: float) -> float:
-        """The level now: last answer + refill since, capped, less what this process sent since."""
+        """The level now: last answer, less what this process sent since, + refill since, capped."""
         if self.level is None:
             return self.capacity - self.sent
-        return min(self.capacity, self.level + self.refill * max(0.0, now - self.at)) - (self.sent - self.base)
+        # as if this process's sends since came right after that answer: the refill since is not lost to the cap
+        return min(self.capacity, self.level - (self.sent - self.base) + self.refill * max(0.0, now - self.at))
 
 
 @dataclass
@@ -107,10 +108,13 @@ class ArmBudget:
     :param clock: monotonic clock (tests inject one).
     :param notice: called once, the first time a worker waits (default: a line on stderr).
     :param stop: an event that ends every wait (the fleet is stopping).
+    :param sleep: how a worker waits (tests: advance an injected clock); default: on a condition
+        that every answer wakes.
     """
 
     def __init__(self, *, share: float = DEFAULT_SHARE_PERCENT, pacing: bool = True, clock: Callable[[], float] = time.monotonic,
-                 notice: Callable[[str], None] | None = None, stop: threading.Event | None = None) -> None:
+                 notice: Callable[[str], None] | None = None, stop: threading.Event | None = None,
+                 sleep: Callable[[float], None] | None = None) -> None:
         if not 0 < share <= 100:
             raise ValueError("share must be a percentage in (0, 100]")
         self.share = float(share)
@@ -118,6 +122,7 @@ class ArmBudget:
         self.clock = clock
         self.stop = stop
         self._notice = notice
+        self._sleep = sleep
         self._noticed = False
         self._cond = threading.Condition()
         self._buckets: dict[tuple[str, str], Bucket] = {}
@@ -164,7 +169,7 @@ class ArmBudget:
                 return min(MAX_WAIT, PROBE_TIMEOUT - (now - b.probe_at))
             return 0.0
         deficit = self.reserve(b) + 1.0 - b.predicted(now)
-        if deficit <= 0:
+        if deficit <= 1e-9:
             return 0.0
         return min(MAX_WAIT, deficit / max(b.refill, 0.1))
 
@@ -224,7 +229,10 @@ class ArmBudget:
                 if not self._noticed:
                     self._noticed = True
                     self._say(b, key)
-                self._cond.wait(wait)
+                if self._sleep is not None:
+                    self._sleep(wait)
+                else:
+                    self._cond.wait(wait)
                 waited += self.clock() - now
             if waited:
                 self.stats.wait_seconds += waited
