@@ -22,7 +22,7 @@ for the refill (waking at every new answer). Each permitted request is counted a
 workers of one process never together spend more than the prediction allows. Before the first
 answer of a kind one request goes alone (a probe), to learn the level. A 429 pauses every worker of
 the process on that bucket until its ``Retry-After`` has passed (the whole fleet slows, not the
-one worker). Without pacing (``--no-pacing``, and outside ``fleet run``) nothing waits: answers
+one worker), and halves the refill rate this process counts on until answers show more. Without pacing (``--no-pacing``, and outside ``fleet run``) nothing waits: answers
 are only counted.
 """
 
@@ -188,6 +188,8 @@ class ArmBudget:
                 self.stats.throttled += 1
                 self._thread_stats()[1] += 1
                 b.paused_until = max(b.paused_until, now + (retry_after if retry_after is not None else 1.0))
+                # others spend more than the estimate left for this process: halve it (the estimate climbs back)
+                b.refill = max(0.1, b.refill / 2)
                 if level is None:
                     level = 0.0
             if level is not None and (b.level is None or seq >= b.base):
@@ -226,7 +228,7 @@ class ArmBudget:
                 if wait <= 0 or (self.stop is not None and self.stop.is_set()):
                     seq = self._grant(b, now)
                     break
-                if not self._noticed:
+                if not self._noticed and b.level is not None:  # a real shortage, not the first answer awaited
                     self._noticed = True
                     self._say(b, key)
                 if self._sleep is not None:
