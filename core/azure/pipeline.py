@@ -155,7 +155,7 @@ def budget_policy(settings: Any) -> Any:
     is ``settings.arm_budget`` (``fleet run``), else the process's counting-only one."""
     from azure.core.pipeline.policies import SansIOHTTPPolicy
 
-    from .budget import HEADER, budget_for, bucket_key, kind_of
+    from .budget import HEADER, bucket_key, budget_for, kind_of
 
     budget = budget_for(settings)
 
