@@ -40,10 +40,10 @@ def _table(summary: dict[str, Any]) -> None:
     from ..output import render_table
 
     rows = [{"key": r["key"], "status": r["status"], "jobId": r.get("jobId"), "exit": r.get("exitCode"),
-             "seconds": r.get("seconds"), "throttled": r.get("throttleSeconds"), "error": r.get("error")} for r in summary["rows"]]
+             "seconds": r.get("seconds"), "waited": r.get("throttleSeconds"), "error": r.get("error")} for r in summary["rows"]]
     columns = ["key", "status", "jobId", "exit", "seconds", "error"]
     if any(r.get("throttleSeconds") for r in summary["rows"]):
-        columns.insert(5, "throttled")  # seconds the row waited for the ARM budget
+        columns.insert(5, "waited")  # seconds the row waited for the ARM budget
     render_table(rows, columns=columns)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["counts"].items()))
     typer.echo(f"{summary['total']} row(s): {counts or 'none'}; exit code {summary['exitCode']}")

@@ -142,8 +142,7 @@ def parse_bucket_option(text: str) -> tuple[str, dict[str, float]]:
             raise ValueError
         return kind.strip(), {"capacity": float(capacity), "refill": float(refill)}
     except ValueError:
-        raise ValueError(f"invalid --arm-bucket {text!r}: give KIND=CAPACITY/REFILL, KIND one of {', '.join(KINDS)} "
-                         "(e.g. writes=50/20)") from None
+        raise ValueError(f"invalid --arm-bucket {text!r}: give KIND=CAPACITY/REFILL, KIND one of {', '.join(KINDS)}") from None
 
 
 __all__ = ["ARM_BUCKETS", "HEADER", "KINDS", "ArmBuckets", "Taken", "kind_of", "parse_bucket_option", "subscription_of",
