@@ -30,6 +30,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench_fleet import JOBS, LATENCY, ROWS  # the same fleet as bench 4: 500 rows, --jobs 16, 50 ms
 from common import (
     REPEATS,
     STATISTIC,
@@ -46,9 +47,6 @@ from common import (
     upload_blob,
 )
 
-LATENCY = 0.05
-JOBS = 16
-ROWS = 500
 BUCKET = 50
 REFILL = 20.0
 TARGET = 1.10

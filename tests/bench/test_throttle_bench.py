@@ -21,7 +21,8 @@ def bench() -> Any:
     finally:
         sys.path.remove(str(REPO / "bench"))
         sys.modules.pop("bench_throttle", None)
-        sys.modules.pop("common", None)
+        for name in ("common", "bench_fleet"):
+            sys.modules.pop(name, None)
 
 
 def test_the_bound_is_the_write_bucket_s_or_the_latency_s(bench):
