@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import sys
 from collections.abc import Callable
@@ -18,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from .config import API_KEY_HINT, Settings
-from .documents import load_definition, parse_json
+from .documents import json_diff, load_definition, parse_json
 from .errors import AmlwsError, ConflictError, UsageError
 from .fsutil import atomic_write_with, read_text
 from .host import Host, get_plugin_manager
 from .model import Definition, ModelLocation, ServiceEndpoints, Target, UpdateResult, canonical_json
-from .redact import redact, redact_obj, redact_request
+from .redact import redact, redact_request
 from .safety.change import check_file_source, check_same_service, check_unchanged_since_export, update
 from .safety.modelcheck import planned_heads, references
 from .safety.unmask import restore_masked
@@ -228,13 +227,8 @@ def _location_from_bes(value: Any, output_name: str | None) -> ModelLocation:
 
 
 def definition_diff(old: dict[str, Any] | None, new: dict[str, Any], *, fromfile: str = "live", tofile: str = "new") -> str:
-    """Unified diff of two definitions as sorted, indented JSON (secrets redacted)."""
-    def lines(doc: Any) -> list[str]:
-        if doc is None:
-            return []
-        return json.dumps(redact_obj(doc), indent=2, sort_keys=True, ensure_ascii=False).splitlines(keepends=True)
-
-    return "".join(difflib.unified_diff(lines(old), lines(new), fromfile=fromfile, tofile=tofile))
+    """Unified diff of two definitions as sorted, indented JSON (secrets redacted): :func:`amlws.documents.json_diff`."""
+    return json_diff(old, new, fromfile=fromfile, tofile=tofile)
 
 
 def plan_update(

@@ -10,20 +10,20 @@ and for binary classification ``True Positive, False Negative, False Positive, T
 Accuracy, Precision, Recall, F-Score, AUC, Average Log Loss, Training Log Loss``; multiclass
 writes ``Overall accuracy, Average accuracy, Micro-averaged precision, ...``.
 
-A gate is ``METRIC OP NUMBER`` with ``>=``, ``<=``, ``>`` or ``<`` (``"Accuracy>=0.85"``,
-``"Root Mean Squared Error<3.5"``); metric names match case-insensitively.
+The gates (``"Accuracy>=0.85"``) are backend-neutral: :mod:`amlws.gates`; their names stay
+importable from here.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import operator
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import GateFailedError, UsageError
+from .errors import UsageError
+from .gates import Gate, check_gates, parse_gate
+from .gates import norm as _norm
 
 REGRESSION_METRICS = (
     "Mean Absolute Error",
@@ -40,13 +40,6 @@ MULTICLASS_METRICS = (
     "Overall accuracy", "Average accuracy", "Micro-averaged precision", "Macro-averaged precision",
     "Micro-averaged recall", "Macro-averaged recall",
 )
-
-_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
-
-
-def _norm(name: str) -> str:
-    return " ".join(name.strip().strip('"').split()).lower()
-
 
 def _number(value: str) -> float | None:
     text = value.strip()
@@ -127,49 +120,4 @@ def parse_evaluation(data: bytes | str, *, delimiter: str | None = None) -> Eval
     return Evaluation(header, rows, metrics)
 
 
-@dataclass(frozen=True)
-class Gate:
-    """``metric op threshold``, e.g. ``Accuracy >= 0.85``."""
-
-    metric: str
-    op: str
-    threshold: float
-
-    def __str__(self) -> str:
-        return f"{self.metric}{self.op}{self.threshold:g}"
-
-    def check(self, evaluation: Evaluation) -> dict[str, Any]:
-        value = evaluation.get(self.metric)
-        if not isinstance(value, (int, float)):
-            raise UsageError(f"metric {self.metric!r} is not a number ({value!r})", hint="gate on a numeric metric")
-        passed = bool(_OPS[self.op](value, self.threshold))
-        return {"gate": str(self), "metric": self.metric, "op": self.op, "threshold": self.threshold, "value": value, "passed": passed}
-
-
-_GATE = re.compile(r"^\s*(?P<metric>[^<>=]+?)\s*(?P<op>>=|<=|>|<)\s*(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
-
-
-def parse_gate(text: str) -> Gate:
-    """``"Accuracy>=0.85"`` -> :class:`Gate`. Operators: ``>= <= > <``."""
-    m = _GATE.match(text or "")
-    if not m or not m.group("metric").strip().strip('"'):
-        raise UsageError(
-            f"invalid gate {text!r}",
-            hint='write METRIC OP NUMBER with >=, <=, > or <, e.g. --gate "Accuracy>=0.85" or --gate "Root Mean Squared Error<4"',
-        )
-    return Gate(m.group("metric").strip().strip('"').strip(), m.group("op"), float(m.group("value")))
-
-
-def check_gates(evaluation: Evaluation, gates: list[Gate]) -> list[dict[str, Any]]:
-    """Check every gate; raise :class:`GateFailedError` (exit 5) naming the failing ones."""
-    results = [g.check(evaluation) for g in gates]
-    failed = [r for r in results if not r["passed"]]
-    if failed:
-        what = "; ".join(f"{r['metric']} = {r['value']:g}, needs {r['op']} {r['threshold']:g}" for r in failed)
-        err = GateFailedError(
-            f"the new model failed the gate: {what}",
-            hint="the model was not deployed; improve the training data or relax --gate",
-        )
-        err.details["gates"] = results
-        raise err
-    return results
+__all__ = ["Evaluation", "Gate", "check_gates", "parse_evaluation", "parse_gate"]

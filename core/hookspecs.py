@@ -48,7 +48,9 @@ def amlws_backend_info() -> BackendInfo | None:
 def amlws_claim_target(target: str, settings: Settings) -> Target | None:
     """Claim a target string this backend understands.
 
-    Called on every backend. Two backends claiming one target is an error naming both.
+    Called on every backend. Two backends claiming one target is an error naming both. A
+    ``UsageError`` raised here (e.g. "an ARM id, but not of my resource type") counts only when no
+    other backend claims the target.
 
     :param target: what the user typed: a resource ID, a URL, ``scheme:rest``...
     :param settings: the invocation's :class:`amlws.config.Settings`.
@@ -106,7 +108,8 @@ def amlws_import(document: Any, settings: Settings, source: str) -> Definition |
 
     The host parses the JSON; this hook checks its shape and normalises it. When no
     ``--backend`` is given, every backend is asked in turn: return ``None`` for a document
-    that is not in your format, raise ``UsageError`` for one that is but is invalid.
+    that is not in your format, raise ``UsageError`` for one that is but is invalid (it counts
+    only when no other backend reads the document).
 
     firstresult: stops at the first non-None result.
 

@@ -240,8 +240,13 @@ class Host:
     def _claims(self, target: str) -> list[Target]:
         names = {self.pm.get_name(p): n for n, (p, _) in self.backends().items()}
         claims = []
+        errors: list[UsageError] = []
         for impl in reversed(_plain_impls(self.pm.hook.amlws_claim_target)):
-            result = _call_impl(impl, "amlws_claim_target", target=target, settings=self.settings)
+            try:  # "an ARM id, but not of my type" must not stop the backend whose type it is
+                result = _call_impl(impl, "amlws_claim_target", target=target, settings=self.settings)
+            except UsageError as exc:
+                errors.append(exc)
+                continue
             if result is None:
                 continue
             if not isinstance(result, Target):
@@ -256,6 +261,8 @@ class Host:
                     hint="a backend must return Target(backend=<its own BackendInfo.name>, ...)",
                 )
             claims.append(result)
+        if not claims and errors:
+            raise errors[0]
         return claims
 
     # --- the five steps ----------------------------------------------------------------
@@ -289,15 +296,22 @@ class Host:
             if not isinstance(result, Definition):
                 raise PluginError(f"backend {backend!r}: amlws_import returned {type(result).__name__}")
             return result
+        errors: list[UsageError] = []
         for name, (plugin, _) in sorted(self.backends().items()):
             others = [p for p in self.pm.get_plugins() if p is not plugin]
-            result = self.pm.subset_hook_caller("amlws_import", remove_plugins=others)(
-                document=document, settings=self.settings, source=source
-            )
+            try:  # one backend finding fault with a document must not hide another whose format it is
+                result = self.pm.subset_hook_caller("amlws_import", remove_plugins=others)(
+                    document=document, settings=self.settings, source=source
+                )
+            except UsageError as exc:
+                errors.append(exc)
+                continue
             if result is not None:
                 if not isinstance(result, Definition):
                     raise PluginError(f"backend {name!r}: amlws_import returned {type(result).__name__}")
                 return result
+        if errors:
+            raise errors[0]
         raise UsageError(
             f"{source}: no backend recognises this definition format",
             hint="pass --backend NAME, or check that the file is an exported definition",

@@ -41,6 +41,27 @@ def _models_cell(models: Any) -> str:
     return "; ".join(f"{m.get('name')}: {m.get('uri')}" for m in models)
 
 
+def _metrics_table(data: dict[str, Any]) -> None:
+    """One row per retrain (newest last), then one sparkline per metric with its first and last value."""
+    from ..output import render_table
+    from ..safety.trend import sparkline
+
+    names = data["metrics"]
+    rows = [{"revision": r["revision"], "time": r["time"], "action": r["action"],
+             **{n: _number_cell(r["metrics"].get(n)) for n in names}} for r in data["retrains"]]
+    render_table(rows, columns=["revision", "time", "action", *names])
+    width = max(len(n) for n in names)
+    for name in names:
+        values = data["trend"][name]
+        known = [v for v in values if v is not None]
+        ends = f"{known[0]:.4g} → {known[-1]:.4g}" if known else ""
+        sys.stdout.write(f"{name.ljust(width)}  {sparkline(values)}  {ends}\n")
+
+
+def _number_cell(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+
+
 def _diff_table(data: dict[str, Any]) -> None:
     sys.stdout.write(data["diff"] or f"no difference between the live definition and {data['to']}\n")
 
@@ -62,6 +83,7 @@ def register(app: typer.Typer) -> None:
     def history_cmd(
         target: TargetInput,
         revision: Annotated[int | None, typer.Option("--revision", help="Show this revision in full (its saved definition).")] = None,
+        metrics: Annotated[bool, typer.Option("--metrics", help="The metrics of each deployed retrain, newest last (a sparkline per metric in -o table).")] = False,
     ) -> None:
         """List the definitions amlws saved before each change of a target (local; sends nothing).
 
@@ -73,10 +95,20 @@ def register(app: typer.Typer) -> None:
                 amlws history -g MyRG -n MyService
             Show revision 3 in full
                 amlws history -g MyRG -n MyService --revision 3 -o json
+            The trend of the retrains' metrics
+                amlws history -g MyRG -n MyService --metrics
         """
         from ..safety.rollback import history
 
         ctx = get_context()
+        if metrics:
+            from ..errors import UsageError
+            from ..safety.trend import metrics_history
+
+            if not target.given or revision is not None:
+                raise UsageError("--metrics needs a target and no --revision", hint="amlws history TARGET --metrics")
+            ctx.emit(metrics_history(target.resolve(ctx)), table=_metrics_table)
+            return
         if not target.given:
             from ..output import render_table
             from ..safety.history import History

@@ -1,5 +1,5 @@
 """The amlws local emulator: ARM ``Microsoft.MachineLearning/webServices``, the classic management
-API and BES/RRS over HTTPS on 127.0.0.1 (see docs/emulator.md).
+API, BES/RRS and Azure ML v2 (``Microsoft.MachineLearningServices``) over HTTPS on 127.0.0.1 (see docs/emulator.md).
 
 ``from amlws.emulator import EmulatorServer`` (imported lazily: the CLI registers the
 ``emulator`` commands without loading the server).

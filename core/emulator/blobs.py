@@ -174,6 +174,19 @@ def read_blob(ref: dict[str, Any]) -> bytes:
         raise BlobError(f"cannot read blob {_describe(ref)}: {_kind(exc)}") from None
 
 
+def list_blobs(cs: str, container: str, prefix: str) -> list[str]:
+    """The names of the blobs under ``prefix`` in ``container``, sorted (none when the container is absent)."""
+    try:
+        client = _service(cs).get_container_client(container)
+        return sorted(b.name for b in client.list_blobs(name_starts_with=prefix or None))
+    except BlobError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        if getattr(exc, "error_code", None) == "ContainerNotFound" or getattr(exc, "status_code", None) == 404:
+            return []
+        raise BlobError(f"cannot list blobs {container}/{prefix}: {_kind(exc)}") from None
+
+
 def account_of(url: str) -> str | None:
     """The storage account a blob URL names: path-style (Azurite, ``http://127.0.0.1:10000/acct/...``) or host-style."""
     from urllib.parse import urlsplit

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 HELP = (
-    "Run the local Azure ML web services emulator (ARM, classic, BES/RRS over HTTPS on 127.0.0.1).\n\n"
+    "Run the local Azure ML emulator (ARM web services, classic, BES/RRS, Azure ML v2 endpoints and jobs; HTTPS on 127.0.0.1).\n\n"
     "Examples:\n    Start it in the background and point amlws at it, then stop it\n"
     "        eval \"$(amlws emulator start)\"\n        amlws emulator status\n        amlws emulator stop"
 )

@@ -527,9 +527,14 @@ class Mlv2Backend:
         if version is None:
             return None, {"code": "ModelRegistryError", "message": f"Could not find asset with ID: {model}"}
         uri = version["resource"]["properties"].get("modelUri") or ""
+        from .mlv2_jobs import JobError
+
         try:
-            loaded = self.emu.bes.backend.load_model({"uri": uri}, blobs.accounts_from(self.emu.setting("storage_connection_string")))
-        except (blobs.BlobError, mlmodel.ModelError) as exc:
+            if uri.lower().startswith("azureml://"):  # a datastore path or a job's output (§8), resolved in the workspace
+                loaded = self.emu.mlv2_jobs.backend.load_model(uri, sub, rg, ws)
+            else:
+                loaded = self.emu.bes.backend.load_model({"uri": uri}, blobs.accounts_from(self.emu.setting("storage_connection_string")))
+        except (blobs.BlobError, mlmodel.ModelError, JobError) as exc:
             return None, {"code": "ResourceNotReady",
                           "message": f"The inference server could not start: the model {uri} could not be loaded: {exc}"}
         return loaded, None

@@ -84,6 +84,36 @@ DEMO_MLV2_TRAINING = {"1": {"csv": demo_training_csv(60.0, 3.0, -0.3), "label": 
                       "2": {"csv": demo_training_csv(25.0, 7.0, -0.8), "label": "rentals"}}
 
 
+def demo_bad_csv(rows: int = 48) -> str:
+    """Bike-rental rows whose rentals have nothing to do with the weather (a broken export): the
+    trainer's model of them is clearly worse (r2 about 0, where the good data gives 0.99)."""
+    lines = ["temperature,humidity,rentals"]
+    for i in range(rows):
+        lines.append(f"{float(i % 35)},{float((i * 7) % 90)},{((i * 37) % 101) * 3.0:.3f}")
+    return "\n".join(lines) + "\n"
+
+
+#: a completed training job (its definition is what `retrain --from-job` copies) and the CSVs on the
+#: workspace's default datastore: what it trained on, new data, and bad data
+DEMO_MLV2_JOB = "train-bike-rentals-1"
+DEMO_MLV2_DATA = {"data/bike-rentals/train.csv": DEMO_MLV2_TRAINING["1"]["csv"],
+                  "data/bike-rentals/new.csv": demo_training_csv(40.0, 5.0, -0.6),
+                  "data/bike-rentals/bad.csv": demo_bad_csv()}
+
+
+def demo_job_properties(data_path: str = "data/bike-rentals/train.csv") -> dict[str, Any]:
+    """A command job of the emulator's built-in trainer on a CSV of the default datastore."""
+    from .mlv2_jobs import TRAINER_COMMAND
+
+    return {"jobType": "Command", "displayName": "train bike rentals", "experimentName": "bike-rentals",
+            "command": TRAINER_COMMAND,
+            "environmentId": "azureml://registries/azureml/environments/sklearn-1.5/versions/1",
+            "inputs": {"train": {"jobInputType": "uri_file", "mode": "ReadOnlyMount",
+                                 "uri": f"azureml://datastores/workspaceblobstore/paths/{data_path}"}},
+            "outputs": {"model": {"jobOutputType": "uri_folder", "mode": "ReadWriteMount"}},
+            "tags": {}}
+
+
 def demo_seed() -> dict[str, Any]:
     """The demo: its services use the emulator's default storage, whatever it is when they are used."""
     return {
@@ -114,6 +144,8 @@ def demo_seed() -> dict[str, Any]:
         "mlv2Workspaces": [{
             "subscription": DEMO_SUBSCRIPTION, "resourceGroup": DEMO_RESOURCE_GROUP, "name": DEMO_MLV2_WORKSPACE,
             "location": DEMO_MLV2_LOCATION,
+            "data": dict(DEMO_MLV2_DATA),
+            "jobs": [{"name": DEMO_MLV2_JOB, "properties": demo_job_properties()}],
             "models": [{"name": DEMO_MLV2_MODEL, "versions": {v: {"train": t} for v, t in DEMO_MLV2_TRAINING.items()}}],
             "endpoints": [{"name": DEMO_MLV2_ENDPOINT, "authMode": "Key", "keys": [DEMO_API_KEY, DEMO_API_KEY_SECONDARY],
                            "deployments": [{"name": DEMO_MLV2_DEPLOYMENT, "model": f"{DEMO_MLV2_MODEL}:1"}],
@@ -226,6 +258,8 @@ def _seed_mlv2_workspace(emu: Any, ws: dict[str, Any], seed: dict[str, Any]) -> 
     backend = emu.mlv2.backend
     backend.add_workspace(sub, rg, name, location)
     out: dict[str, Any] = {"id": m2.workspace_id(sub, rg, name), "models": {}, "endpoints": []}
+    if ws.get("data") or ws.get("jobs"):
+        out["jobs"] = _seed_mlv2_jobs(emu, sub, rg, name, ws)
     for model in ws.get("models") or []:
         for version, spec in (model.get("versions") or {}).items():
             if "train" in spec:
@@ -262,6 +296,28 @@ def _seed_mlv2_workspace(emu: Any, ws: dict[str, Any], seed: dict[str, Any]) -> 
                                  "primaryKey": backend.list_keys(sub, rg, name, ep["name"])["primaryKey"],
                                  "deployments": [d["name"] for d in backend.list_deployments(sub, rg, name, ep["name"])]})
     return out
+
+
+def _seed_mlv2_jobs(emu: Any, sub: str, rg: str, name: str, ws: dict[str, Any]) -> dict[str, str]:
+    """Files on the default datastore (Azurite, or the emulator's state without storage), then jobs
+    run to their end; returns each job's status."""
+    import sys
+
+    from .mlv2_jobs import DEFAULT_DATASTORE, JobError
+
+    jobs = emu.mlv2_jobs.backend
+    container = jobs.container_of(emu.mlv2.backend.workspace(sub, rg, name), DEFAULT_DATASTORE)
+    for path, text in (ws.get("data") or {}).items():
+        try:
+            jobs.files.write(container, path, text.encode("utf-8"))
+        except JobError as exc:
+            sys.stderr.write(f"amlws emulator: seed data {path} not written: {exc}\n")
+    statuses = {}
+    for job in ws.get("jobs") or []:
+        jobs.put_job(sub, rg, name, job["name"], {"properties": job["properties"]})
+        doc = jobs.settle(jobs.job_key(sub, rg, name, job["name"]))
+        statuses[job["name"]] = doc["status"] if doc else "Unknown"
+    return statuses
 
 
 def _seed_arm_service(emu: Any, svc: dict[str, Any], seed: dict[str, Any]) -> dict[str, Any]:

@@ -23,13 +23,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from . import arm_routes, arm_throttling, bes_routes, classic_routes, mlv2_routes
+from . import arm_routes, arm_throttling, bes_routes, classic_routes, mlv2_jobs, mlv2_mlflow, mlv2_routes
 from .arm_responses import ArmResponses
 from .bes_responses import BesResponses
 from .classic_responses import ClassicResponses
 from .control import Control
 from .core import DROP, Request, Response, hex_id, iso
 from .exceptions import ConfigurationError, EmulatorHTTPError, arm_error, classic_error
+from .mlv2_jobs import Mlv2JobsResponses
+from .mlv2_mlflow import MlflowResponses, mlflow_error
 from .mlv2_responses import Mlv2Responses
 from .store import Store
 
@@ -53,6 +55,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
         "bes": {"mode": "polls", "count": 1, "seconds": 0},
         # Azure ML v2 endpoint/deployment operations (perKind: "endpoint", "deployment")
         "mlv2_lro": {"mode": "time", "seconds": 0.5, "count": 1},
+        # Azure ML v2 jobs: NotStarted/Queued -> Running -> Completed|Failed ("perKind": "job", "cancel":
+        # CancelRequested -> Canceled)
+        "mlv2_job": {"mode": "time", "seconds": 1.0, "perKind": {"cancel": 0.2}},
     },
 }
 
@@ -64,7 +69,9 @@ REALISTIC_SETTINGS: dict[str, Any] = {
     "transitions": {"arm_lro": {"mode": "time", "seconds": 13, "perKind": {"regional": 1, "delete": 2}},
                     # real v2 deployments take 5-20 minutes (mlv2 REFERENCE §3); shorter, but long enough
                     # that a script that does not wait shows it
-                    "mlv2_lro": {"mode": "time", "seconds": 30, "perKind": {"deployment": 120}}},
+                    "mlv2_lro": {"mode": "time", "seconds": 30, "perKind": {"deployment": 120}},
+                    # a small real training job takes minutes (queueing, image pull, the run)
+                    "mlv2_job": {"mode": "time", "seconds": 90, "perKind": {"cancel": 10}}},
 }
 
 #: Request bodies above this many bytes are refused with 413 (``max_body_bytes``). No documented
@@ -115,6 +122,8 @@ class Emulator:
         self.classic = ClassicResponses(self)
         self.bes = BesResponses(self)
         self.mlv2 = Mlv2Responses(self)
+        self.mlv2_jobs = Mlv2JobsResponses(self)
+        self.mlflow = MlflowResponses(self)
         self.control = Control(self)
         self.on_shutdown: Any = None
         self._model_checks: dict[str, float] = {}
@@ -129,7 +138,8 @@ class Emulator:
         #: the write (a model blob), run before the management lock is taken
         self.prepare: dict[str, Any] = {}
         for api, module, responses in (("arm", arm_routes, self.arm), ("classic", classic_routes, self.classic),
-                                       ("bes", bes_routes, self.bes), ("mlv2", mlv2_routes, self.mlv2)):
+                                       ("bes", bes_routes, self.bes), ("mlv2", mlv2_jobs, self.mlv2_jobs),
+                                       ("mlflow", mlv2_mlflow, self.mlflow), ("mlv2", mlv2_routes, self.mlv2)):
             for method, pattern, handler, op in module.ROUTES:
                 name = "rrs" if op in ("Execute", "Swagger") else "mlv2-scoring" if op in mlv2_routes.SCORING_OPERATIONS else api
                 self.routes.append((name, method, re.compile("^" + pattern, re.IGNORECASE), getattr(responses, handler), op))
@@ -216,7 +226,8 @@ class Emulator:
     # --- faults -------------------------------------------------------------------------------
     def add_fault(self, fault: dict[str, Any]) -> dict[str, Any]:
         kind = fault.get("kind", "status")
-        if kind not in ("status", "latency", "drop", "throttle", "lro_failure", "bes_failure", "scoring_failure"):
+        if kind not in ("status", "latency", "drop", "throttle", "lro_failure", "bes_failure", "scoring_failure",
+                        "job_failure"):
             raise EmulatorHTTPError(400, {"error": {"code": "InvalidFault", "message": f"unknown fault kind {kind!r}"}})
         f = {"id": hex_id()[:12], "kind": kind, "api": "*", "operation": "*", "method": "*", "path": None, "times": None,
              "after": 0, "matched": 0, "fired": 0, **fault}
@@ -269,7 +280,7 @@ class Emulator:
         answer: Response | object | None = None
         with self._lock:
             for f in self.faults:
-                if f["kind"] in ("lro_failure", "bes_failure", "scoring_failure"):
+                if f["kind"] in ("lro_failure", "bes_failure", "scoring_failure", "job_failure"):
                     continue
                 if not self._matches(f, req.api, req.operation, req.method, req.path):
                     continue
@@ -302,6 +313,8 @@ class Emulator:
                 codes = {429: "TooManyRequests", 500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable",
                          504: "GatewayTimeout", 408: "RequestTimeout", 409: "Conflict"}
                 body = arm_error(status, codes.get(status, "InjectedFault"), f"Injected fault: HTTP {status}.").body
+            elif req.api == "mlflow":
+                body = mlflow_error(status, "INTERNAL_ERROR" if status >= 500 else "INJECTED_FAULT", f"Injected fault: HTTP {status}.").body
             else:
                 body = classic_error(status, "InjectedFault", f"Injected fault: HTTP {status}.").body
         return Response(status, body, headers)
@@ -345,7 +358,7 @@ class Emulator:
             else:
                 try:
                     # management calls are serialised (check-then-write on resources); BES/RRS lock per store call
-                    if req.api in ("arm", "classic", "mlv2"):
+                    if req.api in ("arm", "classic", "mlv2", "mlflow"):
                         prepare = self.prepare.get(req.operation)
                         if prepare is not None:
                             prepare(req)
@@ -361,6 +374,7 @@ class Emulator:
                     traceback.print_exc()
                     message = f"Emulator error: {internal_error(exc)}"
                     err = arm_error(500, "InternalServerError", message) if req.api in ("arm", "mlv2") else \
+                        mlflow_error(500, "INTERNAL_ERROR", message) if req.api == "mlflow" else \
                         classic_error(500, "InternalError", message)
                     resp = Response(500, err.body)
         if req.api in ("arm", "mlv2") and isinstance(resp, Response):

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import AmlwsError, ExitCode, UsageError
 from ..redact import redact
@@ -377,7 +377,9 @@ class FleetRunner:
                     return {"status": PLANNED, "wouldCreate": True, "detail": "would create the target, then retrain and deploy"}
             elif hasattr(host, "ensure_target"):
                 self._note(row, "creating")
-                created = host.ensure_target(target, {"description": row.description or row.key})
+                from ..safety import change
+
+                created = change.ensure(cast(Any, host), target, {"description": row.description or row.key})
                 if created.get("created"):
                     self._record(row, {"event": "created", "target": target.id})
             else:  # pragma: no cover - an older host

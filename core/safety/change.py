@@ -44,6 +44,7 @@ __all__ = [
     "check_file_source",
     "check_same_service",
     "check_unchanged_since_export",
+    "ensure",
     "fingerprint",
     "interrupted_target",
     "update",
@@ -81,6 +82,8 @@ class Change:
         does not exist yet (or the backend cannot read it).
     :param requests: the planned requests (``{"method", "url", "body"}``), saved redacted with it.
     :param note: a note for the history entry.
+    :param metrics: the evaluation of the model the change deploys (a retrain's metrics, numbers):
+        kept with the history entry for ``amlws history TARGET --metrics``.
     """
 
     target: Target
@@ -89,6 +92,7 @@ class Change:
     live: dict[str, Any] | None = None
     requests: list[dict[str, Any]] | None = None
     note: str | None = None
+    metrics: dict[str, float] | None = None
 
     def shown(self) -> Definition:
         """The definition observers see (see ``definition``)."""
@@ -136,6 +140,33 @@ def apply(host: Host, change: Change, send: Callable[[], Sent]) -> UpdateResult:
     return _recorded(host, change, send)
 
 
+def ensure(host: Host, target: Target, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Create ``target`` when it does not exist (``amlws_ensure_target``; ``amlws fleet run`` rows
+    with ``create``), through the change path as action ``new``: a change freeze stops the
+    creation too. An existing target is left alone and nothing is asked or recorded.
+
+    :returns: the backend's ``{"created": bool, ...}``.
+    """
+    from ..errors import NotFoundError
+
+    try:
+        host.get_definition(target)
+        return {"created": False, "target": target.id}
+    except NotFoundError:
+        pass
+    change = Change(target, "new", note="created for a fleet row")
+    answer: dict[str, Any] = {}
+
+    def send() -> Sent:
+        answer.update(host.ensure_target(target, options))
+        created = bool(answer.get("created"))
+        return sent(change, outcome=answer, changed=created, verified=created,
+                    verification="created" if created else "it existed already")
+
+    apply(host, change, send)
+    return answer
+
+
 def ask_observers(host: Host, change: Change) -> None:
     """Ask every ``amlws_before_update`` observer; the first reason given vetoes.
 
@@ -158,7 +189,7 @@ def _recorded(host: Host, change: Change, send: Callable[[], Sent]) -> UpdateRes
     target = change.target
     try:
         with History().change(target.id, target.backend, change.live, action=change.action, request=change.requests,
-                              note=change.note) as entry:
+                              note=change.note, metrics=change.metrics) as entry:
             done = send()
             entry["outcome"] = dict(done.outcome)
             entry["unchanged"] = not done.result.changed  # nothing to roll back to: no revision
@@ -197,6 +228,7 @@ def update(
     allow_http: bool = False,
     check_model: bool = False,
     source_file: str | Path | None = None,
+    metrics: dict[str, float] | None = None,
 ) -> UpdateResult:
     """Send ``definition`` to ``target`` through the change path (``amlws update``, rollback, retrain, fleet).
 
@@ -215,6 +247,7 @@ def update(
     :param source_file: with ``check_export``, the definition file: refused when ``amlws export``
         wrote it from another target. Checked after the live read, so a missing target is
         exit 3 (not found) before any exit 5 about the file's origin.
+    :param metrics: the evaluation of the model sent (a retrain's), kept with the history entry.
     """
     if definition.backend != target.backend:
         raise UsageError(
@@ -236,7 +269,7 @@ def update(
         definition = restore_masked(definition, live)  # secrets masked by export, unchanged on the service
     model_check = check_references(host, definition, live, allow_http=allow_http, head=check_model)
     requests = host.plan_update(target, definition, live=live) if can_plan else None
-    change = Change(target, action, definition, live.document if live is not None else None, requests, note)
+    change = Change(target, action, definition, live.document if live is not None else None, requests, note, metrics)
 
     def send() -> Sent:
         result = host.send_update(target, definition, live=live)

@@ -74,8 +74,12 @@ class History:
         action: str,
         request: Any = None,
         note: str | None = None,
+        metrics: dict[str, float] | None = None,
     ) -> dict[str, Any]:
-        """Save the current remote ``definition`` before ``action`` changes it; returns the entry."""
+        """Save the current remote ``definition`` before ``action`` changes it; returns the entry.
+
+        :param metrics: the evaluation of the model the change deploys (a retrain's gate metrics):
+            ``amlws history TARGET --metrics`` shows them as a trend."""
         folder = self.folder(target_id)
         folder.mkdir(parents=True, exist_ok=True)
         entry = {
@@ -91,6 +95,8 @@ class History:
             "request": redact_obj(request) if request is not None else None,
             "definition": safe_definition(definition),
         }
+        if metrics:
+            entry["metrics"] = dict(metrics)
         for _ in range(1000):
             revision = self._next_revision(folder)
             entry["revision"] = revision
@@ -108,6 +114,7 @@ class History:
         action: str,
         request: Any = None,
         note: str | None = None,
+        metrics: dict[str, float] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Record ``definition`` before a change, then its outcome: ``applied``, ``failed`` or
         ``interrupted``. Put details for the outcome in ``entry["outcome"]`` inside the block.
@@ -115,7 +122,7 @@ class History:
         Set ``entry["unchanged"] = True`` inside the block when the service reports that nothing
         changed (e.g. a refresh answered 304): the revision is then removed, since history
         records changes, and a revision equal to the live state would make ``amlws rollback`` a no-op."""
-        entry = self.record(target_id, backend, definition, action=action, request=request, note=note)
+        entry = self.record(target_id, backend, definition, action=action, request=request, note=note, metrics=metrics)
         entry["outcome"] = {}
         try:
             yield entry
@@ -184,6 +191,21 @@ class History:
                     **({"backend": entry.get("backend"), "definition": entry.get("definition")} if definitions else {}),
                 }
             )
+        return out
+
+    def metrics(self, target_id: str) -> builtins.list[dict[str, Any]]:
+        """The applied changes that recorded metrics (retrains), oldest first:
+        ``{"revision", "time", "action", "note", "metrics"}``."""
+        out = []
+        for path in self._revision_files(self.folder(target_id)):
+            entry = _read(path)
+            if not entry or not isinstance(entry.get("metrics"), dict) or not entry["metrics"]:
+                continue
+            status = _read(path.with_name(path.stem + ".status.json")) or {}
+            if status.get("status") != "applied":
+                continue
+            out.append({"revision": entry.get("revision"), "time": entry.get("time"), "action": entry.get("action"),
+                        "note": entry.get("note"), "metrics": entry["metrics"]})
         return out
 
     def get(self, target_id: str, revision: int | None = None) -> dict[str, Any]:

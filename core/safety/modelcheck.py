@@ -37,11 +37,12 @@ HEAD_RETRIES = 1
 
 def references(host: Any, definition: Definition) -> dict[str, ModelLocation]:
     """Selector (an asset id, a resource name) -> location, from ``amlws_model_reference``;
-    a reference that is not a URL is left to the service's own validation."""
+    a reference that is not a blob URL (an ARM id, an ``azureml://`` model version) is left to
+    the service's own validation."""
     out: dict[str, ModelLocation] = {}
     for ref in host.model_references(definition):
         try:
-            out[ref["selector"] or ref["name"]] = ModelLocation.from_uri(ref["uri"])
+            out[ref["selector"] or ref["name"]] = ModelLocation.from_reference(ref["uri"])
         except UsageError:
             continue
     return out

@@ -18,7 +18,6 @@ given again with ``sas_token``.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -95,16 +94,11 @@ def models_of(host: Any, backend: str, document: Any) -> list[dict[str, str]]:
     return [{"name": r["name"], "uri": r["uri"].split("?", 1)[0]} for r in refs]
 
 
-def _pretty(doc: Any) -> list[str]:
-    if doc is None:
-        return []
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).splitlines(keepends=True)
-
-
 def unified(old: Any, new: Any, fromfile: str, tofile: str) -> str:
-    import difflib
+    """The diff of two history-safe documents (:func:`amlws.documents.json_diff`, not redacted again)."""
+    from ..documents import json_diff
 
-    return "".join(difflib.unified_diff(_pretty(old), _pretty(new), fromfile=fromfile, tofile=tofile))
+    return json_diff(old, new, fromfile=fromfile, tofile=tofile, redact=False)
 
 
 def diff(host: Any, target: Target, *, revision: int | None = None, file: str | None = None) -> dict[str, Any]:

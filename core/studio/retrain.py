@@ -159,6 +159,7 @@ def retrain(
     """
     from .. import api
     from ..evaluation import check_gates, parse_evaluation, parse_gate
+    from ..gates import numbers
     from .jobconfig import build_job_config, redacted, validate_job_config
 
     settings = host.settings
@@ -257,6 +258,7 @@ def retrain(
         steps["model"] = {"output": request.model_output, "uri": redact(location.uri)}
 
         # 4. evaluate and gate
+        evaluation = None
         if request.evaluation_output:
             from ..azure.blob import download
 
@@ -288,7 +290,8 @@ def retrain(
             return dict(out)
         ask(f"Update {target.id} with the new model?")
         say(f"deploying the new model to {target.id}")
-        result = update(host, target, patched, live=definition, action="retrain", note=f"run {run_id}")
+        metrics = numbers(evaluation.metrics) if evaluation is not None else None
+        result = update(host, target, patched, live=definition, action="retrain", note=f"run {run_id}", metrics=metrics)
         steps["deploy"] = result.to_dict()
         out["status"] = "deployed"
 

@@ -10,6 +10,7 @@ with no body (``Content-Length: 0``), as the REST samples do (§2.1).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -129,6 +130,28 @@ class V2Client(ArmResourceClient):
         return str((container.get("properties") or {}).get("nextVersion") or "1")
 
     def put_model_version(self, workspace: str, name: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``PUT …/models/NAME/versions/V`` (synchronous: 200/201 with the version)."""
-        return self.put(f"{workspace}/models/{name}/versions/{version}", body, what="register the model version",
-                        progress="register")
+        """``PUT …/models/NAME/versions/V``: synchronous (200/201 with the version, §8), so one request,
+        not the long-running PUT whose poller would read the version back."""
+        return self.put_now(f"{workspace}/models/{name}/versions/{version}", body, what="register the model version")
+
+    # --- jobs ---------------------------------------------------------------------------------------
+
+    def put_job(self, workspace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``PUT W/jobs/NAME``: synchronous (200/201 with the job and its ``properties.status``, §2.4)."""
+        return self.put_now(f"{workspace}/jobs/{name}", body, what=f"submit job {name}")
+
+    def put_now(self, resource: str, body: dict[str, Any], *, what: str) -> dict[str, Any]:
+        """One ``PUT`` of a synchronous resource (no poller): the answer's document."""
+        from urllib.parse import quote, urlencode
+
+        from azure.core.rest import HttpRequest
+
+        from amlws.azure.arm import JSON_CONTENT_TYPE, response_json
+
+        url = self.url(resource) + "?" + urlencode({"api-version": self.api_version}, quote_via=quote)
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        request = HttpRequest("PUT", url, headers={"Content-Type": JSON_CONTENT_TYPE}, content=content)
+        with self.mapped(what, resource):
+            resp = self.send(request, what, resource)
+        result = response_json(resp)
+        return result if isinstance(result, dict) else {}

@@ -108,6 +108,25 @@ def _without_read_only(body: dict[str, Any]) -> dict[str, Any]:
     return export_document({**body, "type": DEPLOYMENT_TYPE if kind_of(body) == "deployment" else ENDPOINT_TYPE})
 
 
+def keep_live_properties(body: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any]:
+    """``body`` with the live resource's ``properties.properties`` entries as the service has them now.
+
+    That map is add-only ("Properties can be added, but not removed or altered", the spec), and
+    the service writes entries of its own into it (``AzureAsyncOperationUri`` of the last
+    operation, REFERENCE.md §3). A file exported before the last change (or a history revision,
+    for ``amlws rollback``) holds older values: sending them back would alter the map. Entries
+    the body adds are kept; the live ones win.
+    """
+    live_map = ((live or {}).get("properties") or {}).get("properties")
+    props = body.get("properties")
+    if not isinstance(live_map, dict) or not live_map or not isinstance(props, dict):
+        return body
+    out = copy.deepcopy(body)
+    mine = out["properties"].get("properties")
+    out["properties"]["properties"] = {**(mine if isinstance(mine, dict) else {}), **live_map}
+    return out
+
+
 def patch_model(document: dict[str, Any], ref: ModelRef, workspace: str) -> dict[str, Any]:
     """A copy of a deployment ``document`` whose ``properties.model`` is ``ref``'s id."""
     if kind_of(document) != "deployment":

@@ -163,7 +163,7 @@ def test_get_has_the_region_only_the_arm_backend_declares_for_it():
 
 @pytest.mark.parametrize(
     ("command", "own"),
-    [("history", ["revision"]), ("diff", ["revision", "file"]), ("rollback", ["to", "sas_token"])],
+    [("history", ["revision", "metrics"]), ("diff", ["revision", "file"]), ("rollback", ["to", "sas_token"])],
 )
 def test_safety_commands(command, own):
     from amlws import commands_safety

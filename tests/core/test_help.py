@@ -14,9 +14,10 @@ GLOBAL_OPTIONS = ("-o, --output FORMAT", "--query JMESPATH", "--what-if", "-y, -
 
 @pytest.fixture
 def run_help(capsys, monkeypatch):
-    """``run_help(*path) -> (code, stdout)``: ``amlws PATH --help`` in-process with the arm and classic plugins."""
+    """``run_help(*path) -> (code, stdout)``: ``amlws PATH --help`` in-process with the arm, classic and mlv2 plugins."""
     import amlws.plugins.arm
     import amlws.plugins.classic
+    import amlws.plugins.mlv2
     from amlws.cli import application as cli
     from amlws.host import get_plugin_manager, register_plugin
 
@@ -24,6 +25,7 @@ def run_help(capsys, monkeypatch):
     pm = get_plugin_manager(load_entrypoints=False)
     register_plugin(pm, amlws.plugins.arm, "arm")
     register_plugin(pm, amlws.plugins.classic, "classic")
+    register_plugin(pm, amlws.plugins.mlv2, "mlv2")
     pm.check_pending()
 
     def run(*path: str) -> tuple[int, str]:
@@ -158,7 +160,7 @@ def _example_commands(line: str) -> list[list[str]]:
 
 @pytest.fixture
 def command_tree():
-    """The root click command of ``amlws`` (with the arm and classic plugins), styled as ``main`` styles it."""
+    """The root click command of ``amlws`` (with the arm, classic and mlv2 plugins), styled as ``main`` styles it."""
     import typer.main
 
     from amlws.cli import application as cli
@@ -166,11 +168,13 @@ def command_tree():
     saved = (list(cli.app.registered_commands), list(cli.app.registered_groups), cli._registered)
     import amlws.plugins.arm
     import amlws.plugins.classic
+    import amlws.plugins.mlv2
     from amlws.host import get_plugin_manager, register_plugin
 
     pm = get_plugin_manager(load_entrypoints=False)
     register_plugin(pm, amlws.plugins.arm, "arm")
     register_plugin(pm, amlws.plugins.classic, "classic")
+    register_plugin(pm, amlws.plugins.mlv2, "mlv2")
     cli._registered = False
     try:
         cli.register_commands(pm)

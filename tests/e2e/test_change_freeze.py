@@ -237,3 +237,29 @@ def test_every_change_is_told_to_observers_and_recorded(cli, http, audit, tmp_pa
                                                                       ("remove", "applied")]
     code, out, _ = cli("history", added, "-o", "json")
     assert [(r["action"], r["status"]) for r in json.loads(out)] == [("endpoint-add", "applied"), ("endpoint-remove", "applied")]
+
+
+def test_freeze_vetoes_the_creation_of_a_fleet_rows_missing_endpoint(cli, http, freeze, tmp_path):
+    """A ``create`` row's missing endpoint is created through the change path (action ``new``)."""
+    ep = f"{endpoints(http)}/fleet01"
+    manifest = tmp_path / "fleet.csv"
+    manifest.write_text(f"key,target,model,create\nr1,{ep},{NEW_URI},true\n", encoding="utf-8")
+    http.control("DELETE", "requests")
+    freeze.on = True
+    code, out, err = cli("fleet", "run", str(manifest), "--yes", "-o", "json")
+    assert code == 5, err
+    assert f"plugin 'freeze' vetoed the creation of {ep}: {REASON}" in out + err
+    assert freeze.asked[-1][:2] == ("new", ep)
+    assert mutating(http) == []
+
+
+def test_a_fleet_rows_created_endpoint_is_recorded_and_told(cli, http, audit, tmp_path):
+    ep = f"{endpoints(http)}/fleet02"
+    manifest = tmp_path / "fleet.csv"
+    manifest.write_text(f"key,target,model,create\nr1,{ep},{NEW_URI},true\n", encoding="utf-8")
+    code, out, err = cli("fleet", "run", str(manifest), "--yes", "-o", "json")
+    assert code == 0, err
+    assert ("new", ep, True) in audit.told
+    code, out, _ = cli("history", ep, "-o", "json")
+    assert code == 0
+    assert sorted(e["action"] for e in json.loads(out)) == ["fleet", "new"]

@@ -191,3 +191,14 @@ def test_schema_walker_reports_wrong_types_read_only_fields_and_discriminators()
 ])
 def test_every_spec_example_request_body_conforms(path: str, name: str) -> None:
     assert schema.validate(example(path)["parameters"]["body"], name) == []
+
+
+def test_the_add_only_properties_map_keeps_the_live_values() -> None:
+    """A rollback sends a revision saved before the last operation: its AzureAsyncOperationUri is old,
+    and the map may not be altered; entries the file adds are kept."""
+    live = managed_deployment(properties={"AzureAsyncOperationUri": "https://x/op2", "team": "a"})
+    body = definition.export_document(managed_deployment(properties={"AzureAsyncOperationUri": "https://x/op1", "new": "b"}))
+    out = definition.keep_live_properties(body, live)
+    assert out["properties"]["properties"] == {"AzureAsyncOperationUri": "https://x/op2", "team": "a", "new": "b"}
+    assert body["properties"]["properties"]["AzureAsyncOperationUri"] == "https://x/op1"  # the input is not changed
+    assert definition.keep_live_properties(body, None) is body
