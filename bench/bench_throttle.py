@@ -1,4 +1,4 @@
-"""6. Fleets at ARM's limits: a 500-row endpoint-patch fleet of ARM web services (``--jobs 16``,
+"""7. Fleets at ARM's limits: a 500-row endpoint-patch fleet of ARM web services (``--jobs 16``,
 50 ms of latency on every request) against the emulator with the subscription's write bucket
 scaled to 50 tokens refilled at 20 per second (``POST /_emulator/throttling``).
 
@@ -10,7 +10,9 @@ than the bucket it starts with and its refill allow, nor its requests faster tha
 ``--shard`` processes at once on the one subscription. The same fleet with ``--no-pacing`` is
 measured in the same rounds to show what storming costs (its 429s, time and failed rows). The
 issue's own reproduction (60 rows, a bucket of 15 refilled at 2 per second) runs after it, paced
-and unpaced, where a storm fails rows.
+and unpaced, where a storm fails rows: its targets are the failures the issue reports (no failed
+row, at most 1 % 429s); its time is shown beside its bound but has no target (the issue sets
+none, and the default ``--arm-budget 80`` keeps 3 of its 15 tokens: 1.5 s of a 22.5 s bound).
 
 Conditions, the same for every side: the reads and deletes buckets are set out of the way (the
 issue's bound is the write bucket's; at ARM's real 25 reads per second a row's three reads would
@@ -146,9 +148,11 @@ def bound_of(result: dict[str, Any], bucket: int, refill: float) -> tuple[float,
     return max(latency, budget), latency, budget
 
 
-def scenario(label: str, emu: Any, env: dict[str, str], runs: Runs, bucket: int, refill: float, shards: bool) -> list[Result]:
+def scenario(label: str, emu: Any, env: dict[str, str], runs: Runs, bucket: int, refill: float, shards: bool,
+             time_target: float | None = TARGET) -> list[Result]:
     """The paced fleet (and two shards at once, when ``shards``) against its bound, beside the
-    same fleet with ``--no-pacing``, with the write bucket at ``bucket`` + ``refill`` per second."""
+    same fleet with ``--no-pacing``, with the write bucket at ``bucket`` + ``refill`` per second.
+    ``time_target=None``: the time / bound ratio is reported, only failures and 429s are targets."""
     emu.control("POST", "throttling", {"writes": {"capacity": bucket, "refill": refill}})
     sides = {"paced": fleet_side(emu, env, runs, []), "unpaced": fleet_side(emu, env, runs, ["--no-pacing"])}
     if shards:
@@ -170,8 +174,9 @@ def scenario(label: str, emu: Any, env: dict[str, str], runs: Runs, bucket: int,
         say(f"     {name}: {timing.runs()} -> {timing.value:.1f} s; bound {bound:.1f} s (({got['writes']} writes - {bucket}) / "
             f"{refill:g} = {budget:.1f} s; latency {latency:.1f} s); {got['throttled']} of {got['requests']} requests 429, "
             f"{got['failed']} failed rows, {got['waited']:.1f} s of waits")
-        ok = ratio <= TARGET and got["failed"] == 0 and share <= MAX_429
-        results.append(Result("throttle", f"{label}, {name}: time / bound", ratio, f"<= {TARGET:.2f}x, 0 failed, <= 1% 429",
+        ok = (time_target is None or ratio <= time_target) and got["failed"] == 0 and share <= MAX_429
+        wanted = (f"<= {time_target:.2f}x, " if time_target is not None else "time: info; ") + "0 failed, <= 1% 429"
+        results.append(Result("throttle", f"{label}, {name}: time / bound", ratio, wanted,
                               ok, detail=f"{timing.value:.1f} s ({STATISTIC} of {timing.runs()}, whole process"
                                          f"{'es' if name == 'two shards' else ''}) vs max({latency:.1f}, ({got['writes']} - {bucket}) / "
                                          f"{refill:g} = {budget:.1f}) s; {got['throttled']}/{got['requests']} requests 429 "
@@ -194,7 +199,7 @@ def scenario(label: str, emu: Any, env: dict[str, str], runs: Runs, bucket: int,
 def run(quick: bool = False) -> list[Result]:
     rows = 160 if quick else ROWS
     small_rows = 30 if quick else 60
-    say(f"6. fleets at ARM's limits ({LATENCY * 1000:.0f} ms latency per request, --jobs {JOBS})")
+    say(f"7. fleets at ARM's limits ({LATENCY * 1000:.0f} ms latency per request, --jobs {JOBS})")
     with azurite() as cs, emulator(storage=cs) as emu, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         env = client_env(emu, work, AMLWS_POLL_INTERVAL="0.05")
@@ -206,5 +211,5 @@ def run(quick: bool = False) -> list[Result]:
         results = scenario("ARM throttling", emu, env, Runs(work, ids, models), BUCKET, REFILL, shards=True)
         # the issue's reproduction (a bucket of 15 refilled at 2 per second): where storming fails rows
         results += scenario("ARM throttling, small bucket", emu, env, Runs(work / "small", ids[:small_rows], models), 15, 2.0,
-                            shards=False)
+                            shards=False, time_target=None)
     return results
