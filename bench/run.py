@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""``make bench``: the five amlws benchmarks, each printing its ratios against its target.
+"""``make bench``: the six amlws benchmarks, each printing its ratios against its target.
 
-    python bench/run.py                 all five (a few minutes)
+    python bench/run.py                 all six (a few minutes)
     python bench/run.py --only 1 3      some of them
     python bench/run.py --quick         fewer repetitions / rows (a smoke run)
     python bench/run.py --record        also rewrite bench/RESULTS.md with this run
@@ -35,6 +35,7 @@ BENCHES = {
     3: ("LRO detection lag", "bench_lro"),
     4: ("fleet throughput", "bench_fleet"),
     5: ("large definitions", "bench_large"),
+    6: ("Azure ML v2", "bench_mlv2"),
 }
 
 

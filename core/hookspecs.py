@@ -265,6 +265,47 @@ def amlws_service_endpoints(target: Target, settings: Settings, include_key: boo
     """
 
 
+@hookspec(firstresult=True)
+def amlws_invoke(target: Target, settings: Settings, text: str, source: str, options: dict[str, Any]) -> dict[str, Any] | None:
+    """Score rows on a target that scores its own way (``amlws invoke TARGET``).
+
+    Optional. Without it ``amlws invoke`` finds the target's RRS through ``amlws_service_endpoints``
+    (Studio web services); a backend whose services score elsewhere (an online endpoint's
+    ``scoringUri``, with its own credential and body format) answers here instead. Under
+    ``settings.what_if`` return the planned request and send nothing. Never return or log a key.
+
+    firstresult: stops at the first non-None result.
+
+    :param target: an :class:`amlws.model.Target` this backend claimed.
+    :param text: the input (``--input-file``, ``-`` = stdin, or ``--input-json``), unparsed: the
+        backend reads its own format (e.g. CSV or an MLflow ``input_data`` body).
+    :param source: where ``text`` came from, for error messages.
+    :param options: the target-naming options as typed (``name`` -> value, unset ones ``None``),
+        also when a TARGET string was given: e.g. a deployment to route to.
+    :returns: a JSON-serialisable ``dict`` for ``amlws invoke`` to print (the predictions...).
+    """
+
+
+@hookspec(firstresult=True)
+def amlws_deploy_model(target: Target, model: str, settings: Settings, host: Any, options: dict[str, Any]) -> dict[str, Any] | None:
+    """Put a model on a target the backend's own way, when that is not "patch its live definition and
+    update it" (``amlws fleet run`` rows with a ``model`` and no training).
+
+    Optional. Return ``None`` (or do not implement it) and the host does the generic step: read the
+    live definition, ``amlws_patch_model``, update through the change path. A backend answers here
+    for a target that holds no model itself, e.g. an online endpoint whose traffic is split between
+    deployments: a blue/green rollout to a new deployment. The change goes through
+    :func:`amlws.safety.change.apply` with ``host`` (vetoes, history, observers).
+
+    firstresult: stops at the first non-None result.
+
+    :param model: the model reference exactly as given (as ``amlws_patch_model`` takes it).
+    :param host: the :class:`amlws.host.Host` (for the change path).
+    :param options: ``action`` (history's name for the change, e.g. ``fleet``) and ``note``.
+    :returns: a ``dict`` with ``verified`` (bool) and ``modelUri`` (the reference deployed), or ``None``.
+    """
+
+
 # --- declarations (engineer C: summaries; target options and command groups are BackendInfo fields) ---
 
 
@@ -336,7 +377,7 @@ def amlws_before_update(target: Target, definition: Definition, settings: Settin
         the live definition it acts on.
     :param action: what the change is (history's name for it): ``update``, ``rollback``, ``retrain``,
         ``fleet``, ``new``, ``remove``, ``endpoint-add``, ``endpoint-remove``, ``endpoint-refresh``,
-        ``add-region``, ``traffic``. Optional (opt-in argument): leave it out to treat every change alike.
+        ``add-region``, ``traffic``, ``rollout``. Optional (opt-in argument): leave it out to treat every change alike.
     :returns: ``None`` to allow, or a string giving the reason to veto (nothing is sent;
         amlws exits with the conflict code naming the plugin and the reason).
     """

@@ -413,6 +413,33 @@ class Host:
             register_secret(result.api_key)
         return result
 
+    def invoke(self, target: Target, text: str, *, source: str = "<input>", options: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Score ``text`` on ``target`` the backend's own way (``amlws_invoke``); ``None`` when its backend
+        does not implement the hook (``amlws invoke`` then uses the RRS of ``amlws_service_endpoints``)."""
+        if not self.implements(target.backend, "amlws_invoke"):
+            return None
+        return self._call(target.backend, "amlws_invoke", dict, target=target, settings=self.settings, text=text,
+                          source=source, options=dict(options or {}))
+
+    def deploy_model(self, target: Target, model: str, *, host: Any = None, options: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Put ``model`` on ``target`` the backend's own way (``amlws_deploy_model``); ``None`` when the
+        backend leaves it to the generic read / patch-model / update. ``host``: the host the change path
+        uses (default: this one; the fleet passes its limited host)."""
+        if not self.implements(target.backend, "amlws_deploy_model"):
+            return None
+        plugin = self._backend_plugin(target.backend)
+        caller = self.pm.subset_hook_caller("amlws_deploy_model", remove_plugins=[p for p in self.pm.get_plugins() if p is not plugin])
+        try:
+            result = caller(target=target, model=model, settings=self.settings, host=host or self, options=dict(options or {}))
+        except AmlwsError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"backend {target.backend!r} failed in amlws_deploy_model: {type(exc).__name__}: {exc}",
+                              hint="rerun with --debug for the traceback and report it to the plugin's authors") from exc
+        if result is not None and not isinstance(result, dict):
+            raise PluginError(f"backend {target.backend!r}: amlws_deploy_model returned {type(result).__name__}, expected dict")
+        return result
+
     def ask_before_update(self, target: Target, definition: Definition, *, action: str = "update") -> tuple[str, str] | None:
         """Ask every ``amlws_before_update`` observer (last registered first) about a change;
         ``(plugin name, reason)`` of the first that gives a reason, else ``None``."""

@@ -8,7 +8,9 @@ dataset, and drives the public ``amlws`` CLI exactly as you would against Azure:
     1. score a few rows            amlws invoke --url <endpoint ApiLocation> --input-file rows.csv
     2. retrain + gate + deploy     amlws retrain --data new.csv --training-service <BES URL> --target <endpoint> --gate ...
     3. score again                 (predictions change: the endpoint now uses the new model)
-    ... then the same for the ARM web service, named by its resource ID alone (amlws invoke ID).
+    ... then the same for the ARM web service, named by its resource ID alone (amlws invoke ID),
+    ... then an Azure ML v2 online endpoint: amlws rollout (blue/green, version 1 -> 2), a rollout whose
+    smoke step fails (traffic restored), and amlws rollback ENDPOINT (back to version 1).
 
 Everything it starts is stopped at the end, also on failure or Ctrl-C. Run it with the project's
 Python after ``pip install -e .`` and ``npm install`` at the repo root:  python demo/run_demo.py
@@ -234,13 +236,70 @@ def run(workdir: Path) -> None:
                     if back == before else "   (the rollback did not restore the previous predictions)")
             except DemoError as exc:
                 say(f"   rollback failed: {exc}")
+        v2_part(env, info, rows_file, rows)
         say(f"\nDone in {time.monotonic() - t0:.0f} s: retrained twice, updated a classic endpoint and an ARM web service, "
-            "and verified the new predictions.")
+            "rolled an Azure ML v2 endpoint out and back, and verified the predictions each time.")
     finally:
         say("\nStopping what the demo started...")
         if emulator_started:
             subprocess.run([*amlws_command(), "emulator", "stop"], env=env, capture_output=True, text=True, timeout=30)
         stop_process(azurite)
+
+
+def v2_part(env: dict[str, str], info: dict[str, Any], rows_file: Path, rows: list[list[str]]) -> None:
+    """Azure ML v2: a blue/green rollout from model version 1 to 2, a rollout whose smoke step fails (the
+    split is restored), and ``amlws rollback`` of the endpoint back to version 1."""
+    endpoint = info["seed"]["mlv2Workspaces"][0]["endpoints"][0]
+    ep = endpoint.get("id") or f"{info['seed']['mlv2Workspaces'][0]['id']}/onlineEndpoints/{endpoint['name']}"
+
+    def v2_predictions() -> tuple[str, list[float]]:
+        out = amlws(["invoke", ep, "--input-file", str(rows_file)], env)
+        return out["deployment"], [round(float(p), 1) for p in out["predictions"]]
+
+    def traffic() -> str:
+        props = amlws(["get", ep], env)["properties"]
+        return " ".join(f"{k}={v}" for k, v in sorted((props.get("traffic") or {}).items()) if v)
+
+    step(9, "Azure ML v2 managed online endpoint: a blue/green rollout from model version 1 to version 2")
+    served, before = v2_predictions()
+    say(f"   served by deployment '{served}' (traffic {traffic()})")
+    result = amlws(["rollout", ep, "--model", "bike-rentals:2", "--steps", "10,50,100", "--smoke-file", str(rows_file), "--yes"], env)
+    say("   " + result["message"])
+    served, after = v2_predictions()
+    show_table(rows, before, after, labels=("version 1 (blue)", f"version 2 ({served})"))
+    if after == before:
+        raise DemoError("the v2 endpoint's predictions did not change after the rollout")
+
+    step(10, "A rollout whose smoke test fails half-way is stopped and the traffic split restored")
+    fault = {"kind": "scoring_failure", "endpoint": ep.rsplit("/", 1)[-1], "deployment": "canary", "after": 1}
+    control(env, "POST", "faults", fault)
+    say("   (the emulator's control API makes deployment 'canary' fail from its second scoring request on)")
+    r = subprocess.run([*amlws_command(), "rollout", ep, "--model", "bike-rentals:1", "--to", "canary", "--steps", "50,100",
+                        "--smoke-file", str(rows_file), "--yes"], env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT)
+    say(f"   amlws rollout ... --to canary -> exit code {r.returncode} (5 = a smoke step failed)")
+    say("   " + (r.stderr.strip().splitlines() or [""])[-1][:300])
+    control(env, "DELETE", "faults")
+    say(f"   traffic now: {traffic()}")
+
+    step(11, "amlws rollback ENDPOINT: back to the split from before the first rollout (re-creating 'blue')")
+    entries = amlws(["history", ep], env)
+    first = next(e["revision"] for e in entries if e["action"] == "rollout")
+    amlws(["rollback", ep, "--to", str(first), "--yes"], env)
+    served, back = v2_predictions()
+    show_table(rows, after, back, labels=("version 2", f"after rollback ({served})"))
+    if back != before:
+        raise DemoError("the rollback did not restore version 1's predictions")
+    say(f"   traffic now: {traffic()}; the predictions are version 1's again.")
+
+
+def control(env: dict[str, str], method: str, what: str, body: Any = None) -> None:
+    """The emulator's control API (faults), trusting its CA."""
+    import requests
+
+    url = env["AMLWS_ARM_ENDPOINT"].rstrip("/") + "/_emulator/" + what
+    r = requests.request(method, url, json=body, verify=env["AMLWS_CA_BUNDLE"], timeout=30)
+    if r.status_code >= 300:
+        raise DemoError(f"emulator control {method} {what}: HTTP {r.status_code}")
 
 
 def find_location(doc: Any) -> dict[str, Any] | None:

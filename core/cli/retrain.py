@@ -363,6 +363,28 @@ def register(app: typer.Typer) -> None:
             raise
         ctx.emit(data, table=lambda d: _table(d["metrics"]))
 
+    def _invoked_by_backend(ctx: Any, target: Any, input_file: str | None, input_json: str | None) -> bool:
+        """A backend that scores its own way (``amlws_invoke``: e.g. an online endpoint's scoringUri) answers
+        ``amlws invoke TARGET``; ``False``: the target's RRS is used, as for every Studio web service."""
+        t = target.resolve(ctx)
+        if not ctx.host.implements(t.backend, "amlws_invoke"):
+            return False
+        if input_json is not None and input_file is not None:
+            from ..errors import UsageError
+
+            raise UsageError("give --input-file or --input-json, not both", hint='drop one of the two options')
+        if input_json is not None:
+            text, source = input_json, "--input-json"
+        elif input_file in (None, "-"):
+            text, source = sys.stdin.read(), "<stdin>"
+        else:
+            from ..fsutil import read_text
+
+            text, source = read_text(input_file, what="input file"), str(input_file)
+        data = ctx.host.invoke(t, text, source=source, options=dict(target.options))
+        ctx.emit(data)
+        return True
+
     @app.command("invoke")
     @with_target_options
     def invoke_cmd(
@@ -377,7 +399,8 @@ def register(app: typer.Typer) -> None:
         """Score rows with the Request-Response Service (Invoke-AmlWebServiceRRSEndpoint).
 
         TARGET is the web service (any backend's target, or the options naming one): amlws finds its RRS URL
-        and key. Or give --url, with the key in AMLWS_API_KEY.
+        and key. Or give --url, with the key in AMLWS_API_KEY. A backend whose services score their own way
+        (an online endpoint's scoring URI; its backend's docs say which input it takes) scores TARGET itself.
 
         Examples:
             Score a CSV file; print the raw response too
@@ -391,6 +414,8 @@ def register(app: typer.Typer) -> None:
         from ..studio.jobconfig import _split_pair
 
         ctx = _ctx()
+        if url is None and target.given and _invoked_by_backend(ctx, target, input_file, input_json):
+            return
         params = dict(_split_pair(p, "--global-param") for p in (global_param or []))
         if input_json is not None and input_file is not None:
             from ..errors import UsageError

@@ -31,7 +31,8 @@ class FleetRow:
     :param global_parameters: BES ``GlobalParameters`` (e.g. the walkthrough's ``URI``).
     :param gates: ``"Accuracy>=0.85"``-style gates (need ``evaluation_output``).
     :param create: create the target when it does not exist (backends with ``amlws_ensure_target``).
-    :param model: an existing ``.ilearner`` URL to deploy without training.
+    :param model: a model to deploy without training, as the target's backend reads one (``amlws patch-model --model``):
+        an existing ``.ilearner`` URL (Studio), a model version ``NAME:VERSION`` (Azure ML v2).
     """
 
     key: str

@@ -398,15 +398,21 @@ class FleetRunner:
         from ..model import ModelLocation
 
         host: Any = self.limited_host  # the Host, its management calls limited (duck-typed)
-        location = ModelLocation.from_uri(str(row.model))
+        model = str(row.model)
+        if not host.implements(target.backend, "amlws_patch_model"):
+            ModelLocation.from_uri(model)  # a Studio row's bad URL fails before anything is read
         if self.opt.what_if:
             return {"status": PLANNED}
         self._note(row, "deploying")
+        note = f"fleet row {row.key}"
+        done = host.deploy_model(target, model, host=host, options={"action": self.opt.action, "note": note})
+        if done is not None:  # the backend's own way (e.g. a rollout on an endpoint)
+            return {"verified": done.get("verified"), "modelUri": done.get("modelUri")}
         live = host.get_definition(target)
-        patched = host.patch_ilearner(live, location, selector=row.selector)
+        patched = host.patch_model(live, model, selector=row.selector)
         from ..safety.change import update
 
-        result = update(host, target, patched, live=live, action=self.opt.action, note=f"fleet row {row.key}")
+        result = update(host, target, patched, live=live, action=self.opt.action, note=note)
         return {"verified": result.verified, "modelUri": result.model_uri}
 
 

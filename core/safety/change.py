@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AmlwsError, ConflictError, UsageError, VetoError
+from ..errors import AmlwsError, ConflictError, NotFoundError, UsageError, VetoError
 from ..model import Definition, Target, UpdateResult, canonical_json
 from .history import History, exported_fingerprint, file_source, record_export
 from .modelcheck import check_references
@@ -47,11 +47,12 @@ __all__ = [
     "ensure",
     "fingerprint",
     "interrupted_target",
+    "saved_definition",
     "update",
 ]
 
 #: Actions that send a whole new definition (through ``amlws_update``); the others are
-#: ``new``, ``remove``, ``endpoint-add``, ``endpoint-remove``, ``endpoint-refresh``, ``add-region``, ``traffic``.
+#: ``new``, ``remove``, ``endpoint-add``, ``endpoint-remove``, ``endpoint-refresh``, ``add-region``, ``traffic``, ``rollout``.
 UPDATES = frozenset({"update", "rollback", "retrain", "fleet"})
 
 #: How a veto names a change that is not an update ("vetoed the removal of X").
@@ -63,6 +64,7 @@ _NOUNS = {
     "endpoint-refresh": "refresh",
     "add-region": "new regional properties",
     "traffic": "traffic change",
+    "rollout": "rollout",
 }
 
 _interrupted: Target | None = None
@@ -74,7 +76,7 @@ class Change:
 
     :param target: what changes.
     :param action: what history calls it (``update``, ``rollback``, ``retrain``, ``new``, ``remove``,
-        ``endpoint-add``, ``endpoint-remove``, ``endpoint-refresh``, ``add-region``, ``traffic``...).
+        ``endpoint-add``, ``endpoint-remove``, ``endpoint-refresh``, ``add-region``, ``traffic``, ``rollout``...).
     :param definition: what ``amlws_before_update`` observers are shown: the definition the change
         sends (update, new, endpoint-add: the document sent); ``None`` for a change that sends no
         definition (remove, refresh, add-region): observers are then shown the live one (``live``).
@@ -200,6 +202,26 @@ def _recorded(host: Host, change: Change, send: Callable[[], Sent]) -> UpdateRes
         _supersede_export(host, target, done.after)
     host.notify_after_update(target, done.result, action=change.action)
     return done.result
+
+
+def saved_definition(target_id: str, *, action: str | None = None) -> dict[str, Any] | None:
+    """The definition ``target_id`` had before its last recorded change (its latest history revision),
+    or ``None`` when history has none (or, with ``action``, when the last change was another one:
+    ``action="remove"`` asks "was it removed, and what was it?").
+
+    For a backend that, within a change of one target, must restore another target an earlier change
+    removed: a rollout deletes the old deployment of an endpoint (its own ``remove`` change), and the
+    endpoint's rollback re-creates it from here before it restores the split. Backends never read
+    :mod:`amlws.safety.history` themselves. The definition is as history keeps it (secrets masked).
+    """
+    try:
+        entry = History().get(target_id)
+    except NotFoundError:
+        return None
+    if action is not None and entry.get("action") != action:
+        return None
+    document = entry.get("definition")
+    return document if isinstance(document, dict) else None
 
 
 def interrupted_target() -> Target | None:

@@ -166,5 +166,11 @@ def amlws_update(target: Any, definition: Any, settings: Any, live: Any) -> Any:
 @hookimpl
 def amlws_register_commands(app: Any) -> None:
     from .commands import register
+    from .rollout_hooks import register as register_rollout
 
     register(app)
+    register_rollout(app)  # amlws rollout (blue/green), engineer H's module
+
+
+# amlws invoke (an endpoint's scoringUri) and fleet rows naming an endpoint (a rollout)
+from .rollout_hooks import amlws_deploy_model, amlws_invoke  # noqa: E402, F401

@@ -254,6 +254,12 @@ def plan_update(target: Target, definition: Definition, settings: Any, *, live: 
     model = defs.model_of(body) if kind_of_target(target) == "deployment" else None
     if model and model.startswith("/"):
         plan.append({"method": "GET", "url": _url(settings, model), "purpose": "check that the model version exists"})
+    if kind_of_target(target) == "endpoint":
+        from .rollout import recreations
+
+        plan += [{"method": "PUT", "url": _url(settings, dep_id), "body": dep_body,
+                  "purpose": "re-create the deployment a rollout removed (from history), if it does not exist"}
+                 for dep_id, dep_body in recreations(body, target.id)]
     plan += [
         {"method": "PUT", "url": url, "body": body},
         {"method": "GET", "url": "<Azure-AsyncOperation URL of the PUT response>", "purpose": "poll until Succeeded, Failed or Canceled"},
@@ -304,6 +310,9 @@ def update(target: Target, definition: Definition, settings: Any, *, live: Defin
             final = c.put_deployment(target.id, body)
         else:
             defs.check_traffic(body.get("properties") or {}, None, target.id)
+            from .rollout import recreate, recreations  # a rollback after a rollout re-creates what it deleted
+
+            recreate(c, recreations(body, target.id, lambda: {str(d.get("name")) for d in c.list_deployments(target.id)}))
             final = c.put_endpoint(target.id, body)
         requests = len(c.wire) + (1 if live is not None else 0)
     return verify(target, body, final, requests)

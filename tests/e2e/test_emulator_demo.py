@@ -19,4 +19,8 @@ def test_demo_runs_end_to_end_and_predictions_change():
     assert "The predictions changed" in out
     assert "exit code 5" in out
     assert "After the rollback the endpoint scores with its previous model again." in out
+    # the Azure ML v2 part: a rollout, a failed smoke step that restores the split, a rollback to version 1
+    assert "green now takes the traffic (green=100); blue removed" in out
+    assert "-> exit code 5 (5 = a smoke step failed)" in out and "traffic restored to green=100" in out
+    assert "traffic now: blue=100; the predictions are version 1's again." in out
     assert "Stopping what the demo started" in out
