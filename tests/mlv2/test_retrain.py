@@ -254,3 +254,42 @@ def test_bad_input(v2: V2) -> None:
     code, _, err = v2.run("retrain", EP)
     assert code == 2 and "needs a training service or a training job" in err
     assert [m for m, _ in v2.writes() if m == "PUT"] == []
+
+
+# --- fleet rows with a training job ----------------------------------------------------------------------
+
+
+def test_fleet_rows_with_a_job_run_a_whole_retrain_each(v2: V2) -> None:
+    good = v2.tmp / "good.csv"
+    good.write_text("key,target,from_job,input_train,gate\n"
+                    f"blue,{DEP},{SEEDED},{v2.tmp / 'new.csv'},r2>=0.8\n", encoding="utf-8")
+    before = v2.predictions()
+    code, out, err = v2.run("fleet", "run", str(good), "--yes", "-o", "json")
+    assert code == 0, err + out
+    summary = json.loads(out)
+    assert summary["counts"] == {"deployed": 1}, summary
+    assert summary["rows"][0]["modelUri"] == "bike-rentals:3"
+    assert v2.model_of("blue") == "bike-rentals/versions/3" and v2.predictions() != before
+    code, out, err = v2.run("history", DEP, "--metrics", "-o", "json")
+    assert code == 0 and json.loads(out)["trend"]["r2"][0] > 0.99
+
+    bad = v2.tmp / "bad.csv.fleet.csv"
+    bad.write_text("key,target,from_job,input:train,gate\n"
+                   f"blue,{DEP},{SEEDED},{v2.tmp / 'bad.csv'},r2>=0.8\n", encoding="utf-8")
+    code, out, err = v2.run("fleet", "run", str(bad), "--yes", "-o", "json")
+    summary = json.loads(out)
+    assert code == 5 and summary["rows"][0]["status"] == "gate_failed", summary
+    assert v2.versions() == {"1", "2", "3"} and v2.model_of("blue") == "bike-rentals/versions/3"
+
+
+def test_a_fleet_row_with_both_a_training_service_and_a_job_is_refused() -> None:
+    from amlws.errors import UsageError
+    from amlws.fleet.manifest import parse_manifest
+
+    rows = parse_manifest("key,target,from_job,input_train,input_name,gate\nk,T,j,new.csv,input1,r2>=0.8\n", fmt="csv")
+    assert rows[0].from_job == "j" and rows[0].inputs == {"train": "new.csv"} and rows[0].input_name == "input1"
+    assert rows[0].runs_a_job
+    plain = parse_manifest("key,target,model\nk,T,m:1\n", fmt="csv")[0]
+    assert not plain.runs_a_job and plain.fingerprint() == parse_manifest("key,target,model\nk,T,m:1\n", fmt="csv")[0].fingerprint()
+    with pytest.raises(UsageError, match="both training_url and a training job"):
+        parse_manifest("key,target,training_url,from_job\nk,T,https://x/jobs,j\n", fmt="csv")
