@@ -582,7 +582,6 @@ def _retrain_job(target: TargetInput, service: str | None, *, training_service: 
     (``amlws_retrain``, :meth:`amlws.host.Host.retrain`)."""
     from ..errors import GateFailedError, UsageError
     from ..model import RetrainJob
-    from ..progress import current
 
     _refuse(("--training-service", training_service), *studio.items(), why="is for a retrain by a training service (--training-service)")
     if job_file is not None and from_job is not None:
@@ -598,16 +597,11 @@ def _retrain_job(target: TargetInput, service: str | None, *, training_service: 
             raise UsageError(f"invalid --input {pair!r}", hint="write --input NAME=URI_OR_PATH, e.g. --input train=new.csv")
         pairs[name.strip()] = value.strip()
 
-    def say(message: str) -> None:
-        current().pause()
-        sys.stderr.write(message + "\n")
-        sys.stderr.flush()
-
     request = RetrainJob(
         job_file=str(job_file) if job_file is not None else None, from_job=from_job, inputs=pairs, model_output=model_output,
         model_name=model_name, gates=list(gates or []), strategy=strategy, steps=steps,
         smoke_file=str(smoke_file) if smoke_file is not None else None, keep_job=keep_job, timeout=ctx.settings.timeout(),
-        confirm=ctx.confirm if (ctx.settings.yes or ctx.settings.interactive) else None, progress=say,
+        confirm=ctx.confirm if (ctx.settings.yes or ctx.settings.interactive) else None,
     )
     try:
         result = ctx.host.retrain(resolved, request)

@@ -38,6 +38,9 @@ STRATEGIES = ("rollout", "in-place")
 
 
 def _stderr(message: str) -> None:
+    from amlws.progress import current
+
+    current().pause()  # a live progress line must not be overwritten
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
 
@@ -197,8 +200,9 @@ def retrain(host: Host, target: Target, request: RetrainJob) -> dict[str, Any]:
         created = jobs.submit(settings, workspace, name, body)
         steps["job"] = {"jobId": name, "status": jobs.status_of(created)}
         try:
+            # each status change goes to amlws.progress (stderr in the CLI); a caller's own reporter gets it too
             finished = jobs.wait(settings, workspace, name, timeout=request.timeout, keep_job=request.keep_job,
-                                 on_status=lambda s: say(f"job {name}: {s}"))
+                                 on_status=None if request.progress is None else lambda s: say(f"job {name}: {s}"))
         except (AmlwsError, KeyboardInterrupt):
             try:
                 steps["job"]["status"] = jobs.status_of(jobs.get_job(settings, workspace, name))
@@ -254,9 +258,9 @@ def retrain(host: Host, target: Target, request: RetrainJob) -> dict[str, Any]:
                                      "traffic": data.get("trafficAfter")}
             else:
                 live = host.get_definition(target)
-                patched = host.patch_model(live, reference)
+                repointed = host.patch_model(live, reference)
                 say(f"updating deployment {dep_name} to {model_name}:{version}")
-                result = change.update(host, target, patched, live=live, action="retrain", note=note, metrics=metrics)
+                result = change.update(host, target, repointed, live=live, action="retrain", note=note, metrics=metrics)
                 steps["deploy"] = result.to_dict()
                 out["deployment"] = {"strategy": "in-place", "name": dep_name, "id": target.id, "verified": result.verified}
             out["status"] = "deployed"

@@ -2,7 +2,7 @@
 workspace (jobs really train: docs/emulator.md "Jobs and the built-in trainer"), its datastores on
 the session's Azurite. Seeded: endpoint ``bike-rentals-ep``, deployment ``blue`` on ``bike-rentals``
 version 1 at 100 %, versions 1 and 2, the completed job ``train-bike-rentals-1``; ``new.csv`` trains
-a model with ``r2`` ≈ 0.999, ``bad.csv`` one with ``r2`` ≈ −0.02.
+a model with ``r2`` ≈ 0.999, ``bad.csv`` one with ``r2`` ≈ -0.02.
 
 Asserted on the wire (the emulator's request log and state), the CLI's answer and the local history.
 """

@@ -12,7 +12,7 @@ from typing import Any
 
 from pytest_httpserver import HTTPServer
 
-from .test_jobs_wire import W, WS_OPTS, env, example, mlflow_workspace, run, sent, server  # noqa: F401 - fixtures
+from .test_jobs_wire import WS_OPTS, W, env, example, mlflow_workspace, run, sent, server  # noqa: F401 - fixtures
 
 EP = f"{W}/onlineEndpoints/ep"
 
