@@ -203,17 +203,20 @@ def test_what_if_prints_the_job_registration_and_deployment_plan_and_sends_nothi
     assert v2.versions() == {"1", "2"}
 
 
-def test_history_metrics_after_three_retrains_shows_the_trend(v2: V2) -> None:
-    for _ in range(3):
-        code, _, err = retrain(v2, DEP, "new.csv")
+def test_history_endpoint_metrics_after_three_retrains_shows_the_trend(v2: V2) -> None:
+    served = []
+    for _ in range(3):  # three rollouts: blue -> green -> blue -> green
+        code, data, err = retrain(v2, EP, "new.csv", "--steps", "100")
         assert code == 0, err
-    code, out, err = v2.run("history", DEP, "--metrics", "-o", "json")
+        served.append(data["deployment"]["name"])
+    assert served == ["green", "blue", "green"] and v2.versions() == {"1", "2", "3", "4", "5"}
+    code, out, err = v2.run("history", EP, "--metrics", "-o", "json")
     assert code == 0, err
     trend = json.loads(out)
     assert [r["action"] for r in trend["retrains"]] == ["retrain"] * 3
     assert {"mae", "rmse", "r2"} <= set(trend["metrics"]) and len(trend["trend"]["r2"]) == 3
     assert all(v > 0.99 for v in trend["trend"]["r2"])
-    code, out, err = v2.run("history", DEP, "--metrics", "-o", "table")
+    code, out, err = v2.run("history", EP, "--metrics", "-o", "table")
     assert code == 0 and "r2" in out
 
 
