@@ -291,3 +291,17 @@ def test_steps_must_increase_to_100(text: str):
     with pytest.raises(UsageError):
         parse_steps(text)
     assert parse_steps(None) == [10, 50, 100] and parse_steps("100") == [100]
+
+
+def test_saved_definition_is_what_a_target_was_before_its_last_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """What the endpoint's rollback asks history through the change path (backends never read history)."""
+    from amlws.safety.change import saved_definition
+    from amlws.safety.history import History
+
+    monkeypatch.setenv("AMLWS_STATE_DIR", str(tmp_path))
+    assert saved_definition(EP + "/deployments/blue") is None
+    History().record(EP + "/deployments/blue", "mlv2", {"properties": {"model": "v1"}}, action="remove")
+    assert saved_definition(EP + "/deployments/blue", action="remove") == {"properties": {"model": "v1"}}
+    History().record(EP + "/deployments/blue", "mlv2", {"properties": {"model": "v3"}}, action="update")
+    assert saved_definition(EP + "/deployments/blue") == {"properties": {"model": "v3"}}
+    assert saved_definition(EP + "/deployments/blue", action="remove") is None  # not removed by its last change
