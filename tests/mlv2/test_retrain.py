@@ -15,71 +15,43 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from amlws import hookimpl
 from amlws.emulator import seed as demo
 from amlws.emulator.server import EmulatorServer
 
-from ..e2e.conftest import client_env, in_process_cli
+from ..e2e.conftest import client_env
+from . import test_rollout as rollout
 
 WS = (f"/subscriptions/{demo.DEMO_SUBSCRIPTION}/resourceGroups/{demo.DEMO_RESOURCE_GROUP}"
       f"/providers/Microsoft.MachineLearningServices/workspaces/{demo.DEMO_MLV2_WORKSPACE}")
 EP = f"{WS}/onlineEndpoints/{demo.DEMO_MLV2_ENDPOINT}"
 DEP = f"{EP}/deployments/{demo.DEMO_MLV2_DEPLOYMENT}"
-API = {"api-version": "2025-12-01"}
-ROWS = "temperature,humidity\n20,50\n5,80\n30,10\n"
 SEEDED = demo.DEMO_MLV2_JOB
 WRITES = ("PUT", "DELETE", "POST", "PATCH")
 
 
-class V2:
-    """The emulator on Azurite, the CLI in-process (arm, classic, mlv2 and the given observers) and helpers."""
+class V2(rollout.V2):
+    """tests/mlv2/test_rollout.py's emulator helpers, on Azurite, with the seeded CSVs as local files."""
 
     def __init__(self, server: EmulatorServer, tmp_path: Path, capsys: Any, observers: list[Any]) -> None:
-        import amlws.plugins.mlv2
-
-        self.server = server
-        self.tmp = tmp_path
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self.rows = tmp_path / "rows.csv"
-        self.rows.write_text(ROWS, encoding="utf-8")
+        super().__init__(server, tmp_path, capsys, observers)
         for name in ("new.csv", "bad.csv"):
             (tmp_path / name).write_text(str(demo.DEMO_MLV2_DATA[f"data/bike-rentals/{name}"]), encoding="utf-8")
-        self.run = in_process_cli(capsys, (amlws.plugins.mlv2, "mlv2"), *((o, f"observer{i}") for i, o in enumerate(observers)))
-
-    def arm(self, method: str, path: str, **kw: Any) -> requests.Response:
-        return self.session.request(method, self.server.url + path, params=API, verify=str(self.server.ca_path),
-                                    headers={"Authorization": f"Bearer {demo.DEMO_ARM_TOKEN}"}, timeout=30, **kw)
-
-    def control(self, method: str, what: str, body: Any = None) -> Any:
-        r = self.session.request(method, f"{self.server.url}/_emulator/{what}", json=body, verify=str(self.server.ca_path), timeout=30)
-        assert r.status_code < 300, r.text
-        return r.json() if r.content else None
-
-    def requests_log(self) -> list[dict[str, Any]]:
-        return list(self.control("GET", "requests")["requests"])
 
     def writes(self) -> list[tuple[str, str]]:
         """The mutating requests since the log was cleared (scoring and listKeys are POSTs that change nothing)."""
         return [(r["method"], r["path"]) for r in self.requests_log()
-                if r["method"] in WRITES and not r["path"].endswith(("/listKeys", "/score"))
-                and r.get("operation") not in ("OnlineEndpoints_Score", "OnlineEndpoints_ListKeys")]
+                if r["method"] in WRITES and r.get("operation") not in ("OnlineEndpoints_Score", "OnlineEndpoints_ListKeys")]
 
     def versions(self) -> set[str]:
         return {v["name"] for v in self.arm("GET", f"{WS}/models/bike-rentals/versions").json()["value"]}
 
-    def traffic(self) -> dict[str, int]:
-        return {k: v for k, v in (self.arm("GET", EP).json()["properties"].get("traffic") or {}).items() if v}
-
     def model_of(self, deployment: str) -> str:
         return str(self.arm("GET", f"{EP}/deployments/{deployment}").json()["properties"]["model"]).rsplit("/models/", 1)[1]
 
-    def predictions(self, *extra: str) -> list[Any]:
-        code, out, err = self.run("invoke", EP, "--input-file", str(self.rows), "-o", "json", *extra)
-        assert code == 0, err
-        return list(json.loads(out)["predictions"])
+    def scores(self, *extra: str) -> list[Any]:
+        return list(self.predictions(*extra)[1])
 
 
 @pytest.fixture
@@ -107,7 +79,7 @@ def retrain(v2: V2, target: str, data: str, *extra: str) -> tuple[int, dict[str,
 
 
 def test_retrain_a_deployment_in_place_trains_gates_registers_and_the_predictions_change(v2: V2) -> None:
-    before = v2.predictions("--deployment", "blue")
+    before = v2.scores("--deployment", "blue")
     v2.control("DELETE", "requests")
 
     code, data, err = retrain(v2, DEP, "new.csv", "--smoke-file", str(v2.rows))
@@ -128,7 +100,7 @@ def test_retrain_a_deployment_in_place_trains_gates_registers_and_the_prediction
     registered = v2.arm("GET", f"{WS}/models/bike-rentals/versions/3").json()
     assert registered["properties"]["modelUri"] == f"azureml://jobs/{job}/outputs/model/paths/"
     assert v2.model_of("blue") == "bike-rentals/versions/3"
-    after = v2.predictions("--deployment", "blue")
+    after = v2.scores("--deployment", "blue")
     assert after != before and after == data["steps"]["smokeAfter"]["predictions"]
 
     # history: the deployment's entry is a retrain naming the job and the version, with the metrics
@@ -139,7 +111,7 @@ def test_retrain_a_deployment_in_place_trains_gates_registers_and_the_prediction
 
 
 def test_retrain_an_endpoint_rolls_the_new_version_out(v2: V2) -> None:
-    before = v2.predictions()
+    before = v2.scores()
     code, data, err = retrain(v2, EP, "new.csv", "--steps", "50,100")
     assert code == 0, err
     assert data["deployment"]["strategy"] == "rollout" and data["deployment"]["from"] == "blue"
@@ -147,7 +119,7 @@ def test_retrain_an_endpoint_rolls_the_new_version_out(v2: V2) -> None:
     assert [s["traffic"] for s in data["steps"]["deploy"]["steps"]] == [{"blue": 50, "green": 50}, {"green": 100}]
     assert v2.traffic() == {"green": 100}
     assert v2.model_of("green") == "bike-rentals/versions/3"
-    assert v2.predictions() != before
+    assert v2.scores() != before
     code, out, err = v2.run("history", EP, "-o", "json")
     assert code == 0, err
     entry = json.loads(out)[-1]
@@ -155,7 +127,7 @@ def test_retrain_an_endpoint_rolls_the_new_version_out(v2: V2) -> None:
 
 
 def test_a_failing_gate_is_exit_5_with_nothing_registered_or_deployed(v2: V2) -> None:
-    before = v2.predictions()
+    before = v2.scores()
     v2.control("DELETE", "requests")
     code, data, err = retrain(v2, EP, "bad.csv")
     assert code == 5, err
@@ -166,7 +138,7 @@ def test_a_failing_gate_is_exit_5_with_nothing_registered_or_deployed(v2: V2) ->
     assert [m for m, _ in v2.writes()] == ["PUT"] and v2.writes()[0][1].startswith(f"{WS}/jobs/")
     assert v2.versions() == {"1", "2"}
     assert v2.traffic() == {"blue": 100} and v2.model_of("blue") == "bike-rentals/versions/1"
-    assert v2.predictions() == before
+    assert v2.scores() == before
 
 
 def test_a_gate_on_a_metric_the_job_did_not_log_is_exit_5_naming_the_logged_ones(v2: V2) -> None:
@@ -266,13 +238,13 @@ def test_fleet_rows_with_a_job_run_a_whole_retrain_each(v2: V2) -> None:
     good = v2.tmp / "good.csv"
     good.write_text("key,target,from_job,input_train,gate\n"
                     f"blue,{DEP},{SEEDED},{v2.tmp / 'new.csv'},r2>=0.8\n", encoding="utf-8")
-    before = v2.predictions()
+    before = v2.scores()
     code, out, err = v2.run("fleet", "run", str(good), "--yes", "-o", "json")
     assert code == 0, err + out
     summary = json.loads(out)
     assert summary["counts"] == {"deployed": 1}, summary
     assert summary["rows"][0]["modelUri"] == "bike-rentals:3"
-    assert v2.model_of("blue") == "bike-rentals/versions/3" and v2.predictions() != before
+    assert v2.model_of("blue") == "bike-rentals/versions/3" and v2.scores() != before
     code, out, err = v2.run("history", DEP, "--metrics", "-o", "json")
     assert code == 0 and json.loads(out)["trend"]["r2"][0] > 0.99
 
