@@ -385,6 +385,17 @@ class RetrainJob:
     progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
 
+def parse_inputs(pairs: list[str] | None) -> dict[str, str]:
+    """``["train=data.csv", …]`` (``--input NAME=URI_OR_PATH``) -> ``{"train": "data.csv"}``; exit 2 for a pair without ``=``."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise UsageError(f"invalid --input {pair!r}", hint="write --input NAME=URI_OR_PATH, e.g. --input train=new.csv")
+        out[name.strip()] = value.strip()
+    return out
+
+
 @dataclass
 class UpdateResult:
     """What ``amlws_update`` returns.

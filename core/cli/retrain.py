@@ -581,7 +581,7 @@ def _retrain_job(target: TargetInput, service: str | None, *, training_service: 
     """``amlws retrain TARGET --job-file|--from-job``: the target's backend runs the whole retrain
     (``amlws_retrain``, :meth:`amlws.host.Host.retrain`)."""
     from ..errors import GateFailedError, UsageError
-    from ..model import RetrainJob
+    from ..model import RetrainJob, parse_inputs
 
     _refuse(("--training-service", training_service), *studio.items(), why="is for a retrain by a training service (--training-service)")
     if job_file is not None and from_job is not None:
@@ -590,12 +590,7 @@ def _retrain_job(target: TargetInput, service: str | None, *, training_service: 
         raise UsageError("give the service to retrain once", hint="pass TARGET or --target, not both")
     ctx = _ctx()
     resolved = ctx.resolve(service if service is not None else target.text, target.backend, **target.options)
-    pairs: dict[str, str] = {}
-    for pair in inputs or []:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise UsageError(f"invalid --input {pair!r}", hint="write --input NAME=URI_OR_PATH, e.g. --input train=new.csv")
-        pairs[name.strip()] = value.strip()
+    pairs = parse_inputs(inputs)
 
     request = RetrainJob(
         job_file=str(job_file) if job_file is not None else None, from_job=from_job, inputs=pairs, model_output=model_output,

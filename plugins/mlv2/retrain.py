@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amlws import hookimpl
-from amlws.errors import AmlwsError, GateFailedError, NotFoundError, UsageError
+from amlws.errors import AmlwsError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from amlws.host import Host
@@ -110,7 +110,7 @@ def retrain(host: Host, target: Target, request: RetrainJob) -> dict[str, Any]:
     :raises VetoError: (5) an observer vetoed the deployment: nothing registered.
     Errors raised after a step completed carry the partial result in ``err.details["result"]``.
     """
-    from amlws.gates import Metrics, check_gates, numbers, parse_gate
+    from amlws.gates import Metrics, gate_step, numbers, parse_gate
     from amlws.model import Definition
     from amlws.safety import change
     from amlws.studio.retrain import new_run_id
@@ -221,12 +221,7 @@ def retrain(host: Host, target: Target, request: RetrainJob) -> dict[str, Any]:
         steps["evaluation"] = {"source": "mlflow", "run": name, "metrics": metrics}
         say("metrics: " + (", ".join(f"{k}={v:g}" for k, v in metrics.items()) or "none"))
         if gates:
-            try:
-                steps["gate"] = {"passed": True, "gates": check_gates(source, gates)}
-            except GateFailedError as exc:
-                steps["gate"] = {"passed": False, "gates": exc.details.get("gates", [])}
-                out["status"] = "gate_failed"
-                raise
+            gate_step(source, gates, out)
 
         # smoke before; the observers asked before anything is registered
         deployment_header = dep_name if strategy == "in-place" else None
