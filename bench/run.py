@@ -36,6 +36,7 @@ BENCHES = {
     4: ("fleet throughput", "bench_fleet"),
     5: ("large definitions", "bench_large"),
     6: ("Azure ML v2", "bench_mlv2"),
+    7: ("fleets at ARM's limits", "bench_throttle"),
 }
 
 

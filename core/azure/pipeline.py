@@ -6,7 +6,9 @@
   policy, not two engines; a POST the service may have acted on is never re-sent;
 - ``User-Agent: amlws/<version>``; TLS verification always on, the CA bundle as ``connection_verify``;
 - bearer tokens over plain http only to this machine (a per-call policy, so LRO polls inherit it);
-- every response on the wire recorded (:class:`WireLog`: method, redacted URL, status, request id).
+- every response on the wire recorded (:class:`WireLog`: method, redacted URL, status, request id);
+- every attempt paced by the subscription's ARM budget and every answer's remaining-budget header
+  read (:func:`budget_policy`, :mod:`.budget`).
 
 azure-core is imported only inside the functions (the CLI must start fast).
 """
@@ -146,6 +148,42 @@ def allow_loopback_http_policy() -> Any:
     return AllowLoopbackHttp()
 
 
+def budget_policy(settings: Any) -> Any:
+    """A per-retry policy (each attempt draws a token): before sending, wait for the subscription's
+    ARM budget (:meth:`.budget.ArmBudget.acquire`); on the answer, read the remaining-budget header
+    of the request's kind and a 429's ``Retry-After`` (:meth:`.budget.ArmBudget.observe`). The budget
+    is ``settings.arm_budget`` (``fleet run``), else the process's counting-only one."""
+    from azure.core.pipeline.policies import SansIOHTTPPolicy
+
+    from .budget import HEADER, bucket_key, budget_for, kind_of
+
+    budget = budget_for(settings)
+
+    class ArmBudgetPolicy(SansIOHTTPPolicy):
+        def on_request(self, request: Any) -> None:
+            http_request = request.http_request
+            key = bucket_key(str(http_request.url))
+            if key is None:
+                request.context.pop("amlws_budget", None)
+                return
+            kind = kind_of(http_request.method)
+            request.context["amlws_budget"] = (key, kind, budget.acquire(key, kind))
+
+        def on_response(self, request: Any, response: Any) -> None:
+            drawn = request.context.get("amlws_budget")
+            if not drawn:
+                return
+            key, kind, seq = drawn
+            resp = response.http_response
+            retry_after = None
+            if resp.status_code == 429:
+                seconds = policy.parse_retry_after(resp.headers.get("Retry-After"))
+                retry_after = None if seconds is None else min(seconds, policy.MAX_RETRY_AFTER)
+            budget.observe(key, kind, seq, resp.headers.get(HEADER.format(kind=kind)), resp.status_code, retry_after)
+
+    return ArmBudgetPolicy()
+
+
 def client_options(settings: Any, endpoint: str, *, wire: WireLog | None = None, poll_interval: float | None = None,
                    sleep: Callable[[float], None] | None = None) -> dict[str, Any]:
     """Keyword arguments for an azure-core/azure-mgmt client (``ResourceManagementClient(cred, sub,
@@ -161,6 +199,7 @@ def client_options(settings: Any, endpoint: str, *, wire: WireLog | None = None,
         "connection_verify": ca_bundle(settings),
         "retry_policy": retry_policy(timeout=settings.timeout(), sleep=sleep),
         "user_agent": f"amlws/{amlws_version}",
+        "per_retry_policies": [budget_policy(settings)],
     }
     if poll_interval is not None:
         kwargs["polling_interval"] = poll_interval
@@ -176,4 +215,4 @@ def monotonic_deadline(timeout: float | None) -> float | None:
     return time.monotonic() + timeout if timeout else None
 
 
-__all__ = ["WireLog", "allow_loopback_http_policy", "client_options", "is_tls_failure", "retry_policy"]
+__all__ = ["WireLog", "allow_loopback_http_policy", "budget_policy", "client_options", "is_tls_failure", "retry_policy"]

@@ -40,10 +40,17 @@ def _table(summary: dict[str, Any]) -> None:
     from ..output import render_table
 
     rows = [{"key": r["key"], "status": r["status"], "jobId": r.get("jobId"), "exit": r.get("exitCode"),
-             "seconds": r.get("seconds"), "error": r.get("error")} for r in summary["rows"]]
-    render_table(rows, columns=["key", "status", "jobId", "exit", "seconds", "error"])
+             "seconds": r.get("seconds"), "waited": r.get("throttleSeconds"), "error": r.get("error")} for r in summary["rows"]]
+    columns = ["key", "status", "jobId", "exit", "seconds", "error"]
+    if any(r.get("throttleSeconds") for r in summary["rows"]):
+        columns.insert(5, "waited")  # seconds the row waited for the ARM budget
+    render_table(rows, columns=columns)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["counts"].items()))
     typer.echo(f"{summary['total']} row(s): {counts or 'none'}; exit code {summary['exitCode']}")
+    throttling = summary.get("throttling")
+    if throttling and (throttling["waits"] or throttling["throttled"]):
+        typer.echo(f"ARM budget: {throttling['waitSeconds']:.1f} s of waits ({throttling['waits']} request(s)), "
+                   f"{throttling['throttled']} answer(s) 429 of {throttling['requests']}")
 
 
 def _finish(ctx: Any, summary: dict[str, Any], what: str) -> None:
@@ -91,6 +98,9 @@ def register(app: typer.Typer) -> None:
         gate: Annotated[list[str] | None, typer.Option("--gate", help='Default gate for rows without one, e.g. "Accuracy>=0.85". Repeatable.')] = None,
         create: Annotated[bool, typer.Option("--create-missing", help="Create missing targets, where their backend can (rows may say create=true).")] = False,
         poll_interval: Annotated[float, typer.Option("--poll-interval", help="First wait between BES status polls (s).", min=0.0)] = 2.0,
+        arm_budget: Annotated[int, typer.Option("--arm-budget", metavar="PERCENT", min=1, max=100,
+                                                help="Percent of the subscription's ARM buckets this run may drain; the rest is left to other tools (see docs/fleet.md).")] = 80,
+        no_pacing: Annotated[bool, typer.Option("--no-pacing", help="Do not wait for the ARM budget: send as fast as --jobs allows (429s are still retried).")] = False,
     ) -> None:
         """Run the retrain workflow for every manifest row; re-run to resume after a crash or Ctrl-C.
 
@@ -123,7 +133,8 @@ def register(app: typer.Typer) -> None:
         api_key = settings.require("api_key", hint=API_KEY_HINT, secret=True) if needs_key else None
         options = FleetOptions(state=state or default_state_path(manifest, shard_t), jobs=jobs, bes_jobs=bes_jobs,
                                mgmt_jobs=mgmt_jobs, fail_fast=fail_fast, shard=shard_t, poll_interval=poll_interval,
-                               timeout=settings.timeout(), what_if=bool(settings.what_if))
+                               timeout=settings.timeout(), what_if=bool(settings.what_if), arm_budget=float(arm_budget),
+                               pacing=not no_pacing)
         with _switch_interval(FLEET_SWITCH_INTERVAL):
             summary = run_fleet(ctx.host, rows, options, api_key=api_key,
                                 storage_connection_string=storage_connection_string(settings, required=False),

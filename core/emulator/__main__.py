@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--json", action="store_true")
     serve.add_argument("--realistic-timing", action="store_true",
                        help="real operation durations and the classic model-switch delay (a dress rehearsal)")
+    serve.add_argument("--arm-bucket", action="append", default=[], metavar="KIND=CAPACITY/REFILL",
+                       help="an ARM throttling bucket of every subscription, e.g. writes=50/20 (repeatable)")
     args = parser.parse_args(argv)
     from ..errors import AmlwsError
     from .runner import env_lines
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(host=args.host, port=args.port, state=args.state, seed=args.seed,
             storage_connection_string=args.storage_connection_string, cert_dir=args.cert_dir,
-            ready_file=args.ready_file, on_ready=ready, realistic_timing=args.realistic_timing)
+            ready_file=args.ready_file, on_ready=ready, realistic_timing=args.realistic_timing, arm_buckets=args.arm_bucket)
     except AmlwsError as exc:
         sys.stderr.write(f"error: {exc.message}" + (f" (fix: {exc.hint})" if exc.hint else "") + "\n")
         return int(exc.exit_code)

@@ -38,6 +38,9 @@ def register(app: Any) -> None:
         cert_dir: Annotated[str | None, typer.Option("--cert-dir", help="Where ca.pem/server.pem are kept.")] = None,
         realistic_timing: Annotated[bool, typer.Option(
             "--realistic-timing", help="Real durations (ARM operations ~13 s, classic model switch 30 s) for a dress rehearsal.")] = False,
+        arm_bucket: Annotated[list[str] | None, typer.Option(
+            "--arm-bucket", metavar="KIND=CAPACITY/REFILL",
+            help="An ARM throttling bucket of every subscription (reads, writes, deletes), e.g. writes=50/20. Repeatable.")] = None,
     ) -> None:
         """Serve in the foreground until Ctrl-C; prints the URLs and the env vars a client needs.
 
@@ -56,7 +59,7 @@ def register(app: Any) -> None:
             sys.stderr.write("Press Ctrl-C to stop.\n")
 
         serve(host=host, port=port, state=state, seed=seed, storage_connection_string=storage_connection_string,
-              cert_dir=cert_dir, on_ready=ready, realistic_timing=realistic_timing)
+              cert_dir=cert_dir, on_ready=ready, realistic_timing=realistic_timing, arm_buckets=arm_bucket)
 
     @emulator_app.command("start")
     def start_cmd(

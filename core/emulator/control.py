@@ -1,5 +1,5 @@
 """The ``/_emulator/`` control plane (moto's ``moto_api``): reset, state, seed, settings and
-transitions, faults, the request log, and a few service-side actions a real deployment would do
+transitions, ARM's throttling buckets, faults, the request log, and a few service-side actions a real deployment would do
 through the Studio UI (redeploying a predictive experiment).
 
 No authentication: the emulator listens on loopback only.
@@ -52,6 +52,17 @@ class Control:
             if m in ("POST", "PUT"):
                 body = req.json(_bad)
                 return Response(200, emu.update_settings({"transitions": body})["transitions"])
+        if path == "/_emulator/throttling":
+            # ARM's per-subscription buckets (arm_throttling.py): sizes, and what is left of each
+            if m in ("POST", "PUT"):
+                body = req.json(_bad)
+                emu.update_settings({"arm_throttling": body})
+            elif m == "DELETE":
+                emu.buckets.refill_all()
+                return Response(204)
+            if m in ("GET", "POST", "PUT"):
+                config = emu.settings()["arm_throttling"]
+                return Response(200, {"buckets": config, "remaining": emu.buckets.levels(config)})
         if path == "/_emulator/faults":
             if m == "GET":
                 return Response(200, {"faults": emu.faults})

@@ -74,17 +74,27 @@ def info_lines(info: dict[str, Any]) -> list[str]:
 
 def serve(*, host: str = "127.0.0.1", port: int = 0, state: str = ":memory:", seed: str | None = "demo",
           storage_connection_string: str | None = None, cert_dir: str | None = None, ready_file: str | None = None,
-          on_ready: Callable[[dict[str, Any]], None] | None = None, realistic_timing: bool = False) -> None:
+          on_ready: Callable[[dict[str, Any]], None] | None = None, realistic_timing: bool = False,
+          arm_buckets: list[str] | None = None) -> None:
     """Run the emulator in the foreground until Ctrl-C, SIGTERM or ``POST /_emulator/shutdown``.
 
     :param realistic_timing: real operation durations and the classic model-switch delay (a dress rehearsal).
+    :param arm_buckets: ARM throttling buckets as ``KIND=CAPACITY/REFILL`` (``writes=50/20``); the others keep ARM's numbers.
     """
+    from .arm_throttling import parse_bucket_option
     from .exceptions import ConfigurationError
     from .server import EmulatorServer
 
+    settings: dict[str, Any] = {}
+    for text in arm_buckets or []:
+        try:
+            kind, bucket = parse_bucket_option(text)
+        except ValueError as exc:
+            raise UsageError(str(exc), hint="e.g. --arm-bucket writes=50/20 (50 tokens, 20 more per second)") from None
+        settings.setdefault("arm_throttling", {})[kind] = bucket
     server = EmulatorServer(host=host, port=port, state=state, seed=None if seed in (None, "none") else seed,
                             cert_dir=cert_dir, storage_connection_string=storage_connection_string,
-                            realistic_timing=realistic_timing)
+                            realistic_timing=realistic_timing, settings=settings)
     try:
         server.start()
     except ConfigurationError as exc:

@@ -20,10 +20,10 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from . import arm_routes, bes_routes, classic_routes, mlv2_jobs, mlv2_mlflow, mlv2_routes
+from . import arm_routes, arm_throttling, bes_routes, classic_routes, mlv2_jobs, mlv2_mlflow, mlv2_routes
 from .arm_responses import ArmResponses
 from .bes_responses import BesResponses
 from .classic_responses import ClassicResponses
@@ -46,6 +46,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # load the trained model an ARM PUT/PATCH or a classic PATCH points at, as the services do;
     # false accepts any location (rehearsing with made-up blob URIs, like Azurite's --loose)
     "check_models": True,
+    # ARM's per-subscription token buckets (arm_throttling.py): {"writes": {"capacity": 50, "refill": 20}}
+    "arm_throttling": {k: dict(v) for k, v in arm_throttling.ARM_BUCKETS.items()},
     "transitions": {
         # ARM operations finish on their own clock, whoever asks (ARM REFERENCE §4); the real ones take
         # ~13 s (see REALISTIC_SETTINGS), the default keeps tests fast. "polls" is a test option.
@@ -129,8 +131,8 @@ class Emulator:
         #: settings of this run: in memory, never in the state file
         self._start_settings: dict[str, Any] = json.loads(json.dumps(self.defaults))
         self._settings: dict[str, Any] = json.loads(json.dumps(self.defaults))
-        #: (subscription, "reads"|"writes") -> (hour, requests in that hour), for the ratelimit headers
-        self._arm_usage: dict[tuple[str, str], tuple[int, int]] = {}
+        #: ARM's per-subscription token buckets (both providers)
+        self.buckets = arm_throttling.ArmBuckets()
         self.routes: list[tuple[str, str, re.Pattern[str], Any, str]] = []
         #: operation -> the handler's ``prepare_*`` method: slow reads that need no consistency with
         #: the write (a model blob), run before the management lock is taken
@@ -158,6 +160,8 @@ class Emulator:
                         raise EmulatorHTTPError(400, {"error": {"code": "UnknownTransition", "message": f"unknown transition {name!r}"}})
                     if not isinstance(cfg, dict) or cfg.get("mode", "polls") not in ("immediate", "time", "polls"):
                         raise EmulatorHTTPError(400, {"error": {"code": "InvalidTransition", "message": "mode must be immediate, time or polls"}})
+            if k == "arm_throttling":
+                arm_throttling.validate(v)
         return _merge_settings(base, {k: v for k, v in changes.items() if not (k == "transitions" and not v)})
 
     def configure(self, start_settings: dict[str, Any]) -> None:
@@ -175,6 +179,8 @@ class Emulator:
         """Change settings for this run (``POST /_emulator/config``); a reset or a restart undoes it."""
         with self._lock:
             self._settings = self._apply_settings(self._settings, changes)
+        if "arm_throttling" in changes:
+            self.buckets.refill_all()  # new bucket sizes start full
         return self.settings()
 
     def setting(self, name: str) -> Any:
@@ -336,9 +342,15 @@ class Emulator:
             return resp
         handler = self.route(req)
         fault = None
+        taken = None
+        if handler is not None and req.api in ("arm", "mlv2"):
+            sub = arm_throttling.subscription_of(req.path)
+            taken = self.buckets.take(sub, req.method, self._settings["arm_throttling"])
         if handler is None:
             req.api, req.operation = "unknown", "NotFound"
             resp = Response(404, {"error": {"code": "NotFound", "message": f"The emulator serves no {req.method} {req.path}."}})
+        elif taken is not None and not taken.allowed:
+            resp = Response(429, arm_throttling.throttled_body(taken, sub), {"Retry-After": str(taken.retry_after)})
         else:
             fault = self._request_faults(req)
             if fault is not None:
@@ -366,30 +378,19 @@ class Emulator:
                         classic_error(500, "InternalError", message)
                     resp = Response(500, err.body)
         if req.api in ("arm", "mlv2") and isinstance(resp, Response):
-            resp.headers = {**self.arm_headers(req), **resp.headers,
+            resp.headers = {**self.arm_headers(req, taken), **resp.headers,
                             "x-ms-request-duration": str(round((time.monotonic() - start) * 1000))}
         self._log(req, resp, start, fault)
         return resp
 
-    #: hourly budget per subscription; the recording counts down from 15 000 reads and 1 200 writes
-    ARM_HOURLY_LIMITS: ClassVar[dict[str, int]] = {"reads": 15000, "writes": 1200}
-
-    def arm_headers(self, req: Request) -> dict[str, str]:
+    def arm_headers(self, req: Request, taken: arm_throttling.Taken | None = None) -> dict[str, str]:
         """What ARM sends on every response, errors included (as recorded): request, correlation and
-        routing ids, and what is left of the subscription's hourly read or write budget."""
-        kind = "reads" if req.method in ("GET", "HEAD") else "writes"
-        m = re.match(r"^/subscriptions/([^/]+)", req.path, re.IGNORECASE)
-        sub = m.group(1).lower() if m else ""
-        hour = int(time.time() // 3600)
-        with self._lock:
-            seen_hour, used = self._arm_usage.get((sub, kind), (hour, 0))
-            used = used + 1 if seen_hour == hour else 1
-            self._arm_usage[(sub, kind)] = (hour, used)
+        routing ids, and what is left of the subscription's bucket of the request's kind (reads,
+        writes or deletes: :mod:`.arm_throttling`)."""
         correlation = req.header("x-ms-correlation-request-id") or str(uuid.uuid4())
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         return {"x-ms-request-id": str(uuid.uuid4()), "x-ms-correlation-request-id": correlation,
-                "x-ms-routing-request-id": f"LOCALHOST:{stamp}:{correlation}",
-                f"x-ms-ratelimit-remaining-subscription-{kind}": str(max(0, self.ARM_HOURLY_LIMITS[kind] - used))}
+                "x-ms-routing-request-id": f"LOCALHOST:{stamp}:{correlation}", **(taken.headers() if taken else {})}
 
     def _log(self, req: Request, resp: Any, start: float, fault: Any) -> None:
         with self._lock:
@@ -420,6 +421,7 @@ class Emulator:
         self.clear_faults()
         self.clear_log()
         self.mlv2.backend.forget()
+        self.buckets.refill_all()
         with self._lock:
             self._settings = json.loads(json.dumps(self._start_settings))
 
@@ -603,9 +605,9 @@ def _merge_settings(base: dict[str, Any], override: dict[str, Any]) -> dict[str,
     """``override`` over ``base``, transition by transition."""
     merged = json.loads(json.dumps(base))
     for k, v in override.items():
-        if k == "transitions" and isinstance(v, dict):
+        if k in ("transitions", "arm_throttling") and isinstance(v, dict):
             for name, cfg in v.items():
-                merged.setdefault("transitions", {}).setdefault(name, {}).update(cfg)
+                merged.setdefault(k, {}).setdefault(name, {}).update(cfg)
         else:
             merged[k] = v
     return merged

@@ -166,6 +166,8 @@ class RowState:
     attempts: int = 0
     updated: str | None = None
     shard: str | None = None
+    throttle_seconds: float | None = None  # waits for the ARM budget (amlws.azure.budget)
+    throttled: int | None = None  # 429 answers
 
     def to_dict(self) -> dict[str, Any]:
         out = {"key": self.key, "status": self.status, "target": self.target, "jobId": self.job_id, "jobStatus": self.job_status,
@@ -179,6 +181,10 @@ class RowState:
             out["created"] = True
         if self.shard:
             out["shard"] = self.shard
+        if self.throttle_seconds:
+            out["throttleSeconds"] = self.throttle_seconds
+        if self.throttled:
+            out["throttled"] = self.throttled
         return out
 
     @property
@@ -232,10 +238,12 @@ def fold_journal(records: Iterable[dict[str, Any]]) -> tuple[dict[str, RowState]
             st.hint = rec.get("hint")
             st.seconds = rec.get("seconds")
             st.model_uri = rec.get("modelUri")
+            st.throttle_seconds, st.throttled = rec.get("throttleSeconds"), rec.get("throttled")
         elif event == "failed":
             st.status = rec.get("status", FAILED)
             st.exit_code = rec.get("exitCode", 1)
             st.error, st.hint, st.seconds = rec.get("error"), rec.get("hint"), rec.get("seconds")
+            st.throttle_seconds, st.throttled = rec.get("throttleSeconds"), rec.get("throttled")
             if rec.get("jobStatus"):
                 st.job_status = rec["jobStatus"]
     return states, runs
@@ -274,7 +282,7 @@ def _merge(st: RowState, new: RowState, rec: dict[str, Any]) -> None:
         if new.run_id:
             st.run_id = new.run_id
     elif event in ("done", "failed"):
-        for name in ("status", "verified", "exit_code", "error", "hint", "seconds", "model_uri"):
+        for name in ("status", "verified", "exit_code", "error", "hint", "seconds", "model_uri", "throttle_seconds", "throttled"):
             setattr(st, name, getattr(new, name))
         if new.job_status:
             st.job_status = new.job_status

@@ -63,6 +63,9 @@ class FleetOptions:
     :param bes_jobs: BES jobs in flight at once (the service throttles workspaces); default ``jobs``.
     :param mgmt_jobs: concurrent management calls (GET/PATCH/PUT of targets); default ``jobs``.
     :param poll_interval: first wait between BES status polls (grows 1.5x up to ``max_poll_interval``).
+    :param arm_budget: percent of each of the subscription's ARM buckets the run may drain; the rest
+        is left to other tools (:mod:`amlws.azure.budget`).
+    :param pacing: wait for the ARM budget before sending (``False``: send as fast as ``jobs`` allow).
     """
 
     state: str | Path
@@ -76,6 +79,8 @@ class FleetOptions:
     timeout: float | None = None
     what_if: bool = False
     action: str = "fleet"
+    arm_budget: float = 80.0
+    pacing: bool = True
 
 
 class _Slots:
@@ -192,6 +197,9 @@ class FleetRunner:
         self._lock = threading.Lock()
         self._sleep = sleep
         self._fingerprints: dict[str, str] = {}
+        from ..azure.budget import ArmBudget
+
+        self.budget = ArmBudget(share=options.arm_budget, pacing=options.pacing, stop=self.stop)
 
     # -- helpers --
     def _stop_aware_sleep(self, seconds: float) -> None:
@@ -253,8 +261,11 @@ class FleetRunner:
         settings = self.host.settings
         sessions = SessionPool()
         previous_pool = getattr(settings, "http_session_pool", None)
+        previous_budget = getattr(settings, "arm_budget", None)
         try:
             settings.http_session_pool = sessions
+            # every ARM call of every worker paced by one budget (the subscription's, from its headers)
+            settings.arm_budget = self.budget
         except AttributeError:  # pragma: no cover - a settings object that takes no attributes
             pass
         interrupted = False
@@ -274,6 +285,7 @@ class FleetRunner:
         finally:
             try:
                 settings.http_session_pool = previous_pool
+                settings.arm_budget = previous_budget
             except AttributeError:  # pragma: no cover
                 pass
             sessions.close()
@@ -283,6 +295,8 @@ class FleetRunner:
                 self.journal.close()
         summary = summarize(self.states, order, state_files=[str(self.opt.state)], elapsed=time.monotonic() - started,
                             pending_fails=True)
+        if self.budget.stats.requests:
+            summary["throttling"] = self.budget.summary()
         if interrupted:
             summary["exitCode"] = int(ExitCode.INTERRUPTED)
         if self.opt.what_if:
@@ -300,6 +314,7 @@ class FleetRunner:
 
         run_id = (st.run_id if known_job and st.run_id else None) or new_run_id()
         t0 = time.monotonic()
+        self.budget.take_thread_stats()  # this row's waits only
         self._record(row, {"event": "start", "target": row.target, "runId": run_id, "resumeJob": known_job})
         self._note(row, "starting", f"resuming BES job {known_job}" if known_job else "")
         try:
@@ -311,7 +326,8 @@ class FleetRunner:
                                                    and getattr(exc, "details", {}).get("result", {}).get("status") == "gate_failed"
                                                    else FAILED)
             rec = {"event": "done" if status == GATE_FAILED else "failed", "status": status,
-                   "seconds": round(time.monotonic() - t0, 3), **{k: v for k, v in fields.items() if v is not None}}
+                   "seconds": round(time.monotonic() - t0, 3), **{k: v for k, v in fields.items() if v is not None},
+                   **self._throttling()}
             job_status = _job_status_of(exc)
             if job_status:
                 rec["jobStatus"] = job_status
@@ -331,8 +347,18 @@ class FleetRunner:
             self.states[row.key].error = None
             return
         self._record(row, {"event": "done", "status": DEPLOYED, "verified": bool(result.get("verified")), "exitCode": 0,
-                           "seconds": seconds, "modelUri": redact(result.get("modelUri") or "") or None})
+                           "seconds": seconds, "modelUri": redact(result.get("modelUri") or "") or None, **self._throttling()})
         self._note(row, DEPLOYED, f"{seconds:.1f}s" + ("" if result.get("verified") else " (not verified yet)"))
+
+    def _throttling(self) -> dict[str, Any]:
+        """This row's waits for the ARM budget and 429s (journal fields; none when there were none)."""
+        waited, throttled = self.budget.take_thread_stats()
+        out: dict[str, Any] = {}
+        if waited:
+            out["throttleSeconds"] = round(waited, 3)
+        if throttled:
+            out["throttled"] = throttled
+        return out
 
     def _deploy_row(self, row: FleetRow, run_id: str, known_job: str | None) -> dict[str, Any]:
         host = self.limited_host

@@ -22,8 +22,9 @@ pytestmark = pytest.mark.usefixtures("amlws_env")
 # --- core names no backend ----------------------------------------------------------------------------
 
 #: Words that name a backend: lowercase ``arm`` (``ARM``, Azure Resource Manager, is every Azure
-#: backend's), ``classic`` in any case, ``mlv2``, and imports of a backend's modules.
-BACKEND_NAMES = [re.compile(r"\barm\b"), re.compile(r"\bclassic\b", re.IGNORECASE), re.compile(r"\bmlv2\b", re.IGNORECASE),
+#: backend's, and so is ``fleet run --arm-budget``, the share of its throttling budget), ``classic``
+#: in any case, ``mlv2``, and imports of a backend's modules.
+BACKEND_NAMES = [re.compile(r"\barm\b(?!-budget)"), re.compile(r"\bclassic\b", re.IGNORECASE), re.compile(r"\bmlv2\b", re.IGNORECASE),
                  re.compile(r"amlws\.plugins\.")]
 
 #: Lines another engineer's pending change removes (none left: the change path's rollback hints

@@ -564,3 +564,30 @@ def test_fleet_status_of_a_missing_file_is_not_found_3(make_pm, run_cli, tmp_pat
     code, out, err = run_cli(["fleet", "status", str(missing)], pm)
     assert code == 3 and out == ""
     assert err == f"error: no such file {missing} (fix: check the path: give the --state file(s) that amlws fleet run wrote, or its manifest)\n"
+
+
+def test_cli_arm_budget_and_no_pacing_reach_the_run_and_its_waits_are_shown(make_pm, run_cli, tmp_path: Path, monkeypatch):
+    import amlws.fleet as fleet
+
+    seen: list[FleetOptions] = []
+
+    def fake_run(host: Any, rows: Any, options: FleetOptions, **kwargs: Any) -> dict[str, Any]:
+        seen.append(options)
+        return {"rows": [{"key": "r000", "status": "deployed", "exitCode": 0, "seconds": 2.5, "throttleSeconds": 1.25},
+                         {"key": "r001", "status": "deployed", "exitCode": 0, "seconds": 0.5}],
+                "counts": {"deployed": 2}, "total": 2, "exitCode": 0,
+                "throttling": {"pacing": True, "armBudgetPercent": 60.0, "requests": 9, "waitSeconds": 1.25, "waits": 2, "throttled": 1}}
+
+    monkeypatch.setattr(fleet, "run_fleet", fake_run)
+    manifest = tmp_path / "fleet.csv"
+    manifest.write_text("key,target,model\n" + "".join(f"r{i:03d},toy:r{i:03d},{MODEL.format(key=i)}\n" for i in range(2)),
+                        encoding="utf-8")
+    pm = make_pm((Toy(delay=0), "toy"))
+    code, out, _ = run_cli(["fleet", "run", str(manifest), "--yes", "--arm-budget", "60"], pm)
+    assert code == 0 and seen[-1].arm_budget == 60 and seen[-1].pacing is True
+    assert "waited" in out.splitlines()[1] and "1.25" in out
+    assert "ARM budget: 1.2 s of waits (2 request(s)), 1 answer(s) 429 of 9" in out
+    assert run_cli(["fleet", "run", str(manifest), "--yes", "--no-pacing"], pm)[0] == 0
+    assert seen[-1].pacing is False and seen[-1].arm_budget == 80
+    code, _, err = run_cli(["fleet", "run", str(manifest), "--yes", "--arm-budget", "101"], pm)
+    assert code == 2 and "--arm-budget" in err

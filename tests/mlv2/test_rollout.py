@@ -91,7 +91,10 @@ def observers() -> list[Any]:
 
 @pytest.fixture
 def v2(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch, observers: list[Any]) -> Iterator[V2]:
-    with EmulatorServer(seed="demo", cert_dir=tmp_path / "certs") as server:
+    # These tests poll the emulator in tight loops (and some make time.sleep a no-op): ARM's read bucket
+    # (250, +25/s) would answer them 429. Throttling has its own tests (tests/e2e/test_emulator_throttling.py).
+    settings = {"arm_throttling": {"reads": {"capacity": 1_000_000, "refill": 1_000_000}}}
+    with EmulatorServer(seed="demo", cert_dir=tmp_path / "certs", settings=settings) as server:
         client_env(server, tmp_path, monkeypatch)
         yield V2(server, tmp_path, capsys, observers)
 
