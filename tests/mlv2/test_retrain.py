@@ -61,7 +61,9 @@ def observers() -> list[Any]:
 
 @pytest.fixture
 def v2(azurite: Any, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch, observers: list[Any]) -> Iterator[V2]:
-    settings = {"transitions": {"mlv2_job": {"mode": "polls", "count": 2}, "mlv2_lro": {"mode": "immediate"}}}
+    # ARM's read bucket lifted, as for the rollout tests: a retrain polls the emulator in tight loops
+    settings = {"transitions": {"mlv2_job": {"mode": "polls", "count": 2}, "mlv2_lro": {"mode": "immediate"}},
+                "arm_throttling": {"reads": {"capacity": 1_000_000, "refill": 1_000_000}}}
     with EmulatorServer(seed="demo", cert_dir=tmp_path / "certs", storage_connection_string=azurite.connection_string,
                         settings=settings) as server:
         client_env(server, tmp_path, monkeypatch)
