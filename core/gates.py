@@ -101,6 +101,20 @@ def check_gates(metrics: MetricSource, gates: list[Gate]) -> list[dict[str, Any]
     return results
 
 
+def gate_step(metrics: MetricSource, gates: list[Gate], result: dict[str, Any]) -> None:
+    """Check ``gates`` as a retrain's ``gate`` step (every backend's ``retrain`` answer has the same shape):
+    ``result["steps"]["gate"]`` becomes ``{"passed", "gates"}``; on a failure ``result["status"]`` is
+    ``gate_failed`` and the error (exit 5) is raised."""
+    from .errors import AmlwsError
+
+    try:
+        result["steps"]["gate"] = {"passed": True, "gates": check_gates(metrics, gates)}
+    except AmlwsError as exc:
+        result["steps"]["gate"] = {"passed": False, "gates": exc.details.get("gates", [])}
+        result["status"] = "gate_failed"
+        raise
+
+
 def numbers(metrics: dict[str, Any]) -> dict[str, float]:
     """The numeric metrics of a ``name -> value`` map (what history keeps of an evaluation)."""
     return {str(k): float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import typer
 
     from .config import Settings
-    from .model import BackendInfo, Definition, ModelLocation, ServiceEndpoints, Setting, Target, UpdateResult
+    from .model import BackendInfo, Definition, ModelLocation, RetrainJob, ServiceEndpoints, Setting, Target, UpdateResult
 
 hookspec = pluggy.HookspecMarker("amlws")
 
@@ -303,6 +303,29 @@ def amlws_deploy_model(target: Target, model: str, settings: Settings, host: Any
     :param host: the :class:`amlws.host.Host` (for the change path).
     :param options: ``action`` (history's name for the change, e.g. ``fleet``) and ``note``.
     :returns: a ``dict`` with ``verified`` (bool) and ``modelUri`` (the reference deployed), or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def amlws_retrain(target: Target, request: RetrainJob, settings: Settings, host: Any) -> dict[str, Any] | None:
+    """Retrain a target by running a training job of its own service (``amlws retrain TARGET --job-file|--from-job``).
+
+    Optional. The whole loop the backend's way: upload local inputs, submit the job, wait (cancel it on
+    ``request.timeout`` or Ctrl-C unless ``request.keep_job``), read its metrics, check ``request.gates``
+    (:func:`amlws.gates.check_gates`: exit 5 and nothing registered or deployed), register the model,
+    deploy it (``request.strategy``), smoke-score it. Every change goes through
+    :mod:`amlws.safety.change` with ``host`` (vetoes, history; the deployment's entry carries the
+    metrics). Under ``settings.what_if`` send nothing and return the plan. Ask ``request.confirm``
+    before deploying; when it is ``None`` and ``settings.yes`` is false, refuse before training.
+
+    firstresult: stops at the first non-None result.
+
+    :param target: an :class:`amlws.model.Target` this backend claimed.
+    :param request: an :class:`amlws.model.RetrainJob`.
+    :param host: the :class:`amlws.host.Host` (for the change path).
+    :returns: the ``amlws retrain`` result (``runId``, ``target``, ``backend``, ``status``, ``steps``,
+        plus the backend's own fields); an error raised after a step completed carries the partial
+        result in ``err.details["result"]``.
     """
 
 

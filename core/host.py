@@ -440,6 +440,13 @@ class Host:
             raise PluginError(f"backend {target.backend!r}: amlws_deploy_model returned {type(result).__name__}, expected dict")
         return result
 
+    def retrain(self, target: Target, request: Any) -> dict[str, Any] | None:
+        """Run a job-based retrain of ``target`` its backend's way (``amlws_retrain``); ``None`` when its
+        backend does not implement it."""
+        if not self.implements(target.backend, "amlws_retrain"):
+            return None
+        return self._call(target.backend, "amlws_retrain", dict, target=target, request=request, settings=self.settings, host=self)
+
     def ask_before_update(self, target: Target, definition: Definition, *, action: str = "update") -> tuple[str, str] | None:
         """Ask every ``amlws_before_update`` observer (last registered first) about a change;
         ``(plugin name, reason)`` of the first that gives a reason, else ``None``."""

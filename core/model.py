@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -345,6 +346,54 @@ class ServiceEndpoints:
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target.id, "backend": self.target.backend, "besUrl": self.bes_url, "rrsUrl": self.rrs_url}
+
+
+@dataclass
+class RetrainJob:
+    """A retrain that runs a training *job* of the target's own service (``amlws retrain TARGET --job-file |
+    --from-job``), what ``amlws_retrain`` receives: the backend runs the job, reads its metrics, gates,
+    registers the model and deploys it, each its own way.
+
+    :param job_file: a job definition file to submit, or ``None``.
+    :param from_job: an earlier job whose definition is copied (under a new name), or ``None``.
+    :param inputs: input name -> a URI or a local path (uploaded by the backend), ``--input NAME=…``.
+    :param model_output: the job output holding the trained model (``None``: the backend's default).
+    :param model_name: the model to register a new version of (``None``: the one the target serves).
+    :param gates: ``"r2>=0.8"``-style gates on the job's logged metrics (:mod:`amlws.gates`); all must pass.
+    :param strategy: ``rollout`` (blue/green) or ``in-place``; ``None``: the backend's default for the target.
+    :param steps: a rollout's traffic steps as typed (``"10,50,100"``), or ``None``.
+    :param smoke_file: rows scored before and after the deployment, or ``None``.
+    :param keep_job: on timeout or Ctrl-C leave the job running instead of cancelling it.
+    :param timeout: seconds to wait for the job (``None``: no limit).
+    :param confirm: asks before the deployment (raises to refuse); ``None`` when nobody can answer
+        (stdin not a terminal and no ``--yes``): the backend then refuses before training.
+    :param progress: where the steps are reported (stderr in the CLI).
+    """
+
+    job_file: str | None = None
+    from_job: str | None = None
+    inputs: dict[str, str] = field(default_factory=dict)
+    model_output: str | None = None
+    model_name: str | None = None
+    gates: list[str] = field(default_factory=list)
+    strategy: str | None = None
+    steps: str | None = None
+    smoke_file: str | None = None
+    keep_job: bool = False
+    timeout: float | None = None
+    confirm: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+    progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+
+
+def parse_inputs(pairs: list[str] | None) -> dict[str, str]:
+    """``["train=data.csv", …]`` (``--input NAME=URI_OR_PATH``) -> ``{"train": "data.csv"}``; exit 2 for a pair without ``=``."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise UsageError(f"invalid --input {pair!r}", hint="write --input NAME=URI_OR_PATH, e.g. --input train=new.csv")
+        out[name.strip()] = value.strip()
+    return out
 
 
 @dataclass

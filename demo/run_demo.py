@@ -10,7 +10,9 @@ dataset, and drives the public ``amlws`` CLI exactly as you would against Azure:
     3. score again                 (predictions change: the endpoint now uses the new model)
     ... then the same for the ARM web service, named by its resource ID alone (amlws invoke ID),
     ... then an Azure ML v2 online endpoint: amlws rollout (blue/green, version 1 -> 2), a rollout whose
-    smoke step fails (traffic restored), and amlws rollback ENDPOINT (back to version 1).
+    smoke step fails (traffic restored), and amlws rollback ENDPOINT (back to version 1);
+    ... and an Azure ML v2 retrain (amlws retrain DEPLOYMENT --from-job J --input train=... --gate "r2>=0.8"):
+    new data passes the gate and is deployed, bad data fails it and changes nothing, then history --metrics.
 
 Everything it starts is stopped at the end, also on failure or Ctrl-C. Run it with the project's
 Python after ``pip install -e .`` and ``npm install`` at the repo root:  python demo/run_demo.py
@@ -35,6 +37,7 @@ from amlws.emulator.azurite import stop_process
 REPO = Path(__file__).resolve().parents[1]
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 GATE = "Coefficient of Determination>=0.5"
+V2_GATE = "r2>=0.8"
 STEP_TIMEOUT = 120
 
 
@@ -238,7 +241,8 @@ def run(workdir: Path) -> None:
                 say(f"   rollback failed: {exc}")
         v2_part(env, info, rows_file, rows)
         say(f"\nDone in {time.monotonic() - t0:.0f} s: retrained twice, updated a classic endpoint and an ARM web service, "
-            "rolled an Azure ML v2 endpoint out and back, and verified the predictions each time.")
+            "rolled an Azure ML v2 endpoint out and back, retrained it from a training job behind a gate, "
+            "and verified the predictions each time.")
     finally:
         say("\nStopping what the demo started...")
         if emulator_started:
@@ -290,6 +294,48 @@ def v2_part(env: dict[str, str], info: dict[str, Any], rows_file: Path, rows: li
     if back != before:
         raise DemoError("the rollback did not restore version 1's predictions")
     say(f"   traffic now: {traffic()}; the predictions are version 1's again.")
+
+    v2_retrain_part(env, info, ep, rows_file, rows, v2_predictions)
+
+
+def v2_retrain_part(env: dict[str, str], info: dict[str, Any], ep: str, rows_file: Path, rows: list[list[str]],
+                    v2_predictions: Any) -> None:
+    """Azure ML v2 retraining: a training job on new data whose MLflow metrics pass the gate, its model
+    registered and deployed (the predictions change); a job on bad data whose gate fails and changes
+    nothing; the metric trend of the deployed retrains."""
+    workspace = info["seed"]["mlv2Workspaces"][0]
+    job = next(iter(workspace.get("jobs") or {"train-bike-rentals-1": ""}))
+    blue = f"{ep}/deployments/blue"
+    data = "azureml://datastores/workspaceblobstore/paths/data/bike-rentals/"
+
+    step(12, "Azure ML v2 retrain: a training job on new data, its MLflow metrics, a gate, a new model version, deployed")
+    say(f"   (a copy of the completed job '{job}' with another input; deployment 'blue' is updated in place)")
+    _, before = v2_predictions()
+    result = amlws(["retrain", blue, "--from-job", job, "--input", f"train={data}new.csv", "--gate", V2_GATE,
+                    "--smoke-file", str(rows_file), "--yes"], env)
+    metrics = result.get("metrics") or {}
+    say(f"   job {result['job']}: " + ", ".join(f"{k}={metrics[k]:.3f}" for k in ("r2", "rmse", "mae") if k in metrics)
+        + f" -> gate {V2_GATE} passed; registered {result['modelVersion']}, deployed to '{result['deployment']['name']}'")
+    _, after = v2_predictions()
+    show_table(rows, before, after, labels=("before", f"{result['modelVersion']}"))
+    if after == before:
+        raise DemoError("the v2 endpoint's predictions did not change after the retrain")
+
+    step(13, "Azure ML v2 retrain on bad data: the gate fails, nothing is registered or deployed")
+    r = subprocess.run([*amlws_command(), "retrain", blue, "--from-job", job, "--input", f"train={data}bad.csv",
+                        "--gate", V2_GATE, "--yes"], env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT)
+    say(f"   amlws retrain ... --input train=...bad.csv --gate \"{V2_GATE}\" -> exit code {r.returncode} (5 = gate failed)")
+    say("   " + (r.stderr.strip().splitlines() or [""])[-1][:300])
+    _, unchanged = v2_predictions()
+    if r.returncode != 5 or unchanged != after:
+        raise DemoError("the retrain on bad data was not stopped by its gate")
+    say("   The endpoint still serves the model of the first retrain.")
+
+    step(14, "amlws history DEPLOYMENT --metrics: each deployed retrain's metrics, a trend to watch for drift")
+    trend = amlws(["history", blue, "--metrics"], env)
+    for entry in trend["retrains"]:
+        shown = ", ".join(f"{k}={v:.3f}" for k, v in sorted(entry["metrics"].items()) if k in ("r2", "rmse", "mae"))
+        say(f"   revision {entry['revision']} ({entry['action']}): {shown}")
 
 
 def control(env: dict[str, str], method: str, what: str, body: Any = None) -> None:

@@ -444,12 +444,12 @@ def register(app: typer.Typer) -> None:
         target=Annotated[str | None, typer.Option("--target", help="Service to update: a target of any backend (amlws plugins lists them).")],
     )
     def retrain_cmd(
-        training_service: Annotated[str, typer.Option("--training-service", help="The training web service (a target of any backend), or its BES URL (ApiLocation + /jobs).")],
-        target: TargetInput,
+        training_service: Annotated[str | None, typer.Option("--training-service", help="The training web service (a target of any backend), or its BES URL (ApiLocation + /jobs). Or retrain from a training job: --job-file / --from-job.")] = None,
+        target: TargetInput = None,  # type: ignore[assignment]  # filled in by with_target_options
         data: Annotated[str | None, typer.Option("--data", help="New training data: a local CSV (uploaded), a blob URL with SAS, or container/blob.")] = None,
         gate: Annotated[list[str] | None, typer.Option("--gate", help='Metric gate, e.g. "Accuracy>=0.85" (>= <= > <). Repeatable; all must pass.')] = None,
         evaluation_output: Annotated[str | None, typer.Option("--evaluation-output", help="Output writing Evaluate Model's CSV (e.g. output2).")] = None,
-        model_output: Annotated[str, typer.Option("--model-output", help="Output writing the trained model.")] = "output1",
+        model_output: Annotated[str | None, typer.Option("--model-output", help="Output writing the trained model (a training service: default output1; a training job: the backend's default, e.g. model).")] = None,
         input_name: Annotated[str, typer.Option("--input-name", help="The training service's Web Service Input name.")] = "input1",
         container: Annotated[str | None, typer.Option("--container", help="Blob container for data and outputs (setting storage_container; default amlws-retrain).")] = None,
         blob_prefix: Annotated[str, typer.Option("--blob-prefix", help="Folder for each run's blobs: PREFIX/RUN-ID/...")] = "retrain",
@@ -461,16 +461,60 @@ def register(app: typer.Typer) -> None:
         smoke_url: Annotated[str | None, typer.Option("--smoke-url", help="Scoring service RRS URL (default: the updated service's own, with its key). Key: AMLWS_SCORING_API_KEY.")] = None,
         poll_interval: PollOpt = 2.0,
         keep_job: KeepJobOpt = False,
+        job_target: Annotated[str | None, typer.Argument(metavar="TARGET", show_default=False, help="The service to retrain from a training job (--job-file/--from-job): a target of any backend whose service runs jobs, e.g. an online endpoint or deployment.")] = None,
+        job_file: Annotated[Path | None, typer.Option("--job-file", help="Training job: a job definition file to submit (with TARGET).")] = None,
+        from_job: Annotated[str | None, typer.Option("--from-job", help="Training job: copy this earlier job's definition under a new name (with TARGET).")] = None,
+        job_input: Annotated[list[str] | None, typer.Option("--input", help="Training job: NAME=URI_OR_PATH replaces an input; a local path is uploaded. Repeatable.")] = None,
+        model_name: Annotated[str | None, typer.Option("--model-name", help="Training job: the model to register a new version of (default: the one TARGET serves).")] = None,
+        strategy: Annotated[str | None, typer.Option("--strategy", help="Training job: rollout (blue/green; default for an endpoint) or in-place (default for a deployment).")] = None,
+        steps: Annotated[str | None, typer.Option("--steps", help="Training job, rollout: percentages of the traffic moved at each step, e.g. 10,50,100.")] = None,
+        smoke_file: Annotated[Path | None, typer.Option("--smoke-file", help="Training job: rows (CSV or JSON) scored before and after the deployment.")] = None,
         deploy_what_if: Annotated[bool, typer.Option("--deploy-what-if", help="Upload, train and evaluate, then only show the update.")] = False,
     ) -> None:
-        """Upload data, train (BES), evaluate, gate, and deploy the new model, in one command.
+        """Upload data, train, evaluate, gate, and deploy the new model, in one command.
+
+        Two forms. --training-service: a Studio-style training web service runs a BES job whose
+        Evaluate Model output is gated and whose .ilearner is patched into --target. TARGET with
+        --job-file or --from-job: the target's own service runs a training job (inputs uploaded),
+        its logged metrics are gated, its model output is registered as a new version and deployed
+        (rollout or in-place), by the target's backend. Either way a failing gate is exit 5 with
+        nothing deployed, and history records the metrics (amlws history TARGET --metrics).
 
         Examples:
             Retrain and deploy to a web service when accuracy holds
                 amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --target TARGET --data train.csv --evaluation-output output2 --gate "Accuracy>=0.85" --yes
             Train and evaluate, then only show the update
                 amlws retrain --training-service https://ussouthcentral.services.azureml.net/workspaces/WS/services/SVC/jobs --target TARGET --data train.csv --deploy-what-if
+            Retrain an online endpoint like its last job, on new data, and roll the model out when r2 holds
+                amlws retrain -g RG -w WS -e my-endpoint --from-job train-1 --input train=new.csv --gate "r2>=0.8" --yes
+            The job body, the registration and the deployment plan; nothing sent
+                amlws retrain -g RG -w WS -e my-endpoint -d blue --job-file job.json --what-if
         """
+        if job_file is not None or from_job is not None:
+            _retrain_job(target, job_target, training_service=training_service, job_file=job_file, from_job=from_job,
+                         inputs=job_input, model_output=model_output, model_name=model_name, gates=gate, strategy=strategy,
+                         steps=steps, smoke_file=smoke_file, keep_job=keep_job,
+                         studio={"--data": data, "--evaluation-output": evaluation_output, "--container": container,
+                                 "--blob-prefix": None if blob_prefix == "retrain" else blob_prefix,
+                                 "--job-config-file": job_config_file, "--job-config-string": job_config_string,
+                                 "--global-param": global_param, "--resource": resource, "--smoke-input": smoke_input,
+                                 "--smoke-url": smoke_url, "--input-name": None if input_name == "input1" else input_name,
+                                 "--deploy-what-if": deploy_what_if or None})
+            return
+        _refuse(("--input", job_input), ("--model-name", model_name), ("--strategy", strategy), ("--steps", steps),
+                ("--smoke-file", smoke_file), why="is for a retrain from a training job (--job-file or --from-job)")
+        if training_service is None:
+            from ..errors import UsageError
+
+            raise UsageError("retrain needs a training service or a training job",
+                             hint="pass --training-service SERVICE (a BES training web service) or TARGET with --job-file FILE / --from-job NAME")
+        if job_target is not None:
+            if target.text is not None:
+                from ..errors import UsageError
+
+                raise UsageError("give the service to update once", hint="pass TARGET or --target, not both")
+            target = target._replace(text=job_target)
+        model_output = model_output or "output1"
         from ..azure.blob import storage_connection_string
         from ..errors import GateFailedError
         from ..studio.jobconfig import _split_pair, load_job_config
@@ -519,6 +563,51 @@ def register(app: typer.Typer) -> None:
                 ctx.emit(exc.details["result"], table=_print_retrain)
             raise
         ctx.emit(result, table=_print_retrain)
+
+
+def _refuse(*given: tuple[str, Any], why: str) -> None:
+    """Exit 2 naming the first option given (not ``None``/empty) that this form of the command does not take."""
+    for flag, value in given:
+        if value not in (None, [], False):
+            from ..errors import UsageError
+
+            raise UsageError(f"{flag} {why}", hint=f"leave out {flag}")
+
+
+def _retrain_job(target: TargetInput, service: str | None, *, training_service: str | None, job_file: Path | None,
+                 from_job: str | None, inputs: list[str] | None, model_output: str | None, model_name: str | None,
+                 gates: list[str] | None, strategy: str | None, steps: str | None, smoke_file: Path | None,
+                 keep_job: bool, studio: dict[str, Any]) -> None:
+    """``amlws retrain TARGET --job-file|--from-job``: the target's backend runs the whole retrain
+    (``amlws_retrain``, :meth:`amlws.host.Host.retrain`)."""
+    from ..errors import GateFailedError, UsageError
+    from ..model import RetrainJob, parse_inputs
+
+    _refuse(("--training-service", training_service), *studio.items(), why="is for a retrain by a training service (--training-service)")
+    if job_file is not None and from_job is not None:
+        raise UsageError("give one of --job-file and --from-job", hint="--job-file JOB.json, or --from-job NAME to copy an earlier job")
+    if service is not None and target.text is not None:
+        raise UsageError("give the service to retrain once", hint="pass TARGET or --target, not both")
+    ctx = _ctx()
+    resolved = ctx.resolve(service if service is not None else target.text, target.backend, **target.options)
+    pairs = parse_inputs(inputs)
+
+    request = RetrainJob(
+        job_file=str(job_file) if job_file is not None else None, from_job=from_job, inputs=pairs, model_output=model_output,
+        model_name=model_name, gates=list(gates or []), strategy=strategy, steps=steps,
+        smoke_file=str(smoke_file) if smoke_file is not None else None, keep_job=keep_job, timeout=ctx.settings.timeout(),
+        confirm=ctx.confirm if (ctx.settings.yes or ctx.settings.interactive) else None,
+    )
+    try:
+        result = ctx.host.retrain(resolved, request)
+    except GateFailedError as exc:
+        if "result" in exc.details:
+            ctx.emit(exc.details["result"], table=_print_retrain)
+        raise
+    if result is None:
+        raise UsageError(f"the {resolved.backend} backend cannot retrain {resolved.id} from a training job",
+                         hint="retrain it with --training-service SERVICE --target TARGET (a BES training web service)")
+    ctx.emit(result, table=_print_retrain)
 
 
 def _table(data: Any) -> None:
@@ -575,11 +664,15 @@ def _print_retrain(result: dict[str, Any]) -> None:
     up = steps.get("upload") or {}
     if up.get("url") or up.get("blob"):
         rows["uploaded"] = up.get("url") or f"{up.get('container')}/{up.get('blob')}"
+    for name, uri in ((steps.get("upload") or {}).get("inputs") or {}).items():
+        rows[f"input {name}"] = uri
     job = steps.get("job") or {}
     if job.get("jobId"):
         rows["job"] = f"{job['jobId']} ({job.get('status')})"
     if steps.get("model"):
         rows["model"] = steps["model"]["uri"]
+    if result.get("modelVersion"):
+        rows["model version"] = result["modelVersion"]
     ev = steps.get("evaluation")
     if ev:
         rows["metrics"] = ", ".join(f"{k}={format_number(v)}" for k, v in ev["metrics"].items())
@@ -590,14 +683,17 @@ def _print_retrain(result: dict[str, Any]) -> None:
         )
     dep = steps.get("deploy")
     if dep:
-        rows["deploy"] = "planned (what-if)" if dep.get("whatIf") else f"verified={dep.get('verified')}"
+        rows["deploy"] = "planned (what-if)" if dep.get("whatIf") else f"verified={dep.get('verified', True)}"
+    where = result.get("deployment") or {}
+    if where.get("strategy"):
+        rows["deployment"] = f"{where.get('name')} ({where['strategy']})"
     before, after = steps.get("smokeBefore"), steps.get("smokeAfter")
     if after and before:
         rows["smoke test"] = "predictions changed" if after.get("changed") else "predictions unchanged"
-    elif before:
+    elif before and "outputs" in before:
         rows["smoke test"] = ", ".join(f"{n}: {len(t['rows'])} rows scored before" for n, t in before["outputs"].items())
     render_table(rows)
-    if after and before:
+    if after and before and "outputs" in before:
         _print_smoke(before["outputs"], after["outputs"])
 
 

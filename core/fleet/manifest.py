@@ -33,6 +33,11 @@ class FleetRow:
     :param create: create the target when it does not exist (backends with ``amlws_ensure_target``).
     :param model: a model to deploy without training, as the target's backend reads one (``amlws patch-model --model``):
         an existing ``.ilearner`` URL (Studio), a model version ``NAME:VERSION`` (Azure ML v2).
+    :param job_file: a training job definition to run on the target's own service (``amlws retrain TARGET --job-file``).
+    :param from_job: an earlier training job to copy (``amlws retrain TARGET --from-job``).
+    :param inputs: the job's inputs to replace (``input:NAME`` / ``input_NAME`` columns: a URI or a local path).
+    :param model_name: the model to register a new version of (default: the one the target serves).
+    :param strategy: how the target's backend deploys the job's model (``rollout``, ``in-place``; default: its own).
     """
 
     key: str
@@ -49,11 +54,22 @@ class FleetRow:
     model: str | None = None
     backend: str | None = None
     selector: str | None = None
+    job_file: str | None = None
+    from_job: str | None = None
+    inputs: dict[str, str] = field(default_factory=dict)
+    model_name: str | None = None
+    strategy: str | None = None
     line: int = 0
 
+    @property
+    def runs_a_job(self) -> bool:
+        """Whether the row retrains by a training job of the target's own service (the target's backend's ``amlws_retrain``)."""
+        return bool(self.job_file or self.from_job)
+
     def fingerprint(self) -> str:
-        """What the row asks for; a journal entry for another fingerprint is stale."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("line", "description")}
+        """What the row asks for; a journal entry for another fingerprint is stale. (The job fields count
+        only when set: a row without them keeps the fingerprint it had before they existed.)"""
+        data = {k: v for k, v in asdict(self).items() if k not in ("line", "description") and not (k in _JOB_FIELDS and not v)}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16]
 
 
@@ -70,8 +86,18 @@ _FIELDS = {
     "description": "description",
     "model": "model", "ilearner": "model",
     "backend": "backend", "resource": "selector", "selector": "selector",
+    "jobfile": "job_file", "fromjob": "from_job", "modelname": "model_name", "strategy": "strategy",
 }
 _PARAM_PREFIXES = ("param:", "param.", "globalparameters.", "globalparameter.", "gp.")
+#: ``input:NAME`` / ``input_NAME`` / ``input.NAME`` columns: a training job's inputs (``input_name`` is the Studio column).
+_INPUT_PREFIXES = ("input:", "input_", "input.")
+_JOB_FIELDS = ("job_file", "from_job", "inputs", "model_name", "strategy")
+
+
+def _is_input_column(name: Any) -> bool:
+    """``input:NAME``, ``input_NAME``, ``input.NAME``: a training job's input (not the Studio ``input_name`` column)."""
+    text = str(name).strip().lower()
+    return any(text.startswith(p) and len(text) > len(p) for p in _INPUT_PREFIXES) and _norm(text) != "inputname"
 
 
 def _norm(name: str) -> str:
@@ -95,7 +121,8 @@ def _column(name: Any, where: str) -> str:
     if fname is None:
         raise UsageError(f"{where}: unknown column {name!r}",
                          hint="columns: key, target, training_url, data, gate, evaluation_output, model_output, "
-                              "input_name, create, description, model, backend, resource, param:NAME")
+                              "input_name, create, description, model, backend, resource, param:NAME, "
+                              "job_file, from_job, input:NAME, model_name, strategy")
     return fname
 
 
@@ -110,6 +137,10 @@ def _row_from_mapping(raw: dict[str, Any], defaults: dict[str, Any], where: str,
             prefix = next((p for p in _PARAM_PREFIXES if lowered.startswith(p)), None)
             if prefix is not None:
                 params[str(name).strip()[len(prefix):]] = value
+                continue
+            if _is_input_column(name):
+                prefix = next(p for p in _INPUT_PREFIXES if lowered.startswith(p))
+                values.setdefault("inputs", {})[str(name).strip()[len(prefix):]] = str(value).strip()
                 continue
             fname = _column(name, where)
             if fname == "global_parameters":
@@ -134,9 +165,13 @@ def _row_from_mapping(raw: dict[str, Any], defaults: dict[str, Any], where: str,
             values[fname] = value if isinstance(value, (dict, list)) else str(value).strip()
     if not values.get("target"):
         raise UsageError(f"{where}: no target", hint="give each row a target (any backend's: amlws plugins lists them)")
-    if not values.get("training_url") and not values.get("model"):
-        raise UsageError(f"{where}: neither training_url nor model",
-                         hint="give the training service's BES URL (training_url) or an .ilearner URL to deploy (model)")
+    if not values.get("training_url") and not values.get("model") and not values.get("job_file") and not values.get("from_job"):
+        raise UsageError(f"{where}: neither training_url nor model (nor job_file or from_job)",
+                         hint="give the training service's BES URL (training_url), a model to deploy (model), "
+                              "or a training job of the target's service (job_file or from_job)")
+    if values.get("training_url") and (values.get("job_file") or values.get("from_job")):
+        raise UsageError(f"{where}: both training_url and a training job",
+                         hint="a row retrains by a training service (training_url) or by a job (job_file / from_job), not both")
     values.setdefault("key", values["target"])
     values["global_parameters"] = params
     return FleetRow(line=line, **values)
@@ -156,7 +191,8 @@ def parse_manifest(text: str, *, fmt: str, source: str = "<manifest>", defaults:
         if not reader.fieldnames:
             raise UsageError(f"{source}: empty manifest", hint="the first line names the columns, e.g. key,target,training_url,data")
         for name in reader.fieldnames:
-            if str(name).strip() and not any(str(name).strip().lower().startswith(p) for p in _PARAM_PREFIXES):
+            if str(name).strip() and not any(str(name).strip().lower().startswith(p) for p in _PARAM_PREFIXES) \
+                    and not _is_input_column(name):
                 _column(name, f"{source} line 1")  # the header names the columns: a typo is line 1's
         for raw in reader:
             i = reader.line_num

@@ -384,6 +384,8 @@ class FleetRunner:
                     self._record(row, {"event": "created", "target": target.id})
             else:  # pragma: no cover - an older host
                 raise UsageError("this amlws cannot create targets", hint="create the endpoint first, or drop create from the manifest")
+        if row.runs_a_job:
+            return self._retrain_job(row, target)
         if row.training_url is None:
             return self._patch_only(row, target)
         from ..studio.bes import BesClient
@@ -419,6 +421,25 @@ class FleetRunner:
         deploy = (out.get("steps") or {}).get("deploy") or {}
         return {"verified": deploy.get("verified"), "modelUri": deploy.get("modelUri") or deploy.get("model_uri"),
                 "jobId": bes.job_id}
+
+    def _retrain_job(self, row: FleetRow, target: Any) -> dict[str, Any]:
+        """A row with a training job: the whole retrain by the target's backend (``amlws_retrain``), as
+        ``amlws retrain TARGET --job-file|--from-job`` runs it (confirmed by ``fleet run --yes``)."""
+        from ..model import RetrainJob
+
+        host: Any = self.limited_host
+        request = RetrainJob(job_file=row.job_file, from_job=row.from_job, inputs=dict(row.inputs),
+                             model_output=None if row.model_output == "output1" else row.model_output,  # the backend's default
+                             model_name=row.model_name, gates=list(row.gates), strategy=row.strategy, timeout=self.opt.timeout,
+                             confirm=lambda q: None, progress=lambda message: self._note(row, "training", message[:80]))
+        out = host.retrain(target, request)
+        if out is None:
+            raise UsageError(f"the {target.backend} backend cannot retrain {target.id} from a training job",
+                             hint="give the row a training_url (a BES training service) instead of job_file / from_job")
+        if out.get("status") == "what_if":
+            return {"status": PLANNED}
+        where = out.get("deployment") or {}
+        return {"verified": where.get("verified", True), "modelUri": out.get("modelVersion"), "jobId": out.get("job")}
 
     def _patch_only(self, row: FleetRow, target: Any) -> dict[str, Any]:
         from ..model import ModelLocation

@@ -158,8 +158,8 @@ def retrain(
     Errors raised after a step completed carry the partial result in ``err.details["result"]``.
     """
     from .. import api
-    from ..evaluation import check_gates, parse_evaluation, parse_gate
-    from ..gates import numbers
+    from ..evaluation import parse_evaluation, parse_gate
+    from ..gates import gate_step, numbers
     from .jobconfig import build_job_config, redacted, validate_job_config
 
     settings = host.settings
@@ -268,13 +268,7 @@ def retrain(
             steps["evaluation"] = {"output": request.evaluation_output, **evaluation.to_dict()}
             say("evaluation: " + ", ".join(f"{k}={v}" for k, v in evaluation.metrics.items()))
             if gates:
-                try:
-                    steps["gate"] = {"passed": True, "gates": check_gates(evaluation, gates)}
-                except AmlwsError as exc:
-                    steps["gate"] = {"passed": False, "gates": exc.details.get("gates", [])}
-                    out["status"] = "gate_failed"
-                    _with_result(exc, out)
-                    raise
+                gate_step(evaluation, gates, out)  # a failure: the result (status gate_failed) goes with the error, below
 
         # 5. smoke test before
         if smoke_body is not None:

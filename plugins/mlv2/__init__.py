@@ -173,4 +173,6 @@ def amlws_register_commands(app: Any) -> None:
 
 
 # amlws invoke (an endpoint's scoringUri) and fleet rows naming an endpoint (a rollout)
+# amlws retrain ENDPOINT|DEPLOYMENT --job-file|--from-job (job, metrics, gates, register, deploy)
+from .retrain import amlws_retrain  # noqa: E402, F401
 from .rollout_hooks import amlws_deploy_model, amlws_invoke  # noqa: E402, F401

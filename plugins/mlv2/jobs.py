@@ -149,14 +149,11 @@ def unique_name(base: str, *, now: datetime | None = None) -> str:
 
 
 def parse_inputs(pairs: list[str] | None) -> dict[str, str]:
-    """``["train=data.csv", …]`` -> ``{"train": "data.csv"}`` (exit 2 for a pair without ``=``)."""
-    out: dict[str, str] = {}
-    for pair in pairs or []:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise UsageError(f"invalid --input {pair!r}", hint="write --input NAME=URI_OR_PATH, e.g. --input train=new.csv")
-        out[name.strip()] = value.strip()
-    return out
+    """``["train=data.csv", …]`` -> ``{"train": "data.csv"}`` (exit 2 for a pair without ``=``): the one
+    parser :func:`amlws.model.parse_inputs`, which ``amlws retrain`` uses too."""
+    from amlws.model import parse_inputs as parse
+
+    return parse(pairs)
 
 
 def is_uri(value: str) -> bool:

@@ -204,10 +204,12 @@ def _read_unchanged(client: Any, plan: RolloutPlan, written: dict[str, int]) -> 
 
 def run_rollout(host: Host, target: Target, plan: RolloutPlan, client: Any, *, smoke_body: dict[str, Any] | None = None,
                 pause: float = 0.0, sleep: Callable[[float], None] | None = None,
-                info: Callable[[str], None] | None = None, action: str = ACTION, note: str | None = None) -> dict[str, Any]:
+                info: Callable[[str], None] | None = None, action: str = ACTION, note: str | None = None,
+                metrics: dict[str, float] | None = None) -> dict[str, Any]:
     """Make the rollout ``plan`` describes, as one change of the endpoint ``target`` (see the module docstring).
 
-    :param action: history's name for it (``rollout``; a fleet row: ``fleet``), ``note`` its note.
+    :param action: history's name for it (``rollout``; a fleet row: ``fleet``; ``retrain``), ``note`` its note.
+    :param metrics: the evaluation of the model rolled out (a retrain's), kept with the history entry.
 
     :raises OperationFailed: (1) the new deployment failed to create: traffic untouched.
     :raises GateFailedError: (5) a smoke step failed: the split from before the rollout is back.
@@ -233,7 +235,8 @@ def run_rollout(host: Host, target: Target, plan: RolloutPlan, client: Any, *, s
     new_target = host.resolve(plan.deployment_id, backend=target.backend)
     shown = Definition(target.backend, plan.body, new_target)
     what = f"rollout of {plan.model.rsplit('/models/', 1)[-1]} from {plan.source} to {plan.name}"
-    record = change.Change(target, action, shown, plan.endpoint, plan.requests, note=f"{note}: {what}" if note else what)
+    record = change.Change(target, action, shown, plan.endpoint, plan.requests, note=f"{note}: {what}" if note else what,
+                           metrics=metrics)
     outcome: dict[str, Any] = {"from": plan.source, "to": plan.name, "model": plan.model, "trafficBefore": plan.original,
                                "steps": []}
 
