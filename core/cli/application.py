@@ -212,6 +212,17 @@ def register_commands(pm: Any) -> None:
     _registered = True
 
 
+def prepare(pm: Any) -> None:
+    """The command tree of this run: built-in and plugin commands, the installed backends' target
+    options in every command with a target, help styled (examples, global options)."""
+    register_commands(pm)
+    from ..declarations import backend_infos, target_options
+    from .targets import use_target_options
+
+    use_target_options(target_options(pm), {i.name: i.target_help for i in backend_infos(pm)})
+    style_commands(app)  # examples, global options and named usage in every --help (plugin commands too)
+
+
 def main(argv: list[str] | None = None, *, pm: Any = None) -> int:
     """Run the CLI; returns (and as a script exits with) the documented exit code."""
     global _pm, _context
@@ -242,12 +253,7 @@ def main(argv: list[str] | None = None, *, pm: Any = None) -> int:
 
             pm = get_plugin_manager()
         _pm = pm
-        register_commands(pm)
-        from ..declarations import backend_infos, target_options
-        from .targets import use_target_options
-
-        use_target_options(target_options(pm), {i.name: i.target_help for i in backend_infos(pm)})  # this run's backends' options, in every command with a target
-        style_commands(app)  # examples, global options and named usage in every --help (plugin commands too)
+        prepare(pm)
         from ..progress import ConsoleProgress, reporting
 
         try:

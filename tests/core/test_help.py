@@ -177,8 +177,7 @@ def command_tree():
     register_plugin(pm, amlws.plugins.mlv2, "mlv2")
     cli._registered = False
     try:
-        cli.register_commands(pm)
-        cli.style_commands(cli.app)
+        cli.prepare(pm)  # as main() does: commands, the backends' target options, styled help
         yield typer.main.get_command(cli.app)
     finally:
         cli.app.registered_commands[:] = saved[0]
