@@ -160,11 +160,15 @@ def fit_logistic(xs: list[list[float]], ys: list[float], iterations: int = 30, l
 
 
 def train(data: bytes | str, *, label: str, features: Sequence[str] | None = None, algorithm: str = "linear",
-          holdout_every: int = 4) -> tuple[dict[str, Any], dict[str, float]]:
+          holdout_every: int = 4, regression_accuracy: bool = False) -> tuple[dict[str, Any], dict[str, float]]:
     """Train on a CSV; returns ``(ilearner document, evaluation metrics)``.
 
     Every ``holdout_every``-th row (when there are at least 8 usable rows) is held out for the
     evaluation, as a Split Data module would; the rest trains the model.
+
+    :param regression_accuracy: a linear model's metrics also get ``Accuracy``: the share of held-out
+        rows predicted within 10 % of their label (at least ±1), the "accuracy" training scripts log
+        for a regression (the v2 trainer logs it; Studio's Evaluate Model has no such column).
     """
     header, rows = read_csv(data)
     feats = choose_features(header, rows, label, features)
@@ -202,7 +206,10 @@ def train(data: bytes | str, *, label: str, features: Sequence[str] | None = Non
         metrics = evaluate_classification(ey, [_sigmoid(sum(b * v for b, v in zip(beta, x))) for x in ex],
                                           train_probs=[_sigmoid(sum(b * v for b, v in zip(beta, x))) for x in tx], train_y=ty)
     else:
-        metrics = evaluate_regression(ey, [sum(b * v for b, v in zip(beta, x)) for x in ex])
+        predicted = [sum(b * v for b, v in zip(beta, x)) for x in ex]
+        metrics = evaluate_regression(ey, predicted)
+        if regression_accuracy:
+            metrics["Accuracy"] = sum(abs(p - y) <= max(0.1 * abs(y), 1.0) for y, p in zip(ey, predicted)) / len(ey)
     return model, metrics
 
 

@@ -472,7 +472,7 @@ class JobsBackend:
             data = self.read_csv_input(inp["uri"], inp["jobInputType"], sub, rg, ws)
             try:
                 model, metrics = mlmodel.train(data, label=args["label"] or _last_column(data), features=args["features"],
-                                               algorithm=args["algorithm"])
+                                               algorithm=args["algorithm"], regression_accuracy=True)
             except mlmodel.ModelError as exc:
                 raise JobError(f"training failed: {exc}") from None
             out = props["outputs"][args["model"]]

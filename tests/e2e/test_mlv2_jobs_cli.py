@@ -183,9 +183,9 @@ def test_a_gate_on_a_metric_the_run_did_not_log_is_exit_5_naming_the_logged_ones
     from amlws.errors import GateFailedError
 
     with pytest.raises(GateFailedError) as info:
-        retrain_steps(host, "new.csv", "accuracy>=0.8")
+        retrain_steps(host, "new.csv", "auc>=0.8")
     assert info.value.exit_code == 5
-    assert "logged no metric 'accuracy'" in info.value.message and "r2" in info.value.message and "rmse" in info.value.message
+    assert "logged no metric 'auc'" in info.value.message and "r2" in info.value.message and "rmse" in info.value.message
 
 
 def test_a_model_output_the_job_does_not_have_is_exit_2(v2: Http, host: Any) -> None:

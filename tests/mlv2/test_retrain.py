@@ -144,9 +144,30 @@ def test_a_failing_gate_is_exit_5_with_nothing_registered_or_deployed(v2: V2) ->
 
 
 def test_a_gate_on_a_metric_the_job_did_not_log_is_exit_5_naming_the_logged_ones(v2: V2) -> None:
-    code, _, err = retrain(v2, EP, "new.csv", "--gate", "accuracy>=0.8")
-    assert code == 5 and "logged no metric 'accuracy'" in err and "r2" in err
+    code, _, err = retrain(v2, EP, "new.csv", "--gate", "auc>=0.8")
+    assert code == 5 and "logged no metric 'auc'" in err and "r2" in err and "accuracy" in err
     assert v2.versions() == {"1", "2"}
+
+
+def test_the_issues_own_command_trains_gates_on_accuracy_rolls_out_and_bad_data_stops_at_the_gate(v2: V2) -> None:
+    """Issue 16's "done when", as written: the emulator's trainer logs ``accuracy`` for its regression too
+    (the share of held-out rows predicted within 10 %), so ``--gate "accuracy>=0.8"`` is a real gate."""
+    before = v2.scores()
+    code, out, err = v2.run("retrain", EP, "--from-job", SEEDED, "--input", f"train={v2.tmp / 'bad.csv'}",
+                            "--gate", "accuracy>=0.8", "--yes", "-o", "json")
+    assert code == 5, err
+    assert json.loads(out)["metrics"]["accuracy"] < 0.8
+    assert v2.traffic() == {"blue": 100} and v2.versions() == {"1", "2"} and v2.scores() == before
+    code, out, err = v2.run("retrain", EP, "--from-job", SEEDED, "--input", f"train={v2.tmp / 'new.csv'}",
+                            "--gate", "accuracy>=0.8", "--yes", "-o", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["metrics"]["accuracy"] >= 0.8 and data["modelVersion"] == "bike-rentals:3"
+    assert v2.traffic() == {"green": 100} and v2.model_of("green") == "bike-rentals/versions/3"
+    assert v2.scores() != before
+    code, out, err = v2.run("history", EP, "--metrics", "-o", "json")
+    assert code == 0, err
+    assert "accuracy" in out
 
 
 def test_a_job_still_running_at_the_timeout_is_cancelled_and_nothing_deployed(v2: V2) -> None:
